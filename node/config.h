@@ -1,0 +1,64 @@
+/*
+ * gifd's configuration: an INI file (read with inih). Every key, its default and meaning is
+ * in docs/operations.md. Relative paths are resolved against the config file's directory.
+ */
+#ifndef GIF_NODE_CONFIG_H
+#define GIF_NODE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol/record.h"
+
+#define CONFIG_PATH_MAX 4096
+#define CONFIG_ROLES_MAX 3
+
+enum policy_verdict { POLICY_ALLOW = 0, POLICY_REVIEW = 1, POLICY_BLOCK = 2 };
+
+struct policy_config {
+    bool block_role[4];          /* indexed by enum proto_role: records from these roles block */
+    bool block_verified;         /* a signal an agency marked verified blocks */
+    uint32_t block_min_agree;    /* block when this many organisations agree; 0 = never */
+    uint32_t review_min_disputes; /* review when this many organisations dispute; 0 = never */
+    int block_max_distance;       /* near matches further than this are at most review */
+    enum policy_verdict dflt;     /* verdict when no rule decides */
+};
+
+struct node_config {
+    char path[CONFIG_PATH_MAX];     /* the config file itself */
+    char data_dir[CONFIG_PATH_MAX]; /* [node] data_dir, default: the config file's directory */
+    int log_level;                  /* [node] log_level: debug, info, warn, error; default info */
+
+    uint8_t root_key[PROTO_KEY_LEN];    /* [consortium] root_key (64 hex), required */
+    char members_file[CONFIG_PATH_MAX]; /* [consortium] members_file, default
+                                           <data_dir>/members.jsonl; loaded at start */
+
+    char api_host[256]; /* [api] listen host:port, default 127.0.0.1:7480 */
+    int api_port;
+    char token[256];   /* [api] token: bearer token for writes, required, >= 16 chars */
+    size_t max_body;   /* [api] max_body bytes, default 16 MiB */
+
+    char peer_host[256]; /* [peers] listen, default 0.0.0.0:7481 (used by the network) */
+    int peer_port;
+
+    uint64_t map_size; /* [storage] map_size_mb, default 65536 (sparse) */
+    bool sync;         /* [storage] sync, default true; false only for tests */
+
+    struct policy_config policy; /* [policy] */
+};
+
+/* Fills c with every default (no file read). */
+void config_defaults(struct node_config *c);
+
+/*
+ * Reads and validates the file at path into c (defaults first). On failure returns a negative
+ * code and writes one sentence into err naming the file, line, key and the bad value, e.g.
+ * "gifd.ini:7: [api] listen: '127.0.0.1:99999' is not host:port".
+ */
+int config_load(struct node_config *c, const char *path, char *err, size_t errlen);
+
+/* Parses "host:port" (port 0..65535; IPv6 as [::1]:7480). Returns 0 or GIF_E_INVALID. */
+int config_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+#endif

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages gifnet needs to build and test, only where missing.
+# Used by `make test` and `make demo`; safe to run repeatedly.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
+      libssl-dev libsodium-dev libuv1-dev liblmdb-dev lmdb-utils libmsgpack-dev
+      libcmocka-dev libjansson-dev libhttp-parser-dev libinih-dev
+      curl jq)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
