@@ -1,0 +1,563 @@
+/*
+ * Records: canonical msgpack encoding (msgpack-c's packer, which always picks the shortest
+ * form), a strict decoder of our own, and Ed25519 signatures (libsodium).
+ *
+ * The decoder is a cursor over the caller's bytes rather than msgpack-c's unpacker: it
+ * allocates nothing, checks every header against the bytes that remain and the field's cap
+ * before using it, and rejects any encoding but the shortest one, so "canonical" is
+ * enforced by construction. Nesting is fixed by the layout (at most four levels), so there is
+ * no recursion and no depth to cap at run time.
+ */
+#include "protocol/record.h"
+
+#include <errno.h>
+#include <msgpack.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/gif.h"
+
+/* ---- Strict reader. */
+
+struct rd {
+    const uint8_t *p;
+    const uint8_t *end;
+};
+
+static size_t rd_left(const struct rd *r)
+{
+    return (size_t)(r->end - r->p);
+}
+
+static int rd_need(const struct rd *r, size_t n)
+{
+    return rd_left(r) >= n ? 0 : GIF_E_MALFORMED;
+}
+
+static uint64_t be(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) v = v << 8 | p[i];
+    return v;
+}
+
+/* Reads an unsigned integer in its shortest form; values above max are GIF_E_INVALID. */
+static int rd_uint(struct rd *r, uint64_t *v, uint64_t max)
+{
+    if (rd_need(r, 1)) return GIF_E_MALFORMED;
+    uint8_t t = *r->p++;
+    size_t n;
+    uint64_t min;
+    if (t <= 0x7f) {
+        *v = t;
+        return *v <= max ? 0 : GIF_E_INVALID;
+    }
+    switch (t) {
+    case 0xcc: n = 1, min = 0x80; break;
+    case 0xcd: n = 2, min = 0x100; break;
+    case 0xce: n = 4, min = 0x10000; break;
+    case 0xcf: n = 8, min = 0x100000000ull; break;
+    default: return GIF_E_MALFORMED;
+    }
+    if (rd_need(r, n)) return GIF_E_MALFORMED;
+    *v = be(r->p, n);
+    r->p += n;
+    if (*v < min) return GIF_E_NONCANONICAL;
+    return *v <= max ? 0 : GIF_E_INVALID;
+}
+
+static int rd_u8(struct rd *r, uint8_t *v, uint8_t max)
+{
+    uint64_t x;
+    int rc = rd_uint(r, &x, max);
+    if (rc == 0) *v = (uint8_t)x;
+    return rc;
+}
+
+/*
+ * Reads an array header with exactly `want` elements (want >= 0) or, when want < 0, at most
+ * `max` elements. Every element takes at least one byte, so a count beyond the bytes left is
+ * malformed before anything trusts it.
+ */
+static int rd_array(struct rd *r, size_t *n, long want, size_t max)
+{
+    if (rd_need(r, 1)) return GIF_E_MALFORMED;
+    uint8_t t = *r->p++;
+    uint64_t len;
+    if (t >= 0x90 && t <= 0x9f) {
+        len = t & 0x0f;
+    } else if (t == 0xdc || t == 0xdd) {
+        size_t w = t == 0xdc ? 2 : 4;
+        if (rd_need(r, w)) return GIF_E_MALFORMED;
+        len = be(r->p, w);
+        r->p += w;
+        if (len < (t == 0xdc ? 16u : 0x10000u)) return GIF_E_NONCANONICAL;
+    } else {
+        return GIF_E_MALFORMED;
+    }
+    if (len > rd_left(r)) return GIF_E_MALFORMED;
+    if (want >= 0 && len != (uint64_t)want) return GIF_E_MALFORMED;
+    if (want < 0 && len > max) return GIF_E_TOOBIG;
+    *n = (size_t)len;
+    return 0;
+}
+
+/* Reads a str (is_str) or bin header and its bytes, at most max long. */
+static int rd_raw(struct rd *r, bool is_str, const uint8_t **p, size_t *n, size_t max)
+{
+    if (rd_need(r, 1)) return GIF_E_MALFORMED;
+    uint8_t t = *r->p++;
+    uint64_t len, min;
+    size_t w;
+    if (is_str && t >= 0xa0 && t <= 0xbf) {
+        len = t & 0x1f, w = 0, min = 0;
+    } else if (is_str && (t == 0xd9 || t == 0xda || t == 0xdb)) {
+        w = t == 0xd9 ? 1 : t == 0xda ? 2 : 4;
+        min = t == 0xd9 ? 32 : t == 0xda ? 0x100 : 0x10000;
+    } else if (!is_str && (t == 0xc4 || t == 0xc5 || t == 0xc6)) {
+        w = t == 0xc4 ? 1 : t == 0xc5 ? 2 : 4;
+        min = t == 0xc4 ? 0 : t == 0xc5 ? 0x100 : 0x10000;
+    } else {
+        return GIF_E_MALFORMED;
+    }
+    if (w) {
+        if (rd_need(r, w)) return GIF_E_MALFORMED;
+        len = be(r->p, w);
+        r->p += w;
+        if (len < min) return GIF_E_NONCANONICAL;
+    }
+    if (len > rd_left(r)) return GIF_E_MALFORMED;
+    if (len > max) return GIF_E_TOOBIG;
+    *p = r->p;
+    *n = (size_t)len;
+    r->p += len;
+    return 0;
+}
+
+/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF, no NUL. */
+static bool utf8_valid(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c == 0) return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k;
+        uint32_t cp, min;
+        if ((c & 0xe0) == 0xc0) k = 1, cp = c & 0x1f, min = 0x80;
+        else if ((c & 0xf0) == 0xe0) k = 2, cp = c & 0x0f, min = 0x800;
+        else if ((c & 0xf8) == 0xf0) k = 3, cp = c & 0x07, min = 0x10000;
+        else return false;
+        if (n - i <= k) return false;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80) return false;
+            cp = cp << 6 | (s[i + j] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+static int rd_str(struct rd *r, struct proto_str *s, size_t max)
+{
+    const uint8_t *p;
+    size_t n;
+    int rc = rd_raw(r, true, &p, &n, max);
+    if (rc) return rc;
+    if (!utf8_valid(p, n)) return GIF_E_INVALID;
+    s->p = (const char *)p;
+    s->n = n;
+    return 0;
+}
+
+static int rd_bin(struct rd *r, struct proto_bytes *b, size_t max)
+{
+    return rd_raw(r, false, &b->p, &b->n, max);
+}
+
+static int rd_bin_fixed(struct rd *r, uint8_t *out, size_t want)
+{
+    struct proto_bytes b;
+    int rc = rd_bin(r, &b, want);
+    if (rc == GIF_E_TOOBIG) return GIF_E_INVALID;
+    if (rc) return rc;
+    if (b.n != want) return GIF_E_INVALID;
+    memcpy(out, b.p, want);
+    return 0;
+}
+
+static int rd_bool(struct rd *r, bool *v)
+{
+    if (rd_need(r, 1)) return GIF_E_MALFORMED;
+    uint8_t t = *r->p++;
+    if (t != 0xc2 && t != 0xc3) return GIF_E_MALFORMED;
+    *v = t == 0xc3;
+    return 0;
+}
+
+#define TRY(x)                                                                                    \
+    do {                                                                                          \
+        int rc_ = (x);                                                                            \
+        if (rc_) return rc_;                                                                      \
+    } while (0)
+
+/* ---- Field validation shared by decoder and encoder. */
+
+bool proto_is_zero(const uint8_t *p, size_t n)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++) acc |= p[i];
+    return acc == 0;
+}
+
+static bool label_syntax_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > PROTO_LABEL_MAX) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+    }
+    return true;
+}
+
+static int check_value(uint8_t stype, const struct proto_bytes *v)
+{
+    size_t want = proto_stype_len(stype);
+    if (want) return v->n == want ? 0 : GIF_E_INVALID;
+    if (stype != PROTO_ST_VPDQ) return GIF_E_INVALID;
+    if (v->n == 0 || v->n % PROTO_VPDQ_FRAME_LEN) return GIF_E_INVALID;
+    if (v->n / PROTO_VPDQ_FRAME_LEN > PROTO_VPDQ_FRAMES_MAX) return GIF_E_TOOBIG;
+    for (size_t off = 0; off < v->n; off += PROTO_VPDQ_FRAME_LEN)
+        if (v->p[off + 32] > 100) return GIF_E_INVALID;
+    return 0;
+}
+
+/* ---- Decoder. */
+
+static int dec_signal(struct rd *r, struct proto_signal *s)
+{
+    size_t n;
+    uint64_t x;
+    TRY(rd_array(r, &n, 9, 0));
+    TRY(rd_u8(r, &s->stype, PROTO_ST_URL));
+    if (s->stype == 0) return GIF_E_INVALID;
+    TRY(rd_bin(r, &s->value, PROTO_VPDQ_FRAMES_MAX * PROTO_VPDQ_FRAME_LEN));
+    TRY(check_value(s->stype, &s->value));
+    TRY(rd_array(r, &s->nlabels, -1, PROTO_LABELS_MAX));
+    for (size_t i = 0; i < s->nlabels; i++) {
+        TRY(rd_str(r, &s->labels[i], PROTO_LABEL_MAX));
+        if (!label_syntax_ok(s->labels[i].p, s->labels[i].n)) return GIF_E_INVALID;
+        /* Labels are a set, in strictly increasing byte order: one encoding per value. */
+        if (i > 0) {
+            const struct proto_str *a = &s->labels[i - 1], *b = &s->labels[i];
+            size_t m = a->n < b->n ? a->n : b->n;
+            int c = memcmp(a->p, b->p, m);
+            if (c > 0 || (c == 0 && a->n >= b->n)) return GIF_E_NONCANONICAL;
+        }
+    }
+    TRY(rd_str(r, &s->entity, PROTO_NAME_MAX));
+    TRY(rd_str(r, &s->incident, PROTO_INCIDENT_MAX));
+    TRY(rd_u8(r, &s->content, PROTO_CT_FILE));
+    TRY(rd_u8(r, &s->confidence, 100));
+    TRY(rd_uint(r, &x, UINT64_MAX));
+    s->expires_ms = x;
+    TRY(rd_bool(r, &s->verified));
+    return 0;
+}
+
+static int dec_alert(struct rd *r, struct proto_alert *a)
+{
+    size_t n;
+    uint64_t x;
+    TRY(rd_array(r, &n, 7, 0));
+    TRY(rd_str(r, &a->incident, PROTO_INCIDENT_MAX));
+    if (a->incident.n == 0) return GIF_E_INVALID;
+    TRY(rd_u8(r, &a->level, PROTO_LEVEL_PROTOCOL));
+    if (a->level == 0) return GIF_E_INVALID;
+    TRY(rd_str(r, &a->detector, PROTO_NAME_MAX));
+    TRY(rd_str(r, &a->detector_version, PROTO_NAME_MAX));
+    TRY(rd_uint(r, &x, 10000));
+    a->score = (uint16_t)x;
+    TRY(rd_array(r, &a->nsignals, -1, PROTO_ALERT_SIGNALS_MAX));
+    for (size_t i = 0; i < a->nsignals; i++) {
+        struct proto_sigref *sr = &a->signals[i];
+        TRY(rd_array(r, &n, 2, 0));
+        TRY(rd_u8(r, &sr->stype, PROTO_ST_URL));
+        if (sr->stype == 0) return GIF_E_INVALID;
+        TRY(rd_bin(r, &sr->value, PROTO_VPDQ_FRAMES_MAX * PROTO_VPDQ_FRAME_LEN));
+        TRY(check_value(sr->stype, &sr->value));
+    }
+    TRY(rd_str(r, &a->note, PROTO_TEXT_MAX));
+    return 0;
+}
+
+static int dec_body(struct rd *r, struct proto_record *rec)
+{
+    size_t n;
+    uint64_t x;
+    switch (rec->kind) {
+    case PROTO_SIGNAL: return dec_signal(r, &rec->u.signal);
+    case PROTO_ALERT: return dec_alert(r, &rec->u.alert);
+    case PROTO_RETRACTION:
+        TRY(rd_array(r, &n, 2, 0));
+        TRY(rd_bin_fixed(r, rec->u.retraction.target, PROTO_ID_LEN));
+        return rd_str(r, &rec->u.retraction.reason, PROTO_TEXT_MAX);
+    case PROTO_FEEDBACK:
+        TRY(rd_array(r, &n, 3, 0));
+        TRY(rd_bin_fixed(r, rec->u.feedback.target, PROTO_ID_LEN));
+        TRY(rd_u8(r, &rec->u.feedback.verdict, PROTO_FB_FALSE_POSITIVE));
+        if (rec->u.feedback.verdict == 0) return GIF_E_INVALID;
+        return rd_str(r, &rec->u.feedback.note, PROTO_TEXT_MAX);
+    case PROTO_MEMBERSHIP: {
+        struct proto_membership *m = &rec->u.membership;
+        TRY(rd_array(r, &n, 6, 0));
+        TRY(rd_bin_fixed(r, m->key, PROTO_KEY_LEN));
+        TRY(rd_str(r, &m->org, PROTO_NAME_MAX));
+        if (m->org.n == 0) return GIF_E_INVALID;
+        TRY(rd_u8(r, &m->role, PROTO_ROLE_OBSERVER));
+        if (m->role == 0) return GIF_E_INVALID;
+        TRY(rd_uint(r, &x, UINT64_MAX));
+        m->not_before_ms = x;
+        TRY(rd_uint(r, &x, UINT64_MAX));
+        m->not_after_ms = x;
+        if (m->not_after_ms && m->not_after_ms < m->not_before_ms) return GIF_E_INVALID;
+        TRY(rd_array(r, &m->naddrs, -1, PROTO_ADDRS_MAX));
+        for (size_t i = 0; i < m->naddrs; i++) {
+            TRY(rd_str(r, &m->addrs[i], PROTO_ADDR_MAX));
+            if (m->addrs[i].n == 0) return GIF_E_INVALID;
+        }
+        return 0;
+    }
+    case PROTO_REVOCATION:
+        TRY(rd_array(r, &n, 2, 0));
+        TRY(rd_bin_fixed(r, rec->u.revocation.key, PROTO_KEY_LEN));
+        return rd_str(r, &rec->u.revocation.reason, PROTO_TEXT_MAX);
+    default: return GIF_E_INVALID;
+    }
+}
+
+static int decode(struct proto_record *out, const uint8_t *buf, size_t len)
+{
+    if (len > PROTO_RECORD_MAX) return GIF_E_TOOBIG;
+    struct rd r = {buf, buf + len};
+    size_t n;
+    TRY(rd_array(&r, &n, 2, 0));
+    TRY(rd_bin(&r, &out->payload, PROTO_RECORD_MAX));
+    struct proto_bytes sig;
+    TRY(rd_bin(&r, &sig, PROTO_SIG_LEN));
+    if (sig.n != PROTO_SIG_LEN) return GIF_E_MALFORMED;
+    memcpy(out->sig, sig.p, PROTO_SIG_LEN);
+    if (r.p != r.end) return GIF_E_MALFORMED;
+
+    struct rd p = {out->payload.p, out->payload.p + out->payload.n};
+    uint64_t x;
+    TRY(rd_array(&p, &n, 7, 0));
+    /* The version comes first so that a newer record is reported as such, not as garbage. */
+    TRY(rd_uint(&p, &x, UINT32_MAX));
+    if (x != PROTO_VERSION) return GIF_E_VERSION;
+    out->version = (uint32_t)x;
+    TRY(rd_u8(&p, &out->kind, PROTO_REVOCATION));
+    if (out->kind == 0) return GIF_E_INVALID;
+    TRY(rd_bin_fixed(&p, out->origin, PROTO_KEY_LEN));
+    TRY(rd_uint(&p, &out->seq, UINT64_MAX));
+    if (out->seq == 0) return GIF_E_INVALID;
+    TRY(rd_bin_fixed(&p, out->prev, PROTO_ID_LEN));
+    if ((out->seq == 1) != proto_is_zero(out->prev, PROTO_ID_LEN)) return GIF_E_INVALID;
+    TRY(rd_uint(&p, &out->time_ms, UINT64_MAX));
+    TRY(dec_body(&p, out));
+    if (p.p != p.end) return GIF_E_MALFORMED;
+    proto_record_id(out->id, buf, len);
+    return 0;
+}
+
+int proto_decode(struct proto_record *out, const uint8_t *buf, size_t len)
+{
+    memset(out, 0, sizeof *out);
+    int rc = decode(out, buf, len);
+    if (rc) memset(out, 0, sizeof *out);
+    return rc;
+}
+
+int proto_verify(const struct proto_record *r)
+{
+    if (crypto_sign_verify_detached(r->sig, r->payload.p, r->payload.n, r->origin) != 0)
+        return GIF_E_BADSIG;
+    return 0;
+}
+
+void proto_record_id(uint8_t id[static PROTO_ID_LEN], const uint8_t *buf, size_t len)
+{
+    crypto_hash_sha256(id, buf, len);
+}
+
+void proto_keygen(uint8_t pk[static PROTO_KEY_LEN], uint8_t sk[static PROTO_SK_LEN])
+{
+    crypto_sign_keypair(pk, sk);
+}
+
+void proto_sk_to_pk(uint8_t pk[static PROTO_KEY_LEN], const uint8_t sk[static PROTO_SK_LEN])
+{
+    /* Derive from the seed rather than trusting the stored public half. */
+    uint8_t seed[32], sk2[PROTO_SK_LEN];
+    crypto_sign_ed25519_sk_to_seed(seed, sk);
+    crypto_sign_seed_keypair(pk, sk2, seed);
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(sk2, sizeof sk2);
+}
+
+/* ---- Encoder. */
+
+static void pk_str(msgpack_packer *pk, const struct proto_str *s)
+{
+    msgpack_pack_str(pk, s->n);
+    msgpack_pack_str_body(pk, s->p, s->n);
+}
+
+static void pk_bin(msgpack_packer *pk, const void *p, size_t n)
+{
+    msgpack_pack_bin(pk, n);
+    msgpack_pack_bin_body(pk, p, n);
+}
+
+static int cmp_label(const void *a, const void *b)
+{
+    const struct proto_str *x = a, *y = b;
+    size_t m = x->n < y->n ? x->n : y->n;
+    int c = memcmp(x->p, y->p, m);
+    return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+static int enc_body(msgpack_packer *pk, const struct proto_record *d)
+{
+    switch (d->kind) {
+    case PROTO_SIGNAL: {
+        const struct proto_signal *s = &d->u.signal;
+        if (s->nlabels > PROTO_LABELS_MAX) return GIF_E_TOOBIG;
+        /* The canonical form sorts labels; sort a copy so the caller's order is untouched. */
+        struct proto_str labels[PROTO_LABELS_MAX];
+        memcpy(labels, s->labels, s->nlabels * sizeof labels[0]);
+        qsort(labels, s->nlabels, sizeof labels[0], cmp_label);
+        msgpack_pack_array(pk, 9);
+        msgpack_pack_uint8(pk, s->stype);
+        pk_bin(pk, s->value.p, s->value.n);
+        msgpack_pack_array(pk, s->nlabels);
+        for (size_t i = 0; i < s->nlabels; i++) pk_str(pk, &labels[i]);
+        pk_str(pk, &s->entity);
+        pk_str(pk, &s->incident);
+        msgpack_pack_uint8(pk, s->content);
+        msgpack_pack_uint8(pk, s->confidence);
+        msgpack_pack_uint64(pk, s->expires_ms);
+        if (s->verified) msgpack_pack_true(pk);
+        else msgpack_pack_false(pk);
+        return 0;
+    }
+    case PROTO_ALERT: {
+        const struct proto_alert *a = &d->u.alert;
+        if (a->nsignals > PROTO_ALERT_SIGNALS_MAX) return GIF_E_TOOBIG;
+        msgpack_pack_array(pk, 7);
+        pk_str(pk, &a->incident);
+        msgpack_pack_uint8(pk, a->level);
+        pk_str(pk, &a->detector);
+        pk_str(pk, &a->detector_version);
+        msgpack_pack_uint16(pk, a->score);
+        msgpack_pack_array(pk, a->nsignals);
+        for (size_t i = 0; i < a->nsignals; i++) {
+            msgpack_pack_array(pk, 2);
+            msgpack_pack_uint8(pk, a->signals[i].stype);
+            pk_bin(pk, a->signals[i].value.p, a->signals[i].value.n);
+        }
+        pk_str(pk, &a->note);
+        return 0;
+    }
+    case PROTO_RETRACTION:
+        msgpack_pack_array(pk, 2);
+        pk_bin(pk, d->u.retraction.target, PROTO_ID_LEN);
+        pk_str(pk, &d->u.retraction.reason);
+        return 0;
+    case PROTO_FEEDBACK:
+        msgpack_pack_array(pk, 3);
+        pk_bin(pk, d->u.feedback.target, PROTO_ID_LEN);
+        msgpack_pack_uint8(pk, d->u.feedback.verdict);
+        pk_str(pk, &d->u.feedback.note);
+        return 0;
+    case PROTO_MEMBERSHIP: {
+        const struct proto_membership *m = &d->u.membership;
+        if (m->naddrs > PROTO_ADDRS_MAX) return GIF_E_TOOBIG;
+        msgpack_pack_array(pk, 6);
+        pk_bin(pk, m->key, PROTO_KEY_LEN);
+        pk_str(pk, &m->org);
+        msgpack_pack_uint8(pk, m->role);
+        msgpack_pack_uint64(pk, m->not_before_ms);
+        msgpack_pack_uint64(pk, m->not_after_ms);
+        msgpack_pack_array(pk, m->naddrs);
+        for (size_t i = 0; i < m->naddrs; i++) pk_str(pk, &m->addrs[i]);
+        return 0;
+    }
+    case PROTO_REVOCATION:
+        msgpack_pack_array(pk, 2);
+        pk_bin(pk, d->u.revocation.key, PROTO_KEY_LEN);
+        pk_str(pk, &d->u.revocation.reason);
+        return 0;
+    default: return GIF_E_INVALID;
+    }
+}
+
+int proto_sign(const struct proto_record *draft, const uint8_t sk[static PROTO_SK_LEN],
+               uint8_t **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    msgpack_sbuffer payload, rec;
+    msgpack_sbuffer_init(&payload);
+    msgpack_sbuffer_init(&rec);
+    msgpack_packer pk;
+    int rc;
+
+    msgpack_packer_init(&pk, &payload, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 7);
+    msgpack_pack_uint32(&pk, draft->version ? draft->version : PROTO_VERSION);
+    msgpack_pack_uint8(&pk, draft->kind);
+    pk_bin(&pk, draft->origin, PROTO_KEY_LEN);
+    msgpack_pack_uint64(&pk, draft->seq);
+    pk_bin(&pk, draft->prev, PROTO_ID_LEN);
+    msgpack_pack_uint64(&pk, draft->time_ms);
+    if ((rc = enc_body(&pk, draft)) != 0) goto fail;
+    if (payload.size > PROTO_RECORD_MAX - 80) {
+        rc = GIF_E_TOOBIG;
+        goto fail;
+    }
+
+    uint8_t sig[PROTO_SIG_LEN];
+    crypto_sign_detached(sig, NULL, (const uint8_t *)payload.data, payload.size, sk);
+    msgpack_packer_init(&pk, &rec, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 2);
+    pk_bin(&pk, payload.data, payload.size);
+    pk_bin(&pk, sig, sizeof sig);
+    if (!rec.data) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+
+    /* Sign only what we would accept: decode our own output with the strict decoder. */
+    struct proto_record check;
+    rc = proto_decode(&check, (const uint8_t *)rec.data, rec.size);
+    if (rc) goto fail;
+    if (memcmp(check.origin, sk + 32, PROTO_KEY_LEN) != 0) {
+        rc = GIF_E_INVALID;
+        goto fail;
+    }
+    msgpack_sbuffer_destroy(&payload);
+    *out = (uint8_t *)rec.data; /* sbuffer memory is malloc'd; the caller frees it */
+    *outlen = rec.size;
+    return 0;
+
+fail:
+    msgpack_sbuffer_destroy(&rec);
+    msgpack_sbuffer_destroy(&payload);
+    return rc;
+}
