@@ -1,0 +1,42 @@
+/* Counters and a latency histogram, rendered as Prometheus text. Loop thread only. */
+#ifndef GIF_NODE_METRICS_H
+#define GIF_NODE_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define METRICS_BUCKETS 13
+#define METRICS_REASONS 24 /* -GIF_E_* - 1000, plus 0 for "other" */
+#define METRICS_CODES 16
+
+struct metrics {
+    uint64_t records_by_kind[7];
+    uint64_t lookups_by_type[6];
+    uint64_t lookup_matches;
+    uint64_t match_queries;
+    uint64_t match_hits;
+    uint64_t rejects[METRICS_REASONS];
+    uint64_t write_batches;
+    uint64_t write_failures;
+    int http_codes[METRICS_CODES];
+    uint64_t http_count[METRICS_CODES];
+    uint64_t lat_buckets[METRICS_BUCKETS]; /* cumulative at render time, not here */
+    uint64_t lat_count;
+    double lat_sum;
+};
+
+/* Gauges read at render time. */
+struct metrics_gauges {
+    uint64_t pdq_index;
+    uint64_t held;
+    uint64_t frozen;
+    uint64_t events_clients;
+    uint64_t records;
+};
+
+void metrics_reject(struct metrics *m, int reason);
+void metrics_http(struct metrics *m, int status, uint64_t elapsed_ns);
+/* Renders into a malloc'd NUL-terminated string the caller frees; NULL on no memory. */
+char *metrics_render(const struct metrics *m, const struct metrics_gauges *g);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * gifd's node: one struct holding everything the daemon owns, passed explicitly.
+ * The loop thread owns all of it except the store's write side, which the write pipeline
+ * (write.c) drives from libuv's worker pool, one batch at a time.
+ */
+#ifndef GIF_NODE_NODE_H
+#define GIF_NODE_NODE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "node/config.h"
+#include "node/http.h"
+#include "node/metrics.h"
+#include "protocol/record.h"
+#include "storage/pdq.h"
+#include "storage/store.h"
+
+struct write_req;
+
+struct sse_client {
+    struct http_conn *conn;
+    struct sse_client *next;
+};
+
+struct node {
+    uv_loop_t *loop;
+    struct node_config cfg;
+    struct store *store;
+    struct store_pdq *pdq;
+    struct http_server *http;
+    struct metrics metrics;
+
+    uint8_t *sk; /* sodium_malloc'd node secret key */
+    uint8_t pk[PROTO_KEY_LEN];
+
+    uint64_t started_ms;
+    uint64_t feed_seen; /* highest feed position applied to the index and events */
+
+    /* The write pipeline (write.c). */
+    struct write_req *wq_head, *wq_tail;
+    size_t wq_len;
+    bool wq_busy;
+    uv_work_t wq_work;
+    struct write_req *wq_batch; /* the batch being written */
+
+    struct sse_client *sse;
+    size_t sse_count;
+    uv_timer_t keepalive;
+
+    uv_signal_t sigint, sigterm;
+    bool stopping;
+};
+
+/* Reads the config, keys and store, builds the index, starts the API. Returns 0 or a
+ * negative code with a sentence in err. */
+int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *err,
+               size_t errlen);
+/* Begins an orderly stop: no new requests, pending writes finish, then handles close. */
+void node_stop(struct node *n);
+/* Frees what node_start acquired; call after uv_run returns. */
+void node_free(struct node *n);
+
+/* Applies records accepted since n->feed_seen: index, metrics, events. Loop thread. */
+void node_apply_feed(struct node *n);
+
+/* ---- The write pipeline (write.c). */
+
+enum write_kind { WRITE_PUBLISH, WRITE_INGEST };
+
+typedef void (*write_done_cb)(struct node *n, struct write_req *w, int rc);
+
+struct write_req {
+    enum write_kind kind;
+    size_t n;
+    struct proto_record *drafts; /* WRITE_PUBLISH */
+    struct store_in *in;         /* WRITE_INGEST */
+    struct store_result *res;
+    int rc; /* the transaction's outcome: 0 committed, else nothing written */
+    write_done_cb done;
+    void *ctx;      /* the request's owner (an HTTP request's state) */
+    struct write_req *next;
+};
+
+/* Queues w; w->done runs on the loop thread once its transaction is durable (or failed).
+ * Returns 0, or -EAGAIN when the queue is full or the node is stopping (w is not queued). */
+int node_write(struct node *n, struct write_req *w);
+
+/* ---- The API (api.c). */
+void api_handle(void *node, struct http_conn *c, const struct http_req *req);
+/* Sends a record event to every events client. Loop thread. */
+void api_broadcast(struct node *n, uint64_t feed, const uint8_t *rec, size_t len,
+                   uint64_t accepted_ms);
+void api_close_streams(struct node *n);
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * The write pipeline. API writes and ingests queue here; one batch at a time goes to libuv's
+ * worker pool, where every queued publish shares one store_publish transaction and every
+ * queued ingest one store_ingest transaction (group commit: one fsync serves many requests).
+ * Each request is answered on the loop thread only after its transaction is durable.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/node.h"
+#include "util/gif.h"
+
+#define WQ_MAX_REQS 4096       /* queued requests before the API answers 503 */
+#define BATCH_MAX_ITEMS 20000 /* records per transaction */
+
+static void node_write_kick(struct node *n);
+
+int node_write(struct node *n, struct write_req *w)
+{
+    if (n->stopping || n->wq_len >= WQ_MAX_REQS) return -EAGAIN;
+    w->next = NULL;
+    w->rc = 0;
+    if (n->wq_tail) n->wq_tail->next = w;
+    else n->wq_head = w;
+    n->wq_tail = w;
+    n->wq_len++;
+    node_write_kick(n);
+    return 0;
+}
+
+/* Flattens the requests of one kind into one array call, then spreads results back. */
+static void run_kind(struct node *n, struct write_req *batch, enum write_kind kind)
+{
+    size_t total = 0;
+    for (struct write_req *w = batch; w; w = w->next)
+        if (w->kind == kind) total += w->n;
+    if (total == 0) return;
+    struct store_result *res = calloc(total, sizeof *res);
+    struct proto_record *drafts = NULL;
+    struct store_in *in = NULL;
+    int rc;
+    if (kind == WRITE_PUBLISH) drafts = malloc(total * sizeof *drafts);
+    else in = malloc(total * sizeof *in);
+    if (!res || (!drafts && !in)) {
+        rc = -ENOMEM;
+        goto done;
+    }
+    size_t off = 0;
+    for (struct write_req *w = batch; w; w = w->next) {
+        if (w->kind != kind) continue;
+        if (kind == WRITE_PUBLISH) memcpy(drafts + off, w->drafts, w->n * sizeof *drafts);
+        else memcpy(in + off, w->in, w->n * sizeof *in);
+        off += w->n;
+    }
+    uint64_t now = gif_now_ms();
+    if (kind == WRITE_PUBLISH) rc = store_publish(n->store, n->sk, drafts, total, now, res);
+    else rc = store_ingest(n->store, in, total, now, res);
+done:
+    off = 0;
+    for (struct write_req *w = batch; w; w = w->next) {
+        if (w->kind != kind) continue;
+        w->rc = rc;
+        if (rc == 0) {
+            memcpy(w->res, res + off, w->n * sizeof *res);
+            if (kind == WRITE_PUBLISH) memcpy(w->drafts, drafts + off, w->n * sizeof *drafts);
+        }
+        off += w->n;
+    }
+    free(res);
+    free(drafts);
+    free(in);
+}
+
+static void work_cb(uv_work_t *req)
+{
+    struct node *n = req->data;
+    run_kind(n, n->wq_batch, WRITE_PUBLISH);
+    run_kind(n, n->wq_batch, WRITE_INGEST);
+}
+
+static void after_work_cb(uv_work_t *req, int status)
+{
+    struct node *n = req->data;
+    struct write_req *batch = n->wq_batch;
+    n->wq_batch = NULL;
+    n->wq_busy = false;
+    n->metrics.write_batches++;
+    /* Index and events first, so that a client told "written" can already find it. */
+    node_apply_feed(n);
+    while (batch) {
+        struct write_req *next = batch->next;
+        if (status != 0 && batch->rc == 0) batch->rc = -ECANCELED;
+        if (batch->rc != 0) n->metrics.write_failures++;
+        batch->done(n, batch, batch->rc);
+        batch = next;
+    }
+    node_write_kick(n);
+}
+
+/* Starts a batch if none is running and requests are waiting. */
+static void node_write_kick(struct node *n)
+{
+    if (n->wq_busy || !n->wq_head) return;
+    /* Take whole requests up to the batch cap (always at least one). */
+    struct write_req *first = n->wq_head, *last = first;
+    size_t items = first->n;
+    n->wq_len--;
+    while (last->next && items + last->next->n <= BATCH_MAX_ITEMS) {
+        last = last->next;
+        items += last->n;
+        n->wq_len--;
+    }
+    n->wq_head = last->next;
+    if (!n->wq_head) n->wq_tail = NULL;
+    last->next = NULL;
+    n->wq_batch = first;
+    n->wq_busy = true;
+    n->wq_work.data = n;
+    int rc = uv_queue_work(n->loop, &n->wq_work, work_cb, after_work_cb);
+    if (rc != 0) {
+        /* Cannot happen with a live loop; fail the batch rather than lose track of it. */
+        GIF_ERROR("write", "uv_queue_work: %s", uv_strerror(rc));
+        n->wq_busy = false;
+        n->wq_batch = NULL;
+        while (first) {
+            struct write_req *next = first->next;
+            first->done(n, first, -EIO);
+            first = next;
+        }
+    }
+}
