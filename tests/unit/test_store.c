@@ -1,0 +1,1055 @@
+/* Unit tests for storage/store.c: every acceptance rule, the indexes, durability edges. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <lmdb.h>
+
+#include "protocol/record.h"
+#include "storage/store.h"
+#include "util/gif.h"
+
+#define NOW 1800000000000ull
+#define S(lit) ((struct proto_str){(lit), sizeof(lit) - 1})
+
+/* A signing key and the chain it has produced so far. */
+struct key {
+    uint8_t pk[PROTO_KEY_LEN], sk[PROTO_SK_LEN];
+    uint64_t seq;
+    uint8_t head[PROTO_ID_LEN];
+};
+
+/* A signed record. */
+struct blob {
+    uint8_t *buf;
+    size_t len;
+    uint8_t id[PROTO_ID_LEN];
+    uint64_t seq;
+};
+
+struct fx {
+    char dir[64];
+    struct store *s;
+    struct store_opts opts;
+    struct key root;
+};
+
+static void key_new(struct key *k)
+{
+    memset(k, 0, sizeof(*k));
+    proto_keygen(k->pk, k->sk);
+}
+
+/* Signs d as k at an explicit seq, prev and time, without advancing k's chain. */
+static struct blob sign_at(const struct key *k, struct proto_record *d, uint64_t seq,
+                           const uint8_t *prev, uint64_t t)
+{
+    struct blob b = {0};
+    d->version = PROTO_VERSION;
+    memcpy(d->origin, k->pk, PROTO_KEY_LEN);
+    d->seq = seq;
+    memcpy(d->prev, prev, PROTO_ID_LEN);
+    d->time_ms = t;
+    assert_int_equal(proto_sign(d, k->sk, &b.buf, &b.len), 0);
+    proto_record_id(b.id, b.buf, b.len);
+    b.seq = seq;
+    return b;
+}
+
+/* Signs d as k's next record at time t and advances k's chain. */
+static struct blob sign_next_t(struct key *k, struct proto_record *d, uint64_t t)
+{
+    struct blob b = sign_at(k, d, k->seq + 1, k->head, t);
+    k->seq++;
+    memcpy(k->head, b.id, PROTO_ID_LEN);
+    return b;
+}
+
+static struct blob sign_next(struct key *k, struct proto_record *d)
+{
+    return sign_next_t(k, d, NOW);
+}
+
+static void blob_free(struct blob *b)
+{
+    free(b->buf);
+    b->buf = NULL;
+}
+
+static void d_signal(struct proto_record *d, uint8_t stype, const uint8_t *v, size_t vlen,
+                     bool verified)
+{
+    memset(d, 0, sizeof(*d));
+    d->kind = PROTO_SIGNAL;
+    d->u.signal.stype = stype;
+    d->u.signal.value = (struct proto_bytes){v, vlen};
+    d->u.signal.nlabels = 1;
+    d->u.signal.labels[0] = S("glorification");
+    d->u.signal.confidence = 90;
+    d->u.signal.content = PROTO_CT_IMAGE;
+    d->u.signal.verified = verified;
+}
+
+static void d_membership(struct proto_record *d, const uint8_t key[32], uint8_t role,
+                         const char *org, uint64_t nb, uint64_t na)
+{
+    memset(d, 0, sizeof(*d));
+    d->kind = PROTO_MEMBERSHIP;
+    memcpy(d->u.membership.key, key, 32);
+    d->u.membership.org = (struct proto_str){org, strlen(org)};
+    d->u.membership.role = role;
+    d->u.membership.not_before_ms = nb;
+    d->u.membership.not_after_ms = na;
+}
+
+static void d_revocation(struct proto_record *d, const uint8_t key[32])
+{
+    memset(d, 0, sizeof(*d));
+    d->kind = PROTO_REVOCATION;
+    memcpy(d->u.revocation.key, key, 32);
+    d->u.revocation.reason = S("left the consortium");
+}
+
+static void d_retraction(struct proto_record *d, const uint8_t target[32])
+{
+    memset(d, 0, sizeof(*d));
+    d->kind = PROTO_RETRACTION;
+    memcpy(d->u.retraction.target, target, 32);
+    d->u.retraction.reason = S("false positive");
+}
+
+static void d_feedback(struct proto_record *d, const uint8_t target[32], uint8_t verdict)
+{
+    memset(d, 0, sizeof(*d));
+    d->kind = PROTO_FEEDBACK;
+    memcpy(d->u.feedback.target, target, 32);
+    d->u.feedback.verdict = verdict;
+}
+
+/* Ingests one record; the call itself must succeed. Returns the record's status. */
+static int ingest1(struct fx *f, const struct blob *b, struct store_result *out)
+{
+    struct store_in in = {b->buf, b->len};
+    struct store_result res;
+    assert_int_equal(store_ingest(f->s, &in, 1, NOW, &res), 0);
+    if (out) *out = res;
+    return res.status;
+}
+
+/* Signs the next record of k from d, ingests it, frees it, returns the status; the id goes
+ * to id_out if given. */
+static int put_next(struct fx *f, struct key *k, struct proto_record *d, uint8_t *id_out)
+{
+    struct blob b = sign_next(k, d);
+    int st = ingest1(f, &b, NULL);
+    if (id_out) memcpy(id_out, b.id, PROTO_ID_LEN);
+    blob_free(&b);
+    return st;
+}
+
+static void add_member(struct fx *f, struct key *m, uint8_t role, const char *org)
+{
+    struct proto_record d;
+    key_new(m);
+    d_membership(&d, m->pk, role, org, 0, 0);
+    assert_int_equal(put_next(f, &f->root, &d, NULL), 0);
+}
+
+static uint8_t *val32(uint8_t fill)
+{
+    static uint8_t v[256][32];
+    memset(v[fill], fill, 32);
+    v[fill][31] ^= 0x5a;
+    return v[fill];
+}
+
+static void rm_store_dir(const char *dir)
+{
+    char p[128];
+    snprintf(p, sizeof(p), "%s/data.mdb", dir);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/lock.mdb", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
+static int fx_open(struct fx *f)
+{
+    char err[256];
+    return store_open(&f->s, f->dir, &f->opts, err, sizeof(err));
+}
+
+static int setup_opts(void **state, uint64_t map_size, uint32_t held_max)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    if (!f) return -1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/gifstore-XXXXXX");
+    if (!mkdtemp(f->dir)) return -1;
+    key_new(&f->root);
+    memcpy(f->opts.root, f->root.pk, 32);
+    f->opts.no_sync = true;
+    f->opts.map_size = map_size;
+    f->opts.held_max = held_max;
+    if (fx_open(f) != 0) return -1;
+    *state = f;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_opts(state, 64ull << 20, 0);
+}
+
+static int setup_held2(void **state)
+{
+    return setup_opts(state, 64ull << 20, 2);
+}
+
+static int setup_small(void **state)
+{
+    return setup_opts(state, 1ull << 20, 0);
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    rm_store_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+static struct store_head head_of(struct fx *f, const uint8_t pk[32], int *rc)
+{
+    struct store_rd *rd;
+    struct store_head h;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    *rc = store_head_get(rd, pk, &h);
+    store_rd_close(rd);
+    return h;
+}
+
+/* ---- Tests. */
+
+static void test_accept_in_order(void **state)
+{
+    struct fx *f = *state;
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "Platform A");
+    struct proto_record d;
+    struct blob b[3];
+    struct store_in in[3];
+    for (int i = 0; i < 3; i++) {
+        d_signal(&d, PROTO_ST_SHA256, val32((uint8_t)(10 + i)), 32, false);
+        b[i] = sign_next(&a, &d);
+        in[i] = (struct store_in){b[i].buf, b[i].len};
+    }
+    struct store_result res[3];
+    assert_int_equal(store_ingest(f->s, in, 3, NOW, res), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(res[i].status, 0);
+        assert_int_equal(res[i].seq, i + 1);
+        assert_int_equal(res[i].feed, i + 2); /* feed 1 is the membership */
+        assert_memory_equal(res[i].id, b[i].id, 32);
+    }
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    struct store_rec r;
+    assert_int_equal(store_get(rd, b[1].id, &r), 0);
+    assert_int_equal(r.len, b[1].len);
+    assert_memory_equal(r.buf, b[1].buf, b[1].len); /* the exact bytes received */
+    assert_int_equal(r.feed, 3);
+    assert_int_equal(r.accepted_ms, NOW);
+    struct store_head h;
+    assert_int_equal(store_head_get(rd, a.pk, &h), 0);
+    assert_int_equal(h.seq, 3);
+    assert_memory_equal(h.id, b[2].id, 32);
+    assert_false(h.frozen);
+    struct store_stats st;
+    assert_int_equal(store_stats_get(rd, &st), 0);
+    assert_int_equal(st.records, 4);
+    assert_int_equal(st.by_kind[PROTO_SIGNAL], 3);
+    assert_int_equal(st.by_kind[PROTO_MEMBERSHIP], 1);
+    assert_int_equal(st.by_stype[PROTO_ST_SHA256], 3);
+    assert_int_equal(st.origins, 2);
+    assert_int_equal(st.feed_last, 4);
+    assert_true(st.map_used > 0 && st.map_used <= st.map_size);
+    uint64_t last;
+    assert_int_equal(store_feed_last(rd, &last), 0);
+    assert_int_equal(last, 4);
+    uint8_t zero[32] = {0};
+    assert_int_equal(store_get(rd, zero, &r), -ENOENT);
+    store_rd_close(rd);
+    for (int i = 0; i < 3; i++) blob_free(&b[i]);
+}
+
+static void test_duplicate_and_badsig(void **state)
+{
+    struct fx *f = *state;
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "Platform A");
+    struct proto_record d;
+    d_signal(&d, PROTO_ST_MD5, val32(1), 16, false);
+    struct blob b = sign_next(&a, &d);
+
+    /* The signature is the last field: flipping its last byte keeps the structure. */
+    uint8_t *bad = malloc(b.len);
+    memcpy(bad, b.buf, b.len);
+    bad[b.len - 1] ^= 1;
+    struct proto_record chk;
+    assert_int_equal(proto_decode(&chk, bad, b.len), 0);
+    struct blob bb = {bad, b.len, {0}, 1};
+    assert_int_equal(ingest1(f, &bb, NULL), GIF_E_BADSIG);
+
+    assert_int_equal(ingest1(f, &b, NULL), 0);
+    struct store_result r;
+    assert_int_equal(ingest1(f, &b, &r), GIF_E_DUPLICATE);
+    assert_int_equal(r.feed, 0);
+    assert_memory_equal(r.id, b.id, 32);
+
+    /* Garbage does not decode. */
+    uint8_t junk[4] = {1, 2, 3, 4};
+    struct blob bj = {junk, 4, {0}, 0};
+    int st = ingest1(f, &bj, NULL);
+    assert_true(st == GIF_E_MALFORMED || st == GIF_E_NONCANONICAL);
+    free(bad);
+    blob_free(&b);
+}
+
+static void test_roles_and_membership(void **state)
+{
+    struct fx *f = *state;
+    struct proto_record d;
+    struct key stranger, obs, plat, ag;
+    key_new(&stranger);
+    d_signal(&d, PROTO_ST_MD5, val32(2), 16, false);
+    assert_int_equal(put_next(f, &stranger, &d, NULL), GIF_E_NOTMEMBER);
+
+    /* Membership signed by anyone but the root. */
+    struct key other;
+    key_new(&other);
+    d_membership(&d, other.pk, PROTO_ROLE_AGENCY, "Self-appointed", 0, 0);
+    assert_int_equal(put_next(f, &stranger, &d, NULL), GIF_E_ROOT);
+
+    /* The root publishes membership only. */
+    struct key root_copy = f->root;
+    d_signal(&d, PROTO_ST_MD5, val32(2), 16, false);
+    assert_int_equal(put_next(f, &root_copy, &d, NULL), GIF_E_ROLE);
+
+    add_member(f, &obs, PROTO_ROLE_OBSERVER, "Observer");
+    d_signal(&d, PROTO_ST_MD5, val32(3), 16, false);
+    assert_int_equal(put_next(f, &obs, &d, NULL), GIF_E_ROLE);
+
+    add_member(f, &plat, PROTO_ROLE_PLATFORM, "Platform");
+    d_signal(&d, PROTO_ST_MD5, val32(4), 16, true);
+    struct key plat_retry = plat;
+    assert_int_equal(put_next(f, &plat, &d, NULL), GIF_E_ROLE);
+    d_signal(&d, PROTO_ST_MD5, val32(4), 16, false);
+    assert_int_equal(put_next(f, &plat_retry, &d, NULL), 0);
+
+    add_member(f, &ag, PROTO_ROLE_AGENCY, "Agency");
+    d_signal(&d, PROTO_ST_MD5, val32(5), 16, true);
+    assert_int_equal(put_next(f, &ag, &d, NULL), 0);
+
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    struct store_member m;
+    assert_int_equal(store_member_get(rd, ag.pk, &m), 0);
+    assert_string_equal(m.org, "Agency");
+    assert_int_equal(m.role, PROTO_ROLE_AGENCY);
+    assert_false(m.revoked);
+    assert_int_equal(store_member_get(rd, stranger.pk, &m), -ENOENT);
+    store_rd_close(rd);
+}
+
+static void test_future(void **state)
+{
+    struct fx *f = *state;
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    struct proto_record d;
+    d_signal(&d, PROTO_ST_MD5, val32(6), 16, false);
+    struct key a2 = a;
+    struct blob b = sign_next_t(&a, &d, NOW + 11 * 60 * 1000);
+    assert_int_equal(ingest1(f, &b, NULL), GIF_E_FUTURE);
+    blob_free(&b);
+    b = sign_next_t(&a2, &d, NOW + 9 * 60 * 1000);
+    assert_int_equal(ingest1(f, &b, NULL), 0);
+    blob_free(&b);
+}
+
+static void test_membership_window(void **state)
+{
+    struct fx *f = *state;
+    struct key m;
+    key_new(&m);
+    struct proto_record d;
+    d_membership(&d, m.pk, PROTO_ROLE_PLATFORM, "Windowed", NOW - 1000, NOW + 1000);
+    assert_int_equal(put_next(f, &f->root, &d, NULL), 0);
+
+    d_signal(&d, PROTO_ST_MD5, val32(7), 16, false);
+    struct key early = m, late = m;
+    struct blob b = sign_next_t(&early, &d, NOW - 2000);
+    assert_int_equal(ingest1(f, &b, NULL), GIF_E_NOTMEMBER);
+    blob_free(&b);
+    b = sign_next_t(&late, &d, NOW + 2000);
+    assert_int_equal(ingest1(f, &b, NULL), GIF_E_NOTMEMBER);
+    blob_free(&b);
+    b = sign_next_t(&m, &d, NOW + 1000); /* the bounds are inclusive */
+    assert_int_equal(ingest1(f, &b, NULL), 0);
+    blob_free(&b);
+
+    struct store_member sm = {.not_before_ms = 10, .not_after_ms = 0};
+    assert_true(store_member_active(&sm, 10));
+    assert_false(store_member_active(&sm, 9));
+    assert_true(store_member_active(&sm, UINT64_MAX));
+    sm.not_after_ms = 20;
+    assert_false(store_member_active(&sm, 21));
+    sm.revoked = true;
+    assert_false(store_member_active(&sm, 15));
+}
+
+static void test_revocation(void **state)
+{
+    struct fx *f = *state;
+    struct key a, never;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    key_new(&never);
+    struct proto_record d;
+    d_signal(&d, PROTO_ST_MD5, val32(8), 16, false);
+    assert_int_equal(put_next(f, &a, &d, NULL), 0);
+
+    d_revocation(&d, never.pk);
+    struct key root_retry = f->root;
+    assert_int_equal(put_next(f, &f->root, &d, NULL), GIF_E_TARGET);
+    f->root = root_retry; /* the refused revocation consumed no seq */
+
+    d_revocation(&d, a.pk);
+    assert_int_equal(put_next(f, &f->root, &d, NULL), 0);
+    d_signal(&d, PROTO_ST_MD5, val32(9), 16, false);
+    assert_int_equal(put_next(f, &a, &d, NULL), GIF_E_REVOKED);
+
+    /* A fresh membership for a revoked key keeps it revoked. */
+    d_membership(&d, a.pk, PROTO_ROLE_AGENCY, "A again", 0, 0);
+    assert_int_equal(put_next(f, &f->root, &d, NULL), 0);
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    struct store_member m;
+    assert_int_equal(store_member_get(rd, a.pk, &m), 0);
+    assert_true(m.revoked);
+    assert_int_equal(m.revoked_ms, NOW);
+    assert_string_equal(m.org, "A again");
+    assert_false(store_member_active(&m, NOW));
+    store_rd_close(rd);
+}
+
+struct feed_list {
+    uint8_t ids[16][32];
+    uint64_t pos[16];
+    size_t n;
+};
+static int feed_cb(void *ctx, const uint8_t id[32], const struct store_rec *r)
+{
+    struct feed_list *l = ctx;
+    if (l->n < 16) {
+        memcpy(l->ids[l->n], id, 32);
+        l->pos[l->n] = r->feed;
+        l->n++;
+    }
+    return 0;
+}
+
+static void test_gap_held_released(void **state)
+{
+    struct fx *f = *state;
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    struct proto_record d;
+    struct blob b[4];
+    for (int i = 0; i < 4; i++) {
+        d_signal(&d, PROTO_ST_SHA256, val32((uint8_t)(20 + i)), 32, false);
+        b[i] = sign_next(&a, &d);
+    }
+    struct store_result r;
+    assert_int_equal(ingest1(f, &b[0], NULL), 0);
+    assert_int_equal(ingest1(f, &b[3], &r), GIF_E_PENDING);
+    assert_int_equal(r.feed, 0);
+    assert_int_equal(ingest1(f, &b[2], NULL), GIF_E_PENDING);
+    assert_int_equal(ingest1(f, &b[2], NULL), GIF_E_DUPLICATE); /* already held */
+    int rc;
+    struct store_head h = head_of(f, a.pk, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(h.seq, 1);
+    assert_int_equal(h.held, 2);
+
+    assert_int_equal(ingest1(f, &b[1], &r), 0);
+    assert_int_equal(r.feed, 3);
+    h = head_of(f, a.pk, &rc);
+    assert_int_equal(h.seq, 4);
+    assert_int_equal(h.held, 0);
+    assert_memory_equal(h.id, b[3].id, 32);
+
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    struct feed_list l = {0};
+    assert_int_equal(store_feed_each(rd, 1, feed_cb, &l), 0);
+    assert_int_equal(l.n, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_memory_equal(l.ids[i], b[i].id, 32);
+        assert_int_equal(l.pos[i], i + 2);
+    }
+    struct store_stats st;
+    assert_int_equal(store_stats_get(rd, &st), 0);
+    assert_int_equal(st.held, 0);
+    assert_int_equal(st.records, 5);
+    store_rd_close(rd);
+    for (int i = 0; i < 4; i++) blob_free(&b[i]);
+}
+
+static void test_held_cap(void **state)
+{
+    struct fx *f = *state; /* held_max = 2 */
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    struct proto_record d;
+    struct blob b[5];
+    for (int i = 0; i < 5; i++) {
+        d_signal(&d, PROTO_ST_SHA256, val32((uint8_t)(30 + i)), 32, false);
+        b[i] = sign_next(&a, &d);
+    }
+    assert_int_equal(ingest1(f, &b[0], NULL), 0);
+    assert_int_equal(ingest1(f, &b[2], NULL), GIF_E_PENDING);
+    assert_int_equal(ingest1(f, &b[3], NULL), GIF_E_PENDING);
+    assert_int_equal(ingest1(f, &b[4], NULL), GIF_E_HELDFULL);
+    int rc;
+    struct store_head h = head_of(f, a.pk, &rc);
+    assert_int_equal(h.held, 2);
+    assert_int_equal(ingest1(f, &b[1], NULL), 0);
+    h = head_of(f, a.pk, &rc);
+    assert_int_equal(h.seq, 4);
+    assert_int_equal(ingest1(f, &b[4], NULL), 0);
+    for (int i = 0; i < 5; i++) blob_free(&b[i]);
+}
+
+struct fork_list {
+    size_t n;
+    struct store_fork f;
+    uint8_t second[1024];
+};
+static int fork_cb(void *ctx, const struct store_fork *fk)
+{
+    struct fork_list *l = ctx;
+    l->n++;
+    l->f = *fk;
+    if (fk->second.len <= sizeof(l->second)) memcpy(l->second, fk->second.buf, fk->second.len);
+    return 0;
+}
+
+static void test_equivocation(void **state)
+{
+    struct fx *f = *state;
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    struct proto_record d;
+    d_signal(&d, PROTO_ST_MD5, val32(40), 16, false);
+    assert_int_equal(put_next(f, &a, &d, NULL), 0);
+    struct key fork = a;
+    d_signal(&d, PROTO_ST_MD5, val32(41), 16, false);
+    struct blob x = sign_next(&a, &d);
+    d_signal(&d, PROTO_ST_MD5, val32(42), 16, false);
+    struct blob y = sign_next(&fork, &d);
+    assert_int_equal(ingest1(f, &x, NULL), 0);
+    assert_int_equal(ingest1(f, &y, NULL), GIF_E_EQUIVOCATION);
+    assert_int_equal(ingest1(f, &y, NULL), GIF_E_DUPLICATE); /* the proof is stored */
+
+    int rc;
+    struct store_head h = head_of(f, a.pk, &rc);
+    assert_true(h.frozen);
+    assert_int_equal(h.seq, 2);
+    d_signal(&d, PROTO_ST_MD5, val32(43), 16, false);
+    assert_int_equal(put_next(f, &a, &d, NULL), GIF_E_FROZEN);
+
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    struct fork_list l = {0};
+    assert_int_equal(store_forks_each(rd, fork_cb, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.f.seq, 2);
+    assert_memory_equal(l.f.origin, a.pk, 32);
+    assert_memory_equal(l.f.first, x.id, 32);
+    assert_int_equal(l.f.second.len, y.len);
+    assert_memory_equal(l.second, y.buf, y.len);
+    struct store_stats st;
+    assert_int_equal(store_stats_get(rd, &st), 0);
+    assert_int_equal(st.forks, 1);
+    store_rd_close(rd);
+
+    /* Our own frozen origin may not publish. */
+    struct store_result res;
+    d_signal(&d, PROTO_ST_MD5, val32(44), 16, false);
+    assert_int_equal(store_publish(f->s, a.sk, &d, 1, NOW, &res), 0);
+    assert_int_equal(res.status, GIF_E_FROZEN);
+    blob_free(&x);
+    blob_free(&y);
+}
+
+static void test_equivocation_held(void **state)
+{
+    struct fx *f = *state;
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    struct proto_record d;
+    d_signal(&d, PROTO_ST_MD5, val32(45), 16, false);
+    assert_int_equal(put_next(f, &a, &d, NULL), 0);
+    struct key skip = a;
+    d_signal(&d, PROTO_ST_MD5, val32(46), 16, false);
+    struct blob s2 = sign_next(&skip, &d);
+    struct key fork = skip;
+    struct blob x = sign_next(&skip, &d);
+    d_signal(&d, PROTO_ST_MD5, val32(47), 16, false);
+    struct blob y = sign_next(&fork, &d);
+    assert_int_equal(ingest1(f, &x, NULL), GIF_E_PENDING);
+    assert_int_equal(ingest1(f, &y, NULL), GIF_E_EQUIVOCATION);
+    int rc;
+    struct store_head h = head_of(f, a.pk, &rc);
+    assert_true(h.frozen);
+    assert_int_equal(ingest1(f, &s2, NULL), GIF_E_FROZEN);
+    blob_free(&s2);
+    blob_free(&x);
+    blob_free(&y);
+}
+
+static void test_bad_prev(void **state)
+{
+    struct fx *f = *state;
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    struct proto_record d;
+    d_signal(&d, PROTO_ST_MD5, val32(50), 16, false);
+    assert_int_equal(put_next(f, &a, &d, NULL), 0);
+    uint8_t wrong[32];
+    memset(wrong, 0x77, 32);
+    struct blob b = sign_at(&a, &d, 2, wrong, NOW);
+    assert_int_equal(ingest1(f, &b, NULL), GIF_E_PREV);
+    blob_free(&b);
+    assert_int_equal(put_next(f, &a, &d, NULL), 0);
+}
+
+static void test_retraction(void **state)
+{
+    struct fx *f = *state;
+    struct key a, b;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    add_member(f, &b, PROTO_ROLE_AGENCY, "B");
+    struct proto_record d;
+    uint8_t sig_id[32], rid[32], got[32], fb_id[32];
+    d_signal(&d, PROTO_ST_MD5, val32(60), 16, false);
+    assert_int_equal(put_next(f, &a, &d, sig_id), 0);
+
+    d_retraction(&d, sig_id);
+    struct key b_retry = b;
+    assert_int_equal(put_next(f, &b, &d, NULL), GIF_E_TARGET);
+    b = b_retry;
+    uint8_t unknown[32];
+    memset(unknown, 0x42, 32);
+    d_retraction(&d, unknown);
+    struct key a_retry = a;
+    assert_int_equal(put_next(f, &a, &d, NULL), GIF_E_TARGET);
+    a = a_retry;
+    /* Only signals and alerts can be retracted. */
+    d_feedback(&d, sig_id, PROTO_FB_AGREE);
+    assert_int_equal(put_next(f, &b, &d, fb_id), 0);
+    d_retraction(&d, fb_id);
+    b_retry = b;
+    assert_int_equal(put_next(f, &b, &d, NULL), GIF_E_TARGET);
+    b = b_retry;
+
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    assert_int_equal(store_retraction_of(rd, sig_id, got), -ENOENT);
+    store_rd_close(rd);
+
+    d_retraction(&d, sig_id);
+    assert_int_equal(put_next(f, &a, &d, rid), 0);
+    a_retry = a;
+    assert_int_equal(put_next(f, &a, &d, NULL), GIF_E_TARGET); /* twice */
+
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    assert_int_equal(store_retraction_of(rd, sig_id, got), 0);
+    assert_memory_equal(got, rid, 32);
+    assert_int_equal(store_retraction_of(rd, sig_id, NULL), 0);
+    struct store_stats st;
+    assert_int_equal(store_stats_get(rd, &st), 0);
+    assert_int_equal(st.retracted, 1);
+    store_rd_close(rd);
+}
+
+static void test_feedback(void **state)
+{
+    struct fx *f = *state;
+    struct key a, b1, b2, c, e;
+    add_member(f, &a, PROTO_ROLE_AGENCY, "Agency");
+    add_member(f, &b1, PROTO_ROLE_PLATFORM, "OrgB");
+    add_member(f, &b2, PROTO_ROLE_PLATFORM, "OrgB");
+    add_member(f, &c, PROTO_ROLE_PLATFORM, "OrgC");
+    add_member(f, &e, PROTO_ROLE_PLATFORM, "OrgE");
+    struct proto_record d;
+    uint8_t target[32];
+    d_signal(&d, PROTO_ST_SHA256, val32(70), 32, true);
+    assert_int_equal(put_next(f, &a, &d, target), 0);
+
+    d_feedback(&d, target, PROTO_FB_AGREE);
+    assert_int_equal(put_next(f, &b1, &d, NULL), 0);
+    d_feedback(&d, target, PROTO_FB_DISAGREE); /* b1 changes its mind: latest wins */
+    assert_int_equal(put_next(f, &b1, &d, NULL), 0);
+    d_feedback(&d, target, PROTO_FB_AGREE);
+    assert_int_equal(put_next(f, &b2, &d, NULL), 0);
+    d_feedback(&d, target, PROTO_FB_FALSE_POSITIVE);
+    assert_int_equal(put_next(f, &c, &d, NULL), 0);
+    d_feedback(&d, target, PROTO_FB_BLOCKED);
+    assert_int_equal(put_next(f, &e, &d, NULL), 0);
+    /* Feedback on one's own record is refused; on an unknown record it is kept. */
+    d_feedback(&d, target, PROTO_FB_AGREE);
+    struct key a_retry = a;
+    assert_int_equal(put_next(f, &a, &d, NULL), GIF_E_TARGET);
+    a = a_retry;
+    uint8_t unknown[32];
+    memset(unknown, 0x13, 32);
+    d_feedback(&d, unknown, PROTO_FB_SEEN);
+    assert_int_equal(put_next(f, &c, &d, NULL), 0);
+
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    struct store_fb fb;
+    assert_int_equal(store_feedback_of(rd, target, &fb), 0);
+    assert_int_equal(fb.count[PROTO_FB_AGREE], 1);
+    assert_int_equal(fb.count[PROTO_FB_DISAGREE], 1);
+    assert_int_equal(fb.count[PROTO_FB_FALSE_POSITIVE], 1);
+    assert_int_equal(fb.count[PROTO_FB_BLOCKED], 1);
+    assert_int_equal(fb.count[PROTO_FB_SEEN], 0);
+    assert_int_equal(fb.orgs_agree, 1);   /* OrgB (b2) */
+    assert_int_equal(fb.orgs_dispute, 2); /* OrgB (b1) and OrgC */
+    assert_int_equal(store_feedback_of(rd, unknown, &fb), 0);
+    assert_int_equal(fb.count[PROTO_FB_SEEN], 1);
+    assert_int_equal(fb.orgs_agree + fb.orgs_dispute, 0);
+    uint8_t none[32] = {0};
+    assert_int_equal(store_feedback_of(rd, none, &fb), 0);
+    for (int i = 0; i <= PROTO_FB_COUNT; i++) assert_int_equal(fb.count[i], 0);
+    store_rd_close(rd);
+}
+
+/* Collects pdq entries into a feed_list; pos holds the hash's first byte. */
+static int pdq_cb(void *ctx, const uint8_t hash[32], const uint8_t id[32])
+{
+    struct feed_list *l = ctx;
+    if (l->n < 16) {
+        memcpy(l->ids[l->n], id, 32);
+        l->pos[l->n] = hash[0];
+        l->n++;
+    }
+    return 0;
+}
+
+static void test_lookup_and_pdq_each(void **state)
+{
+    struct fx *f = *state;
+    struct key a, b;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    add_member(f, &b, PROTO_ROLE_PLATFORM, "B");
+    struct proto_record d;
+    uint8_t s1[32], s2[32], p1[32], p2[32], md[32];
+    d_signal(&d, PROTO_ST_SHA256, val32(80), 32, false);
+    assert_int_equal(put_next(f, &b, &d, s1), 0); /* b first: ids are not in id order */
+    assert_int_equal(put_next(f, &a, &d, s2), 0);
+    d_signal(&d, PROTO_ST_PDQ, val32(81), 32, false);
+    assert_int_equal(put_next(f, &a, &d, p1), 0);
+    d_signal(&d, PROTO_ST_PDQ, val32(82), 32, false);
+    assert_int_equal(put_next(f, &a, &d, p2), 0);
+    d_signal(&d, PROTO_ST_MD5, val32(83), 16, false);
+    assert_int_equal(put_next(f, &a, &d, md), 0);
+    d_retraction(&d, p1);
+    assert_int_equal(put_next(f, &a, &d, NULL), 0);
+
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    uint8_t ids[4][32];
+    size_t n;
+    assert_int_equal(store_lookup(rd, PROTO_ST_SHA256, val32(80), 32, ids, 4, &n), 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(ids[0], s1, 32); /* oldest first */
+    assert_memory_equal(ids[1], s2, 32);
+    assert_int_equal(store_lookup(rd, PROTO_ST_SHA256, val32(80), 32, ids, 1, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_lookup(rd, PROTO_ST_MD5, val32(83), 16, ids, 4, &n), 0);
+    assert_int_equal(n, 1);
+    assert_memory_equal(ids[0], md, 32);
+    assert_int_equal(store_lookup(rd, PROTO_ST_MD5, val32(80), 16, ids, 4, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_lookup(rd, PROTO_ST_SHA256, val32(80), 16, ids, 4, &n), 0);
+    assert_int_equal(n, 0);
+    /* Retracted records stay findable; the caller shows their state. */
+    assert_int_equal(store_lookup(rd, PROTO_ST_PDQ, val32(81), 32, ids, 4, &n), 0);
+    assert_int_equal(n, 1);
+    assert_memory_equal(ids[0], p1, 32);
+
+    struct feed_list l = {0};
+    assert_int_equal(store_pdq_each(rd, pdq_cb, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_memory_equal(l.ids[0], p2, 32);
+    assert_int_equal(l.pos[0], 82);
+    store_rd_close(rd);
+}
+
+static void test_batch_dependencies(void **state)
+{
+    struct fx *f = *state;
+    struct key m;
+    key_new(&m);
+    struct proto_record d;
+    d_membership(&d, m.pk, PROTO_ROLE_PLATFORM, "Batch", 0, 0);
+    struct blob b0 = sign_next(&f->root, &d);
+    d_signal(&d, PROTO_ST_URL, val32(90), 32, false);
+    struct blob b1 = sign_next(&m, &d);
+    d_retraction(&d, b1.id);
+    struct blob b2 = sign_next(&m, &d);
+    struct store_in in[3] = {{b0.buf, b0.len}, {b1.buf, b1.len}, {b2.buf, b2.len}};
+    struct store_result res[3];
+    assert_int_equal(store_ingest(f->s, in, 3, NOW, res), 0);
+    for (int i = 0; i < 3; i++) assert_int_equal(res[i].status, 0);
+    blob_free(&b0);
+    blob_free(&b1);
+    blob_free(&b2);
+}
+
+static void test_publish(void **state)
+{
+    struct fx *f = *state;
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    uint8_t unknown[32];
+    memset(unknown, 0x99, 32);
+    struct proto_record d[3];
+    d_signal(&d[0], PROTO_ST_SHA256, val32(100), 32, false);
+    d_retraction(&d[1], unknown); /* fails: consumes no seq */
+    d_signal(&d[2], PROTO_ST_SHA256, val32(101), 32, false);
+    struct store_result res[3];
+    assert_int_equal(store_publish(f->s, a.sk, d, 3, NOW + 5, res), 0);
+    assert_int_equal(res[0].status, 0);
+    assert_int_equal(res[0].seq, 1);
+    assert_int_equal(res[1].status, GIF_E_TARGET);
+    assert_int_equal(res[1].feed, 0);
+    assert_int_equal(res[2].status, 0);
+    assert_int_equal(res[2].seq, 2);
+    assert_int_equal(res[2].feed, res[0].feed + 1);
+    assert_memory_equal(d[0].origin, a.pk, 32);
+    assert_true(proto_is_zero(d[0].prev, 32));
+    assert_memory_equal(d[2].prev, res[0].id, 32);
+    assert_memory_equal(d[2].id, res[2].id, 32);
+    assert_int_equal(d[2].time_ms, NOW + 5);
+
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    struct store_rec r;
+    assert_int_equal(store_get(rd, res[2].id, &r), 0);
+    struct proto_record back;
+    assert_int_equal(proto_decode(&back, r.buf, r.len), 0);
+    assert_int_equal(proto_verify(&back), 0);
+    assert_int_equal(back.seq, 2);
+    assert_memory_equal(back.prev, res[0].id, 32);
+    struct store_head h;
+    assert_int_equal(store_head_get(rd, a.pk, &h), 0);
+    assert_int_equal(h.seq, 2);
+    store_rd_close(rd);
+
+    /* A key that is not a member publishes nothing. */
+    struct key x;
+    key_new(&x);
+    d_signal(&d[0], PROTO_ST_SHA256, val32(102), 32, false);
+    assert_int_equal(store_publish(f->s, x.sk, d, 1, NOW, res), 0);
+    assert_int_equal(res[0].status, GIF_E_NOTMEMBER);
+}
+
+static void test_publish_refuses_when_behind(void **state)
+{
+    struct fx *f = *state;
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    struct proto_record d;
+    d_signal(&d, PROTO_ST_SHA256, val32(110), 32, false);
+    struct key ahead = a;
+    ahead.seq = 4; /* peers hold a later record of ours than this store does */
+    memset(ahead.head, 0x33, 32);
+    struct blob b = sign_next(&ahead, &d);
+    assert_int_equal(ingest1(f, &b, NULL), GIF_E_PENDING);
+    struct store_result res;
+    assert_int_equal(store_publish(f->s, a.sk, &d, 1, NOW, &res), 0);
+    assert_int_equal(res.status, GIF_E_FROZEN);
+    blob_free(&b);
+}
+
+static void test_persistence(void **state)
+{
+    struct fx *f = *state;
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_AGENCY, "Persistent");
+    struct proto_record d;
+    uint8_t sid[32];
+    d_signal(&d, PROTO_ST_MD5, val32(120), 16, true);
+    assert_int_equal(put_next(f, &a, &d, sid), 0);
+    d_signal(&d, PROTO_ST_MD5, val32(121), 16, true);
+    struct blob held = sign_at(&a, &d, 5, val32(3), NOW);
+    assert_int_equal(ingest1(f, &held, NULL), GIF_E_PENDING);
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(fx_open(f), 0);
+
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    struct store_rec r;
+    assert_int_equal(store_get(rd, sid, &r), 0);
+    struct store_member m;
+    assert_int_equal(store_member_get(rd, a.pk, &m), 0);
+    assert_string_equal(m.org, "Persistent");
+    struct store_head h;
+    assert_int_equal(store_head_get(rd, a.pk, &h), 0);
+    assert_int_equal(h.seq, 1);
+    assert_int_equal(h.held, 1);
+    uint8_t ids[2][32];
+    size_t n;
+    assert_int_equal(store_lookup(rd, PROTO_ST_MD5, val32(120), 16, ids, 2, &n), 0);
+    assert_int_equal(n, 1);
+    struct store_stats st;
+    assert_int_equal(store_stats_get(rd, &st), 0);
+    assert_int_equal(st.records, 2);
+    assert_int_equal(st.held, 1);
+    assert_int_equal(st.feed_last, 2);
+    store_rd_close(rd);
+    /* The chain continues where it was. */
+    assert_int_equal(put_next(f, &a, &d, NULL), 0);
+    blob_free(&held);
+}
+
+static void test_schema_newer(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    f->s = NULL;
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    uint8_t two[4] = {0, 0, 0, STORE_SCHEMA_VERSION + 1};
+    MDB_val k = {6, "schema"}, v = {4, two};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    char err[256] = "";
+    assert_int_equal(store_open(&f->s, f->dir, &f->opts, err, sizeof(err)), GIF_E_SCHEMA);
+    assert_null(f->s);
+    assert_non_null(strstr(err, "schema 2"));
+    assert_non_null(strstr(err, "upgrade gifd"));
+}
+
+static void test_root_differs(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    f->s = NULL;
+    struct store_opts o = f->opts;
+    o.root[0] ^= 1;
+    char err[512] = "";
+    assert_int_equal(store_open(&f->s, f->dir, &o, err, sizeof(err)), GIF_E_ROOT);
+    assert_null(f->s);
+    assert_non_null(strstr(err, "root"));
+    assert_int_equal(fx_open(f), 0); /* the right root still opens it */
+}
+
+static void test_map_full(void **state)
+{
+    struct fx *f = *state; /* 1 MiB map */
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    struct proto_record d;
+    uint8_t first[32];
+    d_signal(&d, PROTO_ST_MD5, val32(130), 16, false);
+    assert_int_equal(put_next(f, &a, &d, first), 0);
+
+    /* vpdq values of 4000 frames: about 160 KiB a record. */
+    size_t vlen = 4000 * PROTO_VPDQ_FRAME_LEN;
+    uint8_t *v = calloc(1, vlen);
+    struct blob b[10];
+    struct store_in in[10];
+    for (int i = 0; i < 10; i++) {
+        v[0] = (uint8_t)i;
+        d_signal(&d, PROTO_ST_VPDQ, v, vlen, false);
+        b[i] = sign_next(&a, &d);
+        in[i] = (struct store_in){b[i].buf, b[i].len};
+    }
+    struct store_result res[10];
+    assert_int_equal(store_ingest(f->s, in, 10, NOW, res), GIF_E_FULL);
+    for (int i = 0; i < 10; i++) {
+        assert_int_not_equal(res[i].status, 0);
+        assert_int_equal(res[i].feed, 0);
+    }
+
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    struct store_head h;
+    assert_int_equal(store_head_get(rd, a.pk, &h), 0);
+    assert_int_equal(h.seq, 1);
+    assert_memory_equal(h.id, first, 32);
+    struct store_stats st;
+    assert_int_equal(store_stats_get(rd, &st), 0);
+    assert_int_equal(st.records, 2);
+    assert_int_equal(st.feed_last, 2);
+    struct store_rec r;
+    assert_int_equal(store_get(rd, b[0].id, &r), -ENOENT);
+    assert_int_equal(store_get(rd, first, &r), 0);
+    store_rd_close(rd);
+
+    /* The store still takes what fits. */
+    assert_int_equal(ingest1(f, &b[0], NULL), 0);
+    for (int i = 0; i < 10; i++) blob_free(&b[i]);
+    free(v);
+}
+
+int main(void)
+{
+    gif_log_set_level(GIF_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_accept_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_and_badsig, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_roles_and_membership, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_future, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_membership_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revocation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gap_held_released, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_cap, setup_held2, teardown),
+        cmocka_unit_test_setup_teardown(test_equivocation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_equivocation_held, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_prev, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retraction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_and_pdq_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_dependencies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_refuses_when_behind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_newer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_root_differs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_full, setup_small, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
