@@ -694,11 +694,13 @@ static void test_retraction(void **state)
 static void test_feedback(void **state)
 {
     struct fx *f = *state;
-    struct key a, b1, b2, c, e;
+    struct key a, b1, b2, b3, c, c2, e;
     add_member(f, &a, PROTO_ROLE_AGENCY, "Agency");
     add_member(f, &b1, PROTO_ROLE_PLATFORM, "OrgB");
     add_member(f, &b2, PROTO_ROLE_PLATFORM, "OrgB");
+    add_member(f, &b3, PROTO_ROLE_PLATFORM, "OrgB");
     add_member(f, &c, PROTO_ROLE_PLATFORM, "OrgC");
+    add_member(f, &c2, PROTO_ROLE_PLATFORM, "OrgC");
     add_member(f, &e, PROTO_ROLE_PLATFORM, "OrgE");
     struct proto_record d;
     uint8_t target[32];
@@ -711,8 +713,11 @@ static void test_feedback(void **state)
     assert_int_equal(put_next(f, &b1, &d, NULL), 0);
     d_feedback(&d, target, PROTO_FB_AGREE);
     assert_int_equal(put_next(f, &b2, &d, NULL), 0);
+    assert_int_equal(put_next(f, &b3, &d, NULL), 0); /* a second node of OrgB agrees */
     d_feedback(&d, target, PROTO_FB_FALSE_POSITIVE);
     assert_int_equal(put_next(f, &c, &d, NULL), 0);
+    d_feedback(&d, target, PROTO_FB_DISAGREE);
+    assert_int_equal(put_next(f, &c2, &d, NULL), 0);
     d_feedback(&d, target, PROTO_FB_BLOCKED);
     assert_int_equal(put_next(f, &e, &d, NULL), 0);
     /* Feedback on one's own record is refused; on an unknown record it is kept. */
@@ -729,13 +734,13 @@ static void test_feedback(void **state)
     assert_int_equal(store_rd_open(f->s, &rd), 0);
     struct store_fb fb;
     assert_int_equal(store_feedback_of(rd, target, &fb), 0);
-    assert_int_equal(fb.count[PROTO_FB_AGREE], 1);
-    assert_int_equal(fb.count[PROTO_FB_DISAGREE], 1);
+    assert_int_equal(fb.count[PROTO_FB_AGREE], 2);
+    assert_int_equal(fb.count[PROTO_FB_DISAGREE], 2);
     assert_int_equal(fb.count[PROTO_FB_FALSE_POSITIVE], 1);
     assert_int_equal(fb.count[PROTO_FB_BLOCKED], 1);
     assert_int_equal(fb.count[PROTO_FB_SEEN], 0);
-    assert_int_equal(fb.orgs_agree, 1);   /* OrgB (b2) */
-    assert_int_equal(fb.orgs_dispute, 2); /* OrgB (b1) and OrgC */
+    assert_int_equal(fb.orgs_agree, 1);   /* OrgB (b2, b3) */
+    assert_int_equal(fb.orgs_dispute, 2); /* OrgB (b1) and OrgC (c, c2) */
     assert_int_equal(store_feedback_of(rd, unknown, &fb), 0);
     assert_int_equal(fb.count[PROTO_FB_SEEN], 1);
     assert_int_equal(fb.orgs_agree + fb.orgs_dispute, 0);
@@ -765,9 +770,18 @@ static void test_lookup_and_pdq_each(void **state)
     add_member(f, &b, PROTO_ROLE_PLATFORM, "B");
     struct proto_record d;
     uint8_t s1[32], s2[32], p1[32], p2[32], md[32];
+    /* Same value from two origins, stored larger id first: the index must keep arrival
+     * order, not id order. */
     d_signal(&d, PROTO_ST_SHA256, val32(80), 32, false);
-    assert_int_equal(put_next(f, &b, &d, s1), 0); /* b first: ids are not in id order */
-    assert_int_equal(put_next(f, &a, &d, s2), 0);
+    struct blob ba = sign_next(&a, &d), bb = sign_next(&b, &d);
+    struct blob *older = memcmp(ba.id, bb.id, 32) > 0 ? &ba : &bb;
+    struct blob *newer = older == &ba ? &bb : &ba;
+    assert_int_equal(ingest1(f, older, NULL), 0);
+    assert_int_equal(ingest1(f, newer, NULL), 0);
+    memcpy(s1, older->id, 32);
+    memcpy(s2, newer->id, 32);
+    blob_free(&ba);
+    blob_free(&bb);
     d_signal(&d, PROTO_ST_PDQ, val32(81), 32, false);
     assert_int_equal(put_next(f, &a, &d, p1), 0);
     d_signal(&d, PROTO_ST_PDQ, val32(82), 32, false);
