@@ -1,0 +1,125 @@
+/* Calls to the node's HTTP API and the mapping of failures to exit codes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/ctl.h"
+#include "cli/http.h"
+
+int ctl_api_raw(struct ctl_ctx *c, const char *method, const char *path, const json_t *body,
+                int *status, json_t **out, char *err, size_t errlen)
+{
+    *status = 0;
+    *out = NULL;
+    if (!c->conn) {
+        int rc = ctl_http_new(&c->conn, c->api, err, errlen);
+        if (rc != 0) return rc;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    if (body) {
+        text = json_dumps(body, JSON_COMPACT);
+        if (!text) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+        len = strlen(text);
+    }
+    char hdr[600] = "";
+    if (c->token && c->token[0]) {
+        if (strlen(c->token) > 500 || strpbrk(c->token, "\r\n")) {
+            free(text);
+            snprintf(err, errlen, "the token is not a single short line");
+            return -EINVAL;
+        }
+        snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", c->token);
+    }
+    struct ctl_resp resp;
+    int rc = ctl_http_request(c->conn, method, path, hdr[0] ? hdr : NULL, text, len, &resp, err,
+                              errlen);
+    free(text);
+    if (rc != 0) return rc;
+    *status = resp.status;
+    if (resp.len > 0) {
+        json_error_t je;
+        *out = json_loadb(resp.body, resp.len, 0, &je);
+    } else {
+        *out = json_object();
+    }
+    ctl_resp_free(&resp);
+    return 0;
+}
+
+const char *ctl_api_errtext(char *out, size_t outlen, int status, const json_t *body)
+{
+    const json_t *e = json_object_get(body, "error");
+    if (!json_is_object(e)) {
+        snprintf(out, outlen, "HTTP %d", status);
+        return out;
+    }
+    const char *code = ctl_jstr(e, "code", "error");
+    const char *msg = ctl_jstr(e, "message", "");
+    const char *field = ctl_jstr(e, "field", NULL);
+    const char *value = ctl_jstr(e, "value", NULL);
+    const char *reason = ctl_jstr(e, "reason", NULL);
+    int n = snprintf(out, outlen, "%s: %s", code, msg);
+    if (n < 0 || (size_t)n >= outlen) return out;
+    if (reason && !strstr(msg, reason))
+        n += snprintf(out + n, outlen - (size_t)n, " (reason %s)", reason);
+    if ((size_t)n >= outlen) return out;
+    if (field && value)
+        snprintf(out + n, outlen - (size_t)n, " (%s: '%s')", field, value);
+    else if (field)
+        snprintf(out + n, outlen - (size_t)n, " (%s)", field);
+    return out;
+}
+
+int ctl_api_unreachable(struct ctl_ctx *c, const char *err)
+{
+    ctl_err("cannot reach node at %s: %s", c->api, err);
+    return CTL_UNREACHABLE;
+}
+
+int ctl_api_fail(struct ctl_ctx *c, int status, const json_t *body)
+{
+    char text[1024];
+    ctl_api_errtext(text, sizeof text, status, body);
+    if (status == 401) {
+        ctl_err("node at %s refused: %s%s", c->api, text,
+                c->token ? "" : " (no token: pass --token or set GIFCTL_TOKEN)");
+        return CTL_UNREACHABLE;
+    }
+    if (status >= 500 || status < 400) {
+        ctl_err("node at %s failed (HTTP %d): %s", c->api, status, text);
+        return CTL_UNREACHABLE;
+    }
+    ctl_err("%s: %s", c->verb, text);
+    return status == 404 ? CTL_NOTFOUND : CTL_USAGE;
+}
+
+int ctl_api(struct ctl_ctx *c, const char *method, const char *path, const json_t *body,
+            json_t **out)
+{
+    char err[512];
+    int status;
+    json_t *j;
+    *out = NULL;
+    int rc = ctl_api_raw(c, method, path, body, &status, &j, err, sizeof err);
+    if (rc == -EINVAL) {
+        ctl_err("--api: %s", err);
+        return CTL_USAGE;
+    }
+    if (rc != 0) return ctl_api_unreachable(c, err);
+    if (status < 200 || status > 299) {
+        int ec = ctl_api_fail(c, status, j);
+        json_decref(j);
+        return ec;
+    }
+    if (!j) {
+        ctl_err("node at %s answered HTTP %d with a body that is not JSON", c->api, status);
+        return CTL_UNREACHABLE;
+    }
+    *out = j;
+    return CTL_OK;
+}
