@@ -1,0 +1,240 @@
+/* Unit tests for storage/pdq.c against a bit-by-bit reference. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "storage/pdq.h"
+
+/* Deterministic generator (xorshift64*), so a failure reproduces. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static void rnd_bytes(uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(rnd() >> 56);
+}
+
+/* Reference distance: one bit at a time. */
+static int ref_distance(const uint8_t a[32], const uint8_t b[32])
+{
+    int d = 0;
+    for (int i = 0; i < 256; i++) d += ((a[i / 8] ^ b[i / 8]) >> (i % 8)) & 1;
+    return d;
+}
+
+/* Copies h with exactly `bits` distinct bits flipped. */
+static void flip_bits(uint8_t out[32], const uint8_t h[32], int bits)
+{
+    memcpy(out, h, 32);
+    uint8_t done[256] = {0};
+    for (int k = 0; k < bits;) {
+        int i = (int)(rnd() % 256);
+        if (done[i]) continue;
+        done[i] = 1;
+        out[i / 8] ^= (uint8_t)(1u << (i % 8));
+        k++;
+    }
+}
+
+static void test_distance(void **state)
+{
+    (void)state;
+    uint8_t a[32], b[32];
+    memset(a, 0, 32);
+    memset(b, 0xff, 32);
+    assert_int_equal(store_pdq_distance(a, a), 0);
+    assert_int_equal(store_pdq_distance(a, b), 256);
+    for (int i = 0; i < 1000; i++) {
+        rnd_bytes(a, 32);
+        rnd_bytes(b, 32);
+        assert_int_equal(store_pdq_distance(a, b), ref_distance(a, b));
+    }
+    rnd_bytes(a, 32);
+    for (int bits = 0; bits <= 256; bits += 17) {
+        flip_bits(b, a, bits);
+        assert_int_equal(store_pdq_distance(a, b), bits);
+    }
+}
+
+#define N 3000
+
+struct ent {
+    uint8_t h[32];
+    uint8_t id[32];
+};
+
+static int ref_cmp(const void *x, const void *y)
+{
+    const struct store_pdq_hit *a = x, *b = y;
+    if (a->distance != b->distance) return a->distance < b->distance ? -1 : 1;
+    return memcmp(a->id, b->id, 32);
+}
+
+/* Checks a query against brute force over ents[0..n), for radius r and a page of max. */
+static void check_query(const struct store_pdq *x, const struct ent *ents, size_t n,
+                        const uint8_t q[32], int r, size_t max)
+{
+    struct store_pdq_hit *want = calloc(n + 1, sizeof(*want));
+    struct store_pdq_hit *got = calloc(max + 1, sizeof(*got));
+    assert_non_null(want);
+    assert_non_null(got);
+    size_t nw = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = ref_distance(q, ents[i].h);
+        if (d > r) continue;
+        memcpy(want[nw].id, ents[i].id, 32);
+        memcpy(want[nw].hash, ents[i].h, 32);
+        want[nw].distance = d;
+        nw++;
+    }
+    qsort(want, nw, sizeof(*want), ref_cmp);
+    size_t total = store_pdq_query(x, q, r, got, max);
+    assert_int_equal(total, nw);
+    size_t shown = nw < max ? nw : max;
+    for (size_t i = 0; i < shown; i++) {
+        assert_int_equal(got[i].distance, want[i].distance);
+        assert_memory_equal(got[i].id, want[i].id, 32);
+        assert_memory_equal(got[i].hash, want[i].hash, 32);
+    }
+    free(want);
+    free(got);
+}
+
+static void test_query_vs_brute_force(void **state)
+{
+    (void)state;
+    struct ent *ents = calloc(N, sizeof(*ents));
+    assert_non_null(ents);
+    struct store_pdq *x;
+    assert_int_equal(store_pdq_new(&x), 0);
+    uint8_t base[32];
+    rnd_bytes(base, 32);
+    for (size_t i = 0; i < N; i++) {
+        /* A third near the base hash, so that radius 31 has hits; the rest random. */
+        if (i % 3 == 0)
+            flip_bits(ents[i].h, base, (int)(rnd() % 60));
+        else
+            rnd_bytes(ents[i].h, 32);
+        rnd_bytes(ents[i].id, 32);
+        assert_int_equal(store_pdq_add(x, ents[i].h, ents[i].id), 0);
+    }
+    assert_int_equal(store_pdq_count(x), N);
+
+    uint8_t q[32];
+    for (int t = 0; t < 5; t++) {
+        flip_bits(q, base, t * 3);
+        check_query(x, ents, N, q, 0, 10);
+        check_query(x, ents, N, q, 31, 10);
+        check_query(x, ents, N, q, 31, 1000);
+        check_query(x, ents, N, q, 256, 25);
+    }
+    /* An exact copy is found at radius 0. */
+    struct store_pdq_hit h;
+    assert_int_equal(store_pdq_query(x, ents[7].h, 0, &h, 1), 1);
+    assert_memory_equal(h.id, ents[7].id, 32);
+    assert_int_equal(h.distance, 0);
+    /* Radius 256 counts everything; max 0 only counts. */
+    assert_int_equal(store_pdq_query(x, q, 256, NULL, 0), N);
+    store_pdq_free(x);
+    free(ents);
+}
+
+static void test_ordering_ties_by_id(void **state)
+{
+    (void)state;
+    struct store_pdq *x;
+    assert_int_equal(store_pdq_new(&x), 0);
+    uint8_t h[32] = {0}, id[32];
+    /* Same hash, ids added in descending order: the answer is ascending. */
+    for (int i = 5; i >= 1; i--) {
+        memset(id, i, 32);
+        assert_int_equal(store_pdq_add(x, h, id), 0);
+    }
+    uint8_t far[32] = {0};
+    far[0] = 0x0f;
+    memset(id, 0, 32);
+    assert_int_equal(store_pdq_add(x, far, id), 0); /* smallest id, but distance 4 */
+    struct store_pdq_hit hits[6];
+    assert_int_equal(store_pdq_query(x, h, 256, hits, 6), 6);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(hits[i].distance, 0);
+        assert_int_equal(hits[i].id[0], i + 1);
+    }
+    assert_int_equal(hits[5].distance, 4);
+    assert_int_equal(hits[5].id[0], 0);
+    /* With a page of 2 the best two are kept. */
+    assert_int_equal(store_pdq_query(x, h, 256, hits, 2), 6);
+    assert_int_equal(hits[0].id[0], 1);
+    assert_int_equal(hits[1].id[0], 2);
+    store_pdq_free(x);
+}
+
+static void test_dedupe_and_remove(void **state)
+{
+    (void)state;
+    struct store_pdq *x;
+    assert_int_equal(store_pdq_new(&x), 0);
+    uint8_t h1[32], h2[32], h3[32], a[32], b[32];
+    rnd_bytes(h1, 32);
+    rnd_bytes(h2, 32);
+    rnd_bytes(h3, 32);
+    memset(a, 0xaa, 32);
+    memset(b, 0xbb, 32);
+    assert_int_equal(store_pdq_add(x, h1, a), 0);
+    assert_int_equal(store_pdq_add(x, h1, a), 0); /* same pair: no-op */
+    assert_int_equal(store_pdq_count(x), 1);
+    assert_int_equal(store_pdq_add(x, h2, a), 0); /* one record may carry several hashes */
+    assert_int_equal(store_pdq_add(x, h1, b), 0);
+    assert_int_equal(store_pdq_add(x, h3, b), 0);
+    assert_int_equal(store_pdq_count(x), 4);
+
+    assert_int_equal(store_pdq_remove(x, a), 2);
+    assert_int_equal(store_pdq_count(x), 2);
+    assert_int_equal(store_pdq_remove(x, a), 0);
+    struct store_pdq_hit hit;
+    assert_int_equal(store_pdq_query(x, h1, 0, &hit, 1), 1);
+    assert_memory_equal(hit.id, b, 32);
+    assert_int_equal(store_pdq_query(x, h3, 0, &hit, 1), 1);
+    assert_memory_equal(hit.id, b, 32);
+    assert_int_equal(store_pdq_query(x, h2, 0, &hit, 1), 0);
+    assert_int_equal(store_pdq_remove(x, b), 2);
+    assert_int_equal(store_pdq_count(x), 0);
+    assert_int_equal(store_pdq_query(x, h1, 256, &hit, 1), 0);
+
+    /* Many adds grow the array; removes in any order keep the rest findable. */
+    uint8_t ids[2000][32];
+    for (int i = 0; i < 2000; i++) {
+        rnd_bytes(ids[i], 32);
+        assert_int_equal(store_pdq_add(x, ids[i], ids[i]), 0);
+    }
+    for (int i = 0; i < 2000; i += 2) assert_int_equal(store_pdq_remove(x, ids[i]), 1);
+    assert_int_equal(store_pdq_count(x), 1000);
+    for (int i = 1; i < 2000; i += 2) {
+        assert_int_equal(store_pdq_query(x, ids[i], 0, &hit, 1), 1);
+        assert_memory_equal(hit.id, ids[i], 32);
+    }
+    store_pdq_free(x);
+    store_pdq_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_distance),
+        cmocka_unit_test(test_query_vs_brute_force),
+        cmocka_unit_test(test_ordering_ties_by_id),
+        cmocka_unit_test(test_dedupe_and_remove),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
