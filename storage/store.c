@@ -894,7 +894,7 @@ int store_ingest(struct store *s, const struct store_in *in, size_t n, uint64_t 
             continue;
         }
         if ((o->status = proto_verify(r))) continue;
-        if (r->time_ms > now_ms + s->max_skew_ms) {
+        if (r->time_ms > now_ms && r->time_ms - now_ms > s->max_skew_ms) { /* no overflow */
             o->status = GIF_E_FUTURE;
             continue;
         }
