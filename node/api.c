@@ -1,0 +1,1015 @@
+/*
+ * The HTTP API (docs/api.md): routing, handlers, answers. Reads use one LMDB read snapshot
+ * per request; writes go through the write pipeline (write.c) and are answered once durable.
+ */
+#include <errno.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/api_input.h"
+#include "node/api_json.h"
+#include "node/node.h"
+#include "node/policy.h"
+#include "util/gif.h"
+
+#define LOOKUP_IDS_MAX 100   /* records returned per exact lookup */
+#define MATCH_HITS_MAX 100   /* records returned per near-match hash */
+#define FEED_LIMIT_MAX 1000
+#define EVENTS_MAX 256       /* open /v1/events streams */
+
+struct call {
+    struct node *n;
+    struct http_conn *c;
+    uint64_t t0;
+    bool head;
+};
+
+static void reply_raw(struct call *k, int status, const char *ctype, const char *body, size_t len)
+{
+    metrics_http(&k->n->metrics, status, gif_mono_ns() - k->t0);
+    http_respond(k->c, status, ctype, k->head ? "" : body, k->head ? 0 : len);
+}
+
+/* Answers with j (consumed). */
+static void reply_json(struct call *k, int status, json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!s) {
+        static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+        reply_raw(k, 500, "application/json", oom, sizeof oom - 1);
+        return;
+    }
+    size_t len = strlen(s);
+    s[len] = '\0';
+    /* A trailing newline makes curl output and logs readable. */
+    char *t = realloc(s, len + 2);
+    if (t) {
+        s = t;
+        s[len++] = '\n';
+        s[len] = '\0';
+    }
+    reply_raw(k, status, "application/json", s, len);
+    free(s);
+}
+
+static void reply_err(struct call *k, const struct api_err *e)
+{
+    json_t *err = json_pack("{s:s,s:s}", "code", e->code, "message", e->message);
+    if (e->field[0]) json_object_set_new(err, "field", json_string(e->field));
+    if (e->field[0] && e->value[0]) json_object_set_new(err, "value", json_string(e->value));
+    if (e->status == 401) http_add_header(k->c, "WWW-Authenticate: Bearer");
+    reply_json(k, e->status, json_pack("{s:o}", "error", err));
+}
+
+static void fail(struct call *k, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void fail(struct call *k, int status, const char *code, const char *fmt, ...)
+{
+    struct api_err e = {.status = status, .code = code};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.message, sizeof e.message, fmt, ap);
+    va_end(ap);
+    reply_err(k, &e);
+}
+
+/* Reports a storage failure; the request wrote nothing. */
+static void fail_store(struct call *k, int rc)
+{
+    if (rc == GIF_E_FULL)
+        fail(k, 507, "storage_full", "storage is full: nothing was written; free disk space or "
+                                     "raise [storage] map_size_mb");
+    else if (rc == -EAGAIN)
+        fail(k, 503, "unavailable", "the node is stopping or its write queue is full; retry");
+    else
+        fail(k, 500, "internal", "storage error: %s", gif_strerror(rc));
+}
+
+static bool authorized(struct call *k, const struct http_req *req)
+{
+    const char *h = req->authorization;
+    const char *tok = k->n->cfg.token;
+    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+        const char *given = h + 7;
+        size_t gl = strlen(given), tl = strlen(tok);
+        if (gl == tl && sodium_memcmp(given, tok, tl) == 0) return true;
+    }
+    fail(k, 401, "unauthorized",
+         h ? "the bearer token is wrong" : "writes need Authorization: Bearer <token>");
+    return false;
+}
+
+/* Parses the body as a JSON object; answers 400 itself on failure. */
+static json_t *body_json(struct call *k, const struct http_req *req)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        fail(k, 400, "bad_json", "body is not valid JSON: %s (line %d, column %d)", jerr.text,
+             jerr.line, jerr.column);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        fail(k, 400, "bad_json", "body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+static struct store_rd *read_begin(struct call *k)
+{
+    struct store_rd *rd;
+    int rc = store_rd_open(k->n->store, &rd);
+    if (rc) {
+        fail_store(k, rc);
+        return NULL;
+    }
+    return rd;
+}
+
+/* ---- Reads. */
+
+static const char *verdict_max(const char *a, enum policy_verdict v, enum policy_verdict *best)
+{
+    if (v > *best) *best = v;
+    (void)a;
+    return policy_verdict_name(*best);
+}
+
+/* Exact lookup of one key: the GET answer object. */
+static json_t *lookup_one(struct call *k, struct store_rd *rd, uint8_t stype, const uint8_t *key,
+                          size_t klen, json_t *value_echo)
+{
+    uint8_t ids[LOOKUP_IDS_MAX][PROTO_ID_LEN];
+    size_t n = 0;
+    json_t *matches = json_array();
+    enum policy_verdict best = POLICY_ALLOW;
+    uint64_t now = gif_now_ms();
+    if (store_lookup(rd, stype, key, klen, ids, LOOKUP_IDS_MAX, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            struct store_rec sr;
+            struct proto_record r;
+            if (store_get(rd, ids[i], &sr) || proto_decode(&r, sr.buf, sr.len)) continue;
+            enum policy_verdict v;
+            json_t *m = api_match_json(rd, &r, &k->n->cfg, -1, now, &v);
+            if (!m) continue;
+            if (v > best) best = v;
+            json_array_append_new(matches, m);
+        }
+    }
+    k->n->metrics.lookups_by_type[stype]++;
+    k->n->metrics.lookup_matches += json_array_size(matches);
+    return json_pack("{s:s,s:o,s:s,s:o}", "type", proto_stype_name(stype), "value", value_echo,
+                     "verdict", policy_verdict_name(best), "matches", matches);
+}
+
+static void get_lookup(struct call *k, const struct http_req *req)
+{
+    char type[16], value[PROTO_NAME_MAX * 40];
+    int tl = http_query_get(req->query, "type", type, sizeof type);
+    int vl = http_query_get(req->query, "value", value, sizeof value);
+    if (tl < 0 || vl < 0) {
+        struct api_err e;
+        api_err_set(&e, 400, tl == -ENOSPC || vl == -ENOSPC ? "invalid_field" : "missing_field",
+                    tl < 0 ? "type" : "value", NULL, 0,
+                    "GET /v1/lookup needs ?type=T&value=V (type one of md5, sha256, pdq, url)");
+        reply_err(k, &e);
+        return;
+    }
+    uint8_t stype, key[32];
+    size_t klen;
+    struct api_err e;
+    if (api_parse_key(type, value, (size_t)vl, &stype, key, &klen, "value", &e)) {
+        reply_err(k, &e);
+        return;
+    }
+    struct store_rd *rd = read_begin(k);
+    if (!rd) return;
+    json_t *ans = lookup_one(k, rd, stype, key, klen, api_hex(key, klen));
+    store_rd_close(rd);
+    reply_json(k, 200, ans);
+}
+
+static void post_lookup(struct call *k, const struct http_req *req)
+{
+    json_t *j = body_json(k, req);
+    if (!j) return;
+    static const char *const fields[] = {"queries", NULL};
+    struct api_err e;
+    json_t *qs = json_object_get(j, "queries");
+    if (api_check_fields(j, fields, "", &e)) goto bad;
+    if (!json_is_array(qs) || json_array_size(qs) == 0) {
+        api_err_set(&e, 400, qs ? "invalid_field" : "missing_field", "queries", NULL, 0,
+                    "queries must be a list of 1 to %d {type, value} objects", API_BATCH_MAX);
+        goto bad;
+    }
+    if (json_array_size(qs) > API_BATCH_MAX) {
+        api_err_set(&e, 413, "too_many", "queries", NULL, 0, "at most %d queries per request",
+                    API_BATCH_MAX);
+        goto bad;
+    }
+    /* Validate everything before answering anything. */
+    size_t nq = json_array_size(qs);
+    uint8_t(*keys)[32] = malloc(nq * 32);
+    uint8_t *types = malloc(nq);
+    size_t *lens = malloc(nq * sizeof *lens);
+    if (!keys || !types || !lens) {
+        free(keys), free(types), free(lens);
+        json_decref(j);
+        fail(k, 500, "internal", "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < nq; i++) {
+        json_t *q = json_array_get(qs, i);
+        char prefix[32], field[48];
+        snprintf(prefix, sizeof prefix, "queries[%zu].", i);
+        static const char *const qf[] = {"type", "value", NULL};
+        json_t *t = json_object_get(q, "type"), *v = json_object_get(q, "value");
+        if (!json_is_object(q) || api_check_fields(q, qf, prefix, &e) == -1 ||
+            !json_is_string(t) || !json_is_string(v)) {
+            if (!json_is_object(q) || !json_is_string(t) || !json_is_string(v))
+                api_err_set(&e, 400, "invalid_field", prefix, NULL, 0,
+                            "%s must be an object with string type and value", prefix);
+            free(keys), free(types), free(lens);
+            goto bad;
+        }
+        snprintf(field, sizeof field, "%svalue", prefix);
+        if (api_parse_key(json_string_value(t), json_string_value(v), json_string_length(v),
+                          &types[i], keys[i], &lens[i], field, &e)) {
+            if (strcmp(e.field, "type") == 0) snprintf(e.field, sizeof e.field, "%stype", prefix);
+            free(keys), free(types), free(lens);
+            goto bad;
+        }
+    }
+    struct store_rd *rd = read_begin(k);
+    if (!rd) {
+        free(keys), free(types), free(lens);
+        json_decref(j);
+        return;
+    }
+    json_t *results = json_array();
+    for (size_t i = 0; i < nq; i++)
+        json_array_append_new(results, lookup_one(k, rd, types[i], keys[i], lens[i],
+                                                  api_hex(keys[i], lens[i])));
+    store_rd_close(rd);
+    free(keys), free(types), free(lens);
+    json_decref(j);
+    reply_json(k, 200, json_pack("{s:o}", "results", results));
+    return;
+bad:
+    json_decref(j);
+    reply_err(k, &e);
+}
+
+static void post_match(struct call *k, const struct http_req *req)
+{
+    json_t *j = body_json(k, req);
+    if (!j) return;
+    static const char *const fields[] = {"type", "hashes", "hash", "max_distance", NULL};
+    struct api_err e;
+    if (api_check_fields(j, fields, "", &e)) goto bad;
+    json_t *t = json_object_get(j, "type");
+    if (t && !(json_is_string(t) && strcmp(json_string_value(t), "pdq") == 0)) {
+        char *d = json_dumps(t, JSON_ENCODE_ANY);
+        api_err_set(&e, 400, "invalid_field", "type", d, d ? strlen(d) : 0,
+                    "type: %s: near matching supports pdq (vpdq comes with media hashing)",
+                    d ? d : "?");
+        free(d);
+        goto bad;
+    }
+    int maxd = 31;
+    json_t *md = json_object_get(j, "max_distance");
+    if (md) {
+        if (!json_is_integer(md) || json_integer_value(md) < 0 || json_integer_value(md) > 256) {
+            char *d = json_dumps(md, JSON_ENCODE_ANY);
+            api_err_set(&e, 400, "invalid_field", "max_distance", d, d ? strlen(d) : 0,
+                        "max_distance: %s is not an integer from 0 to 256", d ? d : "?");
+            free(d);
+            goto bad;
+        }
+        maxd = (int)json_integer_value(md);
+    }
+    json_t *hs = json_object_get(j, "hashes");
+    json_t *one = json_object_get(j, "hash");
+    json_t *list = json_array();
+    if (one) json_array_append(list, one);
+    if (json_is_array(hs)) json_array_extend(list, hs);
+    else if (hs) json_array_append(list, hs); /* rejected below as not a string */
+    size_t nh = json_array_size(list);
+    if (nh == 0 || nh > API_BATCH_MAX) {
+        json_decref(list);
+        api_err_set(&e, nh ? 413 : 400, nh ? "too_many" : "missing_field", "hashes", NULL, 0,
+                    "give 1 to %d pdq hashes in hashes (or one in hash)", API_BATCH_MAX);
+        goto bad;
+    }
+    uint8_t(*qh)[32] = malloc(nh * 32);
+    struct store_pdq_hit *hits = malloc(MATCH_HITS_MAX * sizeof *hits);
+    if (!qh || !hits) {
+        free(qh), free(hits), json_decref(list), json_decref(j);
+        fail(k, 500, "internal", "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < nh; i++) {
+        json_t *h = json_array_get(list, i);
+        if (!json_is_string(h) || gif_unhex(qh[i], 32, json_string_value(h), json_string_length(h))) {
+            char field[32];
+            snprintf(field, sizeof field, one && i == 0 ? "hash" : "hashes[%zu]", one ? i - 1 : i);
+            const char *sv = json_is_string(h) ? json_string_value(h) : "";
+            api_err_set(&e, 400, "invalid_field", field, sv, strlen(sv),
+                        "%s: '%.200s' is not a pdq hash (64 hex digits)", field, sv);
+            free(qh), free(hits), json_decref(list);
+            goto bad;
+        }
+    }
+    struct store_rd *rd = read_begin(k);
+    if (!rd) {
+        free(qh), free(hits), json_decref(list), json_decref(j);
+        return;
+    }
+    uint64_t now = gif_now_ms();
+    json_t *results = json_array();
+    for (size_t i = 0; i < nh; i++) {
+        size_t total = store_pdq_query(k->n->pdq, qh[i], maxd, hits, MATCH_HITS_MAX);
+        size_t got = total < MATCH_HITS_MAX ? total : MATCH_HITS_MAX;
+        json_t *matches = json_array();
+        enum policy_verdict best = POLICY_ALLOW;
+        for (size_t h = 0; h < got; h++) {
+            struct store_rec sr;
+            struct proto_record r;
+            if (store_get(rd, hits[h].id, &sr) || proto_decode(&r, sr.buf, sr.len)) continue;
+            enum policy_verdict v;
+            json_t *m = api_match_json(rd, &r, &k->n->cfg, hits[h].distance, now, &v);
+            if (!m) continue;
+            verdict_max(NULL, v, &best);
+            json_array_append_new(matches, m);
+        }
+        k->n->metrics.match_queries++;
+        k->n->metrics.match_hits += json_array_size(matches);
+        json_array_append_new(results,
+                              json_pack("{s:o,s:s,s:o}", "hash", api_hex(qh[i], 32), "verdict",
+                                        policy_verdict_name(best), "matches", matches));
+    }
+    store_rd_close(rd);
+    free(qh), free(hits), json_decref(list), json_decref(j);
+    reply_json(k, 200, json_pack("{s:i,s:o}", "max_distance", maxd, "results", results));
+    return;
+bad:
+    json_decref(j);
+    reply_err(k, &e);
+}
+
+static int parse_id(const char *s, uint8_t id[32])
+{
+    return gif_unhex(id, 32, s, strlen(s));
+}
+
+static void get_record(struct call *k, const char *idhex)
+{
+    uint8_t id[32];
+    if (parse_id(idhex, id)) {
+        struct api_err e;
+        api_err_set(&e, 400, "invalid_field", "id", idhex, strlen(idhex),
+                    "id: '%.80s' is not a record id (64 hex digits)", idhex);
+        reply_err(k, &e);
+        return;
+    }
+    struct store_rd *rd = read_begin(k);
+    if (!rd) return;
+    struct store_rec sr;
+    struct proto_record r;
+    int rc = store_get(rd, id, &sr);
+    if (rc == 0) rc = proto_decode(&r, sr.buf, sr.len);
+    if (rc) {
+        store_rd_close(rd);
+        if (rc == -ENOENT) fail(k, 404, "not_found", "no record %s on this node", idhex);
+        else fail_store(k, rc);
+        return;
+    }
+    json_t *j = api_record_json(rd, &r, &sr, &k->n->cfg, gif_now_ms());
+    store_rd_close(rd);
+    reply_json(k, 200, j);
+}
+
+struct feed_walk {
+    struct store_rd *rd;
+    struct node *n;
+    json_t *arr;
+    size_t limit;
+    uint64_t last;
+    bool more;
+    uint64_t now;
+};
+
+static int feed_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct store_rec *sr)
+{
+    (void)id;
+    struct feed_walk *w = ctx;
+    if (json_array_size(w->arr) >= w->limit) {
+        w->more = true;
+        return 1;
+    }
+    struct proto_record r;
+    w->last = sr->feed;
+    if (proto_decode(&r, sr->buf, sr->len) == 0)
+        json_array_append_new(w->arr, api_record_json(w->rd, &r, sr, &w->n->cfg, w->now));
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    if (!*s) return -1;
+    uint64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10) return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static void get_feed(struct call *k, const struct http_req *req)
+{
+    char buf[32];
+    uint64_t after = 0, limit = 100;
+    int rc = http_query_get(req->query, "after", buf, sizeof buf);
+    if ((rc >= 0 && parse_u64(buf, &after)) || rc == -ENOSPC) {
+        struct api_err e;
+        api_err_set(&e, 400, "invalid_field", "after", buf, rc > 0 ? (size_t)rc : 0,
+                    "after: '%.30s' is not a cursor (a decimal number from a previous next)", buf);
+        reply_err(k, &e);
+        return;
+    }
+    rc = http_query_get(req->query, "limit", buf, sizeof buf);
+    if ((rc >= 0 && (parse_u64(buf, &limit) || limit < 1 || limit > FEED_LIMIT_MAX)) ||
+        rc == -ENOSPC) {
+        struct api_err e;
+        api_err_set(&e, 400, "invalid_field", "limit", buf, rc > 0 ? (size_t)rc : 0,
+                    "limit: '%.30s' is not an integer from 1 to %d", buf, FEED_LIMIT_MAX);
+        reply_err(k, &e);
+        return;
+    }
+    struct store_rd *rd = read_begin(k);
+    if (!rd) return;
+    struct feed_walk w = {rd, k->n, json_array(), (size_t)limit, after, false, gif_now_ms()};
+    rc = store_feed_each(rd, after, feed_cb, &w);
+    store_rd_close(rd);
+    if (rc < 0) {
+        json_decref(w.arr);
+        fail_store(k, rc);
+        return;
+    }
+    char next[32];
+    snprintf(next, sizeof next, "%llu", (unsigned long long)w.last);
+    reply_json(k, 200, json_pack("{s:o,s:s,s:b}", "records", w.arr, "next", next, "more", w.more));
+}
+
+struct members_walk {
+    json_t *arr;
+};
+
+static int member_cb(void *ctx, const struct store_member *m)
+{
+    struct members_walk *w = ctx;
+    json_array_append_new(
+        w->arr, json_pack("{s:o,s:s,s:s,s:o,s:o,s:b,s:o,s:o}", "key", api_hex(m->key, 32), "org",
+                          m->org, "role", proto_role_name(m->role), "not_before",
+                          api_time(m->not_before_ms), "not_after", api_time(m->not_after_ms),
+                          "revoked", m->revoked, "revoked_at",
+                          m->revoked ? api_time(m->revoked_ms) : json_null(), "record",
+                          api_hex(m->record_id, 32)));
+    return 0;
+}
+
+static void get_members(struct call *k)
+{
+    struct store_rd *rd = read_begin(k);
+    if (!rd) return;
+    struct members_walk w = {json_array()};
+    int rc = store_members_each(rd, member_cb, &w);
+    store_rd_close(rd);
+    if (rc < 0) {
+        json_decref(w.arr);
+        fail_store(k, rc);
+        return;
+    }
+    reply_json(k, 200, json_pack("{s:o}", "members", w.arr));
+}
+
+static int frozen_cb(void *ctx, const struct store_head *h)
+{
+    if (h->frozen)
+        json_array_append_new(ctx, json_pack("{s:o,s:I}", "origin", api_hex(h->origin, 32), "seq",
+                                             (json_int_t)h->seq));
+    return 0;
+}
+
+static void get_status(struct call *k)
+{
+    struct node *n = k->n;
+    struct store_rd *rd = read_begin(k);
+    if (!rd) return;
+    struct store_stats st;
+    int rc = store_stats_get(rd, &st);
+    json_t *frozen = json_array();
+    if (rc == 0) rc = store_heads_each(rd, frozen_cb, frozen);
+    struct store_member me;
+    bool member = store_member_get(rd, n->pk, &me) == 0;
+    store_rd_close(rd);
+    if (rc < 0) {
+        json_decref(frozen);
+        fail_store(k, rc);
+        return;
+    }
+    json_t *kinds = json_object(), *types = json_object();
+    for (uint8_t i = PROTO_SIGNAL; i <= PROTO_REVOCATION; i++)
+        json_object_set_new(kinds, proto_kind_name(i), json_integer((json_int_t)st.by_kind[i]));
+    for (uint8_t i = PROTO_ST_MD5; i <= PROTO_ST_URL; i++)
+        json_object_set_new(types, proto_stype_name(i), json_integer((json_int_t)st.by_stype[i]));
+    json_t *node = json_pack("{s:o,s:o,s:o,s:b}", "key", api_hex(n->pk, 32), "org",
+                             member ? json_string(me.org) : json_null(), "role",
+                             member ? json_string(proto_role_name(me.role)) : json_null(),
+                             "member_active", member && store_member_active(&me, gif_now_ms()));
+    json_t *j = json_pack(
+        "{s:s,s:o,s:I,s:I,s:o,s:o,s:I,s:I,s:I,s:I,s:o,s:{s:I,s:I}}", "version", GIF_VERSION,
+        "node", node, "uptime_s", (json_int_t)((gif_now_ms() - n->started_ms) / 1000), "records",
+        (json_int_t)st.records, "by_kind", kinds, "signals_by_type", types, "retracted",
+        (json_int_t)st.retracted, "held", (json_int_t)st.held, "feed_last",
+        (json_int_t)st.feed_last, "pdq_index", (json_int_t)store_pdq_count(n->pdq), "frozen",
+        frozen, "storage", "map_size", (json_int_t)st.map_size, "map_used",
+        (json_int_t)st.map_used);
+    reply_json(k, 200, j);
+}
+
+static void get_metrics(struct call *k)
+{
+    struct node *n = k->n;
+    struct metrics_gauges g = {.pdq_index = store_pdq_count(n->pdq),
+                               .events_clients = n->sse_count};
+    struct store_rd *rd;
+    if (store_rd_open(n->store, &rd) == 0) {
+        struct store_stats st;
+        if (store_stats_get(rd, &st) == 0) {
+            g.held = st.held;
+            g.records = st.records;
+            g.frozen = st.forks;
+        }
+        store_rd_close(rd);
+    }
+    char *text = metrics_render(&n->metrics, &g);
+    if (!text) {
+        fail(k, 500, "internal", "out of memory");
+        return;
+    }
+    reply_raw(k, 200, "text/plain; version=0.0.4", text, strlen(text));
+    free(text);
+}
+
+/* ---- Events. */
+
+static void sse_closed(void *ctx, struct http_conn *c)
+{
+    struct node *n = ctx;
+    for (struct sse_client **p = &n->sse; *p; p = &(*p)->next)
+        if ((*p)->conn == c) {
+            struct sse_client *dead = *p;
+            *p = dead->next;
+            free(dead);
+            n->sse_count--;
+            return;
+        }
+}
+
+/* Formats one event; returns a malloc'd string. */
+static char *event_text(struct node *n, struct store_rd *rd, uint64_t feed, const uint8_t *rec,
+                        size_t len, uint64_t accepted_ms)
+{
+    struct proto_record r;
+    if (proto_decode(&r, rec, len)) return NULL;
+    struct store_rec sr = {rec, len, feed, accepted_ms};
+    json_t *j = api_record_json(rd, &r, &sr, &n->cfg, gif_now_ms());
+    char *data = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!data) return NULL;
+    size_t cap = strlen(data) + 96;
+    char *text = malloc(cap);
+    if (text)
+        snprintf(text, cap, "id: %llu\nevent: %s\ndata: %s\n\n", (unsigned long long)feed,
+                 proto_kind_name(r.kind), data);
+    free(data);
+    return text;
+}
+
+struct replay {
+    struct node *n;
+    struct store_rd *rd;
+    struct http_conn *c;
+    int rc;
+};
+
+static int replay_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct store_rec *sr)
+{
+    (void)id;
+    struct replay *p = ctx;
+    char *t = event_text(p->n, p->rd, sr->feed, sr->buf, sr->len, sr->accepted_ms);
+    if (!t) return 0;
+    p->rc = http_sse_send(p->c, t, strlen(t));
+    free(t);
+    return p->rc < 0 ? 1 : 0;
+}
+
+static void get_events(struct call *k, const struct http_req *req)
+{
+    struct node *n = k->n;
+    uint64_t after = 0;
+    bool resume = false;
+    char buf[32];
+    if (req->last_event_id && parse_u64(req->last_event_id, &after) == 0) resume = true;
+    else if (http_query_get(req->query, "after", buf, sizeof buf) >= 0) {
+        if (parse_u64(buf, &after)) {
+            struct api_err e;
+            api_err_set(&e, 400, "invalid_field", "after", buf, strlen(buf),
+                        "after: '%.30s' is not a cursor", buf);
+            reply_err(k, &e);
+            return;
+        }
+        resume = true;
+    }
+    if (n->sse_count >= EVENTS_MAX) {
+        fail(k, 503, "unavailable", "too many open event streams (%d)", EVENTS_MAX);
+        return;
+    }
+    struct sse_client *cl = calloc(1, sizeof *cl);
+    if (!cl) {
+        fail(k, 500, "internal", "out of memory");
+        return;
+    }
+    metrics_http(&n->metrics, 200, gif_mono_ns() - k->t0);
+    if (http_sse_begin(k->c, sse_closed, n) != 0) {
+        free(cl);
+        return;
+    }
+    cl->conn = k->c;
+    cl->next = n->sse;
+    n->sse = cl;
+    n->sse_count++;
+    /* Replay what the client missed, up to what the index has applied, then go live. */
+    if (resume && after < n->feed_seen) {
+        struct store_rd *rd;
+        if (store_rd_open(n->store, &rd) == 0) {
+            struct replay p = {n, rd, k->c, 0};
+            store_feed_each(rd, after, replay_cb, &p);
+            store_rd_close(rd);
+        }
+    }
+}
+
+void api_broadcast(struct node *n, uint64_t feed, const uint8_t *rec, size_t len,
+                   uint64_t accepted_ms)
+{
+    if (!n->sse) return;
+    struct store_rd *rd;
+    if (store_rd_open(n->store, &rd) != 0) return;
+    char *t = event_text(n, rd, feed, rec, len, accepted_ms);
+    store_rd_close(rd);
+    if (!t) return;
+    size_t len_t = strlen(t);
+    /* http_sse_send may close a slow stream, which unlinks it: walk a snapshot. */
+    struct http_conn *conns[EVENTS_MAX];
+    size_t nc = 0;
+    for (struct sse_client *c = n->sse; c && nc < EVENTS_MAX; c = c->next) conns[nc++] = c->conn;
+    for (size_t i = 0; i < nc; i++) http_sse_send(conns[i], t, len_t);
+    free(t);
+}
+
+/* ---- Writes. */
+
+struct wcall {
+    struct call k;
+    struct write_req w;
+    json_t *doc;
+    struct arena arena;
+    bool batch;
+    struct proto_record one;
+    struct store_result one_res;
+    struct store_in one_in;
+};
+
+static void wcall_free(struct wcall *wc)
+{
+    json_decref(wc->doc);
+    arena_free(&wc->arena);
+    if (wc->w.drafts != &wc->one) free(wc->w.drafts);
+    if (wc->w.res != &wc->one_res) free(wc->w.res);
+    if (wc->w.in != &wc->one_in) free(wc->w.in);
+    free(wc);
+}
+
+static json_t *result_json(const struct store_result *r)
+{
+    json_t *o = json_object();
+    if (r->status == 0 || r->status == GIF_E_DUPLICATE || r->status == GIF_E_PENDING)
+        json_object_set_new(o, "id", api_hex(r->id, 32));
+    if (r->status == 0) {
+        json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
+        json_object_set_new(o, "feed", json_integer((json_int_t)r->feed));
+        json_object_set_new(o, "status", json_string("accepted"));
+    } else if (r->status == GIF_E_DUPLICATE) {
+        json_object_set_new(o, "status", json_string("duplicate"));
+    } else if (r->status == GIF_E_PENDING) {
+        json_object_set_new(o, "status", json_string("held"));
+    } else {
+        json_object_set_new(o, "status", json_string("rejected"));
+        json_object_set_new(o, "reason", json_string(gif_errname(r->status)));
+        json_object_set_new(o, "message", json_string(gif_strerror(r->status)));
+    }
+    return o;
+}
+
+static void publish_done(struct node *n, struct write_req *w, int rc)
+{
+    struct wcall *wc = w->ctx;
+    (void)n;
+    if (rc) {
+        fail_store(&wc->k, rc);
+    } else if (!wc->batch) {
+        struct store_result *r = &w->res[0];
+        if (r->status == 0) {
+            reply_json(&wc->k, 201, json_pack("{s:o,s:I,s:I}", "id", api_hex(r->id, 32), "seq",
+                                              (json_int_t)r->seq, "feed", (json_int_t)r->feed));
+        } else {
+            metrics_reject(&wc->k.n->metrics, r->status);
+            struct api_err e;
+            api_err_set(&e, 422, "rejected", NULL, NULL, 0, "record refused: %s",
+                        gif_strerror(r->status));
+            json_t *err = json_pack("{s:s,s:s,s:s}", "code", "rejected", "message", e.message,
+                                    "reason", gif_errname(r->status));
+            reply_json(&wc->k, 422, json_pack("{s:o}", "error", err));
+        }
+    } else {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < w->n; i++) {
+            if (w->res[i].status && w->res[i].status != GIF_E_DUPLICATE)
+                metrics_reject(&wc->k.n->metrics, w->res[i].status);
+            json_array_append_new(arr, result_json(&w->res[i]));
+        }
+        reply_json(&wc->k, 201, json_pack("{s:o}", "results", arr));
+    }
+    wcall_free(wc);
+}
+
+static void ingest_done(struct node *n, struct write_req *w, int rc)
+{
+    struct wcall *wc = w->ctx;
+    (void)n;
+    if (rc) {
+        fail_store(&wc->k, rc);
+        wcall_free(wc);
+        return;
+    }
+    size_t acc = 0, dup = 0, held = 0, rej = 0;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < w->n; i++) {
+        int st = w->res[i].status;
+        if (st == 0) acc++;
+        else if (st == GIF_E_DUPLICATE) dup++;
+        else if (st == GIF_E_PENDING) held++;
+        else rej++, metrics_reject(&wc->k.n->metrics, st);
+        json_array_append_new(arr, result_json(&w->res[i]));
+    }
+    reply_json(&wc->k, 200,
+               json_pack("{s:I,s:I,s:I,s:I,s:o}", "accepted", (json_int_t)acc, "duplicate",
+                         (json_int_t)dup, "held", (json_int_t)held, "rejected", (json_int_t)rej,
+                         "results", arr));
+    wcall_free(wc);
+}
+
+static struct wcall *wcall_new(struct call *k, json_t *doc)
+{
+    struct wcall *wc = calloc(1, sizeof *wc);
+    if (!wc) {
+        json_decref(doc);
+        fail(k, 500, "internal", "out of memory");
+        return NULL;
+    }
+    wc->k = *k;
+    wc->doc = doc;
+    wc->w.ctx = wc;
+    wc->w.drafts = &wc->one;
+    wc->w.res = &wc->one_res;
+    wc->w.in = &wc->one_in;
+    wc->w.n = 1;
+    return wc;
+}
+
+static void submit(struct wcall *wc, enum write_kind kind)
+{
+    wc->w.kind = kind;
+    wc->w.done = kind == WRITE_PUBLISH ? publish_done : ingest_done;
+    int rc = node_write(wc->k.n, &wc->w);
+    if (rc) {
+        fail_store(&wc->k, rc);
+        wcall_free(wc);
+    }
+}
+
+/* Allocates n drafts/results (or ingest inputs) for a batch. */
+static int wcall_batch(struct wcall *wc, size_t n, bool ingest)
+{
+    wc->batch = true;
+    wc->w.n = n;
+    wc->w.res = calloc(n, sizeof *wc->w.res);
+    if (ingest) wc->w.in = calloc(n, sizeof *wc->w.in);
+    else wc->w.drafts = calloc(n, sizeof *wc->w.drafts);
+    return wc->w.res && (ingest ? wc->w.in != NULL : wc->w.drafts != NULL) ? 0 : -1;
+}
+
+static void post_signals(struct call *k, const struct http_req *req)
+{
+    json_t *j = body_json(k, req);
+    if (!j) return;
+    struct wcall *wc = wcall_new(k, j);
+    if (!wc) return;
+    struct api_err e;
+    json_t *list = json_object_get(j, "signals");
+    if (list) {
+        static const char *const fields[] = {"signals", NULL};
+        if (api_check_fields(j, fields, "", &e)) goto bad;
+        size_t n = json_array_size(list);
+        if (!json_is_array(list) || n == 0) {
+            api_err_set(&e, 400, "invalid_field", "signals", NULL, 0,
+                        "signals must be a list of 1 to %d signal objects", API_BATCH_MAX);
+            goto bad;
+        }
+        if (n > API_BATCH_MAX) {
+            api_err_set(&e, 413, "too_many", "signals", NULL, 0,
+                        "at most %d signals per request", API_BATCH_MAX);
+            goto bad;
+        }
+        if (wcall_batch(wc, n, false)) {
+            api_err_set(&e, 500, "internal", NULL, NULL, 0, "out of memory");
+            goto bad;
+        }
+        for (size_t i = 0; i < n; i++) {
+            char prefix[32];
+            snprintf(prefix, sizeof prefix, "signals[%zu].", i);
+            if (api_parse_signal(json_array_get(list, i), &wc->w.drafts[i], &wc->arena, prefix, &e))
+                goto bad;
+        }
+    } else if (api_parse_signal(j, &wc->one, &wc->arena, "", &e)) {
+        goto bad;
+    }
+    submit(wc, WRITE_PUBLISH);
+    return;
+bad:
+    reply_err(k, &e);
+    wcall_free(wc);
+}
+
+static void post_simple(struct call *k, const struct http_req *req, uint8_t kind)
+{
+    json_t *j = body_json(k, req);
+    if (!j) return;
+    struct wcall *wc = wcall_new(k, j);
+    if (!wc) return;
+    struct api_err e;
+    int rc = kind == PROTO_ALERT        ? api_parse_alert(j, &wc->one, &wc->arena, &e)
+             : kind == PROTO_RETRACTION ? api_parse_retraction(j, &wc->one, &e)
+                                        : api_parse_feedback(j, &wc->one, &e);
+    if (rc) {
+        reply_err(k, &e);
+        wcall_free(wc);
+        return;
+    }
+    submit(wc, WRITE_PUBLISH);
+}
+
+static void post_records(struct call *k, const struct http_req *req)
+{
+    json_t *j = body_json(k, req);
+    if (!j) return;
+    struct wcall *wc = wcall_new(k, j);
+    if (!wc) return;
+    struct api_err e;
+    static const char *const fields[] = {"records", NULL};
+    if (api_check_fields(j, fields, "", &e)) goto bad;
+    json_t *list = json_object_get(j, "records");
+    size_t n = json_array_size(list);
+    if (!json_is_array(list) || n == 0) {
+        api_err_set(&e, 400, list ? "invalid_field" : "missing_field", "records", NULL, 0,
+                    "records must be a list of 1 to %d hex-encoded signed records",
+                    API_BATCH_MAX);
+        goto bad;
+    }
+    if (n > API_BATCH_MAX) {
+        api_err_set(&e, 413, "too_many", "records", NULL, 0, "at most %d records per request",
+                    API_BATCH_MAX);
+        goto bad;
+    }
+    if (wcall_batch(wc, n, true)) {
+        api_err_set(&e, 500, "internal", NULL, NULL, 0, "out of memory");
+        goto bad;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *h = json_array_get(list, i);
+        size_t hl = json_string_length(h);
+        char field[32];
+        snprintf(field, sizeof field, "records[%zu]", i);
+        if (!json_is_string(h) || hl % 2 || hl == 0 || hl / 2 > PROTO_RECORD_MAX) {
+            api_err_set(&e, 400, "invalid_field", field, json_string_value(h), hl,
+                        "%s is not a hex-encoded record of at most %d bytes", field,
+                        PROTO_RECORD_MAX);
+            goto bad;
+        }
+        uint8_t *buf = arena_alloc(&wc->arena, hl / 2);
+        if (!buf) {
+            api_err_set(&e, 500, "internal", NULL, NULL, 0, "out of memory");
+            goto bad;
+        }
+        if (gif_unhex(buf, hl / 2, json_string_value(h), hl)) {
+            api_err_set(&e, 400, "invalid_field", field, json_string_value(h), hl,
+                        "%s: '%.40s...' is not hex", field, json_string_value(h));
+            goto bad;
+        }
+        wc->w.in[i] = (struct store_in){buf, hl / 2};
+    }
+    submit(wc, WRITE_INGEST);
+    return;
+bad:
+    reply_err(k, &e);
+    wcall_free(wc);
+}
+
+/* ---- Routing. */
+
+enum route_method { R_GET = 1, R_POST = 2 };
+
+void api_handle(void *ctx, struct http_conn *c, const struct http_req *req)
+{
+    struct node *n = ctx;
+    struct call k = {n, c, gif_mono_ns(), req->verb == HTTP_VERB_HEAD};
+    const char *p = req->path;
+    int m = req->verb == HTTP_VERB_GET || req->verb == HTTP_VERB_HEAD ? R_GET
+            : req->verb == HTTP_VERB_POST                              ? R_POST
+                                                                      : 0;
+    if (n->stopping) {
+        fail(&k, 503, "unavailable", "the node is stopping");
+        return;
+    }
+    /* allowed: which methods the path takes, for 405. */
+    int allowed = 0;
+#define ROUTE(path, meth, call)                                                                   \
+    if (strcmp(p, path) == 0) {                                                                   \
+        allowed |= meth;                                                                          \
+        if (m == meth) {                                                                          \
+            call;                                                                                 \
+            return;                                                                               \
+        }                                                                                         \
+    }
+#define WRITE(call)                                                                               \
+    do {                                                                                          \
+        if (authorized(&k, req)) call;                                                            \
+    } while (0)
+    ROUTE("/v1/status", R_GET, get_status(&k));
+    ROUTE("/v1/members", R_GET, get_members(&k));
+    ROUTE("/v1/peers", R_GET, reply_json(&k, 200, json_pack("{s:[]}", "peers")));
+    ROUTE("/v1/lookup", R_GET, get_lookup(&k, req));
+    ROUTE("/v1/lookup", R_POST, post_lookup(&k, req));
+    ROUTE("/v1/match", R_POST, post_match(&k, req));
+    ROUTE("/v1/signals", R_POST, WRITE(post_signals(&k, req)));
+    ROUTE("/v1/alerts", R_POST, WRITE(post_simple(&k, req, PROTO_ALERT)));
+    ROUTE("/v1/retractions", R_POST, WRITE(post_simple(&k, req, PROTO_RETRACTION)));
+    ROUTE("/v1/feedback", R_POST, WRITE(post_simple(&k, req, PROTO_FEEDBACK)));
+    ROUTE("/v1/records", R_GET, get_feed(&k, req));
+    ROUTE("/v1/records", R_POST, WRITE(post_records(&k, req)));
+    ROUTE("/v1/events", R_GET, get_events(&k, req));
+    ROUTE("/metrics", R_GET, get_metrics(&k));
+#undef ROUTE
+#undef WRITE
+    if (strncmp(p, "/v1/records/", 12) == 0 && p[12]) {
+        if (m == R_GET) get_record(&k, p + 12);
+        else fail(&k, 405, "method_not_allowed", "%s takes GET", p);
+        return;
+    }
+    if (strcmp(p, "/v1/match/media") == 0) {
+        fail(&k, 404, "not_found", "POST /v1/match/media arrives with media hashing (issue 4)");
+        return;
+    }
+    if (allowed) {
+        http_add_header(c, allowed == (R_GET | R_POST) ? "Allow: GET, HEAD, POST"
+                           : allowed == R_GET          ? "Allow: GET, HEAD"
+                                                       : "Allow: POST");
+        fail(&k, 405, "method_not_allowed", "%s does not take this method", p);
+        return;
+    }
+    fail(&k, 404, "not_found", "no such endpoint: %.200s", p);
+}
+
+void api_close_streams(struct node *n)
+{
+    (void)n; /* streams close with the server (http_server_stop), which calls sse_closed */
+}

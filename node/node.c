@@ -1,0 +1,220 @@
+/* gifd start-up, the feed applier (index, metrics, events) and an orderly shutdown. */
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/node.h"
+#include "protocol/keyfile.h"
+#include "util/gif.h"
+
+#define KEEPALIVE_MS 15000
+
+struct apply_ctx {
+    struct node *n;
+};
+
+static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct store_rec *sr)
+{
+    struct node *n = ctx;
+    struct proto_record r;
+    n->feed_seen = sr->feed;
+    if (proto_decode(&r, sr->buf, sr->len) != 0) return 0;
+    n->metrics.records_by_kind[r.kind]++;
+    if (r.kind == PROTO_SIGNAL && r.u.signal.stype == PROTO_ST_PDQ) {
+        if (store_pdq_add(n->pdq, r.u.signal.value.p, id) != 0)
+            GIF_ERROR("index", "out of memory adding a pdq hash: matching is incomplete");
+    } else if (r.kind == PROTO_RETRACTION) {
+        store_pdq_remove(n->pdq, r.u.retraction.target);
+    }
+    api_broadcast(n, sr->feed, sr->buf, sr->len, sr->accepted_ms);
+    return 0;
+}
+
+void node_apply_feed(struct node *n)
+{
+    struct store_rd *rd;
+    if (store_rd_open(n->store, &rd) != 0) return;
+    store_feed_each(rd, n->feed_seen, apply_cb, n);
+    store_rd_close(rd);
+}
+
+static int pdq_load_cb(void *ctx, const uint8_t hash[32], const uint8_t id[PROTO_ID_LEN])
+{
+    return store_pdq_add(ctx, hash, id);
+}
+
+/* Reads a JSON Lines file of exported records ("record" hex) and ingests them: the
+ * consortium's membership log, so a new node knows its members before any peer talks. */
+static int load_members(struct node *n, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT) {
+            GIF_WARN("node", "no members file at %s: only records ingested later will define "
+                             "the consortium's members",
+                     path);
+            return 0;
+        }
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -errno;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int lineno = 0, rc = 0;
+    size_t accepted = 0, dup = 0;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        lineno++;
+        json_error_t jerr;
+        json_t *j = json_loads(line, 0, &jerr);
+        const char *hex = j ? json_string_value(json_object_get(j, "record")) : NULL;
+        size_t hl = hex ? strlen(hex) : 0;
+        uint8_t *buf = hl && hl % 2 == 0 && hl / 2 <= PROTO_RECORD_MAX ? malloc(hl / 2) : NULL;
+        if (!buf || gif_unhex(buf, hl / 2, hex, hl) != 0) {
+            snprintf(err, errlen, "%s:%d: not a JSON object with a hex \"record\"", path, lineno);
+            free(buf);
+            json_decref(j);
+            rc = GIF_E_INVALID;
+            break;
+        }
+        struct store_in in = {buf, hl / 2};
+        struct store_result res;
+        rc = store_ingest(n->store, &in, 1, gif_now_ms(), &res);
+        free(buf);
+        json_decref(j);
+        if (rc) {
+            snprintf(err, errlen, "%s:%d: storage error: %s", path, lineno, gif_strerror(rc));
+            break;
+        }
+        if (res.status == 0) accepted++;
+        else if (res.status == GIF_E_DUPLICATE) dup++;
+        else
+            GIF_WARN("node", "%s:%d: record refused: %s", path, lineno,
+                     gif_strerror(res.status));
+    }
+    free(line);
+    fclose(f);
+    if (rc == 0)
+        GIF_INFO("node", "members file %s: %zu new, %zu already known", path, accepted, dup);
+    return rc;
+}
+
+static void keepalive_cb(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    static const char ping[] = ": keepalive\n\n";
+    struct http_conn *conns[256];
+    size_t nc = 0;
+    for (struct sse_client *c = n->sse; c && nc < 256; c = c->next) conns[nc++] = c->conn;
+    for (size_t i = 0; i < nc; i++) http_sse_send(conns[i], ping, sizeof ping - 1);
+}
+
+static void signal_cb(uv_signal_t *s, int signum)
+{
+    struct node *n = s->data;
+    GIF_INFO("node", "signal %d: stopping", signum);
+    node_stop(n);
+}
+
+int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *err,
+               size_t errlen)
+{
+    memset(n, 0, sizeof *n);
+    n->loop = loop;
+    n->started_ms = gif_now_ms();
+    int rc = config_load(&n->cfg, config_path, err, errlen);
+    if (rc) return rc;
+    gif_log_set_level((enum gif_log_level)n->cfg.log_level);
+
+    char path[CONFIG_PATH_MAX + 32];
+    n->sk = sodium_malloc(PROTO_SK_LEN);
+    if (!n->sk) return -ENOMEM;
+    snprintf(path, sizeof path, "%s/node.key", n->cfg.data_dir);
+    rc = proto_keyfile_read_sk(path, n->sk, err, errlen);
+    if (rc) return rc;
+    sodium_mprotect_readonly(n->sk);
+    memcpy(n->pk, n->sk + 32, PROTO_KEY_LEN);
+
+    struct store_opts so = {.map_size = n->cfg.map_size, .no_sync = !n->cfg.sync};
+    memcpy(so.root, n->cfg.root_key, PROTO_KEY_LEN);
+    snprintf(path, sizeof path, "%s/db", n->cfg.data_dir);
+    rc = store_open(&n->store, path, &so, err, errlen);
+    if (rc) return rc;
+    rc = load_members(n, n->cfg.members_file, err, errlen);
+    if (rc) return rc;
+
+    /* The similarity index is memory only: rebuild it from the store. */
+    rc = store_pdq_new(&n->pdq);
+    if (rc) return rc;
+    struct store_rd *rd;
+    rc = store_rd_open(n->store, &rd);
+    if (rc) return rc;
+    uint64_t t0 = gif_mono_ns();
+    rc = store_pdq_each(rd, pdq_load_cb, n->pdq);
+    if (rc == 0) rc = store_feed_last(rd, &n->feed_seen);
+    struct store_member me;
+    bool member = store_member_get(rd, n->pk, &me) == 0;
+    store_rd_close(rd);
+    if (rc) {
+        snprintf(err, errlen, "reading the store: %s", gif_strerror(rc));
+        return rc;
+    }
+    char pkhex[65];
+    gif_hex(pkhex, n->pk, 32);
+    if (member)
+        GIF_INFO("node", "node %s is %s (%s)", pkhex, me.org, proto_role_name(me.role));
+    else
+        GIF_WARN("node", "node key %s is not a member of this consortium: it cannot publish",
+                 pkhex);
+    GIF_INFO("index", "%zu pdq hashes loaded in %.1f ms", store_pdq_count(n->pdq),
+             (double)(gif_mono_ns() - t0) / 1e6);
+
+    struct http_server_opts ho = {.host = n->cfg.api_host,
+                                  .port = n->cfg.api_port,
+                                  .limits = {.max_header = HTTP_HEADER_MAX,
+                                             .max_body = n->cfg.max_body}};
+    rc = http_server_start(&n->http, loop, &ho, api_handle, n, err, errlen);
+    if (rc) return rc;
+    GIF_INFO("api", "listening on http://%s:%d", n->cfg.api_host, http_server_port(n->http));
+
+    uv_timer_init(loop, &n->keepalive);
+    n->keepalive.data = n;
+    uv_timer_start(&n->keepalive, keepalive_cb, KEEPALIVE_MS, KEEPALIVE_MS);
+    uv_signal_init(loop, &n->sigint);
+    uv_signal_init(loop, &n->sigterm);
+    n->sigint.data = n->sigterm.data = n;
+    uv_signal_start(&n->sigint, signal_cb, SIGINT);
+    uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
+    return 0;
+}
+
+static void http_stopped(void *arg)
+{
+    struct node *n = arg;
+    n->http = NULL;
+    uv_close((uv_handle_t *)&n->keepalive, NULL);
+    uv_close((uv_handle_t *)&n->sigint, NULL);
+    uv_close((uv_handle_t *)&n->sigterm, NULL);
+}
+
+void node_stop(struct node *n)
+{
+    if (n->stopping) return;
+    n->stopping = true;
+    /* Writes already queued still complete (their answers are discarded if the client left);
+     * the loop ends once the write in flight and every handle are done. */
+    if (n->http) http_server_stop(n->http, http_stopped, n);
+    else http_stopped(n);
+}
+
+void node_free(struct node *n)
+{
+    if (n->store) store_close(n->store);
+    if (n->pdq) store_pdq_free(n->pdq);
+    if (n->sk) sodium_free(n->sk);
+    n->store = NULL;
+    n->pdq = NULL;
+    n->sk = NULL;
+}
