@@ -26,13 +26,13 @@
 #define STORE_MAX_DBS 16
 
 /* Fixed value sizes (docs/storage.md). */
-#define REC_HDR 16                                  /* records: feed u64 || accepted_ms u64 */
-#define LOGKEY_LEN (PROTO_KEY_LEN + 8)              /* origin || seq BE */
-#define HEAD_LEN (8 + PROTO_ID_LEN + 1 + 4)         /* seq || id || flags || held */
-#define EXACT_VAL_LEN (8 + PROTO_ID_LEN)            /* feed BE || id: oldest first */
-#define EXACT_KEY_MAX 64                            /* stype || value, values are <= 32 */
-#define FBKEY_LEN (PROTO_ID_LEN + PROTO_KEY_LEN)    /* target || origin */
-#define FB_VAL_LEN (1 + 8 + PROTO_ID_LEN)           /* verdict || seq || feedback id */
+#define REC_HDR 16                               /* records: feed u64 || accepted_ms u64 */
+#define LOGKEY_LEN (PROTO_KEY_LEN + 8)           /* origin || seq BE */
+#define HEAD_LEN (8 + PROTO_ID_LEN + 1 + 4)      /* seq || id || flags || held */
+#define EXACT_VAL_LEN (8 + PROTO_ID_LEN)         /* feed BE || id: oldest first */
+#define EXACT_KEY_MAX 64                         /* stype || value, values are <= 32 */
+#define FBKEY_LEN (PROTO_ID_LEN + PROTO_KEY_LEN) /* target || origin */
+#define FB_VAL_LEN (1 + 8 + PROTO_ID_LEN)        /* verdict || seq || feedback id */
 #define MEM_FIXED (1 + 1 + 8 + 8 + 8 + 8 + PROTO_ID_LEN + 1)
 #define HEAD_FROZEN 0x01
 #define MEM_REVOKED 0x01
@@ -99,7 +99,8 @@ static void put_u64(uint8_t *p, uint64_t v)
 static uint64_t get_u64(const uint8_t *p)
 {
     uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
     return v;
 }
 
@@ -168,8 +169,8 @@ static int db_get(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, MDB_val
     return store_err(mdb_get(txn, dbi, &key, out), what);
 }
 
-static int db_put(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, const void *v,
-                  size_t vlen, unsigned flags, const char *what)
+static int db_put(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, const void *v, size_t vlen,
+                  unsigned flags, const char *what)
 {
     MDB_val key = mv(k, klen), val = mv(v, vlen);
     return store_err(mdb_put(txn, dbi, &key, &val, flags), what);
@@ -191,7 +192,8 @@ static int counters_load(MDB_txn *txn, struct store *s, struct counters *c)
     uint64_t *w = (uint64_t *)c;
     size_t n = v.mv_size / 8;
     if (n > COUNTERS_N) n = COUNTERS_N;
-    for (size_t i = 0; i < n; i++) w[i] = get_u64((const uint8_t *)v.mv_data + 8 * i);
+    for (size_t i = 0; i < n; i++)
+        w[i] = get_u64((const uint8_t *)v.mv_data + 8 * i);
     return 0;
 }
 
@@ -199,9 +201,10 @@ static int counters_save(struct wtx *w)
 {
     uint8_t buf[COUNTERS_N * 8];
     const uint64_t *c = (const uint64_t *)&w->c;
-    for (size_t i = 0; i < COUNTERS_N; i++) put_u64(buf + 8 * i, c[i]);
-    return db_put(w->txn, w->s->meta, META_COUNTERS, sizeof(META_COUNTERS) - 1, buf,
-                  sizeof(buf), 0, "write counters");
+    for (size_t i = 0; i < COUNTERS_N; i++)
+        put_u64(buf + 8 * i, c[i]);
+    return db_put(w->txn, w->s->meta, META_COUNTERS, sizeof(META_COUNTERS) - 1, buf, sizeof(buf), 0,
+                  "write counters");
 }
 
 static int head_read(MDB_txn *txn, struct store *s, const uint8_t origin[PROTO_KEY_LEN],
@@ -334,8 +337,8 @@ static int check_meta(struct store *s, MDB_txn *txn, char *err, size_t errlen)
         put_u32(b, STORE_SCHEMA_VERSION);
         rc = db_put(txn, s->meta, META_SCHEMA, sizeof(META_SCHEMA) - 1, b, 4, 0, "write schema");
         if (!rc)
-            rc = db_put(txn, s->meta, META_ROOT, sizeof(META_ROOT) - 1, s->root, PROTO_KEY_LEN,
-                        0, "write root");
+            rc = db_put(txn, s->meta, META_ROOT, sizeof(META_ROOT) - 1, s->root, PROTO_KEY_LEN, 0,
+                        "write root");
         if (rc) seterr(err, errlen, "cannot initialise store at %s: %s", s->dir, gif_strerror(rc));
         return rc;
     }
@@ -345,8 +348,9 @@ static int check_meta(struct store *s, MDB_txn *txn, char *err, size_t errlen)
     }
     uint32_t schema = v.mv_size == 4 ? get_u32(v.mv_data) : 0;
     if (schema > STORE_SCHEMA_VERSION) {
-        seterr(err, errlen, "store at %s has schema %u; this gifd reads up to schema %u: upgrade gifd",
-               s->dir, schema, STORE_SCHEMA_VERSION);
+        seterr(err, errlen,
+               "store at %s has schema %u; this gifd reads up to schema %u: upgrade gifd", s->dir,
+               schema, STORE_SCHEMA_VERSION);
         return GIF_E_SCHEMA;
     }
     if (schema < 1) {
@@ -483,8 +487,7 @@ static int stored_record(struct wtx *w, const uint8_t id[PROTO_ID_LEN], struct p
  * True (1) if r is already stored: accepted, kept as an equivocation proof, or held aside.
  * Checked before any signature work so that gossip duplicates cost one lookup.
  */
-static int is_duplicate(struct wtx *w, const struct proto_record *r, const uint8_t *buf,
-                        size_t len)
+static int is_duplicate(struct wtx *w, const struct proto_record *r, const uint8_t *buf, size_t len)
 {
     MDB_val v;
     int rc = db_get(w->txn, w->s->records, r->id, PROTO_ID_LEN, &v, "read record");
@@ -554,8 +557,8 @@ static int check_kind(struct wtx *w, const struct proto_record *r, int *status)
             *status = GIF_E_TARGET;
             return 0;
         }
-        rc = db_get(w->txn, w->s->retr, r->u.retraction.target, PROTO_ID_LEN, &v,
-                    "read retraction");
+        rc =
+            db_get(w->txn, w->s->retr, r->u.retraction.target, PROTO_ID_LEN, &v, "read retraction");
         if (rc == 0) *status = GIF_E_TARGET; /* already retracted */
         return rc == -ENOENT ? 0 : rc;
     case PROTO_FEEDBACK:
@@ -567,12 +570,10 @@ static int check_kind(struct wtx *w, const struct proto_record *r, int *status)
         return 0;
     case PROTO_MEMBERSHIP:
         /* The root administers; it does not become a member of its own consortium. */
-        if (memcmp(r->u.membership.key, w->s->root, PROTO_KEY_LEN) == 0)
-            *status = GIF_E_TARGET;
+        if (memcmp(r->u.membership.key, w->s->root, PROTO_KEY_LEN) == 0) *status = GIF_E_TARGET;
         return 0;
     case PROTO_REVOCATION:
-        rc = db_get(w->txn, w->s->members, r->u.revocation.key, PROTO_KEY_LEN, &v,
-                    "read member");
+        rc = db_get(w->txn, w->s->members, r->u.revocation.key, PROTO_KEY_LEN, &v, "read member");
         if (rc == -ENOENT) *status = GIF_E_TARGET;
         return rc == -ENOENT ? 0 : rc;
     default:
@@ -627,8 +628,8 @@ static int accept(struct wtx *w, const struct proto_record *r, const uint8_t *bu
         break;
     }
     case PROTO_RETRACTION:
-        if ((rc = db_put(w->txn, s->retr, r->u.retraction.target, PROTO_ID_LEN, r->id,
-                         PROTO_ID_LEN, MDB_NOOVERWRITE, "write retraction")))
+        if ((rc = db_put(w->txn, s->retr, r->u.retraction.target, PROTO_ID_LEN, r->id, PROTO_ID_LEN,
+                         MDB_NOOVERWRITE, "write retraction")))
             return rc;
         w->c.retracted++;
         break;
@@ -688,14 +689,15 @@ static int accept(struct wtx *w, const struct proto_record *r, const uint8_t *bu
 }
 
 /* Records a proof that origin signed two records at one seq, and freezes the origin. */
-static int equivocation(struct wtx *w, const struct proto_record *r, const uint8_t *buf,
-                        size_t len, const uint8_t first[PROTO_ID_LEN], struct head *h)
+static int equivocation(struct wtx *w, const struct proto_record *r, const uint8_t *buf, size_t len,
+                        const uint8_t first[PROTO_ID_LEN], struct head *h)
 {
     uint8_t k[LOGKEY_LEN];
     logkey(k, r->origin, r->seq);
     MDB_val key = mv(k, sizeof(k)), val = {.mv_size = PROTO_ID_LEN + len, .mv_data = NULL};
     int rc = mdb_put(w->txn, w->s->forks, &key, &val, MDB_NOOVERWRITE | MDB_RESERVE);
-    if (rc == MDB_KEYEXIST) rc = 0; /* a proof at this seq is already kept */
+    if (rc == MDB_KEYEXIST)
+        rc = 0; /* a proof at this seq is already kept */
     else if (rc == 0) {
         memcpy(val.mv_data, first, PROTO_ID_LEN);
         memcpy((uint8_t *)val.mv_data + PROTO_ID_LEN, buf, len);
@@ -909,8 +911,7 @@ out:
 }
 
 int store_publish(struct store *s, const uint8_t sk[static PROTO_SK_LEN],
-                  struct proto_record *drafts, size_t n, uint64_t now_ms,
-                  struct store_result *res)
+                  struct proto_record *drafts, size_t n, uint64_t now_ms, struct store_result *res)
 {
     memset(res, 0, n * sizeof(*res));
     const uint8_t *pk = sk + 32; /* libsodium layout: seed || public key */
@@ -930,10 +931,12 @@ int store_publish(struct store *s, const uint8_t sk[static PROTO_SK_LEN],
          * store does (a restored backup, a second node with our key): publishing at
          * head + 1 would equivocate and get us frozen network-wide. */
         if (!(h.flags & HEAD_FROZEN))
-            GIF_ERROR("store", "refusing to publish: %u records of our own origin are held "
-                               "past seq %llu (store behind peers)",
+            GIF_ERROR("store",
+                      "refusing to publish: %u records of our own origin are held "
+                      "past seq %llu (store behind peers)",
                       h.held, (unsigned long long)h.seq);
-        for (size_t i = 0; i < n; i++) res[i].status = GIF_E_FROZEN;
+        for (size_t i = 0; i < n; i++)
+            res[i].status = GIF_E_FROZEN;
         goto end;
     }
     for (size_t i = 0; i < n; i++) {
@@ -1239,8 +1242,8 @@ static int head_walk_fn(void *ctx, const MDB_val *k, const MDB_val *v)
     struct head_walk *hw = ctx;
     if (k->mv_size != PROTO_KEY_LEN || v->mv_size < HEAD_LEN) return 0;
     const uint8_t *p = v->mv_data;
-    struct head h = {.seq = get_u64(p), .flags = p[8 + PROTO_ID_LEN],
-                     .held = get_u32(p + 8 + PROTO_ID_LEN + 1)};
+    struct head h = {
+        .seq = get_u64(p), .flags = p[8 + PROTO_ID_LEN], .held = get_u32(p + 8 + PROTO_ID_LEN + 1)};
     memcpy(h.id, p + 8, PROTO_ID_LEN);
     struct store_head out;
     head_to_pub(k->mv_data, &h, &out);

@@ -22,14 +22,16 @@ static uint64_t rnd(void)
 
 static void rnd_bytes(uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(rnd() >> 56);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(rnd() >> 56);
 }
 
 /* Reference distance: one bit at a time. */
 static int ref_distance(const uint8_t a[32], const uint8_t b[32])
 {
     int d = 0;
-    for (int i = 0; i < 256; i++) d += ((a[i / 8] ^ b[i / 8]) >> (i % 8)) & 1;
+    for (int i = 0; i < 256; i++)
+        d += ((a[i / 8] ^ b[i / 8]) >> (i % 8)) & 1;
     return d;
 }
 
@@ -218,7 +220,8 @@ static void test_dedupe_and_remove(void **state)
         rnd_bytes(ids[i], 32);
         assert_int_equal(store_pdq_add(x, ids[i], ids[i]), 0);
     }
-    for (int i = 0; i < 2000; i += 2) assert_int_equal(store_pdq_remove(x, ids[i]), 1);
+    for (int i = 0; i < 2000; i += 2)
+        assert_int_equal(store_pdq_remove(x, ids[i]), 1);
     assert_int_equal(store_pdq_count(x), 1000);
     for (int i = 1; i < 2000; i += 2) {
         assert_int_equal(store_pdq_query(x, ids[i], 0, &hit, 1), 1);

@@ -287,7 +287,8 @@ static void test_accept_in_order(void **state)
     uint8_t zero[32] = {0};
     assert_int_equal(store_get(rd, zero, &r), -ENOENT);
     store_rd_close(rd);
-    for (int i = 0; i < 3; i++) blob_free(&b[i]);
+    for (int i = 0; i < 3; i++)
+        blob_free(&b[i]);
 }
 
 static void test_duplicate_and_badsig(void **state)
@@ -510,7 +511,8 @@ static void test_gap_held_released(void **state)
     assert_int_equal(st.held, 0);
     assert_int_equal(st.records, 5);
     store_rd_close(rd);
-    for (int i = 0; i < 4; i++) blob_free(&b[i]);
+    for (int i = 0; i < 4; i++)
+        blob_free(&b[i]);
 }
 
 static void test_held_cap(void **state)
@@ -535,7 +537,8 @@ static void test_held_cap(void **state)
     h = head_of(f, a.pk, &rc);
     assert_int_equal(h.seq, 4);
     assert_int_equal(ingest1(f, &b[4], NULL), 0);
-    for (int i = 0; i < 5; i++) blob_free(&b[i]);
+    for (int i = 0; i < 5; i++)
+        blob_free(&b[i]);
 }
 
 struct fork_list {
@@ -746,7 +749,8 @@ static void test_feedback(void **state)
     assert_int_equal(fb.orgs_agree + fb.orgs_dispute, 0);
     uint8_t none[32] = {0};
     assert_int_equal(store_feedback_of(rd, none, &fb), 0);
-    for (int i = 0; i <= PROTO_FB_COUNT; i++) assert_int_equal(fb.count[i], 0);
+    for (int i = 0; i <= PROTO_FB_COUNT; i++)
+        assert_int_equal(fb.count[i], 0);
     store_rd_close(rd);
 }
 
@@ -836,7 +840,8 @@ static void test_batch_dependencies(void **state)
     struct store_in in[3] = {{b0.buf, b0.len}, {b1.buf, b1.len}, {b2.buf, b2.len}};
     struct store_result res[3];
     assert_int_equal(store_ingest(f->s, in, 3, NOW, res), 0);
-    for (int i = 0; i < 3; i++) assert_int_equal(res[i].status, 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(res[i].status, 0);
     blob_free(&b0);
     blob_free(&b1);
     blob_free(&b2);
@@ -1035,7 +1040,8 @@ static void test_map_full(void **state)
 
     /* The store still takes what fits. */
     assert_int_equal(ingest1(f, &b[0], NULL), 0);
-    for (int i = 0; i < 10; i++) blob_free(&b[i]);
+    for (int i = 0; i < 10; i++)
+        blob_free(&b[i]);
     free(v);
 }
 
