@@ -825,6 +825,101 @@ static void test_lookup_and_pdq_each(void **state)
     store_rd_close(rd);
 }
 
+static void test_held_dropped_on_release(void **state)
+{
+    struct fx *f = *state;
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    struct proto_record d;
+    uint8_t unknown[32];
+    memset(unknown, 0x21, 32);
+    d_signal(&d, PROTO_ST_MD5, val32(140), 16, false);
+    struct blob b1 = sign_next(&a, &d);
+    struct blob b2 = sign_next(&a, &d);
+    d_retraction(&d, unknown); /* breaks rule 6 only when it is released */
+    struct blob b3 = sign_next(&a, &d);
+    d_signal(&d, PROTO_ST_MD5, val32(141), 16, false);
+    struct blob b4 = sign_next(&a, &d);
+    assert_int_equal(ingest1(f, &b1, NULL), 0);
+    assert_int_equal(ingest1(f, &b3, NULL), GIF_E_PENDING);
+    assert_int_equal(ingest1(f, &b4, NULL), GIF_E_PENDING);
+    assert_int_equal(ingest1(f, &b2, NULL), 0);
+    int rc;
+    struct store_head h = head_of(f, a.pk, &rc);
+    assert_int_equal(h.seq, 2); /* b3 dropped, b4 still waits behind the hole */
+    assert_int_equal(h.held, 1);
+    struct store_rd *rd;
+    struct store_rec r;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    assert_int_equal(store_get(rd, b3.id, &r), -ENOENT);
+    store_rd_close(rd);
+    blob_free(&b1);
+    blob_free(&b2);
+    blob_free(&b3);
+    blob_free(&b4);
+}
+
+struct count_ctx {
+    int n;
+    int stop_at;
+};
+static int count_member(void *ctx, const struct store_member *m)
+{
+    struct count_ctx *c = ctx;
+    (void)m;
+    return ++c->n == c->stop_at ? 7 : 0;
+}
+static int count_head(void *ctx, const struct store_head *h)
+{
+    struct count_ctx *c = ctx;
+    (void)h;
+    return ++c->n == c->stop_at ? 7 : 0;
+}
+static int count_feed(void *ctx, const uint8_t id[32], const struct store_rec *r)
+{
+    struct count_ctx *c = ctx;
+    (void)id;
+    (void)r;
+    return ++c->n == c->stop_at ? 7 : 0;
+}
+
+static void test_iterators(void **state)
+{
+    struct fx *f = *state;
+    struct key a, b, c;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    add_member(f, &b, PROTO_ROLE_PLATFORM, "B");
+    add_member(f, &c, PROTO_ROLE_OBSERVER, "C");
+    struct proto_record d;
+    d_signal(&d, PROTO_ST_MD5, val32(150), 16, false);
+    assert_int_equal(put_next(f, &a, &d, NULL), 0);
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    struct count_ctx cc = {0, 0};
+    assert_int_equal(store_members_each(rd, count_member, &cc), 0);
+    assert_int_equal(cc.n, 3);
+    cc = (struct count_ctx){0, 2};
+    assert_int_equal(store_members_each(rd, count_member, &cc), 7);
+    assert_int_equal(cc.n, 2);
+    cc = (struct count_ctx){0, 0};
+    assert_int_equal(store_heads_each(rd, count_head, &cc), 0);
+    assert_int_equal(cc.n, 2); /* root and a */
+    cc = (struct count_ctx){0, 0};
+    assert_int_equal(store_feed_each(rd, 0, count_feed, &cc), 0);
+    assert_int_equal(cc.n, 4);
+    cc = (struct count_ctx){0, 0};
+    assert_int_equal(store_feed_each(rd, 3, count_feed, &cc), 0);
+    assert_int_equal(cc.n, 1);
+    cc = (struct count_ctx){0, 1};
+    assert_int_equal(store_feed_each(rd, 0, count_feed, &cc), 7);
+    cc = (struct count_ctx){0, 0};
+    assert_int_equal(store_feed_each(rd, 4, count_feed, &cc), 0);
+    assert_int_equal(cc.n, 0);
+    struct store_head h;
+    assert_int_equal(store_head_get(rd, c.pk, &h), -ENOENT);
+    store_rd_close(rd);
+}
+
 static void test_batch_dependencies(void **state)
 {
     struct fx *f = *state;
@@ -1064,6 +1159,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_and_pdq_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_dependencies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_dropped_on_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_iterators, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish_refuses_when_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
