@@ -790,6 +790,10 @@ static int apply(struct wtx *w, const struct proto_record *r, const uint8_t *buf
  */
 static int release_held(struct wtx *w, const uint8_t origin[PROTO_KEY_LEN])
 {
+    struct head h0;
+    bool found0;
+    int rc0 = head_load(w, origin, &h0, &found0);
+    if (rc0 || h0.held == 0) return rc0; /* the common case: nothing held, no allocation */
     struct proto_record *r = malloc(sizeof(*r));
     if (!r) return -ENOMEM;
     uint8_t *copy = NULL;
