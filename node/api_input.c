@@ -229,7 +229,7 @@ static int parse_typed_value(json_t *obj, uint8_t *stype, struct proto_bytes *va
                              struct arena *a, const char *prefix, struct api_err *e)
 {
     json_t *t = json_object_get(obj, "type");
-    if (!t) {
+    if (!t || json_is_null(t)) {
         missing(e, prefix, "type");
         return -1;
     }
@@ -238,7 +238,7 @@ static int parse_typed_value(json_t *obj, uint8_t *stype, struct proto_bytes *va
         return -1;
     }
     json_t *v = json_object_get(obj, "value");
-    if (!v) {
+    if (!v || json_is_null(v)) {
         missing(e, prefix, "value");
         return -1;
     }
@@ -371,7 +371,8 @@ int api_parse_alert(json_t *obj, struct proto_record *d, struct arena *a, struct
     d->kind = PROTO_ALERT;
     struct proto_alert *al = &d->u.alert;
     if (api_check_fields(obj, fields, "", e)) return -1;
-    if (!json_object_get(obj, "incident")) {
+    /* Required fields: null counts as absent. */
+    if (json_is_null(json_object_get(obj, "incident")) || !json_object_get(obj, "incident")) {
         missing(e, "", "incident");
         return -1;
     }
@@ -380,7 +381,7 @@ int api_parse_alert(json_t *obj, struct proto_record *d, struct arena *a, struct
         bad(e, "", "incident", json_object_get(obj, "incident"), "must not be empty");
         return -1;
     }
-    if (!json_object_get(obj, "level")) {
+    if (!json_object_get(obj, "level") || json_is_null(json_object_get(obj, "level"))) {
         missing(e, "", "level");
         return -1;
     }
@@ -427,7 +428,7 @@ int api_parse_alert(json_t *obj, struct proto_record *d, struct arena *a, struct
 static int parse_target(json_t *obj, uint8_t target[32], struct api_err *e)
 {
     json_t *t = json_object_get(obj, "target");
-    if (!t) {
+    if (!t || json_is_null(t)) {
         missing(e, "", "target");
         return -1;
     }
@@ -455,7 +456,7 @@ int api_parse_feedback(json_t *obj, struct proto_record *d, struct api_err *e)
     d->kind = PROTO_FEEDBACK;
     if (api_check_fields(obj, fields, "", e)) return -1;
     if (parse_target(obj, d->u.feedback.target, e)) return -1;
-    if (!json_object_get(obj, "verdict")) {
+    if (!json_object_get(obj, "verdict") || json_is_null(json_object_get(obj, "verdict"))) {
         missing(e, "", "verdict");
         return -1;
     }
