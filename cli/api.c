@@ -68,9 +68,10 @@ const char *ctl_api_errtext(char *out, size_t outlen, int status, const json_t *
     if (reason && !strstr(msg, reason))
         n += snprintf(out + n, outlen - (size_t)n, " (reason %s)", reason);
     if ((size_t)n >= outlen) return out;
-    if (field && value)
+    /* Quote the bad value unless the message already does. */
+    if (field && value && !strstr(msg, value))
         snprintf(out + n, outlen - (size_t)n, " (%s: '%s')", field, value);
-    else if (field)
+    else if (field && !strstr(msg, field))
         snprintf(out + n, outlen - (size_t)n, " (%s)", field);
     return out;
 }

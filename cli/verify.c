@@ -226,6 +226,16 @@ static struct head *head_get(struct vstate *v, const uint8_t origin[PROTO_KEY_LE
     return h;
 }
 
+static struct head *head_find(struct vstate *v, const uint8_t origin[PROTO_KEY_LEN])
+{
+    if (!v->capheads) return NULL;
+    uint64_t hv;
+    memcpy(&hv, origin, sizeof hv);
+    for (size_t j = hv & (v->capheads - 1); v->heads[j].used; j = (j + 1) & (v->capheads - 1))
+        if (memcmp(v->heads[j].origin, origin, PROTO_KEY_LEN) == 0) return &v->heads[j];
+    return NULL;
+}
+
 /* ---- Pass 2. */
 
 static void fail(struct vstate *v, unsigned long lineno, const uint8_t *id, const char *fmt,
@@ -313,21 +323,32 @@ static void check_line(struct vstate *v, unsigned long lineno, const char *line)
         free(b);
         return;
     }
+    if (proto_verify(&r) != 0) {
+        /* Nothing in a record with a bad signature can be trusted, its origin included: do
+         * not start a chain for it, but let a known origin's chain step over it so that one
+         * damaged record gives one failure. */
+        fail(v, lineno, r.id, "bad signature");
+        struct head *h = head_find(v, r.origin);
+        if (h && r.seq == h->seq + 1) {
+            h->seq = r.seq;
+            h->prev_known = false;
+        }
+        free(b);
+        return;
+    }
     struct head *h = head_get(v, r.origin);
     if (!h) {
         fail(v, lineno, r.id, "out of memory");
         free(b);
         return;
     }
-    bool sig_ok = proto_verify(&r) == 0;
-    if (!sig_ok) fail(v, lineno, r.id, "bad signature");
 
     /* The line's own "id", when present, must be the hash of its bytes. */
     json_t *j = json_loads(line, 0, NULL);
     const char *lid = ctl_jstr(j, "id", NULL);
     char idhex[2 * PROTO_ID_LEN + 1];
     gif_hex(idhex, r.id, PROTO_ID_LEN);
-    if (sig_ok && lid && strcasecmp(lid, idhex) != 0)
+    if (lid && strcasecmp(lid, idhex) != 0)
         fail(v, lineno, r.id, "the line's \"id\" is not the id of its record");
     json_decref(j);
 
@@ -354,11 +375,11 @@ static void check_line(struct vstate *v, unsigned long lineno, const char *line)
              sk, (unsigned long long)h->seq);
     }
     char buf[256];
-    const char *op = sig_ok ? origin_problem(v, &r, buf, sizeof buf) : NULL;
+    const char *op = origin_problem(v, &r, buf, sizeof buf);
     if (op) fail(v, lineno, r.id, "%s", op);
     h->seq = r.seq;
     memcpy(h->id, r.id, PROTO_ID_LEN);
-    h->prev_known = sig_ok; /* a tampered record's id is not what its successor names */
+    h->prev_known = true;
     free(b);
 }
 
