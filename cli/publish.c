@@ -303,7 +303,7 @@ int ctl_retract(struct ctl_ctx *c, int argc, char **argv)
     static const struct ctl_optdef defs[] = {{"reason", true, O_REASON}, {NULL, false, 0}};
     struct ctl_args a;
     ctl_args_init(&a, c, argc, argv);
-    const char *val, *reason = NULL, *id;
+    const char *val, *reason = NULL, *id = NULL;
     int r;
     while ((r = ctl_args_next(&a, defs, &val)) > 0)
         if (r == O_REASON) reason = val;
@@ -322,7 +322,7 @@ int ctl_feedback(struct ctl_ctx *c, int argc, char **argv)
         {"verdict", true, O_VERDICT}, {"note", true, O_NOTE}, {NULL, false, 0}};
     struct ctl_args a;
     ctl_args_init(&a, c, argc, argv);
-    const char *val, *verdict = NULL, *note = NULL, *id;
+    const char *val, *verdict = NULL, *note = NULL, *id = NULL;
     int r;
     while ((r = ctl_args_next(&a, defs, &val)) > 0) {
         if (r == O_VERDICT) verdict = val;
