@@ -159,14 +159,14 @@ static struct member *mem_find(struct vstate *v, const uint8_t key[PROTO_KEY_LEN
 {
     struct member k;
     memcpy(k.key, key, PROTO_KEY_LEN);
-    return bsearch(&k, v->mem, v->nmem, sizeof k, cmp_mem);
+    return v->nmem ? bsearch(&k, v->mem, v->nmem, sizeof k, cmp_mem) : NULL;
 }
 
 /* Applies the root records in seq order as a node does: the latest membership of a key is in
  * force; a revocation is permanent and keeps the first revocation's time. */
 static int build_members(struct vstate *v)
 {
-    qsort(v->rr, v->nrr, sizeof *v->rr, cmp_rr);
+    if (v->nrr) qsort(v->rr, v->nrr, sizeof *v->rr, cmp_rr);
     v->mem = calloc(v->nrr ? v->nrr : 1, sizeof *v->mem);
     if (!v->mem) return -ENOMEM;
     for (size_t i = 0; i < v->nrr; i++) {
@@ -188,7 +188,7 @@ static int build_members(struct vstate *v)
         m->nb = x->nb;
         m->na = x->na;
     }
-    qsort(v->mem, v->nmem, sizeof *v->mem, cmp_mem);
+    if (v->nmem) qsort(v->mem, v->nmem, sizeof *v->mem, cmp_mem);
     return 0;
 }
 
