@@ -83,7 +83,7 @@ const char ctl_member_revoke_help[] =
 const char ctl_node_init_help[] =
     "Usage: gifctl node init --consortium DIR --dir DATA --org NAME --role ROLE\n"
     "                        [--api HOST:PORT] [--peer HOST:PORT] [--addr HOST:PORT]...\n"
-    "                        [--not-after TIME]\n"
+    "                        [--seed HOST:PORT]... [--not-after TIME]\n"
     "\n"
     "Set up a node in one step: create DATA (mode 0700) with a new key pair (node.key,\n"
     "node.pub), admit the key to the consortium (as 'gifctl member add'), copy the updated\n"
@@ -100,6 +100,7 @@ const char ctl_node_init_help[] =
     "  --peer HOST:PORT   where peer TLS listens (default 0.0.0.0:7481)\n"
     "  --addr HOST:PORT   an address peers reach this node on, put in the membership\n"
     "                     (repeatable; default: --peer when its host is not a wildcard)\n"
+    "  --seed HOST:PORT   a peer to dial, written to [peers] seeds (repeatable)\n"
     "  --not-after TIME   end of membership (default: none)\n"
     "\n"
     "Example:\n"
@@ -713,12 +714,15 @@ static bool wildcard_host(const char *hostport)
 
 int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
 {
-    enum { O_CONS = 1, O_DIR, O_ORG, O_ROLE, O_API, O_PEER, O_ADDR, O_NA };
+    enum { O_CONS = 1, O_DIR, O_ORG, O_ROLE, O_API, O_PEER, O_ADDR, O_NA, O_SEED };
     static const struct ctl_optdef defs[] = {
         {"consortium", true, O_CONS}, {"dir", true, O_DIR},   {"org", true, O_ORG},
         {"role", true, O_ROLE},       {"api", true, O_API},   {"peer", true, O_PEER},
-        {"addr", true, O_ADDR},       {"not-after", true, O_NA}, {NULL, false, 0}};
+        {"addr", true, O_ADDR},       {"not-after", true, O_NA}, {"seed", true, O_SEED},
+        {NULL, false, 0}};
     struct member_opts o = {0};
+    char seeds[2048] = "";
+    size_t seedlen = 0;
     const char *data = NULL, *api = "127.0.0.1:7480", *peer = "0.0.0.0:7481", *val;
     struct ctl_args a;
     ctl_args_init(&a, c, argc, argv);
@@ -734,6 +738,13 @@ int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
         case O_API: api = val; break;
         case O_PEER: peer = val; break;
         case O_NA: o.not_after = val; break;
+        case O_SEED:
+            if (check_hostport("--seed", val)) return CTL_USAGE;
+            if (seedlen + strlen(val) + 3 > sizeof seeds)
+                return ctl_usage(c, "--seed: too many seeds ('%s')", val);
+            seedlen += (size_t)snprintf(seeds + seedlen, sizeof seeds - seedlen, "%s%s",
+                                        seedlen ? ", " : "", val);
+            break;
         case O_ADDR:
             if (o.naddrs == PROTO_ADDRS_MAX)
                 return ctl_usage(c, "--addr: at most %d addresses ('%s' is one too many)",
@@ -839,6 +850,7 @@ int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
             "\n"
             "[peers]\n"
             "listen = %s\n"
+            "%s%s%s"
             "\n"
             "[storage]\n"
             "sync = true\n"
@@ -851,7 +863,8 @@ int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
             "review_min_disputes = 2\n"
             "block_max_distance = 31\n"
             "default = review\n",
-            o.org, o.role, roothex, api, token, peer);
+            o.org, o.role, roothex, api, token, peer, seedlen ? "seeds = " : "", seeds,
+            seedlen ? "\n" : "");
     bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
     if (fclose(f) != 0 || !ok) {
         ctl_err("cannot write %s", inip);

@@ -177,6 +177,9 @@ expect 2 "node init refuses an existing node" -- "$GIFCTL" node init --consortiu
 contains "$err" "already holds node.key" "refusal says why"
 expect 0 "node init --json" -- "$GIFCTL" --json node init --consortium cons --dir n2 --org E --role agency --api 127.0.0.1:7592 --peer 0.0.0.0:7593
 contains "$out" '"token": "[0-9a-f]{32}"' "node init --json gives the token"
+expect 0 "node init with seeds" -- "$GIFCTL" node init --consortium cons --dir n3 --org F --role platform --seed 10.0.0.1:7481 --seed peer.example:7481
+contains n3/gifd.ini "^seeds = 10\.0\.0\.1:7481, peer\.example:7481$" "gifd.ini peers seeds"
+expect 2 "node init with a bad seed" -- "$GIFCTL" node init --consortium cons --dir n4 --org F --role platform --seed nope
 tok1=$(awk '/^token/ {print $3}' n1/gifd.ini); tok2=$(awk '/^token/ {print $3}' n2/gifd.ini)
 [ "$tok1" != "$tok2" ] && pass "tokens differ" || failc "same token twice"
 
