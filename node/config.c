@@ -23,7 +23,8 @@
 #include "util/gif.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024)
-#define CONFIG_LINE_MAX 198 /* inih reads lines into 200 bytes (INI_MAX_LINE) with newline and NUL */
+#define CONFIG_LINE_MAX                                                                            \
+    198 /* inih reads lines into 200 bytes (INI_MAX_LINE) with newline and NUL */
 #define CONFIG_MAX_BODY_CAP ((uint64_t)1 << 30)
 #define CONFIG_MAP_MB_MAX ((uint64_t)16 * 1024 * 1024) /* 16 TiB */
 
@@ -95,11 +96,11 @@ int config_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
 
 struct loader {
     struct node_config *c;
-    const char *path;     /* as given, for messages */
+    const char *path;          /* as given, for messages */
     char dir[CONFIG_PATH_MAX]; /* the config file's directory, for relative paths */
-    const char *text;     /* the file, NUL-terminated */
+    const char *text;          /* the file, NUL-terminated */
     size_t pos;
-    int line;             /* lines handed to inih so far */
+    int line; /* lines handed to inih so far */
     bool members_set;
     bool have_root_key, have_token;
     int err_line; /* first error found by the handler, 0 if none */
@@ -141,7 +142,7 @@ static char *reader(char *str, int num, void *stream)
 static bool parse_bool(const char *v, bool *out)
 {
     static const char *const t[] = {"true", "yes", "1", "on"}, *const f[] = {"false", "no", "0",
-                                                                          "off"};
+                                                                             "off"};
     for (size_t i = 0; i < GIF_ARRAY_LEN(t); i++) {
         if (strcasecmp(v, t[i]) == 0) {
             *out = true;
@@ -196,8 +197,10 @@ static bool parse_size(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
 static bool resolve_path(struct loader *L, const char *v, char *out, size_t outlen)
 {
     int n;
-    if (v[0] == '/') n = snprintf(out, outlen, "%s", v);
-    else n = snprintf(out, outlen, "%s/%s", L->dir, v);
+    if (v[0] == '/')
+        n = snprintf(out, outlen, "%s", v);
+    else
+        n = snprintf(out, outlen, "%s/%s", L->dir, v);
     return n >= 0 && (size_t)n < outlen;
 }
 
@@ -222,10 +225,12 @@ static int check_seeds(struct loader *L, const char *section, const char *key, c
 {
     const char *s = v;
     while (*s) {
-        while (*s == ' ' || *s == '\t') s++;
+        while (*s == ' ' || *s == '\t')
+            s++;
         const char *end = strchr(s, ',');
         size_t n = end ? (size_t)(end - s) : strlen(s);
-        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+            n--;
         char item[300], h[256];
         int port;
         if (n == 0 || n >= sizeof item) {
@@ -247,17 +252,21 @@ static int parse_roles(struct loader *L, const char *section, const char *key, c
     bool roles[4] = {false, false, false, false};
     const char *s = v;
     while (*s) {
-        while (*s == ' ' || *s == '\t' || *s == ',') s++;
+        while (*s == ' ' || *s == '\t' || *s == ',')
+            s++;
         if (!*s) break;
         const char *end = s;
-        while (*end && *end != ',' && *end != ' ' && *end != '\t') end++;
+        while (*end && *end != ',' && *end != ' ' && *end != '\t')
+            end++;
         size_t n = (size_t)(end - s);
-        if (n == 6 && strncasecmp(s, "agency", 6) == 0) roles[PROTO_ROLE_AGENCY] = true;
-        else if (n == 8 && strncasecmp(s, "platform", 8) == 0) roles[PROTO_ROLE_PLATFORM] = true;
-        else if (n == 8 && strncasecmp(s, "observer", 8) == 0) roles[PROTO_ROLE_OBSERVER] = true;
+        if (n == 6 && strncasecmp(s, "agency", 6) == 0)
+            roles[PROTO_ROLE_AGENCY] = true;
+        else if (n == 8 && strncasecmp(s, "platform", 8) == 0)
+            roles[PROTO_ROLE_PLATFORM] = true;
+        else if (n == 8 && strncasecmp(s, "observer", 8) == 0)
+            roles[PROTO_ROLE_OBSERVER] = true;
         else
-            return fail(L, section, key,
-                        "'%.*s' is not a role (agency, platform, observer)",
+            return fail(L, section, key, "'%.*s' is not a role (agency, platform, observer)",
                         (int)(n > 200 ? 200 : n), s);
         s = end;
     }
@@ -340,13 +349,17 @@ static int handler(void *user, const char *section, const char *key, const char 
             return fail(L, section, key, "'%s' is not a distance from 0 to 256", v);
         c->policy.block_max_distance = (int)u;
     } else if (IS("policy", "default")) {
-        if (strcasecmp(v, "block") == 0) c->policy.dflt = POLICY_BLOCK;
-        else if (strcasecmp(v, "review") == 0) c->policy.dflt = POLICY_REVIEW;
-        else if (strcasecmp(v, "allow") == 0) c->policy.dflt = POLICY_ALLOW;
-        else return fail(L, section, key, "'%s' is not block, review or allow", v);
+        if (strcasecmp(v, "block") == 0)
+            c->policy.dflt = POLICY_BLOCK;
+        else if (strcasecmp(v, "review") == 0)
+            c->policy.dflt = POLICY_REVIEW;
+        else if (strcasecmp(v, "allow") == 0)
+            c->policy.dflt = POLICY_ALLOW;
+        else
+            return fail(L, section, key, "'%s' is not block, review or allow", v);
     } else {
-        static const char *const sections[] = {"node", "consortium", "api", "peers", "storage",
-                                               "policy"};
+        static const char *const sections[] = {"node",  "consortium", "api",
+                                               "peers", "storage",    "policy"};
         for (size_t i = 0; i < GIF_ARRAY_LEN(sections); i++)
             if (strcmp(section, sections[i]) == 0)
                 return fail(L, section, key, "unknown key (value '%s')", v);
@@ -436,14 +449,16 @@ int config_load(struct node_config *c, const char *path, char *err, size_t errle
     char dir[CONFIG_PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = '\0';
-    else *slash = '\0';
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
     char *real = realpath(dir, NULL);
     if (!real) {
         int e = errno;
-        snprintf(err, errlen, "%s: cannot resolve its directory '%s': %s", path, dir,
-                 strerror(e));
+        snprintf(err, errlen, "%s: cannot resolve its directory '%s': %s", path, dir, strerror(e));
         rc = -e;
         goto out;
     }
@@ -484,8 +499,8 @@ int config_load(struct node_config *c, const char *path, char *err, size_t errle
     if (r > 0 && (L->err_line == 0 || r < L->err_line)) {
         char lt[80];
         line_text(text, r, lt, sizeof lt);
-        snprintf(err, errlen, "%s:%d: syntax error: '%s' is not [section] or key = value", path,
-                 r, lt);
+        snprintf(err, errlen, "%s:%d: syntax error: '%s' is not [section] or key = value", path, r,
+                 lt);
         rc = GIF_E_INVALID;
         goto out;
     }
@@ -505,8 +520,7 @@ int config_load(struct node_config *c, const char *path, char *err, size_t errle
         goto out;
     }
     if (!L->members_set) {
-        int n = snprintf(c->members_file, sizeof c->members_file, "%s/members.jsonl",
-                         c->data_dir);
+        int n = snprintf(c->members_file, sizeof c->members_file, "%s/members.jsonl", c->data_dir);
         if (n < 0 || (size_t)n >= sizeof c->members_file) {
             snprintf(err, errlen, "%s: [node] data_dir: too long for members.jsonl", path);
             rc = GIF_E_INVALID;

@@ -20,12 +20,13 @@
 #include "util/gif.h"
 
 #define HTTP_DEFAULT_MAX_BODY ((size_t)16 * 1024 * 1024)
-#define HTTP_HDRVAL_MAX 1024       /* a captured header value, bytes */
-#define HTTP_FIELD_MAX 64          /* longest header name we need to recognise */
-#define HTTP_READBUF (32 * 1024)   /* per-connection read buffer */
-#define HTTP_XHDR_MAX 4096         /* extra response headers (http_add_header) */
+#define HTTP_HDRVAL_MAX 1024     /* a captured header value, bytes */
+#define HTTP_FIELD_MAX 64        /* longest header name we need to recognise */
+#define HTTP_READBUF (32 * 1024) /* per-connection read buffer */
+#define HTTP_XHDR_MAX 4096       /* extra response headers (http_add_header) */
 #define HTTP_SSE_QUEUE_MAX ((size_t)4 * 1024 * 1024)
-#define HTTP_REQ_TIMEOUT_MS 30000  /* headers must complete, and a body keep moving, within */
+#define HTTP_WQ_PAUSE ((size_t)1024 * 1024) /* unsent answers before pipelining pauses */
+#define HTTP_REQ_TIMEOUT_MS 30000 /* headers must complete, and a body keep moving, within */
 
 /* ---- A capped growing buffer. */
 
@@ -39,7 +40,8 @@ static int dyn_add(struct dynbuf *b, const void *data, size_t n)
     if (n > b->max - b->len) return -E2BIG;
     if (b->len + n + 1 > b->cap) {
         size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->len + n + 1) nc *= 2;
+        while (nc < b->len + n + 1)
+            nc *= 2;
         if (nc > b->max + 1) nc = b->max + 1;
         uint8_t *np = realloc(b->p, nc);
         if (!np) return -ENOMEM;
@@ -136,8 +138,7 @@ int http_query_get(const char *query, const char *name, char *out, size_t outlen
 
 enum { PAUSE_NONE = 0, PAUSE_BEGIN, PAUSE_HEADERS, PAUSE_MESSAGE };
 enum hdr_target { HDR_NONE = -1, HDR_AUTH = 0, HDR_CTYPE, HDR_LASTID, HDR_COUNT };
-static const char *const hdr_names[HDR_COUNT] = {"authorization", "content-type",
-                                                 "last-event-id"};
+static const char *const hdr_names[HDR_COUNT] = {"authorization", "content-type", "last-event-id"};
 
 struct http_reqparser {
     http_parser hp;
@@ -155,7 +156,7 @@ struct http_reqparser {
     struct dynbuf body;
     char field[HTTP_FIELD_MAX + 1];
     size_t field_len;
-    bool field_long;    /* the current name is longer than any we capture */
+    bool field_long;     /* the current name is longer than any we capture */
     bool last_was_value; /* http-parser alternates field and value data callbacks */
     int target;
     struct dynbuf hdr[HDR_COUNT];
@@ -179,10 +180,10 @@ struct http_reqparser {
     char err_msg[160];
 };
 
-static void parser_set_err(struct http_reqparser *p, int status, const char *code,
-                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void parser_set_err(struct http_reqparser *p, int status, const char *code,
-                           const char *fmt, ...)
+static void parser_set_err(struct http_reqparser *p, int status, const char *code, const char *fmt,
+                           ...) __attribute__((format(printf, 4, 5)));
+static void parser_set_err(struct http_reqparser *p, int status, const char *code, const char *fmt,
+                           ...)
 {
     if (p->err_status) return;
     p->err_status = status;
@@ -285,8 +286,8 @@ static int cb_header_value(http_parser *hp, const char *at, size_t len)
     if (p->target == HDR_NONE) return 0;
     int rc = dyn_add(&p->hdr[p->target], at, len);
     if (rc == -E2BIG) {
-        parser_set_err(p, 431, "header_too_large", "%s header over %d bytes",
-                       hdr_names[p->target], HTTP_HDRVAL_MAX);
+        parser_set_err(p, 431, "header_too_large", "%s header over %d bytes", hdr_names[p->target],
+                       HTTP_HDRVAL_MAX);
         return -1;
     }
     if (rc) {
@@ -342,15 +343,23 @@ static int cb_headers_complete(http_parser *hp)
     p->pause_why = PAUSE_HEADERS;
     http_parser_pause(hp, 1);
     if (hp->http_major != 1) {
-        parser_set_err(p, 400, "bad_request", "HTTP version %u.%u is not supported",
-                       hp->http_major, hp->http_minor);
+        parser_set_err(p, 400, "bad_request", "HTTP version %u.%u is not supported", hp->http_major,
+                       hp->http_minor);
         return -1;
     }
     switch (hp->method) {
-    case HTTP_GET: p->req.verb = HTTP_VERB_GET; break;
-    case HTTP_POST: p->req.verb = HTTP_VERB_POST; break;
-    case HTTP_HEAD: p->req.verb = HTTP_VERB_HEAD; break;
-    default: p->req.verb = HTTP_VERB_OTHER; break;
+    case HTTP_GET:
+        p->req.verb = HTTP_VERB_GET;
+        break;
+    case HTTP_POST:
+        p->req.verb = HTTP_VERB_POST;
+        break;
+    case HTTP_HEAD:
+        p->req.verb = HTTP_VERB_HEAD;
+        break;
+    default:
+        p->req.verb = HTTP_VERB_OTHER;
+        break;
     }
     if (split_url(p)) return -1;
     if (!(hp->flags & F_CHUNKED) && hp->content_length != ULLONG_MAX &&
@@ -429,7 +438,8 @@ int http_reqparser_new(struct http_reqparser **out, const struct http_limits *li
     /* http_parser_parse_url keeps offsets in 16 bits. */
     p->url.max = p->lim.max_header < 65535 ? p->lim.max_header : 65535;
     p->body.max = p->lim.max_body;
-    for (int i = 0; i < HDR_COUNT; i++) p->hdr[i].max = HTTP_HDRVAL_MAX;
+    for (int i = 0; i < HDR_COUNT; i++)
+        p->hdr[i].max = HTTP_HDRVAL_MAX;
     http_parser_settings_init(&p->settings);
     p->settings.on_message_begin = cb_message_begin;
     p->settings.on_url = cb_url;
@@ -450,7 +460,8 @@ void http_reqparser_free(struct http_reqparser *p)
     if (!p) return;
     dyn_free(&p->url);
     dyn_free(&p->body);
-    for (int i = 0; i < HDR_COUNT; i++) dyn_free(&p->hdr[i]);
+    for (int i = 0; i < HDR_COUNT; i++)
+        dyn_free(&p->hdr[i]);
     free(p);
 }
 
@@ -565,7 +576,7 @@ struct http_conn {
     bool in_flight; /* a request awaits its answer */
     bool head;      /* the request in flight is HEAD */
     bool keep_alive;
-    bool closing; /* handles closing or closed */
+    bool closing;    /* handles closing or closed */
     bool in_request; /* a request has begun and is not complete */
     bool in_headers; /* ... and its header section is not complete */
 
@@ -588,32 +599,55 @@ struct wreq {
 
 static void conn_close(struct http_conn *c);
 static void conn_process(struct http_conn *c);
+static void conn_read_stop(struct http_conn *c);
 
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 507: return "Insufficient Storage";
-    default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 507:
+        return "Insufficient Storage";
+    default:
+        return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
     }
 }
 
@@ -640,8 +674,10 @@ static void conn_handle_closed(uv_handle_t *h)
     if (--c->handles > 0) return;
     struct http_server *s = c->srv;
     if (s) {
-        if (c->prev) c->prev->next = c->next;
-        else s->conns = c->next;
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            s->conns = c->next;
         if (c->next) c->next->prev = c->prev;
         s->nconns--;
         c->srv = NULL;
@@ -683,7 +719,13 @@ static void on_write(uv_write_t *w, int status)
     c->queued -= r->len;
     bool close_after = r->close_after;
     free(r);
-    if (status < 0 || close_after) conn_close(c);
+    if (status < 0 || close_after) {
+        conn_close(c);
+        return;
+    }
+    /* A client that pipelines without reading its answers was paused; go on once they drain. */
+    if (!c->closing && !c->sse && !c->in_flight && !c->reading && c->queued <= HTTP_WQ_PAUSE)
+        conn_process(c);
 }
 
 /* Queues len bytes (copied). Returns 0 or a negative uv error (the connection is then closed). */
@@ -752,8 +794,8 @@ static void conn_on_err(void *ctx, int status, const char *code, const char *mes
     struct http_conn *c = ctx;
     char m[256], body[400];
     json_escape(m, sizeof m, message);
-    int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
-                     m);
+    int n =
+        snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, m);
     c->head = false;
     c->xhdr_len = 0;
     send_response(c, status, "application/json", body, (size_t)n, false);
@@ -784,10 +826,7 @@ static void conn_on_req(void *ctx, const struct http_req *req)
     c->keep_alive = req->keep_alive;
     c->xhdr_len = 0;
     uv_timer_stop(&c->timer);
-    if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = false;
-    }
+    conn_read_stop(c);
     c->srv->handler(c->srv->ctx, c, req);
 }
 
@@ -824,11 +863,20 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     conn_process(c);
 }
 
+static void conn_read_stop(struct http_conn *c)
+{
+    if (!c->reading) return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+}
+
 static void conn_read_start(struct http_conn *c)
 {
     if (c->reading || c->closing) return;
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = true;
-    else conn_close(c);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = true;
+    else
+        conn_close(c);
 }
 
 /* Parses buffered bytes, one request at a time, until a request is in flight or the buffer is
@@ -837,7 +885,8 @@ static void conn_process(struct http_conn *c)
 {
     if (c->processing) return;
     c->processing = true;
-    while (!c->closing && !c->in_flight && !c->sse && c->off < c->len) {
+    while (!c->closing && !c->in_flight && !c->sse && c->off < c->len &&
+           c->queued <= HTTP_WQ_PAUSE) {
         size_t used = 0;
         int rc = parser_feed(c->parser, c->buf + c->off, c->len - c->off, &used);
         c->off += used;
@@ -845,10 +894,16 @@ static void conn_process(struct http_conn *c)
         if (used == 0) break;
     }
     if (c->off >= c->len) c->off = c->len = 0;
-    if (!c->closing && !c->in_flight && !c->sse && !c->parser->failed &&
-        !c->parser->finished) {
+    if (c->closing || c->sse) {
+        /* nothing to do */
+    } else if (c->parser->failed || c->parser->finished) {
+        conn_read_stop(c); /* the last answer is written, then the connection closes */
+    } else if (!c->in_flight) {
         if (c->srv && c->srv->stopping) {
             conn_close(c);
+        } else if (c->queued > HTTP_WQ_PAUSE) {
+            conn_read_stop(c); /* on_write resumes */
+            if (!c->in_request) timer_set(c, (uint64_t)c->srv->opts.idle_timeout_s * 1000);
         } else if (c->off == c->len) {
             if (!c->in_request) {
                 /* Between requests: the keep-alive idle timeout runs. */
@@ -920,8 +975,8 @@ static void on_listener_closed(uv_handle_t *h)
 }
 
 int http_server_start(struct http_server **out, uv_loop_t *loop,
-                      const struct http_server_opts *opts, http_handler h, void *ctx,
-                      char *err, size_t errlen)
+                      const struct http_server_opts *opts, http_handler h, void *ctx, char *err,
+                      size_t errlen)
 {
     *out = NULL;
     if (errlen) err[0] = '\0';
@@ -961,8 +1016,7 @@ int http_server_start(struct http_server **out, uv_loop_t *loop,
     rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
     if (rc) {
-        snprintf(err, errlen, "cannot listen on %s port %d: %s", host, opts->port,
-                 uv_strerror(rc));
+        snprintf(err, errlen, "cannot listen on %s port %d: %s", host, opts->port, uv_strerror(rc));
         /* The handle is released by its close callback when the loop next runs. */
         s->stopping = true;
         uv_close((uv_handle_t *)&s->listener, on_listener_closed);
@@ -989,7 +1043,8 @@ void http_server_stop(struct http_server *s, void (*done)(void *arg), void *arg)
     s->done = done;
     s->done_arg = arg;
     uv_close((uv_handle_t *)&s->listener, on_listener_closed);
-    for (struct http_conn *c = s->conns; c; c = c->next) conn_close(c);
+    for (struct http_conn *c = s->conns; c; c = c->next)
+        conn_close(c);
 }
 
 void http_add_header(struct http_conn *c, const char *line)

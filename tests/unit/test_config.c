@@ -187,7 +187,8 @@ static void test_bad_values(void **state)
         {"node", "log_level", "loud"},
         {"consortium", "root_key", "abcd"},
         {"consortium", "root_key", ROOT "00"},
-        {"consortium", "root_key", "zz112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"},
+        {"consortium", "root_key",
+         "zz112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"},
         {"api", "listen", "127.0.0.1:99999"},
         {"api", "listen", "127.0.0.1"},
         {"api", "listen", "::1:80"},
@@ -217,8 +218,8 @@ static void test_bad_values(void **state)
         snprintf(text, sizeof text, REQUIRED "[%s]\n%s = %s\n", bad[i].section, bad[i].key,
                  bad[i].value);
         int rc = load(f, &c, text, err, sizeof err);
-        if (rc != GIF_E_INVALID) fail_msg("accepted [%s] %s = %s", bad[i].section, bad[i].key,
-                                          bad[i].value);
+        if (rc != GIF_E_INVALID)
+            fail_msg("accepted [%s] %s = %s", bad[i].section, bad[i].key, bad[i].value);
         snprintf(want, sizeof want, "%s:6: [%s] %s: ", f->path, bad[i].section, bad[i].key);
         if (strncmp(err, want, strlen(want)) != 0) fail_msg("message '%s' (want '%s')", err, want);
         /* The seeds message quotes the one bad item of the list. */
@@ -234,8 +235,9 @@ static void test_bad_values(void **state)
     /* The brief's example, verbatim. */
     char err[512], want[512];
     struct node_config c;
-    assert_int_equal(load(f, &c, "[api]\ntoken = " TOKEN "\n\n\n\n\nlisten = 127.0.0.1:99999\n"
-                                 "[consortium]\nroot_key = " ROOT "\n",
+    assert_int_equal(load(f, &c,
+                          "[api]\ntoken = " TOKEN "\n\n\n\n\nlisten = 127.0.0.1:99999\n"
+                          "[consortium]\nroot_key = " ROOT "\n",
                           err, sizeof err),
                      GIF_E_INVALID);
     snprintf(want, sizeof want, "%s:7: [api] listen: '127.0.0.1:99999' is not host:port", f->path);
@@ -249,9 +251,9 @@ static void test_bad_values(void **state)
     assert_null(strstr(err, "short-secret"));
 
     /* The first error is the one reported. */
-    assert_int_equal(load(f, &c, REQUIRED "[policy]\ndefault = x\nblock_max_distance = y\n", err,
-                          sizeof err),
-                     GIF_E_INVALID);
+    assert_int_equal(
+        load(f, &c, REQUIRED "[policy]\ndefault = x\nblock_max_distance = y\n", err, sizeof err),
+        GIF_E_INVALID);
     assert_non_null(strstr(err, ":6: [policy] default: 'x'"));
 
     /* A line that is neither a section nor key = value. */
@@ -277,8 +279,7 @@ static void test_unknown(void **state)
                      GIF_E_INVALID);
     assert_non_null(strstr(err, ":6: [api] listen_port: unknown key"));
     assert_non_null(strstr(err, "'80'"));
-    assert_int_equal(load(f, &c, REQUIRED "[tls]\ncert = x.pem\n", err, sizeof err),
-                     GIF_E_INVALID);
+    assert_int_equal(load(f, &c, REQUIRED "[tls]\ncert = x.pem\n", err, sizeof err), GIF_E_INVALID);
     assert_non_null(strstr(err, ":6: [tls] cert: unknown section"));
     /* A key before any section. */
     assert_int_equal(load(f, &c, "token = x\n" REQUIRED, err, sizeof err), GIF_E_INVALID);

@@ -211,9 +211,9 @@ static void test_body_over_cap(void **state)
         assert_int_equal(l.n, 0);
     }
     /* A Content-Length beyond 64 bits is malformed. */
-    assert_int_equal(feeds(&l, "POST /x HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
-                           0),
-                     -EPROTO);
+    assert_int_equal(
+        feeds(&l, "POST /x HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", 0),
+        -EPROTO);
     assert_int_equal(l.status, 400);
 }
 
@@ -232,7 +232,8 @@ static void test_headers_over_cap(void **state)
     }
     /* Many small headers add up. */
     char many[2048] = "GET / HTTP/1.1\r\n";
-    for (int i = 0; i < 40; i++) strcat(many, "A: b\r\n");
+    for (int i = 0; i < 40; i++)
+        strcat(many, "A: b\r\n");
     strcat(many, "\r\n");
     assert_int_equal(feed(&l, &lim, many, strlen(many), 7), -EPROTO);
     assert_int_equal(l.status, 431);
@@ -307,8 +308,7 @@ static void test_percent_decoding(void **state)
 {
     (void)state;
     struct plog l;
-    assert_int_equal(feeds(&l, "GET /v1/records/a%2Fb%41+c%e2%82%ac?x=%zz HTTP/1.1\r\n\r\n", 0),
-                     0);
+    assert_int_equal(feeds(&l, "GET /v1/records/a%2Fb%41+c%e2%82%ac?x=%zz HTTP/1.1\r\n\r\n", 0), 0);
     assert_int_equal(l.n, 1);
     /* '+' stays in a path; the query stays raw. */
     assert_string_equal(l.r[0].path, "/v1/records/a/bA+c\xe2\x82\xac");
@@ -336,8 +336,9 @@ static void test_header_capture(void **state)
     }
     /* Headers do not leak from one pipelined request into the next; an empty value is
      * present and empty. */
-    assert_int_equal(feeds(&l, "GET /1 HTTP/1.1\r\nAuthorization: a\r\n\r\n"
-                               "GET /2 HTTP/1.1\r\nContent-Type:\r\n\r\n",
+    assert_int_equal(feeds(&l,
+                           "GET /1 HTTP/1.1\r\nAuthorization: a\r\n\r\n"
+                           "GET /2 HTTP/1.1\r\nContent-Type:\r\n\r\n",
                            0),
                      0);
     assert_int_equal(l.n, 2);
@@ -466,7 +467,8 @@ static void server_done(void *arg)
 static int count(const char *hay, const char *needle)
 {
     int n = 0;
-    for (const char *s = hay; (s = strstr(s, needle)) != NULL; s++) n++;
+    for (const char *s = hay; (s = strstr(s, needle)) != NULL; s++)
+        n++;
     return n;
 }
 
@@ -509,8 +511,9 @@ static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
         e->got_len = 0;
         client_write(e, "GET /v1/events HTTP/1.1\r\nLast-Event-ID: 0\r\n\r\n");
     } else if (e->phase == 3 && strstr(e->got, "data: hi\n\n")) {
-        assert_non_null(strstr(e->got, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                                       "Cache-Control: no-cache\r\nConnection: keep-alive\r\n\r\n"));
+        assert_non_null(strstr(e->got,
+                               "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                               "Cache-Control: no-cache\r\nConnection: keep-alive\r\n\r\n"));
         assert_non_null(e->stream);
         assert_int_equal(http_sse_send(e->stream, "data: two\n\n", 11), 0);
         e->phase = 4;
@@ -525,8 +528,7 @@ static void on_connected(uv_connect_t *req, int status)
 {
     struct e2e *e = req->data;
     assert_int_equal(status, 0);
-    assert_int_equal(uv_read_start((uv_stream_t *)&e->client, on_client_alloc, on_client_read),
-                     0);
+    assert_int_equal(uv_read_start((uv_stream_t *)&e->client, on_client_alloc, on_client_read), 0);
     client_write(e, "GET /one HTTP/1.1\r\nHost: t\r\n\r\nGET /two HTTP/1.1\r\nHost: t\r\n\r\n");
 }
 
@@ -545,8 +547,8 @@ static void test_server_end_to_end(void **state)
     (void)state;
     struct e2e *e = calloc(1, sizeof *e);
     assert_int_equal(uv_loop_init(&e->loop), 0);
-    struct http_server_opts o = {.host = "127.0.0.1", .port = 0, .max_conns = 8,
-                                 .idle_timeout_s = 5};
+    struct http_server_opts o = {
+        .host = "127.0.0.1", .port = 0, .max_conns = 8, .idle_timeout_s = 5};
     char err[256];
     assert_int_equal(http_server_start(&e->srv, &e->loop, &o, handler, e, err, sizeof err), 0);
     int port = http_server_port(e->srv);
@@ -707,6 +709,148 @@ static void test_server_errors_and_abandoned(void **state)
     free(e);
 }
 
+/* Backpressure: a client that pipelines requests for large answers without reading them stops
+ * being served once 1 MiB is queued unsent, and is served again as it reads; an idle
+ * connection is closed after idle_timeout_s. */
+#define BIG_N 40
+#define BIG_LEN (512 * 1024)
+
+struct e2e3 {
+    uv_loop_t loop;
+    struct http_server *srv;
+    uv_tcp_t client, idle;
+    uv_connect_t cc, ci;
+    uv_timer_t t;
+    char *big;
+    int handled;
+    int handled_before_read;
+    size_t got;
+    int closed;
+    bool idle_closed_by_server;
+    bool stopped;
+    uint64_t idle_start;
+    char rbuf[65536];
+};
+
+static void h3(void *ctx, struct http_conn *c, const struct http_req *req)
+{
+    (void)req;
+    struct e2e3 *e = ctx;
+    e->handled++;
+    http_respond(c, 200, "application/octet-stream", e->big, BIG_LEN);
+}
+
+static void r3_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
+{
+    (void)sz;
+    struct e2e3 *e = h->data;
+    *b = uv_buf_init(e->rbuf, sizeof e->rbuf);
+}
+
+static void c3_closed(uv_handle_t *h)
+{
+    struct e2e3 *e = h->data;
+    e->closed++;
+}
+
+static void done3(void *arg)
+{
+    struct e2e3 *e = arg;
+    e->stopped = true;
+}
+
+static void idle_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+    (void)b;
+    struct e2e3 *e = st->data;
+    if (nread < 0) {
+        /* Closed by the server's idle timer: about 1 s after connecting. */
+        uint64_t ms = uv_now(&e->loop) - e->idle_start;
+        assert_true(ms >= 900 && ms < 5000);
+        e->idle_closed_by_server = true;
+        uv_close((uv_handle_t *)st, c3_closed);
+    }
+}
+
+static void big_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+    (void)b;
+    struct e2e3 *e = st->data;
+    if (nread < 0) {
+        uv_close((uv_handle_t *)st, c3_closed);
+        return;
+    }
+    e->got += (size_t)nread;
+}
+
+static void tick3(uv_timer_t *t)
+{
+    struct e2e3 *e = t->data;
+    if (e->handled_before_read < 0) {
+        /* 300 ms without reading: serving paused well before all BIG_N were answered. */
+        e->handled_before_read = e->handled;
+        uv_read_start((uv_stream_t *)&e->client, r3_alloc, big_read);
+        return;
+    }
+    if (e->handled == BIG_N && e->got >= (size_t)BIG_N * BIG_LEN && e->idle_closed_by_server &&
+        !e->stopped) {
+        uv_close((uv_handle_t *)&e->client, c3_closed);
+        http_server_stop(e->srv, done3, e);
+        uv_close((uv_handle_t *)t, NULL);
+    }
+}
+
+static void c3_connected(uv_connect_t *req, int status)
+{
+    assert_int_equal(status, 0);
+    struct e2e3 *e = req->data;
+    if (req->handle == (uv_stream_t *)&e->idle) {
+        e->idle_start = uv_now(&e->loop);
+        uv_read_start((uv_stream_t *)&e->idle, r3_alloc, idle_read);
+        return;
+    }
+    static char reqs[BIG_N * 32];
+    reqs[0] = '\0';
+    for (int i = 0; i < BIG_N; i++)
+        strcat(reqs, "GET /big HTTP/1.1\r\n\r\n");
+    uv_buf_t b = uv_buf_init(reqs, (unsigned)strlen(reqs));
+    assert_int_equal(uv_try_write((uv_stream_t *)&e->client, &b, 1), (int)strlen(reqs));
+    uv_timer_start(&e->t, tick3, 300, 20);
+}
+
+static void test_server_backpressure_and_idle(void **state)
+{
+    (void)state;
+    struct e2e3 *e = calloc(1, sizeof *e);
+    e->big = calloc(1, BIG_LEN);
+    e->handled_before_read = -1;
+    assert_int_equal(uv_loop_init(&e->loop), 0);
+    struct http_server_opts o = {.host = "127.0.0.1", .port = 0, .idle_timeout_s = 1};
+    char err[256];
+    assert_int_equal(http_server_start(&e->srv, &e->loop, &o, h3, e, err, sizeof err), 0);
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", http_server_port(e->srv), &sa);
+    uv_tcp_init(&e->loop, &e->client);
+    uv_tcp_init(&e->loop, &e->idle);
+    uv_timer_init(&e->loop, &e->t);
+    e->client.data = e->idle.data = e->t.data = e;
+    e->cc.data = e->ci.data = e;
+    assert_int_equal(uv_tcp_connect(&e->cc, &e->client, (struct sockaddr *)&sa, c3_connected), 0);
+    assert_int_equal(uv_tcp_connect(&e->ci, &e->idle, (struct sockaddr *)&sa, c3_connected), 0);
+    alarm(30);
+    assert_int_equal(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
+    alarm(0);
+    assert_true(e->handled_before_read >= 1);
+    assert_true(e->handled_before_read < BIG_N);
+    assert_int_equal(e->handled, BIG_N);
+    assert_int_equal(e->got / BIG_LEN, BIG_N); /* headers add a little */
+    assert_true(e->stopped);
+    assert_int_equal(e->closed, 2);
+    assert_int_equal(uv_loop_close(&e->loop), 0);
+    free(e->big);
+    free(e);
+}
+
 static void test_server_bad_host(void **state)
 {
     (void)state;
@@ -736,6 +880,7 @@ int main(void)
         cmocka_unit_test(test_query_get),
         cmocka_unit_test(test_server_end_to_end),
         cmocka_unit_test(test_server_errors_and_abandoned),
+        cmocka_unit_test(test_server_backpressure_and_idle),
         cmocka_unit_test(test_server_bad_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
