@@ -36,8 +36,8 @@ int ctl_api_raw(struct ctl_ctx *c, const char *method, const char *path, const j
         snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", c->token);
     }
     struct ctl_resp resp;
-    int rc = ctl_http_request(c->conn, method, path, hdr[0] ? hdr : NULL, text, len, &resp, err,
-                              errlen);
+    int rc =
+        ctl_http_request(c->conn, method, path, hdr[0] ? hdr : NULL, text, len, &resp, err, errlen);
     free(text);
     if (rc != 0) return rc;
     *status = resp.status;

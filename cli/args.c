@@ -43,11 +43,8 @@ void ctl_args_init(struct ctl_args *a, struct ctl_ctx *c, int argc, char **argv)
 /* The options every verb accepts; they set fields of the ctx. */
 enum { G_API = -100, G_TOKEN, G_JSON, G_HELP };
 static const struct ctl_optdef globals[] = {
-    {"api", true, G_API},
-    {"token", true, G_TOKEN},
-    {"json", false, G_JSON},
-    {"help", false, G_HELP},
-    {NULL, false, 0},
+    {"api", true, G_API},    {"token", true, G_TOKEN}, {"json", false, G_JSON},
+    {"help", false, G_HELP}, {NULL, false, 0},
 };
 
 static const struct ctl_optdef *find(const struct ctl_optdef *defs, const char *name, size_t n)
@@ -99,11 +96,19 @@ int ctl_args_next(struct ctl_args *a, const struct ctl_optdef *defs, const char 
             return CTL_ARG_ERR;
         }
         switch (d->id) {
-        case G_API: a->c->api = *val; continue;
-        case G_TOKEN: a->c->token = *val; continue;
-        case G_JSON: a->c->json = true; continue;
-        case G_HELP: return CTL_ARG_HELP;
-        default: return d->id;
+        case G_API:
+            a->c->api = *val;
+            continue;
+        case G_TOKEN:
+            a->c->token = *val;
+            continue;
+        case G_JSON:
+            a->c->json = true;
+            continue;
+        case G_HELP:
+            return CTL_ARG_HELP;
+        default:
+            return d->id;
         }
     }
     return CTL_ARG_END;
@@ -216,9 +221,8 @@ void ctl_time_format(char *out, size_t outlen, uint64_t ms)
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (unsigned)(ms % 1000));
+    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
 }
 
 int ctl_parse_time(const char *opt, const char *s, uint64_t *ms)
@@ -265,8 +269,8 @@ int ctl_parse_label(const char *opt, const char *s)
     char list[1024] = "";
     size_t off = 0;
     for (size_t i = 0; proto_labels[i] && off < sizeof list; i++)
-        off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", i ? ", " : "",
-                                proto_labels[i]);
+        off +=
+            (size_t)snprintf(list + off, sizeof list - off, "%s%s", i ? ", " : "", proto_labels[i]);
     ctl_err("%s: '%s' is not a known label (%s)", opt, s, list);
     return CTL_USAGE;
 }
@@ -280,9 +284,12 @@ const char *ctl_value_problem(uint8_t stype, const char *value)
     if (want == 0) return "unknown signal type";
     if (n != 2 * want) {
         switch (want) {
-        case 16: return "not 32 hex digits";
-        case 32: return "not 64 hex digits";
-        default: return "wrong length";
+        case 16:
+            return "not 32 hex digits";
+        case 32:
+            return "not 64 hex digits";
+        default:
+            return "wrong length";
         }
     }
     if (strspn(value, "0123456789abcdefABCDEF") != n) return "not hex";

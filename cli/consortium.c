@@ -345,9 +345,9 @@ static int members_append(const char *dir, struct proto_record *draft, mlog_chec
     } else {
         const struct proto_revocation *rv = &draft->u.revocation;
         gif_hex(key_hex, rv->key, PROTO_KEY_LEN);
-        j = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s%, s:s}", "id", id_hex, "kind",
-                      "revocation", "seq", (json_int_t)draft->seq, "time", when, "key", key_hex,
-                      "reason", rv->reason.p ? rv->reason.p : "", rv->reason.n, "record", rhex);
+        j = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s%, s:s}", "id", id_hex, "kind", "revocation",
+                      "seq", (json_int_t)draft->seq, "time", when, "key", key_hex, "reason",
+                      rv->reason.p ? rv->reason.p : "", rv->reason.n, "record", rhex);
     }
     free(rhex);
     line = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -438,8 +438,7 @@ int ctl_consortium_init(struct ctl_ctx *c, int argc, char **argv)
         return CTL_USAGE;
     }
     if (check_dir("--dir", dir)) return CTL_USAGE;
-    static const char *const files[] = {"root.key", "root.pub", "members.jsonl",
-                                        "consortium.json"};
+    static const char *const files[] = {"root.key", "root.pub", "members.jsonl", "consortium.json"};
     for (size_t i = 0; i < GIF_ARRAY_LEN(files); i++) {
         char p[PATH_LEN];
         join(p, dir, files[i]);
@@ -565,8 +564,8 @@ static int print_added(struct ctl_ctx *c, const char *what, const char *id_hex,
                        const struct proto_record *d)
 {
     if (c->json) {
-        json_t *j = json_pack("{s:s, s:s, s:I}", "id", id_hex, "kind", what, "seq",
-                              (json_int_t)d->seq);
+        json_t *j =
+            json_pack("{s:s, s:s, s:I}", "id", id_hex, "kind", what, "seq", (json_int_t)d->seq);
         ctl_print_json(j);
         json_decref(j);
     } else {
@@ -591,9 +590,9 @@ int ctl_member_add(struct ctl_ctx *c, int argc, char **argv)
 {
     enum { O_CONS = 1, O_KEY, O_KEYFILE, O_ORG, O_ROLE, O_NB, O_NA, O_ADDR };
     static const struct ctl_optdef defs[] = {
-        {"consortium", true, O_CONS}, {"key", true, O_KEY},      {"key-file", true, O_KEYFILE},
-        {"org", true, O_ORG},         {"role", true, O_ROLE},    {"not-before", true, O_NB},
-        {"not-after", true, O_NA},    {"addr", true, O_ADDR},    {NULL, false, 0}};
+        {"consortium", true, O_CONS}, {"key", true, O_KEY},   {"key-file", true, O_KEYFILE},
+        {"org", true, O_ORG},         {"role", true, O_ROLE}, {"not-before", true, O_NB},
+        {"not-after", true, O_NA},    {"addr", true, O_ADDR}, {NULL, false, 0}};
     struct member_opts o = {0};
     struct ctl_args a;
     ctl_args_init(&a, c, argc, argv);
@@ -601,13 +600,27 @@ int ctl_member_add(struct ctl_ctx *c, int argc, char **argv)
     int r;
     while ((r = ctl_args_next(&a, defs, &val)) > 0) {
         switch (r) {
-        case O_CONS: o.consortium = val; break;
-        case O_KEY: o.key_hex = val; break;
-        case O_KEYFILE: o.key_file = val; break;
-        case O_ORG: o.org = val; break;
-        case O_ROLE: o.role = val; break;
-        case O_NB: o.not_before = val; break;
-        case O_NA: o.not_after = val; break;
+        case O_CONS:
+            o.consortium = val;
+            break;
+        case O_KEY:
+            o.key_hex = val;
+            break;
+        case O_KEYFILE:
+            o.key_file = val;
+            break;
+        case O_ORG:
+            o.org = val;
+            break;
+        case O_ROLE:
+            o.role = val;
+            break;
+        case O_NB:
+            o.not_before = val;
+            break;
+        case O_NA:
+            o.not_after = val;
+            break;
         case O_ADDR:
             if (o.naddrs == PROTO_ADDRS_MAX)
                 return ctl_usage(c, "--addr: at most %d addresses ('%s' is one too many)",
@@ -662,10 +675,18 @@ int ctl_member_revoke(struct ctl_ctx *c, int argc, char **argv)
     int r;
     while ((r = ctl_args_next(&a, defs, &val)) > 0) {
         switch (r) {
-        case O_CONS: o.consortium = val; break;
-        case O_KEY: o.key_hex = val; break;
-        case O_KEYFILE: o.key_file = val; break;
-        case O_REASON: reason = val; break;
+        case O_CONS:
+            o.consortium = val;
+            break;
+        case O_KEY:
+            o.key_hex = val;
+            break;
+        case O_KEYFILE:
+            o.key_file = val;
+            break;
+        case O_REASON:
+            reason = val;
+            break;
         }
     }
     if (r < 0) return ctl_args_stop(c, r);
@@ -716,10 +737,11 @@ int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
 {
     enum { O_CONS = 1, O_DIR, O_ORG, O_ROLE, O_API, O_PEER, O_ADDR, O_NA, O_SEED };
     static const struct ctl_optdef defs[] = {
-        {"consortium", true, O_CONS}, {"dir", true, O_DIR},   {"org", true, O_ORG},
-        {"role", true, O_ROLE},       {"api", true, O_API},   {"peer", true, O_PEER},
-        {"addr", true, O_ADDR},       {"not-after", true, O_NA}, {"seed", true, O_SEED},
-        {NULL, false, 0}};
+        {"consortium", true, O_CONS}, {"dir", true, O_DIR},
+        {"org", true, O_ORG},         {"role", true, O_ROLE},
+        {"api", true, O_API},         {"peer", true, O_PEER},
+        {"addr", true, O_ADDR},       {"not-after", true, O_NA},
+        {"seed", true, O_SEED},       {NULL, false, 0}};
     struct member_opts o = {0};
     char seeds[2048] = "";
     size_t seedlen = 0;
@@ -731,13 +753,27 @@ int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
      * table is searched first. */
     while ((r = ctl_args_next(&a, defs, &val)) > 0) {
         switch (r) {
-        case O_CONS: o.consortium = val; break;
-        case O_DIR: data = val; break;
-        case O_ORG: o.org = val; break;
-        case O_ROLE: o.role = val; break;
-        case O_API: api = val; break;
-        case O_PEER: peer = val; break;
-        case O_NA: o.not_after = val; break;
+        case O_CONS:
+            o.consortium = val;
+            break;
+        case O_DIR:
+            data = val;
+            break;
+        case O_ORG:
+            o.org = val;
+            break;
+        case O_ROLE:
+            o.role = val;
+            break;
+        case O_API:
+            api = val;
+            break;
+        case O_PEER:
+            peer = val;
+            break;
+        case O_NA:
+            o.not_after = val;
+            break;
         case O_SEED:
             if (check_hostport("--seed", val)) return CTL_USAGE;
             if (seedlen + strlen(val) + 3 > sizeof seeds)
@@ -773,8 +809,7 @@ int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
     join(srcm, o.consortium, "members.jsonl");
     join(rootp, o.consortium, "root.pub");
     if (access(keyp, F_OK) == 0) {
-        ctl_err("--dir: '%s' already holds node.key; refusing to replace a node's identity",
-                data);
+        ctl_err("--dir: '%s' already holds node.key; refusing to replace a node's identity", data);
         return CTL_USAGE;
     }
     uint8_t root[PROTO_KEY_LEN];
@@ -806,8 +841,8 @@ int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
     char id_hex[2 * PROTO_ID_LEN + 1];
     int ec = members_append(o.consortium, &d, add_check, id_hex);
     if (ec) {
-        ctl_err("node key left in %s; admit it later with 'gifctl member add --key-file %s'",
-                keyp, pubp);
+        ctl_err("node key left in %s; admit it later with 'gifctl member add --key-file %s'", keyp,
+                pubp);
         return ec;
     }
     rc = copy_file(srcm, memp, 0644);
@@ -818,8 +853,7 @@ int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
 
     uint8_t tok[16];
     randombytes_buf(tok, sizeof tok);
-    char token[2 * sizeof tok + 1], roothex[2 * PROTO_KEY_LEN + 1],
-        keyhex[2 * PROTO_KEY_LEN + 1];
+    char token[2 * sizeof tok + 1], roothex[2 * PROTO_KEY_LEN + 1], keyhex[2 * PROTO_KEY_LEN + 1];
     gif_hex(token, tok, sizeof tok);
     sodium_memzero(tok, sizeof tok);
     gif_hex(roothex, root, PROTO_KEY_LEN);
@@ -874,8 +908,7 @@ int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
 
     if (c->json) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "dir", data, "key", keyhex,
-                              "membership", id_hex, "config", inip, "api",
-                              api, "token", token);
+                              "membership", id_hex, "config", inip, "api", api, "token", token);
         ctl_print_json(j);
         json_decref(j);
     } else {

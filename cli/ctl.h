@@ -30,11 +30,11 @@ enum {
 struct ctl_http; /* http.h */
 
 struct ctl_ctx {
-    const char *api;   /* base URL of the node's HTTP API */
-    const char *token; /* bearer token for writes, or NULL */
-    bool json;         /* print JSON instead of human output */
-    const char *verb;  /* the verb's full name, for messages */
-    const char *help;  /* the verb's help text */
+    const char *api;       /* base URL of the node's HTTP API */
+    const char *token;     /* bearer token for writes, or NULL */
+    bool json;             /* print JSON instead of human output */
+    const char *verb;      /* the verb's full name, for messages */
+    const char *help;      /* the verb's help text */
     struct ctl_http *conn; /* lazily opened keep-alive connection; main.c closes it */
 };
 
@@ -71,9 +71,9 @@ int ctl_watch(struct ctl_ctx *c, int argc, char **argv);
 /* Help texts, defined next to each verb. */
 extern const char ctl_keygen_help[], ctl_consortium_init_help[], ctl_member_add_help[],
     ctl_member_revoke_help[], ctl_node_init_help[], ctl_verify_help[], ctl_hash_help[],
-    ctl_status_help[], ctl_peers_help[], ctl_members_help[], ctl_lookup_help[],
-    ctl_match_help[], ctl_publish_help[], ctl_alert_help[], ctl_retract_help[],
-    ctl_feedback_help[], ctl_import_help[], ctl_export_help[], ctl_watch_help[];
+    ctl_status_help[], ctl_peers_help[], ctl_members_help[], ctl_lookup_help[], ctl_match_help[],
+    ctl_publish_help[], ctl_alert_help[], ctl_retract_help[], ctl_feedback_help[],
+    ctl_import_help[], ctl_export_help[], ctl_watch_help[];
 
 /* ---- Argument parsing (args.c).
  *

@@ -62,8 +62,12 @@ int ctl_export(struct ctl_ctx *c, int argc, char **argv)
     int r;
     while ((r = ctl_args_next(&a, defs, &val)) > 0) {
         switch (r) {
-        case O_FORMAT: format = val; break;
-        case O_OUT: out = val; break;
+        case O_FORMAT:
+            format = val;
+            break;
+        case O_OUT:
+            out = val;
+            break;
         case O_AFTER:
             if (ctl_parse_uint("--after", val, UINT64_MAX, &n)) return CTL_USAGE;
             snprintf(after, sizeof after, "%s", val);
@@ -161,8 +165,7 @@ int ctl_export(struct ctl_ctx *c, int argc, char **argv)
         json_decref(s);
     } else {
         fprintf(stderr, "exported %lu %s from %lu records%s%s; next cursor %s\n", written,
-                csv ? "signals" : "records", records, out ? " to " : "", out ? out : "",
-                after);
+                csv ? "signals" : "records", records, out ? " to " : "", out ? out : "", after);
         if (skipped)
             fprintf(stderr, "left out %lu vpdq signals (CSV has no form for frame lists)\n",
                     skipped);

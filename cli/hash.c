@@ -12,7 +12,8 @@ const char ctl_hash_help[] =
     "\n"
     "Compute the md5 and sha256 signals of each file's bytes, as a node would publish or look\n"
     "them up ('-' reads standard input). Text output is one 'FILE  TYPE  VALUE' line per\n"
-    "signal; --json prints [{\"file\": ..., \"signals\": [{\"type\": \"md5\", \"value\": ...}, ...]}].\n"
+    "signal; --json prints [{\"file\": ..., \"signals\": [{\"type\": \"md5\", \"value\": ...}, "
+    "...]}].\n"
     "(PDQ for images comes in a later version.)\n"
     "\n"
     "Example:\n"
@@ -79,9 +80,9 @@ int ctl_hash(struct ctl_ctx *c, int argc, char **argv)
             continue;
         }
         if (all) {
-            json_array_append_new(all, json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "file",
-                                                 name, "signals", "type", "md5", "value", md5,
-                                                 "type", "sha256", "value", sha));
+            json_array_append_new(all, json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "file", name,
+                                                 "signals", "type", "md5", "value", md5, "type",
+                                                 "sha256", "value", sha));
         } else {
             printf("%s  md5     %s\n", name, md5);
             printf("%s  sha256  %s\n", name, sha);

@@ -64,7 +64,8 @@ int ctl_http_new(struct ctl_http **out, const char *url, char *err, size_t errle
     }
     if (slash) {
         size_t n = strlen(slash);
-        while (n > 0 && slash[n - 1] == '/') n--;
+        while (n > 0 && slash[n - 1] == '/')
+            n--;
         if (n >= sizeof h->prefix) goto bad;
         memcpy(h->prefix, slash, n);
     }
@@ -203,7 +204,8 @@ static int on_body(http_parser *p, const char *at, size_t len)
             return 1;
         }
         size_t ncap = s->cap ? s->cap : 4096;
-        while (ncap < r->len + len + 1) ncap *= 2;
+        while (ncap < r->len + len + 1)
+            ncap *= 2;
         if (ncap > CTL_HTTP_BODY_MAX) ncap = CTL_HTTP_BODY_MAX;
         char *nb = realloc(r->body, ncap);
         if (!nb) {
@@ -291,10 +293,9 @@ static char *build_head(const struct ctl_http *h, const char *method, const char
                  (headers ? strlen(headers) : 0) + 256;
     char *head = malloc(cap);
     if (!head) return NULL;
-    int n = snprintf(head, cap,
-                     "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: gifctl/%s\r\nAccept: %s\r\n%s",
-                     method, h->prefix, path, h->hosthdr, GIF_VERSION, accept,
-                     headers ? headers : "");
+    int n = snprintf(
+        head, cap, "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: gifctl/%s\r\nAccept: %s\r\n%s",
+        method, h->prefix, path, h->hosthdr, GIF_VERSION, accept, headers ? headers : "");
     if (has_body)
         snprintf(head + n, cap - (size_t)n,
                  "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", bodylen);
@@ -305,9 +306,9 @@ static char *build_head(const struct ctl_http *h, const char *method, const char
     return head;
 }
 
-int ctl_http_request(struct ctl_http *h, const char *method, const char *path,
-                     const char *headers, const char *body, size_t bodylen,
-                     struct ctl_resp *resp, char *err, size_t errlen)
+int ctl_http_request(struct ctl_http *h, const char *method, const char *path, const char *headers,
+                     const char *body, size_t bodylen, struct ctl_resp *resp, char *err,
+                     size_t errlen)
 {
     memset(resp, 0, sizeof *resp);
     char *head = build_head(h, method, path, headers, body != NULL, bodylen, "application/json");

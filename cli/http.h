@@ -34,9 +34,9 @@ void ctl_resp_free(struct ctl_resp *r);
  * answer byte arrived. Returns 0 for any HTTP answer, or a negative errno with a sentence in
  * err (connection refused, timeout, malformed answer, body over CTL_HTTP_BODY_MAX).
  */
-int ctl_http_request(struct ctl_http *h, const char *method, const char *path,
-                     const char *headers, const char *body, size_t bodylen,
-                     struct ctl_resp *resp, char *err, size_t errlen);
+int ctl_http_request(struct ctl_http *h, const char *method, const char *path, const char *headers,
+                     const char *body, size_t bodylen, struct ctl_resp *resp, char *err,
+                     size_t errlen);
 
 /*
  * Opens a streaming GET: on a 2xx answer calls on_data for every body chunk as it arrives

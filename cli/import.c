@@ -57,8 +57,8 @@ const char ctl_import_help[] =
     "  gifctl --api http://10.0.0.12:7480 import records.jsonl\n";
 
 struct batch {
-    json_t *items;         /* signal objects, or record hex strings */
-    unsigned long *lines;  /* the line of each item */
+    json_t *items;        /* signal objects, or record hex strings */
+    unsigned long *lines; /* the line of each item */
     size_t n, bytes;
 };
 
@@ -150,8 +150,8 @@ static int send_req(struct imp *im, const char *path, const json_t *body, json_t
     int rc = ctl_api_raw(im->c, "POST", path, body, &status, out, err, sizeof err);
     if (rc != 0) {
         progress_clear(im);
-        im->fatal = rc == -EINVAL ? ctl_usage(im->c, "--api: %s", err)
-                                  : ctl_api_unreachable(im->c, err);
+        im->fatal =
+            rc == -EINVAL ? ctl_usage(im->c, "--api: %s", err) : ctl_api_unreachable(im->c, err);
         return 0;
     }
     if (status == 401 || status >= 500 || status < 200 || (status >= 300 && status < 400)) {
@@ -204,8 +204,7 @@ static void flush_signals(struct imp *im)
 }
 
 /* Tallies a POST /v1/records answer; rows the node rejected are reported with their line. */
-static void tally_records(struct imp *im, const json_t *ans, const unsigned long *lines,
-                          size_t n)
+static void tally_records(struct imp *im, const json_t *ans, const unsigned long *lines, size_t n)
 {
     size_t i;
     const json_t *res;
@@ -271,8 +270,19 @@ static void add(struct imp *im, struct batch *b, json_t *item, unsigned long lin
 
 /* ---- CSV */
 
-enum col { C_TYPE, C_VALUE, C_LABELS, C_TAGS, C_ENTITY, C_INCIDENT, C_CT, C_CONF, C_EXP, C_VER,
-           C_COUNT };
+enum col {
+    C_TYPE,
+    C_VALUE,
+    C_LABELS,
+    C_TAGS,
+    C_ENTITY,
+    C_INCIDENT,
+    C_CT,
+    C_CONF,
+    C_EXP,
+    C_VER,
+    C_COUNT
+};
 
 /* Splits one CSV record in place (RFC 4180 quoting). Returns the field count, or -1 when a
  * quoted field is still open at the end of the text. */
@@ -297,9 +307,11 @@ static int csv_split(char *s, char **fields, int max)
                 }
                 *out++ = *p++;
             }
-            while (*p && *p != ',') p++; /* junk after a closing quote is dropped */
+            while (*p && *p != ',')
+                p++; /* junk after a closing quote is dropped */
         } else {
-            while (*p && *p != ',') *out++ = *p++;
+            while (*p && *p != ',')
+                *out++ = *p++;
         }
         char sep = *p;
         *out = '\0';
@@ -313,9 +325,11 @@ static int csv_split(char *s, char **fields, int max)
 
 static void trim(char **s)
 {
-    while (isspace((unsigned char)**s)) (*s)++;
+    while (isspace((unsigned char)**s))
+        (*s)++;
     size_t n = strlen(*s);
-    while (n > 0 && isspace((unsigned char)(*s)[n - 1])) (*s)[--n] = '\0';
+    while (n > 0 && isspace((unsigned char)(*s)[n - 1]))
+        (*s)[--n] = '\0';
 }
 
 /* Signal type names from other tools' exports, mapped to ours. */
@@ -329,7 +343,8 @@ static int map_type(const char *s, uint8_t *st)
     char low[32];
     size_t n = strlen(s);
     if (n >= sizeof low) return -1;
-    for (size_t i = 0; i <= n; i++) low[i] = (char)tolower((unsigned char)s[i]);
+    for (size_t i = 0; i <= n; i++)
+        low[i] = (char)tolower((unsigned char)s[i]);
     for (size_t i = 0; i < GIF_ARRAY_LEN(map); i++)
         if (strcmp(low, map[i].from) == 0) {
             if (!map[i].to) return -1;
@@ -346,7 +361,8 @@ static bool add_label(json_t *labels, const char *l, size_t n)
     json_t *v;
     json_array_foreach(labels, i, v) if (json_string_length(v) == n &&
                                          memcmp(json_string_value(v), l, n) == 0) return true;
-    if (json_array_size(labels) < PROTO_LABELS_MAX) json_array_append_new(labels, json_stringn(l, n));
+    if (json_array_size(labels) < PROTO_LABELS_MAX)
+        json_array_append_new(labels, json_stringn(l, n));
     return true;
 }
 
@@ -361,7 +377,8 @@ static void csv_row(struct imp *im, unsigned long line, char **f, int nf, const 
     }
     uint8_t st;
     if (!v[C_TYPE] || !v[C_TYPE][0]) return reject(im, line, "no signal_type", NULL);
-    if (map_type(v[C_TYPE], &st) != 0) return reject(im, line, "unsupported signal_type", v[C_TYPE]);
+    if (map_type(v[C_TYPE], &st) != 0)
+        return reject(im, line, "unsupported signal_type", v[C_TYPE]);
     const char *value = v[C_VALUE] ? v[C_VALUE] : "";
     const char *why = ctl_value_problem(st, value);
     if (why) {
@@ -392,7 +409,8 @@ static void csv_row(struct imp *im, unsigned long line, char **f, int nf, const 
     if (v[C_TAGS]) {
         /* ThreatExchange tags are free-form: keep the ones that name a label. */
         for (char *tok = strtok(v[C_TAGS], " ,;|"); tok; tok = strtok(NULL, " ,;|")) {
-            for (char *q = tok; *q; q++) *q = *q == '-' ? '_' : (char)tolower((unsigned char)*q);
+            for (char *q = tok; *q; q++)
+                *q = *q == '-' ? '_' : (char)tolower((unsigned char)*q);
             add_label(labels, tok, strlen(tok));
         }
     }
@@ -404,7 +422,8 @@ static void csv_row(struct imp *im, unsigned long line, char **f, int nf, const 
         json_object_set_new(o, "entity", json_string(v[C_ENTITY]));
     }
     if (v[C_INCIDENT] && v[C_INCIDENT][0]) {
-        if (strlen(v[C_INCIDENT]) > PROTO_INCIDENT_MAX) bad = "incident too long", badv = v[C_INCIDENT];
+        if (strlen(v[C_INCIDENT]) > PROTO_INCIDENT_MAX)
+            bad = "incident too long", badv = v[C_INCIDENT];
         json_object_set_new(o, "incident", json_string(v[C_INCIDENT]));
     }
     uint8_t ct;
@@ -420,8 +439,10 @@ static void csv_row(struct imp *im, unsigned long line, char **f, int nf, const 
     }
     if (v[C_EXP] && v[C_EXP][0]) {
         uint64_t ms;
-        if (ctl_time_parse(v[C_EXP], &ms) != 0) bad = "expires is not a time", badv = v[C_EXP];
-        else json_object_set_new(o, "expires", json_integer((json_int_t)ms));
+        if (ctl_time_parse(v[C_EXP], &ms) != 0)
+            bad = "expires is not a time", badv = v[C_EXP];
+        else
+            json_object_set_new(o, "expires", json_integer((json_int_t)ms));
     }
     if (v[C_VER] && v[C_VER][0]) {
         const char *s = v[C_VER];
@@ -444,15 +465,16 @@ static int import_csv(struct imp *im, FILE *f)
     long len;
     unsigned long lineno = 0;
     int col[C_COUNT];
-    for (int i = 0; i < C_COUNT; i++) col[i] = -1;
+    for (int i = 0; i < C_COUNT; i++)
+        col[i] = -1;
     bool header = false;
     static const struct {
         const char *name;
         enum col c;
-    } names[] = {{"signal_type", C_TYPE}, {"type", C_TYPE},        {"signal", C_VALUE},
-                 {"signal_str", C_VALUE}, {"value", C_VALUE},      {"labels", C_LABELS},
-                 {"tags", C_TAGS},        {"entity", C_ENTITY},    {"incident", C_INCIDENT},
-                 {"content_type", C_CT},  {"confidence", C_CONF},  {"expires", C_EXP},
+    } names[] = {{"signal_type", C_TYPE}, {"type", C_TYPE},       {"signal", C_VALUE},
+                 {"signal_str", C_VALUE}, {"value", C_VALUE},     {"labels", C_LABELS},
+                 {"tags", C_TAGS},        {"entity", C_ENTITY},   {"incident", C_INCIDENT},
+                 {"content_type", C_CT},  {"confidence", C_CONF}, {"expires", C_EXP},
                  {"verified", C_VER}};
     char *rec = NULL;
     size_t reclen = 0;
@@ -475,8 +497,10 @@ static int import_csv(struct imp *im, FILE *f)
         char *nr = realloc(rec, need);
         if (!nr) return CTL_USAGE;
         rec = nr;
-        if (reclen) rec[reclen++] = '\n';
-        else recline = lineno;
+        if (reclen)
+            rec[reclen++] = '\n';
+        else
+            recline = lineno;
         memcpy(rec + reclen, line, (size_t)len + 1);
         reclen += (size_t)len;
         char *copy = strdup(rec);
@@ -499,11 +523,11 @@ static int import_csv(struct imp *im, FILE *f)
             for (int i = 0; i < nf; i++) {
                 char *h = fields[i];
                 trim(&h);
-                for (char *q = h; *q; q++) *q = (char)tolower((unsigned char)*q);
+                for (char *q = h; *q; q++)
+                    *q = (char)tolower((unsigned char)*q);
                 if (i == 0 && (unsigned char)h[0] == 0xEF) h += 3; /* UTF-8 BOM */
                 for (size_t k = 0; k < GIF_ARRAY_LEN(names); k++)
-                    if (strcmp(h, names[k].name) == 0 && col[names[k].c] < 0)
-                        col[names[k].c] = i;
+                    if (strcmp(h, names[k].name) == 0 && col[names[k].c] < 0) col[names[k].c] = i;
             }
             free(copy);
             if (col[C_TYPE] < 0 || col[C_VALUE] < 0) {
@@ -575,11 +599,11 @@ static void jsonl_row(struct imp *im, unsigned long lineno, const char *line, si
         return reject(im, lineno, "unknown signal type", type);
     }
     const char *value = ctl_jstr(j, "value", NULL);
-    const char *why = value ? (st == PROTO_ST_VPDQ ? "vpdq value must be an array of frames"
-                                                   : ctl_value_problem(st, value))
-                            : (st == PROTO_ST_VPDQ && json_is_array(json_object_get(j, "value"))
-                                   ? NULL
-                                   : "no value");
+    const char *why =
+        value ? (st == PROTO_ST_VPDQ ? "vpdq value must be an array of frames"
+                                     : ctl_value_problem(st, value))
+              : (st == PROTO_ST_VPDQ && json_is_array(json_object_get(j, "value")) ? NULL
+                                                                                   : "no value");
     if (why) {
         char msg[128];
         snprintf(msg, sizeof msg, "%s value: %s", type, why);
@@ -680,9 +704,8 @@ int ctl_import(struct ctl_ctx *c, int argc, char **argv)
         json_t *s = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "file", file,
                               "format", jsonl ? "jsonl" : "csv", "read", (json_int_t)im.rows,
                               "imported", (json_int_t)im.imported, "duplicate",
-                              (json_int_t)im.duplicate, "held", (json_int_t)im.held,
-                              "rejected", (json_int_t)im.rejected, "seconds", secs,
-                              "rows_per_s", rate);
+                              (json_int_t)im.duplicate, "held", (json_int_t)im.held, "rejected",
+                              (json_int_t)im.rejected, "seconds", secs, "rows_per_s", rate);
         ctl_print_json(s);
         json_decref(s);
     } else {

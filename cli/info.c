@@ -14,13 +14,12 @@ const char ctl_status_help[] =
     "Example:\n"
     "  gifctl --api http://127.0.0.1:7480 status\n";
 
-const char ctl_peers_help[] =
-    "Usage: gifctl peers\n"
-    "\n"
-    "List the node's peer connections (GET /v1/peers).\n"
-    "\n"
-    "Example:\n"
-    "  gifctl peers --json\n";
+const char ctl_peers_help[] = "Usage: gifctl peers\n"
+                              "\n"
+                              "List the node's peer connections (GET /v1/peers).\n"
+                              "\n"
+                              "Example:\n"
+                              "  gifctl peers --json\n";
 
 const char ctl_members_help[] =
     "Usage: gifctl members\n"
@@ -177,8 +176,7 @@ int ctl_members(struct ctl_ctx *c, int argc, char **argv)
         const char *ra = ctl_jstr(m, "revoked_at", NULL);
         printf("%-64s  %-20s  %-8s  %-24s  %-24s  %s\n", ctl_jstr(m, "key", "-"),
                ctl_jstr(m, "org", "-"), ctl_jstr(m, "role", "-"), ctl_jstr(m, "not_before", "-"),
-               ctl_jstr(m, "not_after", "-"),
-               json_is_true(rv) ? (ra ? ra : "yes") : "no");
+               ctl_jstr(m, "not_after", "-"), json_is_true(rv) ? (ra ? ra : "yes") : "no");
     }
     json_decref(j);
     return CTL_OK;

@@ -41,22 +41,19 @@ static void print_match(const json_t *m)
     ctl_jjoin(labels, sizeof labels, json_object_get(m, "labels"), ",");
     const json_t *dist = json_object_get(m, "distance");
     char d[16] = "";
-    if (json_is_integer(dist))
-        snprintf(d, sizeof d, "d=%lld", (long long)json_integer_value(dist));
+    if (json_is_integer(dist)) snprintf(d, sizeof d, "d=%lld", (long long)json_integer_value(dist));
     char org[160];
     snprintf(org, sizeof org, "%s (%s)", ctl_jstr(m, "org", "?"), ctl_jstr(m, "role", "?"));
     printf("  %-*s  %-6s  %-14s  %-5s  %-28s  %-30s  %s%s\n", CTL_SHORT_ID,
            ctl_short(sk, ctl_jstr(m, "id", NULL)), ctl_jstr(m, "verdict", "-"),
-           ctl_jstr(m, "rule", "-"), d, org, labels[0] ? labels : "-",
-           ctl_jstr(m, "time", ""),
+           ctl_jstr(m, "rule", "-"), d, org, labels[0] ? labels : "-", ctl_jstr(m, "time", ""),
            json_is_true(json_object_get(m, "retracted")) ? "  RETRACTED" : "");
     const json_t *fb = json_object_get(m, "feedback");
     if (json_is_object(fb) && (ctl_jint(fb, "agree", 0) || ctl_jint(fb, "disagree", 0) ||
                                ctl_jint(fb, "false_positive", 0) || ctl_jint(fb, "blocked", 0)))
         printf("  %*s  feedback: %lld agree, %lld disagree, %lld false positive, %lld blocked\n",
                CTL_SHORT_ID, "", (long long)ctl_jint(fb, "agree", 0),
-               (long long)ctl_jint(fb, "disagree", 0),
-               (long long)ctl_jint(fb, "false_positive", 0),
+               (long long)ctl_jint(fb, "disagree", 0), (long long)ctl_jint(fb, "false_positive", 0),
                (long long)ctl_jint(fb, "blocked", 0));
 }
 
@@ -64,8 +61,7 @@ static void print_answer(const char *what, const json_t *ans)
 {
     const json_t *ms = json_object_get(ans, "matches");
     size_t n = json_array_size(ms);
-    printf("%s: %s (%zu match%s)\n", what, ctl_jstr(ans, "verdict", "-"), n,
-           n == 1 ? "" : "es");
+    printf("%s: %s (%zu match%s)\n", what, ctl_jstr(ans, "verdict", "-"), n, n == 1 ? "" : "es");
     size_t i;
     const json_t *m;
     json_array_foreach(ms, i, m) print_match(m);

@@ -39,8 +39,8 @@ const char *ctl_jjoin(char *out, size_t outlen, const json_t *arr, const char *s
     json_array_foreach(arr, i, v)
     {
         if (!json_is_string(v) || off >= outlen) continue;
-        off += (size_t)snprintf(out + off, outlen - off, "%s%s", off ? sep : "",
-                                json_string_value(v));
+        off +=
+            (size_t)snprintf(out + off, outlen - off, "%s%s", off ? sep : "", json_string_value(v));
     }
     return out;
 }

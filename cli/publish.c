@@ -17,7 +17,8 @@ const char ctl_publish_help[] =
     "\n"
     "Options:\n"
     "  --type TYPE          md5, sha256, pdq, url, or vpdq (VALUE is then a JSON array of\n"
-    "                       frames: [{\"hash\": ..., \"quality\": ..., \"frame\": ..., \"time\": ...}])\n"
+    "                       frames: [{\"hash\": ..., \"quality\": ..., \"frame\": ..., \"time\": "
+    "...}])\n"
     "  --value VALUE        the hash in hex, or the URL\n"
     "  --label L            a behaviour label from the taxonomy (repeatable), e.g.\n"
     "                       attack_footage, glorification\n"
@@ -29,7 +30,8 @@ const char ctl_publish_help[] =
     "  --verified           mark it verified (agency nodes only)\n"
     "\n"
     "Example:\n"
-    "  gifctl publish --type pdq --value f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22 \\\n"
+    "  gifctl publish --type pdq --value "
+    "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22 \\\n"
     "      --label attack_footage --incident chc-2019 --content-type video --confidence 90\n";
 
 const char ctl_alert_help[] =
@@ -122,8 +124,12 @@ int ctl_publish(struct ctl_ctx *c, int argc, char **argv)
     uint64_t n;
     while ((r = ctl_args_next(&a, defs, &val)) > 0) {
         switch (r) {
-        case O_TYPE: type = val; break;
-        case O_VALUE: value = val; break;
+        case O_TYPE:
+            type = val;
+            break;
+        case O_VALUE:
+            value = val;
+            break;
         case O_LABEL:
             if (ctl_parse_label("--label", val)) goto out;
             if (json_array_size(labels) == PROTO_LABELS_MAX) {
@@ -157,7 +163,9 @@ int ctl_publish(struct ctl_ctx *c, int argc, char **argv)
             if (ctl_parse_time("--expires", val, &n)) goto out;
             json_object_set_new(body, "expires", json_integer((json_int_t)n));
             break;
-        case O_VER: json_object_set_new(body, "verified", json_true()); break;
+        case O_VER:
+            json_object_set_new(body, "verified", json_true());
+            break;
         }
     }
     if (r < 0) {
@@ -200,10 +208,10 @@ int ctl_alert(struct ctl_ctx *c, int argc, char **argv)
 {
     enum { O_INC = 1, O_LEVEL, O_DET, O_DETV, O_SCORE, O_SIGNAL, O_NOTE };
     static const struct ctl_optdef defs[] = {
-        {"incident", true, O_INC},      {"level", true, O_LEVEL},
-        {"detector", true, O_DET},      {"detector-version", true, O_DETV},
-        {"score", true, O_SCORE},       {"signal", true, O_SIGNAL},
-        {"note", true, O_NOTE},         {NULL, false, 0}};
+        {"incident", true, O_INC}, {"level", true, O_LEVEL},
+        {"detector", true, O_DET}, {"detector-version", true, O_DETV},
+        {"score", true, O_SCORE},  {"signal", true, O_SIGNAL},
+        {"note", true, O_NOTE},    {NULL, false, 0}};
     struct ctl_args a;
     ctl_args_init(&a, c, argc, argv);
     const char *val, *incident = NULL, *level = NULL;
@@ -212,8 +220,12 @@ int ctl_alert(struct ctl_ctx *c, int argc, char **argv)
     uint8_t lv, st;
     while ((r = ctl_args_next(&a, defs, &val)) > 0) {
         switch (r) {
-        case O_INC: incident = val; break;
-        case O_LEVEL: level = val; break;
+        case O_INC:
+            incident = val;
+            break;
+        case O_LEVEL:
+            level = val;
+            break;
         case O_DET:
             if (check_len("--detector", val, PROTO_NAME_MAX)) goto out;
             json_object_set_new(body, "detector", json_string(val));
@@ -247,8 +259,8 @@ int ctl_alert(struct ctl_ctx *c, int argc, char **argv)
                 ctl_usage(c, "--signal: at most %d signals", PROTO_ALERT_SIGNALS_MAX);
                 goto out;
             }
-            json_array_append_new(signals, json_pack("{s:s, s:s}", "type", proto_stype_name(st),
-                                                     "value", colon + 1));
+            json_array_append_new(
+                signals, json_pack("{s:s, s:s}", "type", proto_stype_name(st), "value", colon + 1));
             break;
         }
         case O_NOTE:

@@ -39,7 +39,8 @@ const char ctl_verify_help[] =
     "                    (an export that starts mid-way)\n"
     "\n"
     "Example:\n"
-    "  gifctl export --out records.jsonl && gifctl verify records.jsonl --consortium ./consortium\n";
+    "  gifctl export --out records.jsonl && gifctl verify records.jsonl --consortium "
+    "./consortium\n";
 
 /* ---- Membership table built in pass 1. */
 
@@ -71,7 +72,7 @@ struct vstate {
         uint8_t origin[PROTO_KEY_LEN];
         uint64_t seq;
         uint8_t id[PROTO_ID_LEN];
-    } *heads;
+    } * heads;
     size_t nheads, capheads;
     bool partial;
     unsigned long records, failed;
@@ -128,8 +129,7 @@ static int collect_roots(struct vstate *v, const char *path, bool strict)
                   (r.kind == PROTO_MEMBERSHIP || r.kind == PROTO_REVOCATION);
         if (ok && (memcmp(r.origin, v->root, PROTO_KEY_LEN) != 0 || proto_verify(&r) != 0)) {
             if (strict) {
-                ctl_err("%s:%lu: membership record not signed by the root key given", path,
-                        lineno);
+                ctl_err("%s:%lu: membership record not signed by the root key given", path, lineno);
                 ec = CTL_USAGE;
             }
             ok = false;
@@ -151,8 +151,7 @@ static int cmp_rr(const void *a, const void *b)
 
 static int cmp_mem(const void *a, const void *b)
 {
-    return memcmp(((const struct member *)a)->key, ((const struct member *)b)->key,
-                  PROTO_KEY_LEN);
+    return memcmp(((const struct member *)a)->key, ((const struct member *)b)->key, PROTO_KEY_LEN);
 }
 
 static struct member *mem_find(struct vstate *v, const uint8_t key[PROTO_KEY_LEN])
@@ -205,7 +204,8 @@ static struct head *head_get(struct vstate *v, const uint8_t origin[PROTO_KEY_LE
             uint64_t hv;
             memcpy(&hv, v->heads[i].origin, sizeof hv);
             size_t j = hv & (ncap - 1);
-            while (nh[j].used) j = (j + 1) & (ncap - 1);
+            while (nh[j].used)
+                j = (j + 1) & (ncap - 1);
             nh[j] = v->heads[i];
         }
         free(v->heads);
@@ -238,11 +238,10 @@ static struct head *head_find(struct vstate *v, const uint8_t origin[PROTO_KEY_L
 
 /* ---- Pass 2. */
 
-static void fail(struct vstate *v, unsigned long lineno, const uint8_t *id, const char *fmt,
-                 ...) __attribute__((format(printf, 4, 5)));
+static void fail(struct vstate *v, unsigned long lineno, const uint8_t *id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static void fail(struct vstate *v, unsigned long lineno, const uint8_t *id, const char *fmt,
-                 ...)
+static void fail(struct vstate *v, unsigned long lineno, const uint8_t *id, const char *fmt, ...)
 {
     char why[512], hex[2 * PROTO_ID_LEN + 1] = "-", sh[CTL_SHORT_ID + 1];
     va_list ap;
@@ -255,9 +254,8 @@ static void fail(struct vstate *v, unsigned long lineno, const uint8_t *id, cons
     fprintf(v->failures ? stderr : stdout, "line %lu: %s: %s\n", lineno,
             id ? ctl_short(sh, hex) : "-", why);
     if (v->failures && json_array_size(v->failures) < VERIFY_FAIL_MAX)
-        json_array_append_new(v->failures, json_pack("{s:I, s:s, s:s}", "line",
-                                                     (json_int_t)lineno, "id", hex, "reason",
-                                                     why));
+        json_array_append_new(v->failures, json_pack("{s:I, s:s, s:s}", "line", (json_int_t)lineno,
+                                                     "id", hex, "reason", why));
 }
 
 static void short_key(char out[CTL_SHORT_ID + 1], const uint8_t key[PROTO_KEY_LEN])
@@ -362,8 +360,10 @@ static void check_line(struct vstate *v, unsigned long lineno, const char *line)
                  "--partial for an export that starts mid-way)",
                  sk, (unsigned long long)r.seq);
     } else if (r.seq <= h->seq) {
-        fail(v, lineno, r.id, "seq %llu of origin %s comes after seq %llu (reordered or "
-             "duplicate record)", (unsigned long long)r.seq, sk, (unsigned long long)h->seq);
+        fail(v, lineno, r.id,
+             "seq %llu of origin %s comes after seq %llu (reordered or "
+             "duplicate record)",
+             (unsigned long long)r.seq, sk, (unsigned long long)h->seq);
         free(b);
         return; /* keep the head: the records after it still chain to it */
     } else if (r.seq != h->seq + 1) {
@@ -371,8 +371,8 @@ static void check_line(struct vstate *v, unsigned long lineno, const char *line)
              (unsigned long long)r.seq, sk, (unsigned long long)h->seq,
              (unsigned long long)(r.seq - h->seq - 1), r.seq - h->seq - 1 == 1 ? "" : "s");
     } else if (h->prev_known && memcmp(r.prev, h->id, PROTO_ID_LEN) != 0) {
-        fail(v, lineno, r.id, "prev is not the id of origin %s's seq %llu on an earlier line",
-             sk, (unsigned long long)h->seq);
+        fail(v, lineno, r.id, "prev is not the id of origin %s's seq %llu on an earlier line", sk,
+             (unsigned long long)h->seq);
     }
     char buf[256];
     const char *op = origin_problem(v, &r, buf, sizeof buf);
@@ -401,9 +401,15 @@ int ctl_verify(struct ctl_ctx *c, int argc, char **argv)
     int r;
     while ((r = ctl_args_next(&a, defs, &val)) > 0) {
         switch (r) {
-        case O_CONS: cons = val; break;
-        case O_ROOT: root = val; break;
-        case O_PARTIAL: v.partial = true; break;
+        case O_CONS:
+            cons = val;
+            break;
+        case O_ROOT:
+            root = val;
+            break;
+        case O_PARTIAL:
+            v.partial = true;
+            break;
         case O_MEMBERS:
             if (nmembers == GIF_ARRAY_LEN(members))
                 return ctl_usage(c, "--members: at most %zu files", GIF_ARRAY_LEN(members));
@@ -439,7 +445,8 @@ int ctl_verify(struct ctl_ctx *c, int argc, char **argv)
         snprintf(path, sizeof path, "%s/members.jsonl", cons);
         ec = collect_roots(&v, path, true);
     }
-    for (size_t i = 0; i < nmembers && !ec; i++) ec = collect_roots(&v, members[i], true);
+    for (size_t i = 0; i < nmembers && !ec; i++)
+        ec = collect_roots(&v, members[i], true);
     if (!ec) ec = collect_roots(&v, file, false);
     if (!ec && build_members(&v) != 0) ec = CTL_USAGE;
     if (ec) goto out;
@@ -471,8 +478,7 @@ int ctl_verify(struct ctl_ctx *c, int argc, char **argv)
     if (c->json) {
         json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:b, s:O}", "file", file, "records",
                               (json_int_t)v.records, "origins", (json_int_t)v.nheads, "failed",
-                              (json_int_t)v.failed, "ok", v.failed == 0, "failures",
-                              v.failures);
+                              (json_int_t)v.failed, "ok", v.failed == 0, "failures", v.failures);
         ctl_print_json(j);
         json_decref(j);
     } else {

@@ -61,8 +61,8 @@ static void print_event(struct sse *s)
         char labels[300];
         ctl_jjoin(labels, sizeof labels, json_object_get(b, "labels"), ",");
         const char *v = ctl_jstr(b, "value", NULL);
-        snprintf(detail, sizeof detail, "%s %s%s%s%s", ctl_jstr(b, "type", "?"),
-                 v ? v : "(frames)", labels[0] ? "  " : "", labels,
+        snprintf(detail, sizeof detail, "%s %s%s%s%s", ctl_jstr(b, "type", "?"), v ? v : "(frames)",
+                 labels[0] ? "  " : "", labels,
                  json_is_true(json_object_get(b, "verified")) ? "  verified" : "");
     } else if (strcmp(kind, "alert") == 0) {
         snprintf(detail, sizeof detail, "%s %s %s", ctl_jstr(b, "incident", "?"),
@@ -80,8 +80,7 @@ static void print_event(struct sse *s)
         snprintf(detail, sizeof detail, "%s", ctl_short(sk, ctl_jstr(b, "key", NULL)));
     }
     printf("%-24s  %-10s  %-20s  %-*s  %s\n", ctl_jstr(j, "time", "-"), kind,
-           ctl_jstr(j, "org", "-"), CTL_SHORT_ID, ctl_short(sk, ctl_jstr(j, "id", NULL)),
-           detail);
+           ctl_jstr(j, "org", "-"), CTL_SHORT_ID, ctl_short(sk, ctl_jstr(j, "id", NULL)), detail);
     json_decref(j);
 }
 
@@ -115,7 +114,8 @@ static int sse_line(struct sse *s, const char *l, size_t n)
         size_t need = s->dlen + vl + 2;
         if (need > s->dcap) {
             size_t ncap = s->dcap ? s->dcap : 4096;
-            while (ncap < need) ncap *= 2;
+            while (ncap < need)
+                ncap *= 2;
             char *nd = realloc(s->data, ncap);
             if (!nd) return -ENOMEM;
             s->data = nd;
@@ -211,8 +211,7 @@ int ctl_watch(struct ctl_ctx *c, int argc, char **argv)
         char hdr[700] = "", path[128] = "/v1/events";
         size_t off = 0;
         if (c->token)
-            off += (size_t)snprintf(hdr, sizeof hdr, "Authorization: Bearer %.500s\r\n",
-                                    c->token);
+            off += (size_t)snprintf(hdr, sizeof hdr, "Authorization: Bearer %.500s\r\n", c->token);
         if (s.last_id[0]) {
             snprintf(hdr + off, sizeof hdr - off, "Last-Event-ID: %s\r\n", s.last_id);
             snprintf(path, sizeof path, "/v1/events?after=%s", s.last_id);
@@ -223,8 +222,8 @@ int ctl_watch(struct ctl_ctx *c, int argc, char **argv)
         s.event[0] = '\0';
         s.id[0] = '\0';
         struct ctl_resp resp;
-        int rc = ctl_http_stream(c->conn, path, hdr, SSE_IDLE_MS, on_data, &s, &resp, err,
-                                 sizeof err);
+        int rc =
+            ctl_http_stream(c->conn, path, hdr, SSE_IDLE_MS, on_data, &s, &resp, err, sizeof err);
         if (rc == 0 && (resp.status < 200 || resp.status > 299)) {
             json_t *j = json_loadb(resp.body, resp.len, 0, NULL);
             ec = ctl_api_fail(c, resp.status, j);
