@@ -179,14 +179,14 @@ status_field() {
     curl -s --max-time 10 "$U/v1/status" | jq -r "$1"
 }
 
-# raw_send PORT BYTES_FILE: writes a file's bytes to 127.0.0.1:PORT and prints the answer
-# (whatever arrives within 3 s or until the server closes).
+# raw_send PORT BYTES_FILE [SECONDS]: writes a file's bytes to 127.0.0.1:PORT and prints the
+# answer (whatever arrives until the server closes, or SECONDS, default 3, have passed).
 raw_send() {
-    local port=$1 file=$2
+    local port=$1 file=$2 secs=${3:-3}
     (
         exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
         cat "$file" >&3
-        timeout 3 cat <&3
+        timeout "$secs" cat <&3
     ) 2>/dev/null
     return 0
 }
