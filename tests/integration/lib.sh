@@ -39,6 +39,7 @@ FAILED=0
 declare -A NODE_PID=()  # data dir -> pid of its running gifd
 declare -a BG_PIDS=()   # other background processes (curl -N clients, writers)
 declare -a USED_PORTS=()
+OUT="" ERR=""  # stdout and stderr of the last expect_rc
 CODE=""  # status of the last request (000: no answer)
 BODY=""  # body of the last request
 U=""     # base URL of the node in use (use_node)
@@ -86,6 +87,23 @@ check_not() {
     shift
     local out
     if out=$("$@" 2>&1); then fail "$desc" "command succeeded: $*" "$out"; else pass "$desc"; fi
+}
+
+# expect_rc DESCRIPTION STATUS COMMAND...: runs the command (stdin from /dev/null unless
+# redirected by the caller), its stdout in $TMP/out (and OUT), stderr in $TMP/err (and ERR);
+# passes when it exits with STATUS.
+expect_rc() {
+    local desc=$1 want=$2 rc=0
+    shift 2
+    "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+    OUT=$(cat "$TMP/out")
+    ERR=$(cat "$TMP/err")
+    if [ "$rc" = "$want" ]; then
+        pass "$desc"
+    else
+        fail "$desc" "command: $*" "expected exit $want, got $rc" "stdout: $(head -c 1000 "$TMP/out")" \
+            "stderr: $(head -c 1000 "$TMP/err")"
+    fi
 }
 
 # expect_eq DESCRIPTION EXPECTED ACTUAL
