@@ -24,7 +24,8 @@ struct store_pdq_hit {
 
 int store_pdq_new(struct store_pdq **out);
 void store_pdq_free(struct store_pdq *x);
-/* Adds (hash, id). Adding the same pair twice is a no-op. Returns 0 or -ENOMEM. */
+/* Adds (hash, id) in O(1) amortised. The caller adds each record once (the node applies each
+ * feed position once); a repeated pair is stored twice. Returns 0 or -ENOMEM. */
 int store_pdq_add(struct store_pdq *x, const uint8_t hash[static 32],
                   const uint8_t id[static PROTO_ID_LEN]);
 /* Removes every entry with this id; returns how many were removed. */
