@@ -134,13 +134,6 @@ static struct store_rd *read_begin(struct call *k)
 
 /* ---- Reads. */
 
-static const char *verdict_max(const char *a, enum policy_verdict v, enum policy_verdict *best)
-{
-    if (v > *best) *best = v;
-    (void)a;
-    return policy_verdict_name(*best);
-}
-
 /* Exact lookup of one key: the GET answer object. */
 static json_t *lookup_one(struct call *k, struct store_rd *rd, uint8_t stype, const uint8_t *key,
                           size_t klen, json_t *value_echo)
@@ -175,9 +168,11 @@ static void get_lookup(struct call *k, const struct http_req *req)
     int vl = http_query_get(req->query, "value", value, sizeof value);
     if (tl < 0 || vl < 0) {
         struct api_err e;
-        api_err_set(&e, 400, tl == -ENOSPC || vl == -ENOSPC ? "invalid_field" : "missing_field",
+        bool absent = (tl < 0 ? tl : vl) == -ENOENT;
+        api_err_set(&e, 400, absent ? "missing_field" : "invalid_field",
                     tl < 0 ? "type" : "value", NULL, 0,
-                    "GET /v1/lookup needs ?type=T&value=V (type one of md5, sha256, pdq, url)");
+                    absent ? "GET /v1/lookup needs ?type=T&value=V (type one of md5, sha256, pdq, url)"
+                           : "the query string has a bad %%-escape or a value that is too long");
         reply_err(k, &e);
         return;
     }
@@ -345,7 +340,7 @@ static void post_match(struct call *k, const struct http_req *req)
             enum policy_verdict v;
             json_t *m = api_match_json(rd, &r, &k->n->cfg, hits[h].distance, now, &v);
             if (!m) continue;
-            verdict_max(NULL, v, &best);
+            if (v > best) best = v;
             json_array_append_new(matches, m);
         }
         k->n->metrics.match_queries++;
@@ -437,7 +432,8 @@ static void get_feed(struct call *k, const struct http_req *req)
     char buf[32];
     uint64_t after = 0, limit = 100;
     int rc = http_query_get(req->query, "after", buf, sizeof buf);
-    if ((rc >= 0 && parse_u64(buf, &after)) || rc == -ENOSPC) {
+    if (rc < 0 && rc != -ENOENT) buf[0] = '\0';
+    if ((rc >= 0 && parse_u64(buf, &after)) || (rc < 0 && rc != -ENOENT)) {
         struct api_err e;
         api_err_set(&e, 400, "invalid_field", "after", buf, rc > 0 ? (size_t)rc : 0,
                     "after: '%.30s' is not a cursor (a decimal number from a previous next)", buf);
@@ -445,8 +441,9 @@ static void get_feed(struct call *k, const struct http_req *req)
         return;
     }
     rc = http_query_get(req->query, "limit", buf, sizeof buf);
+    if (rc < 0 && rc != -ENOENT) buf[0] = '\0';
     if ((rc >= 0 && (parse_u64(buf, &limit) || limit < 1 || limit > FEED_LIMIT_MAX)) ||
-        rc == -ENOSPC) {
+        (rc < 0 && rc != -ENOENT)) {
         struct api_err e;
         api_err_set(&e, 400, "invalid_field", "limit", buf, rc > 0 ? (size_t)rc : 0,
                     "limit: '%.30s' is not an integer from 1 to %d", buf, FEED_LIMIT_MAX);
