@@ -263,6 +263,96 @@ post /v1/retractions "{\"target\":\"$ID_P\"}"
 expect_err "B retracting A's record: 422 rejected" 422 rejected
 expect_jq "... with reason bad_target" .error.reason bad_target
 
+# ---- Times, expiry, HEAD.
+use_node "$A"
+post /v1/signals "{\"type\":\"md5\",\"value\":\"$(rand_hex 16)\",\"expires\":\"2030-01-01T01:00:00.5+01:00\"}"
+get "/v1/records/$(jqb .id)"
+expect_jq "an expiry with an offset is given back in UTC with milliseconds" .body.expires "2030-01-01T00:00:00.500Z"
+post /v1/signals "{\"type\":\"md5\",\"value\":\"$(rand_hex 16)\",\"expires\":1893456000000}"
+get "/v1/records/$(jqb .id)"
+expect_jq "an expiry in milliseconds since the epoch is accepted" .body.expires "2030-01-01T00:00:00.000Z"
+EXP_MD5=$(rand_hex 16)
+post /v1/signals "{\"type\":\"md5\",\"value\":\"$EXP_MD5\",\"expires\":\"2020-01-01T00:00:00Z\"}"
+expect_code "a signal that has already expired is accepted" 201
+get "/v1/lookup?type=md5&value=$EXP_MD5"
+expect_jq "an expired agency signal no longer blocks: allow, rule expired" '[.verdict, .matches[0].rule] | @tsv' $'allow\texpired'
+hd=$(curl -s -I --max-time 5 "$U/v1/status" | tr -d '\r')
+check "HEAD /v1/status answers 200" grep -q '^HTTP/1.1 200' <<<"$hd"
+expect_eq "... with no body" "" "$(curl -s --head --max-time 5 -o /dev/null -w '%{size_download}' "$U/v1/status" | tr -d 0)"
+
+# ---- The acceptance rules across nodes: gaps, equivocation, revocation.
+# Records past a gap are held until the gap fills.
+use_node "$R"
+for i in 1 2; do post /v1/signals "{\"type\":\"md5\",\"value\":\"$(rand_hex 16)\"}"; done
+get "/v1/records?limit=1000"
+rkey=$(node_key "$R")
+mapfile -t RREC < <(jqb "[.records[] | select(.origin == \"$rkey\")] | sort_by(.seq) | .[].record")
+mapfile -t RIDS < <(jqb "[.records[] | select(.origin == \"$rkey\")] | sort_by(.seq) | .[].id")
+NR=${#RREC[@]}
+expect_eq "(platform C has 4 records of its own: 2 feedback, 2 signals)" 4 "$NR"
+use_node "$A"
+post /v1/records "{\"records\":[\"${RREC[NR - 1]}\"]}"
+expect_jq "C's seq $NR alone is held (past a gap)" '[.held, .results[0].status] | @tsv' $'1\theld'
+expect_eq "status counts it as held" 1 "$(status_field .held)"
+get "/v1/records/${RIDS[NR - 1]}"
+expect_code "a held record is not yet served" 404
+post /v1/records "{\"records\":$(printf '%s\n' "${RREC[@]:0:NR-1}" | jq -Rsc 'split("\n") | map(select(. != ""))')}"
+expect_jq "C's seq 1 to $((NR - 1)) fill the gap: accepted" '[.accepted, .held, .rejected] | @tsv' "$((NR - 1))	0	0"
+expect_eq "the held record is released (held 0)" 0 "$(status_field .held)"
+get "/v1/records/${RIDS[NR - 1]}"
+expect_jq "the released record is served, with seq $NR" .seq "$NR"
+
+# A node whose store was lost signs a second, different record at seq 1: an equivocation.
+make_node e platform "Platform E"
+E=$TMP/e
+start_node "$E" || finish
+use_node "$E"
+post /v1/signals "{\"type\":\"md5\",\"value\":\"$(rand_hex 16)\"}"
+get "/v1/records/$(jqb .id)"
+REC_X=$(jqb .record)
+stop_node "$E"
+rm -rf "$E/db"
+start_node "$E" || finish
+post /v1/signals "{\"type\":\"md5\",\"value\":\"$(rand_hex 16)\"}"
+expect_jq "the node with a wiped store signs seq 1 again" .seq 1
+get "/v1/records/$(jqb .id)"
+REC_Y=$(jqb .record)
+post /v1/signals "{\"type\":\"md5\",\"value\":\"$(rand_hex 16)\"}"
+get "/v1/records/$(jqb .id)"
+REC_Z=$(jqb .record)
+use_node "$A"
+ekey=$(node_key "$E")
+post /v1/records "{\"records\":[$(tail -n 1 "$TMP/cons/members.jsonl" | jq -c .record)]}"
+expect_jq "the agency ingests E's membership from the consortium's log" .accepted 1
+post /v1/records "{\"records\":[\"$REC_X\"]}"
+expect_jq "E's first seq 1 is accepted" .accepted 1
+post /v1/records "{\"records\":[\"$REC_Y\"]}"
+expect_jq "E's second seq 1 is rejected as an equivocation" '[.rejected, .results[0].reason] | @tsv' $'1\tequivocation'
+get /v1/status
+expect_jq "status lists E as frozen at seq 1" "[.frozen[] | select(.origin == \"$ekey\") | .seq] | @tsv" 1
+post /v1/records "{\"records\":[\"$REC_Z\"]}"
+expect_jq "E's later records are rejected: frozen" '[.rejected, .results[0].reason] | @tsv' $'1\tfrozen'
+get /metrics
+check "metrics count the frozen origin" grep -qE '^gifnet_frozen_origins 1$' <<<"$BODY"
+
+# Revocation: the root removes platform C; its later records are refused.
+"$GIFCTL" member revoke --consortium "$TMP/cons" --key "$rkey" --reason "integration test" >"$TMP/revoke.out" 2>&1
+check "gifctl member revoke" grep -qE '[0-9a-f]{64}' "$TMP/revoke.out"
+post /v1/records "{\"records\":[$(tail -n 1 "$TMP/cons/members.jsonl" | jq -c .record)]}"
+expect_jq "the agency ingests the revocation" .accepted 1
+get /v1/members
+expect_jq "members shows C revoked, with the time" \
+    "[.members[] | select(.key == \"$rkey\") | .revoked, (.revoked_at != null)] | @tsv" $'true\ttrue'
+use_node "$R"
+post /v1/signals "{\"type\":\"md5\",\"value\":\"$(rand_hex 16)\"}"
+get "/v1/records/$(jqb .id)"
+REC_R4=$(jqb .record)
+use_node "$A"
+post /v1/records "{\"records\":[\"$REC_R4\"]}"
+expect_jq "a record C signed after its revocation is rejected: revoked" '[.rejected, .results[0].reason] | @tsv' $'1\trevoked'
+get "/v1/records/${RIDS[0]}"
+expect_code "C's records from before the revocation stay" 200
+
 # ---- Metrics.
 use_node "$A"
 get /metrics
@@ -272,5 +362,5 @@ check "metrics count records by kind" grep -qE '^gifnet_records_total\{kind="sig
 check "metrics give the pdq index size" grep -qE '^gifnet_pdq_index_size 1$' <<<"$BODY"
 check "metrics count 201 answers" grep -qE '^gifnet_http_requests_total\{code="201"\} [1-9]' <<<"$BODY"
 
-for n in a p q r; do stop_node "$TMP/$n"; done
+for n in a p q r e; do stop_node "$TMP/$n"; done
 finish
