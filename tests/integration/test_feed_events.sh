@@ -165,6 +165,29 @@ sse_stop
 get "/v1/events?after=abc"
 expect_err "GET /v1/events?after=abc: 400 invalid_field after" 400 invalid_field after abc
 
+sse_start "$TMP/ev7" -H "Last-Event-ID: 0"
+n_all=$(status_field .feed_last)
+check "Last-Event-ID: 0 replays the whole feed" wait_for 10 sse_has "$TMP/ev7" "$n_all"
+expect_eq "... every record once, in order" "$(seq 1 "$n_all")" "$(sse_ids "$TMP/ev7")"
+sse_stop
+
+# Records ingested from elsewhere (POST /v1/records) are events too.
+make_node b platform "Platform B"
+start_node "$TMP/b" || finish
+use_node "$TMP/b"
+post /v1/signals "{\"type\":\"sha256\",\"value\":\"$(rand_hex 32)\"}"
+B_ID=$(jqb .id)
+use_node "$TMP/a"
+sse_start "$TMP/ev8"
+check "a client is connected" wait_for 10 clients_are 1
+copy_records "$TMP/b" "$TMP/a"
+expect_jq "the node ingests the other node's membership and signal" .accepted 2
+check "the client receives both as events" wait_for 10 sse_has "$TMP/ev8" 2
+expect_eq "... the membership, then the signal" "membership signal" "$(sed -n 's/^event: //p' "$TMP/ev8" | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "... with the signal's id" "$B_ID" "$(sse_data "$TMP/ev8" 'select(.kind == "signal") | .id')"
+sse_stop
+stop_node "$TMP/b"
+
 # Resuming while others write: every stream must continue from Last-Event-ID with consecutive
 # ids, each once. (A client that connects between a write's commit and the loop applying it
 # must not get the record both from the replay and from the live broadcast.)
