@@ -197,6 +197,12 @@ post /v1/signals "{\"type\":\"md5\",\"value\":\"$(rand_hex 16)\",\"verified\":tr
 expect_err "a platform may not publish a verified signal: 422 rejected" 422 rejected
 expect_jq "... with reason role" .error.reason role
 
+before=$(status_field .feed_last)
+post /v1/signals "{\"signals\":[{\"type\":\"md5\",\"value\":\"$(rand_hex 16)\"},{\"type\":\"md5\",\"value\":\"$(rand_hex 16)\",\"verified\":true}]}"
+# docs/api.md: "A batch is all-or-nothing: if any item is invalid, nothing is written."
+expect_eq "a batch with one item the node must refuse (verified on a platform) writes nothing" \
+    "$before" "$(status_field .feed_last)"
+[ "$(status_field .feed_last)" = "$before" ] || echo "#   (the answer was $CODE $BODY)"
 # Platform A's records reach B, C and the agency.
 for n in "$Q" "$R" "$A"; do
     copy_records "$P" "$n"
