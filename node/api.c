@@ -612,6 +612,9 @@ static int replay_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct sto
 {
     (void)id;
     struct replay *p = ctx;
+    /* The snapshot may hold records committed but not yet applied; those reach every client,
+     * this one included, through api_broadcast. Replaying them too would send them twice. */
+    if (sr->feed > p->n->feed_seen) return 1;
     char *t = event_text(p->n, p->rd, sr->feed, sr->buf, sr->len, sr->accepted_ms);
     if (!t) return 0;
     p->rc = http_sse_send(p->c, t, strlen(t));
@@ -988,8 +991,12 @@ void api_handle(void *ctx, struct http_conn *c, const struct http_req *req)
 #undef ROUTE
 #undef WRITE
     if (strncmp(p, "/v1/records/", 12) == 0 && p[12]) {
-        if (m == R_GET) get_record(&k, p + 12);
-        else fail(&k, 405, "method_not_allowed", "%s takes GET", p);
+        if (m == R_GET) {
+            get_record(&k, p + 12);
+        } else {
+            http_add_header(c, "Allow: GET, HEAD");
+            fail(&k, 405, "method_not_allowed", "%s takes GET", p);
+        }
         return;
     }
     if (strcmp(p, "/v1/match/media") == 0) {
