@@ -334,7 +334,7 @@ static int members_append(const char *dir, struct proto_record *draft, mlog_chec
     }
     gif_hex(rhex, bytes, blen);
     char key_hex[2 * PROTO_KEY_LEN + 1], when[40];
-    ctl_time_format(when, sizeof when, draft->time_ms);
+    gif_time_fmt(when, sizeof when, draft->time_ms);
     if (draft->kind == PROTO_MEMBERSHIP) {
         const struct proto_membership *mb = &draft->u.membership;
         gif_hex(key_hex, mb->key, PROTO_KEY_LEN);
@@ -472,7 +472,7 @@ int ctl_consortium_init(struct ctl_ctx *c, int argc, char **argv)
     }
     char hex[2 * PROTO_KEY_LEN + 1], when[40];
     gif_hex(hex, pk, PROTO_KEY_LEN);
-    ctl_time_format(when, sizeof when, gif_now_ms());
+    gif_time_fmt(when, sizeof when, gif_now_ms());
     json_t *info = json_pack("{s:s, s:s, s:s}", "name", name, "root_key", hex, "created", when);
     int fd = open(mp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd >= 0) close(fd);

@@ -126,11 +126,7 @@ int ctl_check_value(const char *opt, uint8_t stype, const char *value);
 /* As above without printing: returns NULL when fine, else a static reason. */
 const char *ctl_value_problem(uint8_t stype, const char *value);
 
-/* Parses RFC 3339 ("2026-11-22T03:30:00Z", fractions, offsets), a date ("2026-11-22") or
- * integer milliseconds since the epoch. Returns 0 or -1. */
-int ctl_time_parse(const char *s, uint64_t *ms);
-/* Formats ms as "2026-11-22T03:30:00.123Z" into out (at least 32 bytes). */
-void ctl_time_format(char *out, size_t outlen, uint64_t ms);
+/* Times are parsed and formatted by gif_time_parse and gif_time_fmt (util/gif.h). */
 
 /* ---- Output helpers (out.c). */
 

@@ -439,7 +439,7 @@ static void csv_row(struct imp *im, unsigned long line, char **f, int nf, const 
     }
     if (v[C_EXP] && v[C_EXP][0]) {
         uint64_t ms;
-        if (ctl_time_parse(v[C_EXP], &ms) != 0)
+        if (gif_time_parse(v[C_EXP], &ms) != 0)
             bad = "expires is not a time", badv = v[C_EXP];
         else
             json_object_set_new(o, "expires", json_integer((json_int_t)ms));

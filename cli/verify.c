@@ -281,13 +281,13 @@ static const char *origin_problem(struct vstate *v, const struct proto_record *r
         return buf;
     }
     if (m->revoked_ms <= r->time_ms) {
-        ctl_time_format(t1, sizeof t1, m->revoked_ms);
+        gif_time_fmt(t1, sizeof t1, m->revoked_ms);
         snprintf(buf, buflen, "origin %s was revoked at %s, before this record", sk, t1);
         return buf;
     }
     if (r->time_ms < m->nb || (m->na && r->time_ms > m->na)) {
-        ctl_time_format(t1, sizeof t1, r->time_ms);
-        ctl_time_format(t2, sizeof t2, r->time_ms < m->nb ? m->nb : m->na);
+        gif_time_fmt(t1, sizeof t1, r->time_ms);
+        gif_time_fmt(t2, sizeof t2, r->time_ms < m->nb ? m->nb : m->na);
         snprintf(buf, buflen, "origin %s was not a member at %s (membership %s %s)", sk, t1,
                  r->time_ms < m->nb ? "starts" : "ended", t2);
         return buf;

@@ -8,21 +8,11 @@
 #include "node/policy.h"
 #include "util/gif.h"
 
-void api_fmt_time(char *out, size_t outlen, uint64_t ms)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (unsigned)(ms % 1000));
-}
-
 json_t *api_time(uint64_t ms)
 {
     if (ms == 0) return json_null();
     char buf[48];
-    api_fmt_time(buf, sizeof buf, ms);
+    gif_time_fmt(buf, sizeof buf, ms);
     return json_string(buf);
 }
 
@@ -37,17 +27,6 @@ json_t *api_hex(const uint8_t *p, size_t n)
     return j;
 }
 
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
 int api_parse_time(const json_t *v, uint64_t *ms)
 {
     if (json_is_integer(v)) {
@@ -57,51 +36,7 @@ int api_parse_time(const json_t *v, uint64_t *ms)
         return 0;
     }
     if (!json_is_string(v)) return GIF_E_INVALID;
-    /* YYYY-MM-DDTHH:MM:SS[.fff...](Z|+HH:MM|-HH:MM) */
-    const char *s = json_string_value(v);
-    size_t n = strlen(s);
-    int Y, M, D, h, m, sec;
-    if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
-        s[16] != ':')
-        return GIF_E_INVALID;
-    if (digits(s, 4, &Y) || digits(s + 5, 2, &M) || digits(s + 8, 2, &D) ||
-        digits(s + 11, 2, &h) || digits(s + 14, 2, &m) || digits(s + 17, 2, &sec))
-        return GIF_E_INVALID;
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60 || Y < 1970)
-        return GIF_E_INVALID;
-    const char *p = s + 19;
-    uint64_t frac = 0;
-    if (*p == '.') {
-        p++;
-        int nd = 0;
-        while (*p >= '0' && *p <= '9') {
-            if (nd < 3) frac = frac * 10 + (uint64_t)(*p - '0');
-            nd++, p++;
-        }
-        if (nd == 0) return GIF_E_INVALID;
-        for (; nd < 3; nd++) frac *= 10;
-    }
-    long off = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int oh, om;
-        if (strlen(p) != 6 || p[3] != ':' || digits(p + 1, 2, &oh) || digits(p + 4, 2, &om))
-            return GIF_E_INVALID;
-        off = (oh * 60 + om) * 60 * (*p == '+' ? 1 : -1);
-        p += 6;
-    } else {
-        return GIF_E_INVALID;
-    }
-    if (*p) return GIF_E_INVALID;
-    struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
-                    .tm_hour = h, .tm_min = m, .tm_sec = sec};
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1) return GIF_E_INVALID;
-    long long secs = (long long)t - off;
-    if (secs < 0) return GIF_E_INVALID;
-    *ms = (uint64_t)secs * 1000 + frac;
-    return 0;
+    return gif_time_parse(json_string_value(v), ms);
 }
 
 static uint32_t be32(const uint8_t *p)

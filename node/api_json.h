@@ -9,11 +9,9 @@
 #include "protocol/record.h"
 #include "storage/store.h"
 
-/* "2026-11-22T03:30:00.123Z" into out (>= 32 bytes). */
-void api_fmt_time(char *out, size_t outlen, uint64_t ms);
 json_t *api_time(uint64_t ms);  /* a JSON string, or null for 0 */
 json_t *api_hex(const uint8_t *p, size_t n);
-/* Parses an RFC 3339 string or an integer of ms. Returns 0 or GIF_E_INVALID. */
+/* Parses an RFC 3339 string (gif_time_parse) or an integer of ms. Returns 0 or GIF_E_INVALID. */
 int api_parse_time(const json_t *v, uint64_t *ms);
 
 /* A signal value as JSON (hex, or the vpdq frame list). */

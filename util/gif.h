@@ -48,6 +48,14 @@ void gif_hex(char *out, const uint8_t *in, size_t n);
 /* Parses exactly 2*n hex digits (either case) from s[0..slen). Returns 0 or GIF_E_INVALID. */
 int gif_unhex(uint8_t *out, size_t n, const char *s, size_t slen);
 
+/* Parses a time: RFC 3339 ("2026-11-22T03:30:00.123Z", an offset instead of Z, a space instead
+ * of T, or a bare date meaning midnight UTC) or a decimal number of milliseconds since the
+ * epoch. A time of day without a zone is refused rather than guessed. Returns 0 or
+ * GIF_E_INVALID. */
+int gif_time_parse(const char *s, uint64_t *ms);
+/* Formats ms as "2026-11-22T03:30:00.123Z" into out (at least 32 bytes). */
+void gif_time_fmt(char *out, size_t outlen, uint64_t ms);
+
 /* Wall clock in milliseconds since the Unix epoch. */
 uint64_t gif_now_ms(void);
 /* Monotonic clock in nanoseconds. */
