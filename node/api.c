@@ -15,10 +15,10 @@
 #include "node/policy.h"
 #include "util/gif.h"
 
-#define LOOKUP_IDS_MAX 100   /* records returned per exact lookup */
-#define MATCH_HITS_MAX 100   /* records returned per near-match hash */
+#define LOOKUP_IDS_MAX 100 /* records returned per exact lookup */
+#define MATCH_HITS_MAX 100 /* records returned per near-match hash */
 #define FEED_LIMIT_MAX 1000
-#define EVENTS_MAX 256       /* open /v1/events streams */
+#define EVENTS_MAX 256 /* open /v1/events streams */
 
 struct call {
     struct node *n;
@@ -39,7 +39,8 @@ static void reply_json(struct call *k, int status, json_t *j)
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!s) {
-        static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
         reply_raw(k, 500, "application/json", oom, sizeof oom - 1);
         return;
     }
@@ -81,8 +82,9 @@ static void fail(struct call *k, int status, const char *code, const char *fmt, 
 static void fail_store(struct call *k, int rc)
 {
     if (rc == GIF_E_FULL)
-        fail(k, 507, "storage_full", "storage is full: nothing was written; free disk space or "
-                                     "raise [storage] map_size_mb");
+        fail(k, 507, "storage_full",
+             "storage is full: nothing was written; free disk space or "
+             "raise [storage] map_size_mb");
     else if (rc == -EAGAIN)
         fail(k, 503, "unavailable", "the node is stopping or its write queue is full; retry");
     else
@@ -169,10 +171,10 @@ static void get_lookup(struct call *k, const struct http_req *req)
     if (tl < 0 || vl < 0) {
         struct api_err e;
         bool absent = (tl < 0 ? tl : vl) == -ENOENT;
-        api_err_set(&e, 400, absent ? "missing_field" : "invalid_field",
-                    tl < 0 ? "type" : "value", NULL, 0,
-                    absent ? "GET /v1/lookup needs ?type=T&value=V (type one of md5, sha256, pdq, url)"
-                           : "the query string has a bad %%-escape or a value that is too long");
+        api_err_set(
+            &e, 400, absent ? "missing_field" : "invalid_field", tl < 0 ? "type" : "value", NULL, 0,
+            absent ? "GET /v1/lookup needs ?type=T&value=V (type one of md5, sha256, pdq, url)"
+                   : "the query string has a bad %%-escape or a value that is too long");
         reply_err(k, &e);
         return;
     }
@@ -225,8 +227,8 @@ static void post_lookup(struct call *k, const struct http_req *req)
         snprintf(prefix, sizeof prefix, "queries[%zu].", i);
         static const char *const qf[] = {"type", "value", NULL};
         json_t *t = json_object_get(q, "type"), *v = json_object_get(q, "value");
-        if (!json_is_object(q) || api_check_fields(q, qf, prefix, &e) == -1 ||
-            !json_is_string(t) || !json_is_string(v)) {
+        if (!json_is_object(q) || api_check_fields(q, qf, prefix, &e) == -1 || !json_is_string(t) ||
+            !json_is_string(v)) {
             if (!json_is_object(q) || !json_is_string(t) || !json_is_string(v))
                 api_err_set(&e, 400, "invalid_field", prefix, NULL, 0,
                             "%s must be an object with string type and value", prefix);
@@ -249,8 +251,8 @@ static void post_lookup(struct call *k, const struct http_req *req)
     }
     json_t *results = json_array();
     for (size_t i = 0; i < nq; i++)
-        json_array_append_new(results, lookup_one(k, rd, types[i], keys[i], lens[i],
-                                                  api_hex(keys[i], lens[i])));
+        json_array_append_new(
+            results, lookup_one(k, rd, types[i], keys[i], lens[i], api_hex(keys[i], lens[i])));
     store_rd_close(rd);
     free(keys), free(types), free(lens);
     json_decref(j);
@@ -293,8 +295,10 @@ static void post_match(struct call *k, const struct http_req *req)
     json_t *one = json_object_get(j, "hash");
     json_t *list = json_array();
     if (one) json_array_append(list, one);
-    if (json_is_array(hs)) json_array_extend(list, hs);
-    else if (hs) json_array_append(list, hs); /* rejected below as not a string */
+    if (json_is_array(hs))
+        json_array_extend(list, hs);
+    else if (hs)
+        json_array_append(list, hs); /* rejected below as not a string */
     size_t nh = json_array_size(list);
     if (nh == 0 || nh > API_BATCH_MAX) {
         json_decref(list);
@@ -311,7 +315,8 @@ static void post_match(struct call *k, const struct http_req *req)
     }
     for (size_t i = 0; i < nh; i++) {
         json_t *h = json_array_get(list, i);
-        if (!json_is_string(h) || gif_unhex(qh[i], 32, json_string_value(h), json_string_length(h))) {
+        if (!json_is_string(h) ||
+            gif_unhex(qh[i], 32, json_string_value(h), json_string_length(h))) {
             char field[32];
             snprintf(field, sizeof field, one && i == 0 ? "hash" : "hashes[%zu]", one ? i - 1 : i);
             const char *sv = json_is_string(h) ? json_string_value(h) : "";
@@ -381,8 +386,10 @@ static void get_record(struct call *k, const char *idhex)
     if (rc == 0) rc = proto_decode(&r, sr.buf, sr.len);
     if (rc) {
         store_rd_close(rd);
-        if (rc == -ENOENT) fail(k, 404, "not_found", "no record %s on this node", idhex);
-        else fail_store(k, rc);
+        if (rc == -ENOENT)
+            fail(k, 404, "not_found", "no record %s on this node", idhex);
+        else
+            fail_store(k, rc);
         return;
     }
     json_t *j = api_record_json(rd, &r, &sr, &k->n->cfg, gif_now_ms());
@@ -472,13 +479,13 @@ struct members_walk {
 static int member_cb(void *ctx, const struct store_member *m)
 {
     struct members_walk *w = ctx;
-    json_array_append_new(
-        w->arr, json_pack("{s:o,s:s,s:s,s:o,s:o,s:b,s:o,s:o}", "key", api_hex(m->key, 32), "org",
-                          m->org, "role", proto_role_name(m->role), "not_before",
-                          api_time(m->not_before_ms), "not_after", api_time(m->not_after_ms),
-                          "revoked", m->revoked, "revoked_at",
-                          m->revoked ? api_time(m->revoked_ms) : json_null(), "record",
-                          api_hex(m->record_id, 32)));
+    json_array_append_new(w->arr,
+                          json_pack("{s:o,s:s,s:s,s:o,s:o,s:b,s:o,s:o}", "key", api_hex(m->key, 32),
+                                    "org", m->org, "role", proto_role_name(m->role), "not_before",
+                                    api_time(m->not_before_ms), "not_after",
+                                    api_time(m->not_after_ms), "revoked", m->revoked, "revoked_at",
+                                    m->revoked ? api_time(m->revoked_ms) : json_null(), "record",
+                                    api_hex(m->record_id, 32)));
     return 0;
 }
 
@@ -531,14 +538,14 @@ static void get_status(struct call *k)
                              member ? json_string(me.org) : json_null(), "role",
                              member ? json_string(proto_role_name(me.role)) : json_null(),
                              "member_active", member && store_member_active(&me, gif_now_ms()));
-    json_t *j = json_pack(
-        "{s:s,s:o,s:I,s:I,s:o,s:o,s:I,s:I,s:I,s:I,s:o,s:{s:I,s:I}}", "version", GIF_VERSION,
-        "node", node, "uptime_s", (json_int_t)((gif_now_ms() - n->started_ms) / 1000), "records",
-        (json_int_t)st.records, "by_kind", kinds, "signals_by_type", types, "retracted",
-        (json_int_t)st.retracted, "held", (json_int_t)st.held, "feed_last",
-        (json_int_t)st.feed_last, "pdq_index", (json_int_t)store_pdq_count(n->pdq), "frozen",
-        frozen, "storage", "map_size", (json_int_t)st.map_size, "map_used",
-        (json_int_t)st.map_used);
+    json_t *j = json_pack("{s:s,s:o,s:I,s:I,s:o,s:o,s:I,s:I,s:I,s:I,s:o,s:{s:I,s:I}}", "version",
+                          GIF_VERSION, "node", node, "uptime_s",
+                          (json_int_t)((gif_now_ms() - n->started_ms) / 1000), "records",
+                          (json_int_t)st.records, "by_kind", kinds, "signals_by_type", types,
+                          "retracted", (json_int_t)st.retracted, "held", (json_int_t)st.held,
+                          "feed_last", (json_int_t)st.feed_last, "pdq_index",
+                          (json_int_t)store_pdq_count(n->pdq), "frozen", frozen, "storage",
+                          "map_size", (json_int_t)st.map_size, "map_used", (json_int_t)st.map_used);
     reply_json(k, 200, j);
 }
 
@@ -628,7 +635,8 @@ static void get_events(struct call *k, const struct http_req *req)
     uint64_t after = 0;
     bool resume = false;
     char buf[32];
-    if (req->last_event_id && parse_u64(req->last_event_id, &after) == 0) resume = true;
+    if (req->last_event_id && parse_u64(req->last_event_id, &after) == 0)
+        resume = true;
     else if (http_query_get(req->query, "after", buf, sizeof buf) >= 0) {
         if (parse_u64(buf, &after)) {
             struct api_err e;
@@ -681,8 +689,10 @@ void api_broadcast(struct node *n, uint64_t feed, const uint8_t *rec, size_t len
     /* http_sse_send may close a slow stream, which unlinks it: walk a snapshot. */
     struct http_conn *conns[EVENTS_MAX];
     size_t nc = 0;
-    for (struct sse_client *c = n->sse; c && nc < EVENTS_MAX; c = c->next) conns[nc++] = c->conn;
-    for (size_t i = 0; i < nc; i++) http_sse_send(conns[i], t, len_t);
+    for (struct sse_client *c = n->sse; c && nc < EVENTS_MAX; c = c->next)
+        conns[nc++] = c->conn;
+    for (size_t i = 0; i < nc; i++)
+        http_sse_send(conns[i], t, len_t);
     free(t);
 }
 
@@ -739,8 +749,9 @@ static void publish_done(struct node *n, struct write_req *w, int rc)
     } else if (!wc->batch) {
         struct store_result *r = &w->res[0];
         if (r->status == 0) {
-            reply_json(&wc->k, 201, json_pack("{s:o,s:I,s:I}", "id", api_hex(r->id, 32), "seq",
-                                              (json_int_t)r->seq, "feed", (json_int_t)r->feed));
+            reply_json(&wc->k, 201,
+                       json_pack("{s:o,s:I,s:I}", "id", api_hex(r->id, 32), "seq",
+                                 (json_int_t)r->seq, "feed", (json_int_t)r->feed));
         } else {
             metrics_reject(&wc->k.n->metrics, r->status);
             struct api_err e;
@@ -775,10 +786,14 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
     json_t *arr = json_array();
     for (size_t i = 0; i < w->n; i++) {
         int st = w->res[i].status;
-        if (st == 0) acc++;
-        else if (st == GIF_E_DUPLICATE) dup++;
-        else if (st == GIF_E_PENDING) held++;
-        else rej++, metrics_reject(&wc->k.n->metrics, st);
+        if (st == 0)
+            acc++;
+        else if (st == GIF_E_DUPLICATE)
+            dup++;
+        else if (st == GIF_E_PENDING)
+            held++;
+        else
+            rej++, metrics_reject(&wc->k.n->metrics, st);
         json_array_append_new(arr, result_json(&w->res[i]));
     }
     reply_json(&wc->k, 200,
@@ -823,8 +838,10 @@ static int wcall_batch(struct wcall *wc, size_t n, bool ingest)
     wc->batch = true;
     wc->w.n = n;
     wc->w.res = calloc(n, sizeof *wc->w.res);
-    if (ingest) wc->w.in = calloc(n, sizeof *wc->w.in);
-    else wc->w.drafts = calloc(n, sizeof *wc->w.drafts);
+    if (ingest)
+        wc->w.in = calloc(n, sizeof *wc->w.in);
+    else
+        wc->w.drafts = calloc(n, sizeof *wc->w.drafts);
     return wc->w.res && (ingest ? wc->w.in != NULL : wc->w.drafts != NULL) ? 0 : -1;
 }
 
@@ -846,8 +863,8 @@ static void post_signals(struct call *k, const struct http_req *req)
             goto bad;
         }
         if (n > API_BATCH_MAX) {
-            api_err_set(&e, 413, "too_many", "signals", NULL, 0,
-                        "at most %d signals per request", API_BATCH_MAX);
+            api_err_set(&e, 413, "too_many", "signals", NULL, 0, "at most %d signals per request",
+                        API_BATCH_MAX);
             goto bad;
         }
         if (wcall_batch(wc, n, false)) {
@@ -901,8 +918,7 @@ static void post_records(struct call *k, const struct http_req *req)
     size_t n = json_array_size(list);
     if (!json_is_array(list) || n == 0) {
         api_err_set(&e, 400, list ? "invalid_field" : "missing_field", "records", NULL, 0,
-                    "records must be a list of 1 to %d hex-encoded signed records",
-                    API_BATCH_MAX);
+                    "records must be a list of 1 to %d hex-encoded signed records", API_BATCH_MAX);
         goto bad;
     }
     if (n > API_BATCH_MAX) {
@@ -954,7 +970,7 @@ void api_handle(void *ctx, struct http_conn *c, const struct http_req *req)
     struct call k = {n, c, gif_mono_ns(), req->verb == HTTP_VERB_HEAD};
     const char *p = req->path;
     int m = req->verb == HTTP_VERB_GET || req->verb == HTTP_VERB_HEAD ? R_GET
-            : req->verb == HTTP_VERB_POST                              ? R_POST
+            : req->verb == HTTP_VERB_POST                             ? R_POST
                                                                       : 0;
     if (n->stopping) {
         fail(&k, 503, "unavailable", "the node is stopping");
@@ -962,17 +978,17 @@ void api_handle(void *ctx, struct http_conn *c, const struct http_req *req)
     }
     /* allowed: which methods the path takes, for 405. */
     int allowed = 0;
-#define ROUTE(path, meth, call)                                                                   \
-    if (strcmp(p, path) == 0) {                                                                   \
-        allowed |= meth;                                                                          \
-        if (m == meth) {                                                                          \
-            call;                                                                                 \
-            return;                                                                               \
-        }                                                                                         \
+#define ROUTE(path, meth, call)                                                                    \
+    if (strcmp(p, path) == 0) {                                                                    \
+        allowed |= meth;                                                                           \
+        if (m == meth) {                                                                           \
+            call;                                                                                  \
+            return;                                                                                \
+        }                                                                                          \
     }
-#define WRITE(call)                                                                               \
-    do {                                                                                          \
-        if (authorized(&k, req)) call;                                                            \
+#define WRITE(call)                                                                                \
+    do {                                                                                           \
+        if (authorized(&k, req)) call;                                                             \
     } while (0)
     ROUTE("/v1/status", R_GET, get_status(&k));
     ROUTE("/v1/members", R_GET, get_members(&k));

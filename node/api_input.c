@@ -61,10 +61,10 @@ void api_err_set(struct api_err *e, int status, const char *code, const char *fi
 }
 
 /* Quotes a JSON value for an error: strings as they are, anything else as compact JSON. */
-static void bad(struct api_err *e, const char *prefix, const char *name, json_t *v,
-                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void bad(struct api_err *e, const char *prefix, const char *name, json_t *v,
-                const char *fmt, ...)
+static void bad(struct api_err *e, const char *prefix, const char *name, json_t *v, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
+static void bad(struct api_err *e, const char *prefix, const char *name, json_t *v, const char *fmt,
+                ...)
 {
     char field[96], msg[256];
     snprintf(field, sizeof field, "%s%s", prefix, name);
@@ -90,8 +90,7 @@ static void missing(struct api_err *e, const char *prefix, const char *name)
     api_err_set(e, 400, "missing_field", field, NULL, 0, "%s is required", field);
 }
 
-int api_check_fields(json_t *obj, const char *const *allowed, const char *prefix,
-                     struct api_err *e)
+int api_check_fields(json_t *obj, const char *const *allowed, const char *prefix, struct api_err *e)
 {
     const char *key;
     json_t *v;
@@ -103,8 +102,8 @@ int api_check_fields(json_t *obj, const char *const *allowed, const char *prefix
         if (!ok) {
             char field[96];
             snprintf(field, sizeof field, "%s%s", prefix, key);
-            api_err_set(e, 400, "unknown_field", field, key, strlen(key),
-                        "unknown field '%.80s'", field);
+            api_err_set(e, 400, "unknown_field", field, key, strlen(key), "unknown field '%.80s'",
+                        field);
             return -1;
         }
     }
@@ -137,13 +136,12 @@ static int get_str(json_t *obj, const char *name, struct proto_str *out, size_t 
     return 0;
 }
 
-static int get_uint(json_t *obj, const char *name, uint64_t *out, uint64_t max,
-                    const char *prefix, struct api_err *e)
+static int get_uint(json_t *obj, const char *name, uint64_t *out, uint64_t max, const char *prefix,
+                    struct api_err *e)
 {
     json_t *v = json_object_get(obj, name);
     if (!v || json_is_null(v)) return 1; /* absent: caller keeps its default */
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        (uint64_t)json_integer_value(v) > max) {
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max) {
         bad(e, prefix, name, v, "is not an integer from 0 to %llu", (unsigned long long)max);
         return -1;
     }
@@ -153,8 +151,8 @@ static int get_uint(json_t *obj, const char *name, uint64_t *out, uint64_t max,
 
 /* Parses an enumerated name with parse(); absent leaves *out. */
 static int get_enum(json_t *obj, const char *name, uint8_t *out,
-                    int (*parse)(const char *, uint8_t *), const char *choices,
-                    const char *prefix, struct api_err *e)
+                    int (*parse)(const char *, uint8_t *), const char *choices, const char *prefix,
+                    struct api_err *e)
 {
     json_t *v = json_object_get(obj, name);
     if (!v || json_is_null(v)) return 1;
@@ -225,8 +223,8 @@ static int parse_vpdq(json_t *v, struct proto_bytes *out, struct arena *a, const
 }
 
 /* Parses obj's "type" and "value" into (stype, bytes). */
-static int parse_typed_value(json_t *obj, uint8_t *stype, struct proto_bytes *val,
-                             struct arena *a, const char *prefix, struct api_err *e)
+static int parse_typed_value(json_t *obj, uint8_t *stype, struct proto_bytes *val, struct arena *a,
+                             const char *prefix, struct api_err *e)
 {
     json_t *t = json_object_get(obj, "type");
     if (!t || json_is_null(t)) {
@@ -255,16 +253,16 @@ static int parse_typed_value(json_t *obj, uint8_t *stype, struct proto_bytes *va
     char field[96];
     snprintf(field, sizeof field, "%svalue", prefix);
     size_t len;
-    if (api_parse_key(json_string_value(t), json_string_value(v), json_string_length(v), stype,
-                      buf, &len, field, e))
+    if (api_parse_key(json_string_value(t), json_string_value(v), json_string_length(v), stype, buf,
+                      &len, field, e))
         return -1;
     val->p = buf;
     val->n = len;
     return 0;
 }
 
-int api_parse_key(const char *type, const char *value, size_t vlen, uint8_t *stype,
-                  uint8_t out[32], size_t *outlen, const char *field, struct api_err *e)
+int api_parse_key(const char *type, const char *value, size_t vlen, uint8_t *stype, uint8_t out[32],
+                  size_t *outlen, const char *field, struct api_err *e)
 {
     if (proto_stype_parse(type, stype) != 0) {
         api_err_set(e, 400, "invalid_field", "type", type, strlen(type),
@@ -289,20 +287,18 @@ int api_parse_key(const char *type, const char *value, size_t vlen, uint8_t *sty
     }
     if (gif_unhex(out, want, value, vlen) != 0) {
         api_err_set(e, 400, "invalid_field", field, value, vlen,
-                    "%s: '%.200s' is not %zu hex digits (a %s hash)", field, value, 2 * want,
-                    type);
+                    "%s: '%.200s' is not %zu hex digits (a %s hash)", field, value, 2 * want, type);
         return -1;
     }
     return 0;
 }
 
-int api_parse_signal(json_t *obj, struct proto_record *d, struct arena *a,
-                     const char *prefix, struct api_err *e)
+int api_parse_signal(json_t *obj, struct proto_record *d, struct arena *a, const char *prefix,
+                     struct api_err *e)
 {
-    static const char *const fields[] = {"type",       "value",        "labels",
-                                         "entity",     "incident",     "content_type",
-                                         "confidence", "expires",      "verified",
-                                         NULL};
+    static const char *const fields[] = {
+        "type",         "value",      "labels",  "entity",   "incident",
+        "content_type", "confidence", "expires", "verified", NULL};
     memset(d, 0, sizeof *d);
     d->kind = PROTO_SIGNAL;
     struct proto_signal *s = &d->u.signal;
@@ -324,7 +320,8 @@ int api_parse_signal(json_t *obj, struct proto_record *d, struct arena *a,
             json_t *l = json_array_get(labels, i);
             char name[32];
             snprintf(name, sizeof name, "labels[%zu]", i);
-            if (!json_is_string(l) || !proto_label_known(json_string_value(l), json_string_length(l))) {
+            if (!json_is_string(l) ||
+                !proto_label_known(json_string_value(l), json_string_length(l))) {
                 bad(e, prefix, name, l, "is not a label of the taxonomy (docs/protocol.md)");
                 return -1;
             }

@@ -35,8 +35,7 @@ void arena_free(struct arena *a);
  * (e.g. "signals[3]."). Returns 0 or -1 with *e filled. */
 int api_parse_signal(json_t *obj, struct proto_record *draft, struct arena *a,
                      const char *field_prefix, struct api_err *e);
-int api_parse_alert(json_t *obj, struct proto_record *draft, struct arena *a,
-                    struct api_err *e);
+int api_parse_alert(json_t *obj, struct proto_record *draft, struct arena *a, struct api_err *e);
 int api_parse_retraction(json_t *obj, struct proto_record *draft, struct api_err *e);
 int api_parse_feedback(json_t *obj, struct proto_record *draft, struct api_err *e);
 
@@ -45,8 +44,8 @@ int api_parse_feedback(json_t *obj, struct proto_record *draft, struct api_err *
  * sha256 and pdq; for url, the URL (normalised and hashed) or a 64-hex hash. out must hold 32
  * bytes. Returns 0 or -1 with *e filled (field names `field`).
  */
-int api_parse_key(const char *type, const char *value, size_t vlen, uint8_t *stype,
-                  uint8_t out[32], size_t *outlen, const char *field, struct api_err *e);
+int api_parse_key(const char *type, const char *value, size_t vlen, uint8_t *stype, uint8_t out[32],
+                  size_t *outlen, const char *field, struct api_err *e);
 
 /* Fills e for a refusal. */
 void api_err_set(struct api_err *e, int status, const char *code, const char *field,

@@ -50,9 +50,8 @@ json_t *api_value_json(uint8_t stype, const struct proto_bytes *v)
     json_t *arr = json_array();
     for (size_t off = 0; off + PROTO_VPDQ_FRAME_LEN <= v->n; off += PROTO_VPDQ_FRAME_LEN) {
         const uint8_t *f = v->p + off;
-        json_array_append_new(arr, json_pack("{s:o,s:i,s:I,s:f}", "hash", api_hex(f, 32),
-                                             "quality", (int)f[32], "frame",
-                                             (json_int_t)be32(f + 33), "time",
+        json_array_append_new(arr, json_pack("{s:o,s:i,s:I,s:f}", "hash", api_hex(f, 32), "quality",
+                                             (int)f[32], "frame", (json_int_t)be32(f + 33), "time",
                                              be32(f + 37) / 1000.0));
     }
     return arr;
@@ -95,7 +94,8 @@ static json_t *feedback_json(const struct store_fb *fb)
 static json_t *labels_json(const struct proto_signal *s)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < s->nlabels; i++) json_array_append_new(a, str_json(&s->labels[i]));
+    for (size_t i = 0; i < s->nlabels; i++)
+        json_array_append_new(a, str_json(&s->labels[i]));
     return a;
 }
 
@@ -160,8 +160,8 @@ json_t *api_match_json(struct store_rd *rd, const struct proto_record *r,
     return o;
 }
 
-json_t *api_record_json(struct store_rd *rd, const struct proto_record *r, const struct store_rec *sr,
-                        const struct node_config *cfg, uint64_t now_ms)
+json_t *api_record_json(struct store_rd *rd, const struct proto_record *r,
+                        const struct store_rec *sr, const struct node_config *cfg, uint64_t now_ms)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", api_hex(r->id, 32));
@@ -193,10 +193,9 @@ json_t *api_record_json(struct store_rd *rd, const struct proto_record *r, const
         json_object_set_new(b, "score", json_real(a->score / 10000.0));
         json_t *sigs = json_array();
         for (size_t i = 0; i < a->nsignals; i++)
-            json_array_append_new(sigs, json_pack("{s:s,s:o}", "type",
-                                                  proto_stype_name(a->signals[i].stype), "value",
-                                                  api_value_json(a->signals[i].stype,
-                                                                 &a->signals[i].value)));
+            json_array_append_new(
+                sigs, json_pack("{s:s,s:o}", "type", proto_stype_name(a->signals[i].stype), "value",
+                                api_value_json(a->signals[i].stype, &a->signals[i].value)));
         json_object_set_new(b, "signals", sigs);
         json_object_set_new(b, "note", str_json(&a->note));
         break;
@@ -218,7 +217,8 @@ json_t *api_record_json(struct store_rd *rd, const struct proto_record *r, const
         json_object_set_new(b, "not_before", api_time(mm->not_before_ms));
         json_object_set_new(b, "not_after", api_time(mm->not_after_ms));
         json_t *addrs = json_array();
-        for (size_t i = 0; i < mm->naddrs; i++) json_array_append_new(addrs, str_json(&mm->addrs[i]));
+        for (size_t i = 0; i < mm->naddrs; i++)
+            json_array_append_new(addrs, str_json(&mm->addrs[i]));
         json_object_set_new(b, "addresses", addrs);
         break;
     }

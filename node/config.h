@@ -17,9 +17,9 @@
 enum policy_verdict { POLICY_ALLOW = 0, POLICY_REVIEW = 1, POLICY_BLOCK = 2 };
 
 struct policy_config {
-    bool block_role[4];          /* indexed by enum proto_role: records from these roles block */
-    bool block_verified;         /* a signal an agency marked verified blocks */
-    uint32_t block_min_agree;    /* block when this many organisations agree; 0 = never */
+    bool block_role[4];           /* indexed by enum proto_role: records from these roles block */
+    bool block_verified;          /* a signal an agency marked verified blocks */
+    uint32_t block_min_agree;     /* block when this many organisations agree; 0 = never */
     uint32_t review_min_disputes; /* review when this many organisations dispute; 0 = never */
     int block_max_distance;       /* near matches further than this are at most review */
     enum policy_verdict dflt;     /* verdict when no rule decides */
@@ -36,8 +36,8 @@ struct node_config {
 
     char api_host[256]; /* [api] listen host:port, default 127.0.0.1:7480 */
     int api_port;
-    char token[256];   /* [api] token: bearer token for writes, required, >= 16 chars */
-    size_t max_body;   /* [api] max_body bytes, default 16 MiB */
+    char token[256]; /* [api] token: bearer token for writes, required, >= 16 chars */
+    size_t max_body; /* [api] max_body bytes, default 16 MiB */
 
     char peer_host[256]; /* [peers] listen, default 0.0.0.0:7481 (used by the network) */
     int peer_port;

@@ -80,8 +80,8 @@ struct http_server_opts {
 
 /* Starts listening. Returns 0, or a negative uv error with a sentence in err. */
 int http_server_start(struct http_server **out, uv_loop_t *loop,
-                      const struct http_server_opts *opts, http_handler h, void *ctx,
-                      char *err, size_t errlen);
+                      const struct http_server_opts *opts, http_handler h, void *ctx, char *err,
+                      size_t errlen);
 int http_server_port(const struct http_server *s);
 /* Stops listening and closes every connection (streams included); calls done(arg) once all
  * handles are closed and the server is freed. Connections awaiting an answer are closed

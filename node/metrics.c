@@ -31,7 +31,8 @@ void metrics_http(struct metrics *m, int status, uint64_t elapsed_ns)
     if (i < METRICS_CODES) m->http_count[i]++;
     double s = (double)elapsed_ns / 1e9;
     int b = 0;
-    while (b < METRICS_BUCKETS - 1 && s > bounds[b]) b++;
+    while (b < METRICS_BUCKETS - 1 && s > bounds[b])
+        b++;
     m->lat_buckets[b]++;
     m->lat_count++;
     m->lat_sum += s;
@@ -80,35 +81,41 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
     for (uint8_t k = PROTO_SIGNAL; k <= PROTO_REVOCATION; k++)
         put(&o, "gifnet_records_total{kind=\"%s\"} %llu\n", proto_kind_name(k),
             (unsigned long long)m->records_by_kind[k]);
-    put(&o, "# HELP gifnet_records_stored Records in the store.\n"
-            "# TYPE gifnet_records_stored gauge\ngifnet_records_stored %llu\n",
+    put(&o,
+        "# HELP gifnet_records_stored Records in the store.\n"
+        "# TYPE gifnet_records_stored gauge\ngifnet_records_stored %llu\n",
         (unsigned long long)g->records);
     put(&o, "# HELP gifnet_lookups_total Exact lookups answered, by signal type.\n"
             "# TYPE gifnet_lookups_total counter\n");
     for (uint8_t t = PROTO_ST_MD5; t <= PROTO_ST_URL; t++)
         put(&o, "gifnet_lookups_total{type=\"%s\"} %llu\n", proto_stype_name(t),
             (unsigned long long)m->lookups_by_type[t]);
-    put(&o, "# HELP gifnet_lookup_matches_total Records returned by exact lookups.\n"
-            "# TYPE gifnet_lookup_matches_total counter\ngifnet_lookup_matches_total %llu\n",
+    put(&o,
+        "# HELP gifnet_lookup_matches_total Records returned by exact lookups.\n"
+        "# TYPE gifnet_lookup_matches_total counter\ngifnet_lookup_matches_total %llu\n",
         (unsigned long long)m->lookup_matches);
-    put(&o, "# HELP gifnet_match_queries_total Near-match queries (one per hash).\n"
-            "# TYPE gifnet_match_queries_total counter\ngifnet_match_queries_total %llu\n",
+    put(&o,
+        "# HELP gifnet_match_queries_total Near-match queries (one per hash).\n"
+        "# TYPE gifnet_match_queries_total counter\ngifnet_match_queries_total %llu\n",
         (unsigned long long)m->match_queries);
-    put(&o, "# HELP gifnet_matches_total Records returned by near-match queries.\n"
-            "# TYPE gifnet_matches_total counter\ngifnet_matches_total %llu\n",
+    put(&o,
+        "# HELP gifnet_matches_total Records returned by near-match queries.\n"
+        "# TYPE gifnet_matches_total counter\ngifnet_matches_total %llu\n",
         (unsigned long long)m->match_hits);
     put(&o, "# HELP gifnet_rejects_total Records refused, by reason.\n"
             "# TYPE gifnet_rejects_total counter\n");
     for (int i = 0; i < METRICS_REASONS; i++) {
         if (!m->rejects[i]) continue;
-        put(&o, "gifnet_rejects_total{reason=\"%s\"} %llu\n",
-            i ? gif_errname(-1000 - i) : "other", (unsigned long long)m->rejects[i]);
+        put(&o, "gifnet_rejects_total{reason=\"%s\"} %llu\n", i ? gif_errname(-1000 - i) : "other",
+            (unsigned long long)m->rejects[i]);
     }
-    put(&o, "# HELP gifnet_write_batches_total Write transactions committed.\n"
-            "# TYPE gifnet_write_batches_total counter\ngifnet_write_batches_total %llu\n",
+    put(&o,
+        "# HELP gifnet_write_batches_total Write transactions committed.\n"
+        "# TYPE gifnet_write_batches_total counter\ngifnet_write_batches_total %llu\n",
         (unsigned long long)m->write_batches);
-    put(&o, "# HELP gifnet_write_failures_total Write transactions that failed (nothing written).\n"
-            "# TYPE gifnet_write_failures_total counter\ngifnet_write_failures_total %llu\n",
+    put(&o,
+        "# HELP gifnet_write_failures_total Write transactions that failed (nothing written).\n"
+        "# TYPE gifnet_write_failures_total counter\ngifnet_write_failures_total %llu\n",
         (unsigned long long)m->write_failures);
     put(&o, "# HELP gifnet_http_requests_total HTTP requests answered, by status code.\n"
             "# TYPE gifnet_http_requests_total counter\n");
@@ -129,17 +136,21 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
     }
     put(&o, "gifnet_http_request_duration_seconds_sum %.6f\n", m->lat_sum);
     put(&o, "gifnet_http_request_duration_seconds_count %llu\n", (unsigned long long)m->lat_count);
-    put(&o, "# HELP gifnet_pdq_index_size PDQ hashes in the similarity index.\n"
-            "# TYPE gifnet_pdq_index_size gauge\ngifnet_pdq_index_size %llu\n",
+    put(&o,
+        "# HELP gifnet_pdq_index_size PDQ hashes in the similarity index.\n"
+        "# TYPE gifnet_pdq_index_size gauge\ngifnet_pdq_index_size %llu\n",
         (unsigned long long)g->pdq_index);
-    put(&o, "# HELP gifnet_held_records Records held aside past a gap.\n"
-            "# TYPE gifnet_held_records gauge\ngifnet_held_records %llu\n",
+    put(&o,
+        "# HELP gifnet_held_records Records held aside past a gap.\n"
+        "# TYPE gifnet_held_records gauge\ngifnet_held_records %llu\n",
         (unsigned long long)g->held);
-    put(&o, "# HELP gifnet_frozen_origins Origins frozen after an equivocation.\n"
-            "# TYPE gifnet_frozen_origins gauge\ngifnet_frozen_origins %llu\n",
+    put(&o,
+        "# HELP gifnet_frozen_origins Origins frozen after an equivocation.\n"
+        "# TYPE gifnet_frozen_origins gauge\ngifnet_frozen_origins %llu\n",
         (unsigned long long)g->frozen);
-    put(&o, "# HELP gifnet_events_clients Open /v1/events streams.\n"
-            "# TYPE gifnet_events_clients gauge\ngifnet_events_clients %llu\n",
+    put(&o,
+        "# HELP gifnet_events_clients Open /v1/events streams.\n"
+        "# TYPE gifnet_events_clients gauge\ngifnet_events_clients %llu\n",
         (unsigned long long)g->events_clients);
     if (o.oom) {
         free(o.buf);

@@ -52,8 +52,9 @@ static int load_members(struct node *n, const char *path, char *err, size_t errl
     FILE *f = fopen(path, "r");
     if (!f) {
         if (errno == ENOENT) {
-            GIF_WARN("node", "no members file at %s: only records ingested later will define "
-                             "the consortium's members",
+            GIF_WARN("node",
+                     "no members file at %s: only records ingested later will define "
+                     "the consortium's members",
                      path);
             return 0;
         }
@@ -88,11 +89,12 @@ static int load_members(struct node *n, const char *path, char *err, size_t errl
             snprintf(err, errlen, "%s:%d: storage error: %s", path, lineno, gif_strerror(rc));
             break;
         }
-        if (res.status == 0) accepted++;
-        else if (res.status == GIF_E_DUPLICATE) dup++;
+        if (res.status == 0)
+            accepted++;
+        else if (res.status == GIF_E_DUPLICATE)
+            dup++;
         else
-            GIF_WARN("node", "%s:%d: record refused: %s", path, lineno,
-                     gif_strerror(res.status));
+            GIF_WARN("node", "%s:%d: record refused: %s", path, lineno, gif_strerror(res.status));
     }
     free(line);
     fclose(f);
@@ -107,8 +109,10 @@ static void keepalive_cb(uv_timer_t *t)
     static const char ping[] = ": keepalive\n\n";
     struct http_conn *conns[256];
     size_t nc = 0;
-    for (struct sse_client *c = n->sse; c && nc < 256; c = c->next) conns[nc++] = c->conn;
-    for (size_t i = 0; i < nc; i++) http_sse_send(conns[i], ping, sizeof ping - 1);
+    for (struct sse_client *c = n->sse; c && nc < 256; c = c->next)
+        conns[nc++] = c->conn;
+    for (size_t i = 0; i < nc; i++)
+        http_sse_send(conns[i], ping, sizeof ping - 1);
 }
 
 static void signal_cb(uv_signal_t *s, int signum)
@@ -118,8 +122,7 @@ static void signal_cb(uv_signal_t *s, int signum)
     node_stop(n);
 }
 
-int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *err,
-               size_t errlen)
+int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *err, size_t errlen)
 {
     memset(n, 0, sizeof *n);
     n->loop = loop;
@@ -171,10 +174,10 @@ int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *e
     GIF_INFO("index", "%zu pdq hashes loaded in %.1f ms", store_pdq_count(n->pdq),
              (double)(gif_mono_ns() - t0) / 1e6);
 
-    struct http_server_opts ho = {.host = n->cfg.api_host,
-                                  .port = n->cfg.api_port,
-                                  .limits = {.max_header = HTTP_HEADER_MAX,
-                                             .max_body = n->cfg.max_body}};
+    struct http_server_opts ho = {
+        .host = n->cfg.api_host,
+        .port = n->cfg.api_port,
+        .limits = {.max_header = HTTP_HEADER_MAX, .max_body = n->cfg.max_body}};
     rc = http_server_start(&n->http, loop, &ho, api_handle, n, err, errlen);
     if (rc) return rc;
     GIF_INFO("api", "listening on http://%s:%d", n->cfg.api_host, http_server_port(n->http));
@@ -205,8 +208,10 @@ void node_stop(struct node *n)
     n->stopping = true;
     /* Writes already queued still complete (their answers are discarded if the client left);
      * the loop ends once the write in flight and every handle are done. */
-    if (n->http) http_server_stop(n->http, http_stopped, n);
-    else http_stopped(n);
+    if (n->http)
+        http_server_stop(n->http, http_stopped, n);
+    else
+        http_stopped(n);
 }
 
 void node_free(struct node *n)

@@ -56,8 +56,7 @@ struct node {
 
 /* Reads the config, keys and store, builds the index, starts the API. Returns 0 or a
  * negative code with a sentence in err. */
-int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *err,
-               size_t errlen);
+int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *err, size_t errlen);
 /* Begins an orderly stop: no new requests, pending writes finish, then handles close. */
 void node_stop(struct node *n);
 /* Frees what node_start acquired; call after uv_run returns. */
@@ -80,7 +79,7 @@ struct write_req {
     struct store_result *res;
     int rc; /* the transaction's outcome: 0 committed, else nothing written */
     write_done_cb done;
-    void *ctx;      /* the request's owner (an HTTP request's state) */
+    void *ctx; /* the request's owner (an HTTP request's state) */
     struct write_req *next;
 };
 

@@ -3,9 +3,12 @@
 const char *policy_verdict_name(enum policy_verdict v)
 {
     switch (v) {
-    case POLICY_BLOCK: return "block";
-    case POLICY_REVIEW: return "review";
-    default: return "allow";
+    case POLICY_BLOCK:
+        return "block";
+    case POLICY_REVIEW:
+        return "review";
+    default:
+        return "allow";
     }
 }
 
@@ -28,8 +31,10 @@ enum policy_verdict policy_decide(const struct policy_config *p, const struct po
     }
     enum policy_verdict v = POLICY_ALLOW;
     const char *why = NULL;
-    if (p->block_verified && in->verified) v = POLICY_BLOCK, why = "verified";
-    else if (in->role < 4 && p->block_role[in->role] && in->member) v = POLICY_BLOCK, why = "role";
+    if (p->block_verified && in->verified)
+        v = POLICY_BLOCK, why = "verified";
+    else if (in->role < 4 && p->block_role[in->role] && in->member)
+        v = POLICY_BLOCK, why = "role";
     else if (p->block_min_agree && in->orgs_agree >= p->block_min_agree)
         v = POLICY_BLOCK, why = "agreed";
     if (v == POLICY_BLOCK && in->distance > p->block_max_distance) {

@@ -11,11 +11,11 @@
 #include "node/config.h"
 
 struct policy_input {
-    uint8_t role;      /* origin's role (enum proto_role), 0 if unknown */
-    bool member;       /* origin is a current member */
-    bool verified;     /* signal marked verified by an agency */
+    uint8_t role;  /* origin's role (enum proto_role), 0 if unknown */
+    bool member;   /* origin is a current member */
+    bool verified; /* signal marked verified by an agency */
     bool retracted;
-    bool expired;      /* signal's expiry has passed */
+    bool expired; /* signal's expiry has passed */
     uint32_t orgs_agree;
     uint32_t orgs_dispute;
     int distance; /* -1 for an exact match */

@@ -11,7 +11,7 @@
 #include "node/node.h"
 #include "util/gif.h"
 
-#define WQ_MAX_REQS 4096       /* queued requests before the API answers 503 */
+#define WQ_MAX_REQS 4096      /* queued requests before the API answers 503 */
 #define BATCH_MAX_ITEMS 20000 /* records per transaction */
 
 static void node_write_kick(struct node *n);
@@ -21,8 +21,10 @@ int node_write(struct node *n, struct write_req *w)
     if (n->stopping || n->wq_len >= WQ_MAX_REQS) return -EAGAIN;
     w->next = NULL;
     w->rc = 0;
-    if (n->wq_tail) n->wq_tail->next = w;
-    else n->wq_head = w;
+    if (n->wq_tail)
+        n->wq_tail->next = w;
+    else
+        n->wq_head = w;
     n->wq_tail = w;
     n->wq_len++;
     node_write_kick(n);
@@ -40,8 +42,10 @@ static void run_kind(struct node *n, struct write_req *batch, enum write_kind ki
     struct proto_record *drafts = NULL;
     struct store_in *in = NULL;
     int rc;
-    if (kind == WRITE_PUBLISH) drafts = malloc(total * sizeof *drafts);
-    else in = malloc(total * sizeof *in);
+    if (kind == WRITE_PUBLISH)
+        drafts = malloc(total * sizeof *drafts);
+    else
+        in = malloc(total * sizeof *in);
     if (!res || (!drafts && !in)) {
         rc = -ENOMEM;
         goto done;
@@ -49,13 +53,17 @@ static void run_kind(struct node *n, struct write_req *batch, enum write_kind ki
     size_t off = 0;
     for (struct write_req *w = batch; w; w = w->next) {
         if (w->kind != kind) continue;
-        if (kind == WRITE_PUBLISH) memcpy(drafts + off, w->drafts, w->n * sizeof *drafts);
-        else memcpy(in + off, w->in, w->n * sizeof *in);
+        if (kind == WRITE_PUBLISH)
+            memcpy(drafts + off, w->drafts, w->n * sizeof *drafts);
+        else
+            memcpy(in + off, w->in, w->n * sizeof *in);
         off += w->n;
     }
     uint64_t now = gif_now_ms();
-    if (kind == WRITE_PUBLISH) rc = store_publish(n->store, n->sk, drafts, total, now, res);
-    else rc = store_ingest(n->store, in, total, now, res);
+    if (kind == WRITE_PUBLISH)
+        rc = store_publish(n->store, n->sk, drafts, total, now, res);
+    else
+        rc = store_ingest(n->store, in, total, now, res);
 done:
     off = 0;
     for (struct write_req *w = batch; w; w = w->next) {

@@ -71,8 +71,7 @@ static int read_hex(const char *path, uint8_t *out, size_t n, char *err, size_t 
         len--;
     int rc = gif_unhex(out, n, buf, len);
     sodium_memzero(buf, sizeof buf);
-    if (rc != 0)
-        snprintf(err, errlen, "%s: expected one line of %zu hex digits", path, 2 * n);
+    if (rc != 0) snprintf(err, errlen, "%s: expected one line of %zu hex digits", path, 2 * n);
     return rc;
 }
 

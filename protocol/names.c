@@ -8,26 +8,24 @@ static const char *const kinds[] = {NULL,       "signal",     "alert",     "retr
                                     "feedback", "membership", "revocation"};
 static const char *const stypes[] = {NULL, "md5", "sha256", "pdq", "vpdq", "url"};
 static const char *const roles[] = {NULL, "agency", "platform", "observer"};
-static const char *const contents[] = {"unknown", "image", "video", "audio",
-                                       "text",    "url",   "file"};
-static const char *const fbs[] = {NULL,      "agree",   "disagree",
-                                  "seen",    "blocked", "false_positive"};
+static const char *const contents[] = {"unknown", "image", "video", "audio", "text", "url", "file"};
+static const char *const fbs[] = {NULL, "agree", "disagree", "seen", "blocked", "false_positive"};
 static const char *const levels[] = {NULL, "situational_awareness", "content_incident",
                                      "content_incident_protocol"};
 
 /* The behaviour taxonomy. Adding a label is backward compatible (decoders accept any
  * well-formed label); removing one is not. */
 const char *const proto_labels[] = {
-    "attack_footage",   /* recordings of an attack, including livestreams */
+    "attack_footage",      /* recordings of an attack, including livestreams */
     "perpetrator_content", /* manifestos and material made by an attacker */
-    "glorification",    /* praise or celebration of attacks or attackers */
-    "graphic_violence", /* depictions of killing or injury */
-    "incitement",       /* calls to commit violence */
-    "instructional",    /* weapon, explosive or attack-planning instructions */
-    "recruitment",      /* recruiting for a violent extremist group */
-    "propaganda",       /* official branded output of a designated group */
-    "threat",           /* credible threats of violence */
-    "financing",        /* fundraising for a violent extremist group */
+    "glorification",       /* praise or celebration of attacks or attackers */
+    "graphic_violence",    /* depictions of killing or injury */
+    "incitement",          /* calls to commit violence */
+    "instructional",       /* weapon, explosive or attack-planning instructions */
+    "recruitment",         /* recruiting for a violent extremist group */
+    "propaganda",          /* official branded output of a designated group */
+    "threat",              /* credible threats of violence */
+    "financing",           /* fundraising for a violent extremist group */
     NULL,
 };
 
@@ -46,14 +44,14 @@ static int parse_in(const char *const *tab, size_t n, const char *s, uint8_t *ou
     return GIF_E_INVALID;
 }
 
-#define TABLE(fn, tab)                                                                            \
-    const char *proto_##fn##_name(uint8_t v)                                                      \
-    {                                                                                             \
-        return name_of(tab, GIF_ARRAY_LEN(tab), v);                                               \
-    }                                                                                             \
-    int proto_##fn##_parse(const char *s, uint8_t *out)                                           \
-    {                                                                                             \
-        return parse_in(tab, GIF_ARRAY_LEN(tab), s, out);                                         \
+#define TABLE(fn, tab)                                                                             \
+    const char *proto_##fn##_name(uint8_t v)                                                       \
+    {                                                                                              \
+        return name_of(tab, GIF_ARRAY_LEN(tab), v);                                                \
+    }                                                                                              \
+    int proto_##fn##_parse(const char *s, uint8_t *out)                                            \
+    {                                                                                              \
+        return parse_in(tab, GIF_ARRAY_LEN(tab), s, out);                                          \
     }
 
 TABLE(kind, kinds)
@@ -66,11 +64,14 @@ TABLE(level, levels)
 size_t proto_stype_len(uint8_t stype)
 {
     switch (stype) {
-    case PROTO_ST_MD5: return 16;
+    case PROTO_ST_MD5:
+        return 16;
     case PROTO_ST_SHA256:
     case PROTO_ST_PDQ:
-    case PROTO_ST_URL: return 32;
-    default: return 0;
+    case PROTO_ST_URL:
+        return 32;
+    default:
+        return 0;
     }
 }
 

@@ -38,7 +38,8 @@ static int rd_need(const struct rd *r, size_t n)
 static uint64_t be(const uint8_t *p, size_t n)
 {
     uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) v = v << 8 | p[i];
+    for (size_t i = 0; i < n; i++)
+        v = v << 8 | p[i];
     return v;
 }
 
@@ -54,11 +55,20 @@ static int rd_uint(struct rd *r, uint64_t *v, uint64_t max)
         return *v <= max ? 0 : GIF_E_INVALID;
     }
     switch (t) {
-    case 0xcc: n = 1, min = 0x80; break;
-    case 0xcd: n = 2, min = 0x100; break;
-    case 0xce: n = 4, min = 0x10000; break;
-    case 0xcf: n = 8, min = 0x100000000ull; break;
-    default: return GIF_E_MALFORMED;
+    case 0xcc:
+        n = 1, min = 0x80;
+        break;
+    case 0xcd:
+        n = 2, min = 0x100;
+        break;
+    case 0xce:
+        n = 4, min = 0x10000;
+        break;
+    case 0xcf:
+        n = 8, min = 0x100000000ull;
+        break;
+    default:
+        return GIF_E_MALFORMED;
     }
     if (rd_need(r, n)) return GIF_E_MALFORMED;
     *v = be(r->p, n);
@@ -148,10 +158,14 @@ static bool utf8_valid(const uint8_t *s, size_t n)
         }
         size_t k;
         uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) k = 1, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0) k = 2, cp = c & 0x0f, min = 0x800;
-        else if ((c & 0xf8) == 0xf0) k = 3, cp = c & 0x07, min = 0x10000;
-        else return false;
+        if ((c & 0xe0) == 0xc0)
+            k = 1, cp = c & 0x1f, min = 0x80;
+        else if ((c & 0xf0) == 0xe0)
+            k = 2, cp = c & 0x0f, min = 0x800;
+        else if ((c & 0xf8) == 0xf0)
+            k = 3, cp = c & 0x07, min = 0x10000;
+        else
+            return false;
         if (n - i <= k) return false;
         for (size_t j = 1; j <= k; j++) {
             if ((s[i + j] & 0xc0) != 0x80) return false;
@@ -200,10 +214,10 @@ static int rd_bool(struct rd *r, bool *v)
     return 0;
 }
 
-#define TRY(x)                                                                                    \
-    do {                                                                                          \
-        int rc_ = (x);                                                                            \
-        if (rc_) return rc_;                                                                      \
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        int rc_ = (x);                                                                             \
+        if (rc_) return rc_;                                                                       \
     } while (0)
 
 /* ---- Field validation shared by decoder and encoder. */
@@ -211,7 +225,8 @@ static int rd_bool(struct rd *r, bool *v)
 bool proto_is_zero(const uint8_t *p, size_t n)
 {
     uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++) acc |= p[i];
+    for (size_t i = 0; i < n; i++)
+        acc |= p[i];
     return acc == 0;
 }
 
@@ -301,8 +316,10 @@ static int dec_body(struct rd *r, struct proto_record *rec)
     size_t n;
     uint64_t x;
     switch (rec->kind) {
-    case PROTO_SIGNAL: return dec_signal(r, &rec->u.signal);
-    case PROTO_ALERT: return dec_alert(r, &rec->u.alert);
+    case PROTO_SIGNAL:
+        return dec_signal(r, &rec->u.signal);
+    case PROTO_ALERT:
+        return dec_alert(r, &rec->u.alert);
     case PROTO_RETRACTION:
         TRY(rd_array(r, &n, 2, 0));
         TRY(rd_bin_fixed(r, rec->u.retraction.target, PROTO_ID_LEN));
@@ -337,7 +354,8 @@ static int dec_body(struct rd *r, struct proto_record *rec)
         TRY(rd_array(r, &n, 2, 0));
         TRY(rd_bin_fixed(r, rec->u.revocation.key, PROTO_KEY_LEN));
         return rd_str(r, &rec->u.revocation.reason, PROTO_TEXT_MAX);
-    default: return GIF_E_INVALID;
+    default:
+        return GIF_E_INVALID;
     }
 }
 
@@ -446,14 +464,17 @@ static int enc_body(msgpack_packer *pk, const struct proto_record *d)
         msgpack_pack_uint8(pk, s->stype);
         pk_bin(pk, s->value.p, s->value.n);
         msgpack_pack_array(pk, s->nlabels);
-        for (size_t i = 0; i < s->nlabels; i++) pk_str(pk, &labels[i]);
+        for (size_t i = 0; i < s->nlabels; i++)
+            pk_str(pk, &labels[i]);
         pk_str(pk, &s->entity);
         pk_str(pk, &s->incident);
         msgpack_pack_uint8(pk, s->content);
         msgpack_pack_uint8(pk, s->confidence);
         msgpack_pack_uint64(pk, s->expires_ms);
-        if (s->verified) msgpack_pack_true(pk);
-        else msgpack_pack_false(pk);
+        if (s->verified)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
         return 0;
     }
     case PROTO_ALERT: {
@@ -495,7 +516,8 @@ static int enc_body(msgpack_packer *pk, const struct proto_record *d)
         msgpack_pack_uint64(pk, m->not_before_ms);
         msgpack_pack_uint64(pk, m->not_after_ms);
         msgpack_pack_array(pk, m->naddrs);
-        for (size_t i = 0; i < m->naddrs; i++) pk_str(pk, &m->addrs[i]);
+        for (size_t i = 0; i < m->naddrs; i++)
+            pk_str(pk, &m->addrs[i]);
         return 0;
     }
     case PROTO_REVOCATION:
@@ -503,7 +525,8 @@ static int enc_body(msgpack_packer *pk, const struct proto_record *d)
         pk_bin(pk, d->u.revocation.key, PROTO_KEY_LEN);
         pk_str(pk, &d->u.revocation.reason);
         return 0;
-    default: return GIF_E_INVALID;
+    default:
+        return GIF_E_INVALID;
     }
 }
 

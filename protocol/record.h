@@ -158,7 +158,7 @@ struct proto_record {
     uint32_t version;
     uint8_t kind; /* enum proto_kind */
     uint8_t origin[PROTO_KEY_LEN];
-    uint64_t seq; /* >= 1 */
+    uint64_t seq;               /* >= 1 */
     uint8_t prev[PROTO_ID_LEN]; /* all zero when seq == 1 */
     uint64_t time_ms;
     union {

@@ -67,14 +67,16 @@ static void remove_dots(struct buf *b, size_t start)
     size_t n = b->len - start, o = 0, i = 0;
     while (i < n) {
         size_t j = i + 1;
-        while (j < n && p[j] != '/') j++;
+        while (j < n && p[j] != '/')
+            j++;
         size_t seglen = j - i - 1;
         const char *seg = p + i + 1;
         if (seglen == 1 && seg[0] == '.') {
             if (j == n) p[o++] = '/';
         } else if (seglen == 2 && seg[0] == '.' && seg[1] == '.') {
             /* Drop the last segment written: back to (and over) its leading '/'. */
-            while (o > 0 && p[o - 1] != '/') o--;
+            while (o > 0 && p[o - 1] != '/')
+                o--;
             if (o > 0) o--;
             if (j == n) p[o++] = '/';
         } else {
@@ -89,8 +91,10 @@ static void remove_dots(struct buf *b, size_t start)
 
 int proto_url_normalise(const char *url, size_t n, char *out, size_t outlen)
 {
-    while (n && isspace((unsigned char)url[0])) url++, n--;
-    while (n && isspace((unsigned char)url[n - 1])) n--;
+    while (n && isspace((unsigned char)url[0]))
+        url++, n--;
+    while (n && isspace((unsigned char)url[n - 1]))
+        n--;
     if (n == 0) return GIF_E_INVALID;
     if (n > PROTO_URL_MAX) return GIF_E_TOOBIG;
     for (size_t i = 0; i < n; i++)
@@ -109,7 +113,8 @@ int proto_url_normalise(const char *url, size_t n, char *out, size_t outlen)
             bool web = (sl == 4 && strncasecmp(p, "http", 4) == 0) ||
                        (sl == 5 && strncasecmp(p, "https", 5) == 0);
             if (!web) {
-                for (const char *q = p; q < colon; q++) put(&b, (char)tolower((unsigned char)*q));
+                for (const char *q = p; q < colon; q++)
+                    put(&b, (char)tolower((unsigned char)*q));
                 put(&b, ':'), put(&b, '/'), put(&b, '/');
             }
             p = colon + 3;
@@ -119,7 +124,8 @@ int proto_url_normalise(const char *url, size_t n, char *out, size_t outlen)
     }
     /* Authority. */
     const char *a_end = p;
-    while (a_end < end && *a_end != '/' && *a_end != '?' && *a_end != '#') a_end++;
+    while (a_end < end && *a_end != '/' && *a_end != '?' && *a_end != '#')
+        a_end++;
     const char *host = p;
     for (const char *q = p; q < a_end; q++)
         if (*q == '@') host = q + 1; /* credentials never belong in a signal */
@@ -127,7 +133,8 @@ int proto_url_normalise(const char *url, size_t n, char *out, size_t outlen)
     const char *h_end = a_end;
     if (host < a_end && *host == '[') {
         const char *rb = host;
-        while (rb < a_end && *rb != ']') rb++;
+        while (rb < a_end && *rb != ']')
+            rb++;
         if (rb == a_end) return GIF_E_INVALID;
         h_end = rb + 1;
         if (h_end < a_end && *h_end == ':') port = h_end + 1;
@@ -138,10 +145,12 @@ int proto_url_normalise(const char *url, size_t n, char *out, size_t outlen)
                 break;
             }
     }
-    while (h_end > host && h_end[-1] == '.') h_end--;
+    while (h_end > host && h_end[-1] == '.')
+        h_end--;
     if (h_end - host >= 4 && strncasecmp(host, "www.", 4) == 0) host += 4;
     if (h_end <= host) return GIF_E_INVALID;
-    for (const char *q = host; q < h_end; q++) put(&b, (char)tolower((unsigned char)*q));
+    for (const char *q = host; q < h_end; q++)
+        put(&b, (char)tolower((unsigned char)*q));
     if (port) {
         size_t pl = (size_t)(a_end - port);
         for (size_t i = 0; i < pl; i++)
@@ -150,13 +159,15 @@ int proto_url_normalise(const char *url, size_t n, char *out, size_t outlen)
                     (pl == 3 && strncmp(port, "443", 3) == 0);
         if (!dflt) {
             put(&b, ':');
-            for (size_t i = 0; i < pl; i++) put(&b, port[i]);
+            for (size_t i = 0; i < pl; i++)
+                put(&b, port[i]);
         }
     }
     /* Path, then query; the fragment never reaches the server, so it is dropped. */
     p = a_end;
     const char *path_end = p;
-    while (path_end < end && *path_end != '?' && *path_end != '#') path_end++;
+    while (path_end < end && *path_end != '?' && *path_end != '#')
+        path_end++;
     size_t path_start = b.len;
     put(&b, '/');
     if (p < path_end && *p == '/') p++;

@@ -78,8 +78,7 @@ int store_ingest(struct store *s, const struct store_in *in, size_t n, uint64_t 
  * Returns as store_ingest. drafts[i] is updated with the fields it was signed with.
  */
 int store_publish(struct store *s, const uint8_t sk[static PROTO_SK_LEN],
-                  struct proto_record *drafts, size_t n, uint64_t now_ms,
-                  struct store_result *res);
+                  struct proto_record *drafts, size_t n, uint64_t now_ms, struct store_result *res);
 
 /* ---- Reading. A store_rd is a read snapshot; memory it hands out lives until it closes. */
 
@@ -106,8 +105,7 @@ int store_lookup(struct store_rd *rd, uint8_t stype, const uint8_t *value, size_
 
 /* Returns 0 if id was retracted (and fills rid with the retraction's id if rid != NULL),
  * -ENOENT if not. */
-int store_retraction_of(struct store_rd *rd, const uint8_t id[static PROTO_ID_LEN],
-                        uint8_t *rid);
+int store_retraction_of(struct store_rd *rd, const uint8_t id[static PROTO_ID_LEN], uint8_t *rid);
 
 struct store_fb {
     uint32_t count[PROTO_FB_COUNT + 1]; /* by enum proto_fb, latest verdict per origin */
@@ -125,7 +123,7 @@ struct store_member {
     uint64_t not_before_ms;
     uint64_t not_after_ms; /* 0 = no end */
     bool revoked;
-    uint64_t revoked_ms;            /* time of the revocation record */
+    uint64_t revoked_ms;             /* time of the revocation record */
     uint8_t record_id[PROTO_ID_LEN]; /* the membership record in force */
 };
 /* Returns 0 and fills *out, or -ENOENT for a key that never was a member. */
@@ -175,8 +173,8 @@ struct store_stats {
     uint64_t held;
     uint64_t forks;
     uint64_t origins;
-    uint64_t map_size;  /* bytes */
-    uint64_t map_used;  /* bytes in use (pages * page size) */
+    uint64_t map_size; /* bytes */
+    uint64_t map_used; /* bytes in use (pages * page size) */
     uint64_t feed_last;
 };
 int store_stats_get(struct store_rd *rd, struct store_stats *out);

@@ -47,12 +47,18 @@ const char *gif_errname(int err)
     for (size_t i = 0; i < GIF_ARRAY_LEN(errs); i++)
         if (errs[i].code == err) return errs[i].name;
     switch (err) {
-    case -ENOENT: return "not_found";
-    case -ENOMEM: return "no_memory";
-    case -ENOSPC: return "storage_full";
-    case -EIO: return "io_error";
-    case -EINVAL: return "invalid";
-    default: return "error";
+    case -ENOENT:
+        return "not_found";
+    case -ENOMEM:
+        return "no_memory";
+    case -ENOSPC:
+        return "storage_full";
+    case -EIO:
+        return "io_error";
+    case -EINVAL:
+        return "invalid";
+    default:
+        return "error";
     }
 }
 
@@ -127,9 +133,10 @@ void gif_log(enum gif_log_level lvl, const char *group, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, names[lvl], group);
+    int n = snprintf(line, sizeof line,
+                     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, names[lvl], group);
     va_list ap;
     va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof line) vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);

@@ -29,10 +29,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = -1, e.code = "bad_json", e.status = 400;
     } else {
         switch (which) {
-        case 0: rc = api_parse_signal(j, &d, &a, "", &e); break;
-        case 1: rc = api_parse_alert(j, &d, &a, &e); break;
-        case 2: rc = api_parse_retraction(j, &d, &e); break;
-        case 3: rc = api_parse_feedback(j, &d, &e); break;
+        case 0:
+            rc = api_parse_signal(j, &d, &a, "", &e);
+            break;
+        case 1:
+            rc = api_parse_alert(j, &d, &a, &e);
+            break;
+        case 2:
+            rc = api_parse_retraction(j, &d, &e);
+            break;
+        case 3:
+            rc = api_parse_feedback(j, &d, &e);
+            break;
         default: {
             uint8_t stype, key[32];
             size_t klen;

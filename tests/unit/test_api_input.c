@@ -60,7 +60,8 @@ static void test_signal_ok(void **state)
     assert_int_equal(d.u.signal.content, PROTO_CT_VIDEO);
     assert_int_equal(d.u.signal.expires_ms, 1893456000000ull);
     /* A url value is normalised and hashed. */
-    json_t *u = json_loads("{\"type\":\"url\",\"value\":\"https://www.example.com/x#a\"}", 0, &jerr);
+    json_t *u =
+        json_loads("{\"type\":\"url\",\"value\":\"https://www.example.com/x#a\"}", 0, &jerr);
     assert_int_equal(api_parse_signal(u, &d, &a, "", &e), 0);
     uint8_t h[32];
     assert_int_equal(proto_url_hash("example.com/x", 13, h), 0);
@@ -99,8 +100,8 @@ static void test_signal_refusals(void **state)
             "\"content_type\":\"hologram\"}",
             "invalid_field", "content_type", "hologram");
     refused("{\"type\":\"url\",\"value\":\"http://a b\"}", "invalid_field", "value", "http://a b");
-    refused("{\"type\":\"vpdq\",\"value\":[{\"hash\":\"00\"}]}", "invalid_field",
-            "value[0].hash", "00");
+    refused("{\"type\":\"vpdq\",\"value\":[{\"hash\":\"00\"}]}", "invalid_field", "value[0].hash",
+            "00");
 }
 
 static void test_alert_feedback_retraction(void **state)
@@ -132,15 +133,17 @@ static void test_alert_feedback_retraction(void **state)
     assert_int_equal(api_parse_feedback(j, &d, &e), -1);
     assert_string_equal(e.field, "target");
     json_decref(j);
-    j = json_loads("{\"target\":\"0000000000000000000000000000000000000000000000000000000000000001\","
-                   "\"verdict\":\"meh\"}",
-                   0, &jerr);
+    j = json_loads(
+        "{\"target\":\"0000000000000000000000000000000000000000000000000000000000000001\","
+        "\"verdict\":\"meh\"}",
+        0, &jerr);
     assert_int_equal(api_parse_feedback(j, &d, &e), -1);
     assert_string_equal(e.field, "verdict");
     assert_string_equal(e.value, "meh");
     json_decref(j);
-    j = json_loads("{\"target\":\"0000000000000000000000000000000000000000000000000000000000000001\"}",
-                   0, &jerr);
+    j = json_loads(
+        "{\"target\":\"0000000000000000000000000000000000000000000000000000000000000001\"}", 0,
+        &jerr);
     assert_int_equal(api_parse_retraction(j, &d, &e), 0);
     assert_int_equal(d.u.retraction.target[31], 1);
     json_decref(j);
@@ -162,8 +165,8 @@ static void test_time(void **state)
     gif_time_fmt(buf, sizeof buf, ms);
     assert_string_equal(buf, "2026-11-22T03:30:00.000Z");
     json_decref(v);
-    const char *bad[] = {"2026-13-01T00:00:00Z", "2026-11-22T03:30:00", "1969-12-31T00:00:00Z",
-                         "2026-11-22T03:30:00.Z", "yesterday", ""};
+    const char *bad[] = {"2026-13-01T00:00:00Z",  "2026-11-22T03:30:00", "1969-12-31T00:00:00Z",
+                         "2026-11-22T03:30:00.Z", "yesterday",           ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         v = json_string(bad[i]);
         if (api_parse_time(v, &ms) == 0) fail_msg("accepted '%s'", bad[i]);

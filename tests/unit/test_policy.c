@@ -80,8 +80,11 @@ static void test_configured(void **state)
     p.block_min_agree = 0;
     p.review_min_disputes = 0;
     p.dflt = POLICY_ALLOW;
-    struct policy_input in = {.role = PROTO_ROLE_AGENCY, .member = true, .distance = -1,
-                              .orgs_agree = 50, .orgs_dispute = 50};
+    struct policy_input in = {.role = PROTO_ROLE_AGENCY,
+                              .member = true,
+                              .distance = -1,
+                              .orgs_agree = 50,
+                              .orgs_dispute = 50};
     assert_int_equal(decide(&p, in, "default"), POLICY_ALLOW);
     p.block_role[PROTO_ROLE_PLATFORM] = true;
     in.role = PROTO_ROLE_PLATFORM;

@@ -19,7 +19,8 @@
 static void seed_key(uint8_t seedbyte, uint8_t pk[32], uint8_t sk[64])
 {
     uint8_t seed[32];
-    for (int i = 0; i < 32; i++) seed[i] = (uint8_t)(seedbyte + i);
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)(seedbyte + i);
     crypto_sign_seed_keypair(pk, sk, seed);
 }
 
@@ -421,8 +422,7 @@ static void test_vectors(void **state)
     gif_hex(pkhex, pk, 32);
     assert_int_equal(proto_decode(&r, buf, len), 0);
     gif_hex(idhex, r.id, 32);
-    if (getenv("GIF_PRINT_VECTORS"))
-        printf("pk %s\nrecord %s\nid %s\n", pkhex, hex, idhex);
+    if (getenv("GIF_PRINT_VECTORS")) printf("pk %s\nrecord %s\nid %s\n", pkhex, hex, idhex);
     assert_string_equal(pkhex, VEC_PK);
     /* The payload is deterministic, and so is an Ed25519 signature. */
     assert_string_equal(hex, VEC_SIGNAL);
@@ -459,8 +459,7 @@ static void write_corpus(void)
             d.u.alert.level = 2;
             d.u.alert.nsignals = 1;
             d.u.alert.signals[0] = (struct proto_sigref){PROTO_ST_MD5, {MD5, 16}};
-        } else if (kind == PROTO_RETRACTION || kind == PROTO_FEEDBACK ||
-                   kind == PROTO_REVOCATION) {
+        } else if (kind == PROTO_RETRACTION || kind == PROTO_FEEDBACK || kind == PROTO_REVOCATION) {
             memset(&d.u, 0, sizeof d.u);
             memset(d.u.feedback.target, 5, 32);
             d.u.feedback.verdict = 1;
@@ -514,7 +513,8 @@ static void test_vpdq_value(void **state)
     proto_keygen(pk, sk);
     uint8_t frames[3 * PROTO_VPDQ_FRAME_LEN];
     memset(frames, 0xab, sizeof frames);
-    for (int i = 0; i < 3; i++) frames[i * PROTO_VPDQ_FRAME_LEN + 32] = 80;
+    for (int i = 0; i < 3; i++)
+        frames[i * PROTO_VPDQ_FRAME_LEN + 32] = 80;
     struct proto_record d, r;
     make_signal(&d, pk);
     d.u.signal.stype = PROTO_ST_VPDQ;
@@ -553,10 +553,14 @@ int main(void)
     if (sodium_init() < 0) return 1;
     write_corpus();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip_signal),   cmocka_unit_test(test_roundtrip_all_kinds),
-        cmocka_unit_test(test_bad_signature),      cmocka_unit_test(test_rejections),
-        cmocka_unit_test(test_signal_body_rules),  cmocka_unit_test(test_vectors),
-        cmocka_unit_test(test_names),              cmocka_unit_test(test_vpdq_value),
+        cmocka_unit_test(test_roundtrip_signal),
+        cmocka_unit_test(test_roundtrip_all_kinds),
+        cmocka_unit_test(test_bad_signature),
+        cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_signal_body_rules),
+        cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_vpdq_value),
         cmocka_unit_test(test_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,7 +48,8 @@ static void test_refusals(void **state)
     assert_int_equal(proto_url_normalise("http://a/%4", 11, out, sizeof out), GIF_E_INVALID);
     assert_int_equal(proto_url_normalise("http://a:x/", 11, out, sizeof out), GIF_E_INVALID);
     assert_int_equal(proto_url_normalise("http:///x", 9, out, sizeof out), GIF_E_INVALID);
-    const char *longurl = "http://example.com/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const char *longurl =
+        "http://example.com/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     assert_int_equal(proto_url_normalise(longurl, strlen(longurl), out, sizeof out), GIF_E_TOOBIG);
 }
 
