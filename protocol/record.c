@@ -2,11 +2,11 @@
  * Records: canonical msgpack encoding (msgpack-c's packer, which always picks the shortest
  * form), a strict decoder of our own, and Ed25519 signatures (libsodium).
  *
- * The decoder is a cursor over the caller's bytes rather than msgpack-c's unpacker: it
- * allocates nothing, checks every header against the bytes that remain and the field's cap
- * before using it, and rejects any encoding but the shortest one, so "canonical" is
- * enforced by construction. Nesting is fixed by the layout (at most four levels), so there is
- * no recursion and no depth to cap at run time.
+ * The decoder uses the strict reader in protocol/mp.c (shared with the peer messages): a
+ * cursor over the caller's bytes that allocates nothing, checks every header against the bytes
+ * that remain and the field's cap before using it, and rejects any encoding but the shortest
+ * one, so "canonical" is enforced by construction. Nesting is fixed by the layout (at most
+ * four levels), so there is no recursion and no depth to cap at run time.
  */
 #include "protocol/record.h"
 
@@ -16,209 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol/mp.h"
 #include "util/gif.h"
 
-/* ---- Strict reader. */
-
-struct rd {
-    const uint8_t *p;
-    const uint8_t *end;
-};
-
-static size_t rd_left(const struct rd *r)
-{
-    return (size_t)(r->end - r->p);
-}
-
-static int rd_need(const struct rd *r, size_t n)
-{
-    return rd_left(r) >= n ? 0 : GIF_E_MALFORMED;
-}
-
-static uint64_t be(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-/* Reads an unsigned integer in its shortest form; values above max are GIF_E_INVALID. */
-static int rd_uint(struct rd *r, uint64_t *v, uint64_t max)
-{
-    if (rd_need(r, 1)) return GIF_E_MALFORMED;
-    uint8_t t = *r->p++;
-    size_t n;
-    uint64_t min;
-    if (t <= 0x7f) {
-        *v = t;
-        return *v <= max ? 0 : GIF_E_INVALID;
-    }
-    switch (t) {
-    case 0xcc:
-        n = 1, min = 0x80;
-        break;
-    case 0xcd:
-        n = 2, min = 0x100;
-        break;
-    case 0xce:
-        n = 4, min = 0x10000;
-        break;
-    case 0xcf:
-        n = 8, min = 0x100000000ull;
-        break;
-    default:
-        return GIF_E_MALFORMED;
-    }
-    if (rd_need(r, n)) return GIF_E_MALFORMED;
-    *v = be(r->p, n);
-    r->p += n;
-    if (*v < min) return GIF_E_NONCANONICAL;
-    return *v <= max ? 0 : GIF_E_INVALID;
-}
-
-static int rd_u8(struct rd *r, uint8_t *v, uint8_t max)
-{
-    uint64_t x;
-    int rc = rd_uint(r, &x, max);
-    if (rc == 0) *v = (uint8_t)x;
-    return rc;
-}
-
-/*
- * Reads an array header with exactly `want` elements (want >= 0) or, when want < 0, at most
- * `max` elements. Every element takes at least one byte, so a count beyond the bytes left is
- * malformed before anything trusts it.
- */
-static int rd_array(struct rd *r, size_t *n, long want, size_t max)
-{
-    if (rd_need(r, 1)) return GIF_E_MALFORMED;
-    uint8_t t = *r->p++;
-    uint64_t len;
-    if (t >= 0x90 && t <= 0x9f) {
-        len = t & 0x0f;
-    } else if (t == 0xdc || t == 0xdd) {
-        size_t w = t == 0xdc ? 2 : 4;
-        if (rd_need(r, w)) return GIF_E_MALFORMED;
-        len = be(r->p, w);
-        r->p += w;
-        if (len < (t == 0xdc ? 16u : 0x10000u)) return GIF_E_NONCANONICAL;
-    } else {
-        return GIF_E_MALFORMED;
-    }
-    if (len > rd_left(r)) return GIF_E_MALFORMED;
-    if (want >= 0 && len != (uint64_t)want) return GIF_E_MALFORMED;
-    if (want < 0 && len > max) return GIF_E_TOOBIG;
-    *n = (size_t)len;
-    return 0;
-}
-
-/* Reads a str (is_str) or bin header and its bytes, at most max long. */
-static int rd_raw(struct rd *r, bool is_str, const uint8_t **p, size_t *n, size_t max)
-{
-    if (rd_need(r, 1)) return GIF_E_MALFORMED;
-    uint8_t t = *r->p++;
-    uint64_t len, min;
-    size_t w;
-    if (is_str && t >= 0xa0 && t <= 0xbf) {
-        len = t & 0x1f, w = 0, min = 0;
-    } else if (is_str && (t == 0xd9 || t == 0xda || t == 0xdb)) {
-        w = t == 0xd9 ? 1 : t == 0xda ? 2 : 4;
-        min = t == 0xd9 ? 32 : t == 0xda ? 0x100 : 0x10000;
-    } else if (!is_str && (t == 0xc4 || t == 0xc5 || t == 0xc6)) {
-        w = t == 0xc4 ? 1 : t == 0xc5 ? 2 : 4;
-        min = t == 0xc4 ? 0 : t == 0xc5 ? 0x100 : 0x10000;
-    } else {
-        return GIF_E_MALFORMED;
-    }
-    if (w) {
-        if (rd_need(r, w)) return GIF_E_MALFORMED;
-        len = be(r->p, w);
-        r->p += w;
-        if (len < min) return GIF_E_NONCANONICAL;
-    }
-    if (len > rd_left(r)) return GIF_E_MALFORMED;
-    if (len > max) return GIF_E_TOOBIG;
-    *p = r->p;
-    *n = (size_t)len;
-    r->p += len;
-    return 0;
-}
-
-/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF, no NUL. */
-static bool utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        if (c == 0) return false;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0)
-            k = 1, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0)
-            k = 2, cp = c & 0x0f, min = 0x800;
-        else if ((c & 0xf8) == 0xf0)
-            k = 3, cp = c & 0x07, min = 0x10000;
-        else
-            return false;
-        if (n - i <= k) return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80) return false;
-            cp = cp << 6 | (s[i + j] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-        i += k + 1;
-    }
-    return true;
-}
-
-static int rd_str(struct rd *r, struct proto_str *s, size_t max)
-{
-    const uint8_t *p;
-    size_t n;
-    int rc = rd_raw(r, true, &p, &n, max);
-    if (rc) return rc;
-    if (!utf8_valid(p, n)) return GIF_E_INVALID;
-    s->p = (const char *)p;
-    s->n = n;
-    return 0;
-}
-
-static int rd_bin(struct rd *r, struct proto_bytes *b, size_t max)
-{
-    return rd_raw(r, false, &b->p, &b->n, max);
-}
-
-static int rd_bin_fixed(struct rd *r, uint8_t *out, size_t want)
-{
-    struct proto_bytes b;
-    int rc = rd_bin(r, &b, want);
-    if (rc == GIF_E_TOOBIG) return GIF_E_INVALID;
-    if (rc) return rc;
-    if (b.n != want) return GIF_E_INVALID;
-    memcpy(out, b.p, want);
-    return 0;
-}
-
-static int rd_bool(struct rd *r, bool *v)
-{
-    if (rd_need(r, 1)) return GIF_E_MALFORMED;
-    uint8_t t = *r->p++;
-    if (t != 0xc2 && t != 0xc3) return GIF_E_MALFORMED;
-    *v = t == 0xc3;
-    return 0;
-}
-
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        int rc_ = (x);                                                                             \
-        if (rc_) return rc_;                                                                       \
-    } while (0)
+#define TRY MP_TRY
 
 /* ---- Field validation shared by decoder and encoder. */
 
@@ -254,18 +55,18 @@ static int check_value(uint8_t stype, const struct proto_bytes *v)
 
 /* ---- Decoder. */
 
-static int dec_signal(struct rd *r, struct proto_signal *s)
+static int dec_signal(struct mp_rd *r, struct proto_signal *s)
 {
     size_t n;
     uint64_t x;
-    TRY(rd_array(r, &n, 9, 0));
-    TRY(rd_u8(r, &s->stype, PROTO_ST_URL));
+    TRY(mp_array(r, &n, 9, 0));
+    TRY(mp_u8(r, &s->stype, PROTO_ST_URL));
     if (s->stype == 0) return GIF_E_INVALID;
-    TRY(rd_bin(r, &s->value, PROTO_VPDQ_FRAMES_MAX * PROTO_VPDQ_FRAME_LEN));
+    TRY(mp_bin(r, &s->value, PROTO_VPDQ_FRAMES_MAX * PROTO_VPDQ_FRAME_LEN));
     TRY(check_value(s->stype, &s->value));
-    TRY(rd_array(r, &s->nlabels, -1, PROTO_LABELS_MAX));
+    TRY(mp_array(r, &s->nlabels, -1, PROTO_LABELS_MAX));
     for (size_t i = 0; i < s->nlabels; i++) {
-        TRY(rd_str(r, &s->labels[i], PROTO_LABEL_MAX));
+        TRY(mp_str(r, &s->labels[i], PROTO_LABEL_MAX));
         if (!label_syntax_ok(s->labels[i].p, s->labels[i].n)) return GIF_E_INVALID;
         /* Labels are a set, in strictly increasing byte order: one encoding per value. */
         if (i > 0) {
@@ -275,43 +76,43 @@ static int dec_signal(struct rd *r, struct proto_signal *s)
             if (c > 0 || (c == 0 && a->n >= b->n)) return GIF_E_NONCANONICAL;
         }
     }
-    TRY(rd_str(r, &s->entity, PROTO_NAME_MAX));
-    TRY(rd_str(r, &s->incident, PROTO_INCIDENT_MAX));
-    TRY(rd_u8(r, &s->content, PROTO_CT_FILE));
-    TRY(rd_u8(r, &s->confidence, 100));
-    TRY(rd_uint(r, &x, UINT64_MAX));
+    TRY(mp_str(r, &s->entity, PROTO_NAME_MAX));
+    TRY(mp_str(r, &s->incident, PROTO_INCIDENT_MAX));
+    TRY(mp_u8(r, &s->content, PROTO_CT_FILE));
+    TRY(mp_u8(r, &s->confidence, 100));
+    TRY(mp_uint(r, &x, UINT64_MAX));
     s->expires_ms = x;
-    TRY(rd_bool(r, &s->verified));
+    TRY(mp_bool(r, &s->verified));
     return 0;
 }
 
-static int dec_alert(struct rd *r, struct proto_alert *a)
+static int dec_alert(struct mp_rd *r, struct proto_alert *a)
 {
     size_t n;
     uint64_t x;
-    TRY(rd_array(r, &n, 7, 0));
-    TRY(rd_str(r, &a->incident, PROTO_INCIDENT_MAX));
+    TRY(mp_array(r, &n, 7, 0));
+    TRY(mp_str(r, &a->incident, PROTO_INCIDENT_MAX));
     if (a->incident.n == 0) return GIF_E_INVALID;
-    TRY(rd_u8(r, &a->level, PROTO_LEVEL_PROTOCOL));
+    TRY(mp_u8(r, &a->level, PROTO_LEVEL_PROTOCOL));
     if (a->level == 0) return GIF_E_INVALID;
-    TRY(rd_str(r, &a->detector, PROTO_NAME_MAX));
-    TRY(rd_str(r, &a->detector_version, PROTO_NAME_MAX));
-    TRY(rd_uint(r, &x, 10000));
+    TRY(mp_str(r, &a->detector, PROTO_NAME_MAX));
+    TRY(mp_str(r, &a->detector_version, PROTO_NAME_MAX));
+    TRY(mp_uint(r, &x, 10000));
     a->score = (uint16_t)x;
-    TRY(rd_array(r, &a->nsignals, -1, PROTO_ALERT_SIGNALS_MAX));
+    TRY(mp_array(r, &a->nsignals, -1, PROTO_ALERT_SIGNALS_MAX));
     for (size_t i = 0; i < a->nsignals; i++) {
         struct proto_sigref *sr = &a->signals[i];
-        TRY(rd_array(r, &n, 2, 0));
-        TRY(rd_u8(r, &sr->stype, PROTO_ST_URL));
+        TRY(mp_array(r, &n, 2, 0));
+        TRY(mp_u8(r, &sr->stype, PROTO_ST_URL));
         if (sr->stype == 0) return GIF_E_INVALID;
-        TRY(rd_bin(r, &sr->value, PROTO_VPDQ_FRAMES_MAX * PROTO_VPDQ_FRAME_LEN));
+        TRY(mp_bin(r, &sr->value, PROTO_VPDQ_FRAMES_MAX * PROTO_VPDQ_FRAME_LEN));
         TRY(check_value(sr->stype, &sr->value));
     }
-    TRY(rd_str(r, &a->note, PROTO_TEXT_MAX));
+    TRY(mp_str(r, &a->note, PROTO_TEXT_MAX));
     return 0;
 }
 
-static int dec_body(struct rd *r, struct proto_record *rec)
+static int dec_body(struct mp_rd *r, struct proto_record *rec)
 {
     size_t n;
     uint64_t x;
@@ -321,39 +122,39 @@ static int dec_body(struct rd *r, struct proto_record *rec)
     case PROTO_ALERT:
         return dec_alert(r, &rec->u.alert);
     case PROTO_RETRACTION:
-        TRY(rd_array(r, &n, 2, 0));
-        TRY(rd_bin_fixed(r, rec->u.retraction.target, PROTO_ID_LEN));
-        return rd_str(r, &rec->u.retraction.reason, PROTO_TEXT_MAX);
+        TRY(mp_array(r, &n, 2, 0));
+        TRY(mp_bin_fixed(r, rec->u.retraction.target, PROTO_ID_LEN));
+        return mp_str(r, &rec->u.retraction.reason, PROTO_TEXT_MAX);
     case PROTO_FEEDBACK:
-        TRY(rd_array(r, &n, 3, 0));
-        TRY(rd_bin_fixed(r, rec->u.feedback.target, PROTO_ID_LEN));
-        TRY(rd_u8(r, &rec->u.feedback.verdict, PROTO_FB_FALSE_POSITIVE));
+        TRY(mp_array(r, &n, 3, 0));
+        TRY(mp_bin_fixed(r, rec->u.feedback.target, PROTO_ID_LEN));
+        TRY(mp_u8(r, &rec->u.feedback.verdict, PROTO_FB_FALSE_POSITIVE));
         if (rec->u.feedback.verdict == 0) return GIF_E_INVALID;
-        return rd_str(r, &rec->u.feedback.note, PROTO_TEXT_MAX);
+        return mp_str(r, &rec->u.feedback.note, PROTO_TEXT_MAX);
     case PROTO_MEMBERSHIP: {
         struct proto_membership *m = &rec->u.membership;
-        TRY(rd_array(r, &n, 6, 0));
-        TRY(rd_bin_fixed(r, m->key, PROTO_KEY_LEN));
-        TRY(rd_str(r, &m->org, PROTO_NAME_MAX));
+        TRY(mp_array(r, &n, 6, 0));
+        TRY(mp_bin_fixed(r, m->key, PROTO_KEY_LEN));
+        TRY(mp_str(r, &m->org, PROTO_NAME_MAX));
         if (m->org.n == 0) return GIF_E_INVALID;
-        TRY(rd_u8(r, &m->role, PROTO_ROLE_OBSERVER));
+        TRY(mp_u8(r, &m->role, PROTO_ROLE_OBSERVER));
         if (m->role == 0) return GIF_E_INVALID;
-        TRY(rd_uint(r, &x, UINT64_MAX));
+        TRY(mp_uint(r, &x, UINT64_MAX));
         m->not_before_ms = x;
-        TRY(rd_uint(r, &x, UINT64_MAX));
+        TRY(mp_uint(r, &x, UINT64_MAX));
         m->not_after_ms = x;
         if (m->not_after_ms && m->not_after_ms < m->not_before_ms) return GIF_E_INVALID;
-        TRY(rd_array(r, &m->naddrs, -1, PROTO_ADDRS_MAX));
+        TRY(mp_array(r, &m->naddrs, -1, PROTO_ADDRS_MAX));
         for (size_t i = 0; i < m->naddrs; i++) {
-            TRY(rd_str(r, &m->addrs[i], PROTO_ADDR_MAX));
+            TRY(mp_str(r, &m->addrs[i], PROTO_ADDR_MAX));
             if (m->addrs[i].n == 0) return GIF_E_INVALID;
         }
         return 0;
     }
     case PROTO_REVOCATION:
-        TRY(rd_array(r, &n, 2, 0));
-        TRY(rd_bin_fixed(r, rec->u.revocation.key, PROTO_KEY_LEN));
-        return rd_str(r, &rec->u.revocation.reason, PROTO_TEXT_MAX);
+        TRY(mp_array(r, &n, 2, 0));
+        TRY(mp_bin_fixed(r, rec->u.revocation.key, PROTO_KEY_LEN));
+        return mp_str(r, &rec->u.revocation.reason, PROTO_TEXT_MAX);
     default:
         return GIF_E_INVALID;
     }
@@ -362,31 +163,31 @@ static int dec_body(struct rd *r, struct proto_record *rec)
 static int decode(struct proto_record *out, const uint8_t *buf, size_t len)
 {
     if (len > PROTO_RECORD_MAX) return GIF_E_TOOBIG;
-    struct rd r = {buf, buf + len};
+    struct mp_rd r = {buf, buf + len};
     size_t n;
-    TRY(rd_array(&r, &n, 2, 0));
-    TRY(rd_bin(&r, &out->payload, PROTO_RECORD_MAX));
+    TRY(mp_array(&r, &n, 2, 0));
+    TRY(mp_bin(&r, &out->payload, PROTO_RECORD_MAX));
     struct proto_bytes sig;
-    TRY(rd_bin(&r, &sig, PROTO_SIG_LEN));
+    TRY(mp_bin(&r, &sig, PROTO_SIG_LEN));
     if (sig.n != PROTO_SIG_LEN) return GIF_E_MALFORMED;
     memcpy(out->sig, sig.p, PROTO_SIG_LEN);
     if (r.p != r.end) return GIF_E_MALFORMED;
 
-    struct rd p = {out->payload.p, out->payload.p + out->payload.n};
+    struct mp_rd p = {out->payload.p, out->payload.p + out->payload.n};
     uint64_t x;
-    TRY(rd_array(&p, &n, 7, 0));
+    TRY(mp_array(&p, &n, 7, 0));
     /* The version comes first so that a newer record is reported as such, not as garbage. */
-    TRY(rd_uint(&p, &x, UINT32_MAX));
+    TRY(mp_uint(&p, &x, UINT32_MAX));
     if (x != PROTO_VERSION) return GIF_E_VERSION;
     out->version = (uint32_t)x;
-    TRY(rd_u8(&p, &out->kind, PROTO_REVOCATION));
+    TRY(mp_u8(&p, &out->kind, PROTO_REVOCATION));
     if (out->kind == 0) return GIF_E_INVALID;
-    TRY(rd_bin_fixed(&p, out->origin, PROTO_KEY_LEN));
-    TRY(rd_uint(&p, &out->seq, UINT64_MAX));
+    TRY(mp_bin_fixed(&p, out->origin, PROTO_KEY_LEN));
+    TRY(mp_uint(&p, &out->seq, UINT64_MAX));
     if (out->seq == 0) return GIF_E_INVALID;
-    TRY(rd_bin_fixed(&p, out->prev, PROTO_ID_LEN));
+    TRY(mp_bin_fixed(&p, out->prev, PROTO_ID_LEN));
     if ((out->seq == 1) != proto_is_zero(out->prev, PROTO_ID_LEN)) return GIF_E_INVALID;
-    TRY(rd_uint(&p, &out->time_ms, UINT64_MAX));
+    TRY(mp_uint(&p, &out->time_ms, UINT64_MAX));
     TRY(dec_body(&p, out));
     if (p.p != p.end) return GIF_E_MALFORMED;
     proto_record_id(out->id, buf, len);
