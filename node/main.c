@@ -1,4 +1,5 @@
 /* gifd: the gifnet node. */
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +40,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* A client that disconnects while we write must cost an EPIPE, not the process:
+     * libuv leaves SIGPIPE to the application. */
+    signal(SIGPIPE, SIG_IGN);
     if (sodium_init() < 0) {
         fprintf(stderr, "gifd: libsodium failed to initialise\n");
         return 1;
