@@ -315,6 +315,22 @@ use_node "$A"
 post /v1/records "{\"records\":[\"$FORGED\"]}"
 expect_jq "the origin node also rejects its own record forged" '.results[0].reason' bad_signature
 
+# Event streams whose clients are gone: publishing afterwards must cost those streams, not
+# the process. (The server notices these closes by reading; gifd also ignores SIGPIPE for
+# writes that race a reset, which this check does not reach deterministically.)
+use_node "$A"
+port=$(node_port "$A")
+for i in $(seq 1 5); do
+    (
+        exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 0
+        printf 'GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n' >&3
+        timeout 1 head -c 20 <&3 >/dev/null
+        exec 3>&- 3<&-
+    ) 2>/dev/null
+done
+for i in 1 2 3 4; do post /v1/signals "{\"type\":\"md5\",\"value\":\"$(rand_hex 16)\"}"; done
+check "the node survives writing events to streams whose clients left" node_alive "$A"
+
 check "the node still answers at the end" node_alive "$A"
 check "the small node still answers at the end" node_alive "$S"
 stop_node "$A"
