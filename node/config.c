@@ -39,6 +39,8 @@ void config_defaults(struct node_config *c)
     c->max_body = (size_t)16 * 1024 * 1024;
     snprintf(c->peer_host, sizeof c->peer_host, "0.0.0.0");
     c->peer_port = 7481;
+    snprintf(c->peer_cert, sizeof c->peer_cert, "./node.crt");
+    snprintf(c->peer_ca, sizeof c->peer_ca, "./root.crt");
     c->map_size = (uint64_t)65536 * 1024 * 1024;
     c->sync = true;
     c->policy.block_role[PROTO_ROLE_AGENCY] = true;
@@ -101,7 +103,7 @@ struct loader {
     const char *text;          /* the file, NUL-terminated */
     size_t pos;
     int line; /* lines handed to inih so far */
-    bool members_set;
+    bool members_set, cert_set, ca_set;
     bool have_root_key, have_token;
     int err_line; /* first error found by the handler, 0 if none */
     int err_code;
@@ -221,8 +223,11 @@ static int set_listen(struct loader *L, const char *section, const char *key, co
     return 1;
 }
 
-static int check_seeds(struct loader *L, const char *section, const char *key, const char *v)
+/* Parses and stores the seed list; a second seeds line replaces the first. */
+static int parse_seeds(struct loader *L, const char *section, const char *key, const char *v)
 {
+    struct node_config *c = L->c;
+    c->nseeds = 0;
     const char *s = v;
     while (*s) {
         while (*s == ' ' || *s == '\t')
@@ -241,6 +246,11 @@ static int check_seeds(struct loader *L, const char *section, const char *key, c
         item[n] = '\0';
         if (config_parse_hostport(item, h, sizeof h, &port) != 0 || port == 0)
             return fail(L, section, key, "'%s' is not host:port", item);
+        if (c->nseeds == CONFIG_SEEDS_MAX)
+            return fail(L, section, key, "more than %d seeds ('%s' is one too many)",
+                        CONFIG_SEEDS_MAX, item);
+        snprintf(c->seeds[c->nseeds].host, sizeof c->seeds[c->nseeds].host, "%s", h);
+        c->seeds[c->nseeds++].port = port;
         if (!end) break;
         s = end + 1;
     }
@@ -322,7 +332,17 @@ static int handler(void *user, const char *section, const char *key, const char 
     } else if (IS("peers", "listen")) {
         return set_listen(L, section, key, v, c->peer_host, sizeof c->peer_host, &c->peer_port);
     } else if (IS("peers", "seeds")) {
-        return check_seeds(L, section, key, v);
+        return parse_seeds(L, section, key, v);
+    } else if (IS("peers", "cert") || IS("peers", "ca")) {
+        bool cert = strcmp(key, "cert") == 0;
+        char *dst = cert ? c->peer_cert : c->peer_ca;
+        if (!*v) return fail(L, section, key, "must not be empty");
+        if (!resolve_path(L, v, dst, CONFIG_PATH_MAX))
+            return fail(L, section, key, "'%s' is too long", v);
+        if (cert)
+            L->cert_set = true;
+        else
+            L->ca_set = true;
     } else if (IS("storage", "map_size_mb")) {
         if (!parse_u64(v, 1, CONFIG_MAP_MB_MAX, &u))
             return fail(L, section, key, "'%s' is not a number of MiB from 1 to %" PRIu64, v,
@@ -519,10 +539,19 @@ int config_load(struct node_config *c, const char *path, char *err, size_t errle
         rc = GIF_E_INVALID;
         goto out;
     }
-    if (!L->members_set) {
-        int n = snprintf(c->members_file, sizeof c->members_file, "%s/members.jsonl", c->data_dir);
-        if (n < 0 || (size_t)n >= sizeof c->members_file) {
-            snprintf(err, errlen, "%s: [node] data_dir: too long for members.jsonl", path);
+    /* Files that default to the data directory, which is known only now. */
+    struct {
+        bool set;
+        char *dst;
+        const char *name;
+    } defaults[] = {{L->members_set, c->members_file, "members.jsonl"},
+                    {L->cert_set, c->peer_cert, "node.crt"},
+                    {L->ca_set, c->peer_ca, "root.crt"}};
+    for (size_t i = 0; i < GIF_ARRAY_LEN(defaults); i++) {
+        if (defaults[i].set) continue;
+        int n = snprintf(defaults[i].dst, CONFIG_PATH_MAX, "%s/%s", c->data_dir, defaults[i].name);
+        if (n < 0 || (size_t)n >= CONFIG_PATH_MAX) {
+            snprintf(err, errlen, "%s: [node] data_dir: too long for %s", path, defaults[i].name);
             rc = GIF_E_INVALID;
             goto out;
         }

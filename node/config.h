@@ -13,6 +13,7 @@
 
 #define CONFIG_PATH_MAX 4096
 #define CONFIG_ROLES_MAX 3
+#define CONFIG_SEEDS_MAX 32 /* [peers] seeds: addresses to dial */
 
 enum policy_verdict { POLICY_ALLOW = 0, POLICY_REVIEW = 1, POLICY_BLOCK = 2 };
 
@@ -41,6 +42,15 @@ struct node_config {
 
     char peer_host[256]; /* [peers] listen, default 0.0.0.0:7481 (used by the network) */
     int peer_port;
+    char peer_cert[CONFIG_PATH_MAX]; /* [peers] cert: this node's certificate (PEM), default
+                                        <data_dir>/node.crt */
+    char peer_ca[CONFIG_PATH_MAX];   /* [peers] ca: the consortium root's certificate (PEM),
+                                        default <data_dir>/root.crt */
+    size_t nseeds;                   /* [peers] seeds: host:port list, in file order */
+    struct config_seed {
+        char host[256]; /* a name or an address (IPv6 without brackets) */
+        int port;       /* 1..65535 */
+    } seeds[CONFIG_SEEDS_MAX];
 
     uint64_t map_size; /* [storage] map_size_mb, default 65536 (sparse) */
     bool sync;         /* [storage] sync, default true; false only for tests */

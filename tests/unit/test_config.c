@@ -104,6 +104,12 @@ static void test_minimal_file_defaults(void **state)
     char want[PATH_MAX + 64];
     snprintf(want, sizeof want, "%s/members.jsonl", f->dir);
     assert_string_equal(c.members_file, want);
+    /* So do the node's certificate and the root's. */
+    snprintf(want, sizeof want, "%s/node.crt", f->dir);
+    assert_string_equal(c.peer_cert, want);
+    snprintf(want, sizeof want, "%s/root.crt", f->dir);
+    assert_string_equal(c.peer_ca, want);
+    assert_int_equal(c.nseeds, 0);
     assert_string_equal(c.path, f->path);
     assert_int_equal(c.root_key[0], 0x00);
     assert_int_equal(c.root_key[1], 0x11);
@@ -135,6 +141,8 @@ static void test_full_file(void **state)
                        "[peers]\n"
                        "listen = 10.0.0.5:9000\n"
                        "seeds = node-b.example:7481, 192.0.2.7:7481,[2001:db8::1]:7481\n"
+                       "cert = /etc/gifd/node.crt\n"
+                       "ca = tls/root.crt\n"
                        "[storage]\n"
                        "map_size_mb = 1024\n"
                        "sync = no\n"
@@ -154,6 +162,16 @@ static void test_full_file(void **state)
     assert_int_equal(c.max_body, 2 * 1024 * 1024);
     assert_string_equal(c.peer_host, "10.0.0.5");
     assert_int_equal(c.peer_port, 9000);
+    assert_int_equal(c.nseeds, 3);
+    assert_string_equal(c.seeds[0].host, "node-b.example");
+    assert_int_equal(c.seeds[0].port, 7481);
+    assert_string_equal(c.seeds[1].host, "192.0.2.7");
+    assert_string_equal(c.seeds[2].host, "2001:db8::1");
+    assert_int_equal(c.seeds[2].port, 7481);
+    assert_string_equal(c.peer_cert, "/etc/gifd/node.crt");
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s/tls/root.crt", f->dir); /* against the file's directory */
+    assert_string_equal(c.peer_ca, want);
     assert_int_equal(c.map_size, (uint64_t)1024 * 1024 * 1024);
     assert_false(c.sync);
     assert_true(c.policy.block_role[PROTO_ROLE_AGENCY]);
@@ -263,6 +281,25 @@ static void test_bad_values(void **state)
     assert_int_equal(load(f, &c, REQUIRED "just words\n", err, sizeof err), GIF_E_INVALID);
     assert_non_null(strstr(err, ":5: syntax error: 'just words'"));
 
+    /* At most CONFIG_SEEDS_MAX seeds; the one too many is quoted. A second seeds line
+     * replaces the first. Lines are capped, so the list spans a few keys' worth of short
+     * names: use two-character hosts. */
+    char seeds[1024] = REQUIRED "[peers]\nseeds = a:1\nseeds = ";
+    for (int i = 0; i < CONFIG_SEEDS_MAX; i++)
+        snprintf(seeds + strlen(seeds), sizeof seeds - strlen(seeds), "%sh%c:%d", i ? "," : "",
+                 'a' + i % 26, i + 1);
+    strcat(seeds, "\n");
+    assert_int_equal(load(f, &c, seeds, err, sizeof err), 0);
+    assert_int_equal(c.nseeds, CONFIG_SEEDS_MAX);
+    assert_string_equal(c.seeds[0].host, "ha");
+    assert_int_equal(c.seeds[CONFIG_SEEDS_MAX - 1].port, CONFIG_SEEDS_MAX);
+    seeds[strlen(seeds) - 1] = '\0';
+    strcat(seeds, ",zz:9\n");
+    assert_int_equal(load(f, &c, seeds, err, sizeof err), GIF_E_INVALID);
+    assert_non_null(strstr(err, "[peers] seeds: more than 32 seeds ('zz:9' is one too many)"));
+    assert_int_equal(load(f, &c, REQUIRED "[peers]\ncert =\n", err, sizeof err), GIF_E_INVALID);
+    assert_non_null(strstr(err, ":6: [peers] cert: must not be empty"));
+
     /* A line too long for inih is refused rather than split. */
     char longline[600];
     snprintf(longline, sizeof longline, REQUIRED "[node]\ndata_dir = /%0300d\n", 0);
@@ -323,6 +360,8 @@ static void test_relative_paths(void **state)
     /* members_file follows a configured data_dir, even when set after it. */
     snprintf(want, sizeof want, "%s/etc/../data/members.jsonl", f->dir);
     assert_string_equal(c.members_file, want);
+    snprintf(want, sizeof want, "%s/etc/../data/node.crt", f->dir);
+    assert_string_equal(c.peer_cert, want);
 
     write_file(sub, "[consortium]\nmembers_file = m/members.jsonl\n" REQUIRED
                     "[node]\ndata_dir = /srv/gifd\n");
