@@ -1,7 +1,8 @@
 /*
  * The consortium's offline work: consortium init, member add, member revoke, node init.
  *
- * A consortium directory holds root.key (0600), root.pub, consortium.json (its name) and
+ * A consortium directory holds root.key (0600), root.pub, root.crt (the root's self-signed
+ * X.509 CA certificate, for peer TLS), consortium.json (its name) and
  * members.jsonl: the root's own signed log of membership and revocation records, one JSON
  * object per line in seq order. Every change re-reads and checks the whole log, signs the next
  * record with the root key, and replaces the file atomically (temporary file, fsync, rename)
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/ctl.h"
+#include "node/tls.h"
 #include "protocol/keyfile.h"
 #include "util/gif.h"
 
@@ -31,9 +33,10 @@ const char ctl_consortium_init_help[] =
     "Usage: gifctl consortium init --dir DIR [--name NAME]\n"
     "\n"
     "Create a consortium: DIR/root.key (the root secret key, mode 0600: keep it offline),\n"
-    "DIR/root.pub, DIR/consortium.json and an empty DIR/members.jsonl. Every node's config\n"
-    "names the root public key; it is all a node needs to verify any record. Refuses a DIR\n"
-    "that already holds a consortium.\n"
+    "DIR/root.pub, DIR/root.crt (the root's CA certificate for peer TLS, valid 20 years),\n"
+    "DIR/consortium.json and an empty DIR/members.jsonl. Every node's config names the root\n"
+    "public key; it is all a node needs to verify any record. Refuses a DIR that already\n"
+    "holds a consortium.\n"
     "\n"
     "Options:\n"
     "  --dir DIR     directory to create or fill (created with mode 0700)\n"
@@ -45,7 +48,7 @@ const char ctl_consortium_init_help[] =
 const char ctl_member_add_help[] =
     "Usage: gifctl member add --consortium DIR (--key HEX | --key-file FILE) --org NAME\n"
     "                         --role agency|platform|observer [--not-before TIME]\n"
-    "                         [--not-after TIME] [--addr HOST:PORT]...\n"
+    "                         [--not-after TIME] [--addr HOST:PORT]... [--cert-out FILE]\n"
     "\n"
     "Admit a node key: sign a membership record with the consortium's root key and append it\n"
     "to DIR/members.jsonl. Prints the record id. Give the updated members.jsonl to every node\n"
@@ -60,6 +63,9 @@ const char ctl_member_add_help[] =
     "  --not-before TIME  start of membership (default: now); RFC 3339 or ms since the epoch\n"
     "  --not-after TIME   end of membership (default: none)\n"
     "  --addr HOST:PORT   an address the member's peers listen on (repeatable, up to 8)\n"
+    "  --cert-out FILE    also write the node's TLS certificate, issued by the root for the\n"
+    "                     membership period (5 years if open-ended), to FILE (the node's\n"
+    "                     node.crt; give it DIR/root.crt as root.crt too)\n"
     "\n"
     "Example:\n"
     "  gifctl member add --consortium ./consortium --key-file platform-b/node.pub \\\n"
@@ -86,13 +92,15 @@ const char ctl_node_init_help[] =
     "                        [--seed HOST:PORT]... [--not-after TIME]\n"
     "\n"
     "Set up a node in one step: create DATA (mode 0700) with a new key pair (node.key,\n"
-    "node.pub), admit the key to the consortium (as 'gifctl member add'), copy the updated\n"
-    "members.jsonl into DATA, and write DATA/gifd.ini (mode 0600: it holds the API token)\n"
+    "node.pub), admit the key to the consortium (as 'gifctl member add'), write the node's\n"
+    "TLS certificate DATA/node.crt (issued by the root for the membership period) and copy\n"
+    "DIR/root.crt and the updated members.jsonl into DATA, and write DATA/gifd.ini (mode 0600: it "
+    "holds the API token)\n"
     "with the consortium's root key, a random API token and the default policy spelled out.\n"
     "Refuses a DATA that already holds node.key.\n"
     "\n"
     "Options:\n"
-    "  --consortium DIR   the consortium directory (needs root.key)\n"
+    "  --consortium DIR   the consortium directory (needs root.key and root.crt)\n"
     "  --dir DATA         the node's data directory\n"
     "  --org NAME         the member organisation\n"
     "  --role ROLE        agency, platform or observer\n"
@@ -258,6 +266,36 @@ static void join(char *out, const char *dir, const char *name)
     snprintf(out, PATH_LEN, "%s/%s", dir, name);
 }
 
+/* Writes text to path (mode), replacing it, and flushes it to disk. */
+static int write_text(const char *path, const char *text, size_t len, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) return -errno;
+    int rc = write(fd, text, len) == (ssize_t)len ? 0 : -EIO;
+    if (fsync(fd) != 0 && rc == 0) rc = -errno;
+    close(fd);
+    return rc;
+}
+
+/* Reads a certificate file (at most TLS_PEM_MAX bytes) into a malloc'd string. */
+static int read_pem(const char *path, char **out)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f) return -errno;
+    char *buf = malloc(TLS_PEM_MAX + 1);
+    size_t n = buf ? fread(buf, 1, TLS_PEM_MAX + 1, f) : 0;
+    int rc = !buf ? -ENOMEM : ferror(f) ? -EIO : n > TLS_PEM_MAX ? GIF_E_TOOBIG : 0;
+    fclose(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    return 0;
+}
+
 /* Reads DIR/root.key into sodium_malloc'd memory (caller sodium_free's it). */
 static int read_root(const char *dir, uint8_t **sk_out)
 {
@@ -374,6 +412,49 @@ out:
     return ec;
 }
 
+/*
+ * Issues the TLS certificate of membership mb (key, org, period) with the root key and
+ * root.crt of consortium dir. Done before the membership is appended, so that a consortium
+ * without root.crt refuses before the log changes. On success *pem is malloc'd (caller
+ * frees). Returns an exit code after printing any failure.
+ */
+static int issue_node_cert(const char *dir, const struct proto_membership *mb, char **pem,
+                           size_t *pemlen)
+{
+    *pem = NULL;
+    char path[PATH_LEN], err[512];
+    join(path, dir, "root.crt");
+    char *root_pem;
+    int rc = read_pem(path, &root_pem);
+    if (rc != 0) {
+        if (rc == -ENOENT)
+            ctl_err("--consortium: '%s' holds no root.crt (the root's TLS certificate, "
+                    "written by 'gifctl consortium init' since peer TLS exists)",
+                    dir);
+        else
+            ctl_err("%s: %s", path, gif_strerror(rc));
+        return CTL_USAGE;
+    }
+    uint8_t *sk = NULL;
+    int ec = read_root(dir, &sk);
+    if (ec) {
+        free(root_pem);
+        return ec;
+    }
+    char org[PROTO_NAME_MAX + 1];
+    snprintf(org, sizeof org, "%.*s", (int)mb->org.n, mb->org.p);
+    rc = tls_node_cert(sk, root_pem, mb->key, org, mb->not_before_ms, mb->not_after_ms, pem, pemlen,
+                       err, sizeof err);
+    sodium_memzero(sk, PROTO_SK_LEN);
+    sodium_free(sk);
+    free(root_pem);
+    if (rc != 0) {
+        ctl_err("%s: %s", path, err);
+        return CTL_USAGE;
+    }
+    return 0;
+}
+
 /* Checks "host:port" well enough to catch typos; gifd validates it again at start. */
 static int check_hostport(const char *opt, const char *s)
 {
@@ -438,7 +519,8 @@ int ctl_consortium_init(struct ctl_ctx *c, int argc, char **argv)
         return CTL_USAGE;
     }
     if (check_dir("--dir", dir)) return CTL_USAGE;
-    static const char *const files[] = {"root.key", "root.pub", "members.jsonl", "consortium.json"};
+    static const char *const files[] = {"root.key", "root.pub", "root.crt", "members.jsonl",
+                                        "consortium.json"};
     for (size_t i = 0; i < GIF_ARRAY_LEN(files); i++) {
         char p[PATH_LEN];
         join(p, dir, files[i]);
@@ -449,7 +531,8 @@ int ctl_consortium_init(struct ctl_ctx *c, int argc, char **argv)
         }
     }
 
-    char skp[PATH_LEN], pkp[PATH_LEN], mp[PATH_LEN], cp[PATH_LEN];
+    char skp[PATH_LEN], pkp[PATH_LEN], crtp[PATH_LEN], mp[PATH_LEN], cp[PATH_LEN];
+    join(crtp, dir, "root.crt");
     join(skp, dir, "root.key");
     join(pkp, dir, "root.pub");
     join(mp, dir, "members.jsonl");
@@ -458,7 +541,16 @@ int ctl_consortium_init(struct ctl_ctx *c, int argc, char **argv)
     if (!sk) return CTL_USAGE;
     uint8_t pk[PROTO_KEY_LEN];
     proto_keygen(pk, sk);
-    int rc = proto_keyfile_write_sk(skp, sk);
+    char *crt = NULL, why[512];
+    size_t crtlen = 0;
+    int rc = tls_root_cert(sk, name, gif_now_ms(), &crt, &crtlen, why, sizeof why);
+    if (rc != 0) {
+        sodium_memzero(sk, PROTO_SK_LEN);
+        sodium_free(sk);
+        ctl_err("--name: %s", why);
+        return CTL_USAGE;
+    }
+    rc = proto_keyfile_write_sk(skp, sk);
     sodium_memzero(sk, PROTO_SK_LEN);
     sodium_free(sk);
     const char *failed = skp;
@@ -466,6 +558,11 @@ int ctl_consortium_init(struct ctl_ctx *c, int argc, char **argv)
         failed = pkp;
         rc = proto_keyfile_write_pk(pkp, pk);
     }
+    if (rc == 0) {
+        failed = crtp;
+        rc = write_text(crtp, crt, crtlen, 0644);
+    }
+    free(crt);
     if (rc != 0) {
         ctl_err("%s: %s", failed, gif_strerror(rc));
         return CTL_USAGE;
@@ -489,6 +586,7 @@ int ctl_consortium_init(struct ctl_ctx *c, int argc, char **argv)
         printf("consortium created in %s\n", dir);
         printf("root key    %s\n", hex);
         printf("secret      %s (keep it offline; it admits and removes members)\n", skp);
+        printf("certificate %s (the CA of the consortium's peer TLS)\n", crtp);
         printf("next        gifctl node init --consortium %s --dir DATA --org NAME --role ROLE\n",
                dir);
     }
@@ -505,6 +603,7 @@ struct member_opts {
     const char *not_before, *not_after;
     const char *addrs[PROTO_ADDRS_MAX];
     size_t naddrs;
+    const char *cert_out;
 };
 
 /* Fills a membership draft from options; key must already be set. */
@@ -588,11 +687,13 @@ static int add_check(struct mlog *m, const struct proto_record *d)
 
 int ctl_member_add(struct ctl_ctx *c, int argc, char **argv)
 {
-    enum { O_CONS = 1, O_KEY, O_KEYFILE, O_ORG, O_ROLE, O_NB, O_NA, O_ADDR };
+    enum { O_CONS = 1, O_KEY, O_KEYFILE, O_ORG, O_ROLE, O_NB, O_NA, O_ADDR, O_CERT };
     static const struct ctl_optdef defs[] = {
-        {"consortium", true, O_CONS}, {"key", true, O_KEY},   {"key-file", true, O_KEYFILE},
-        {"org", true, O_ORG},         {"role", true, O_ROLE}, {"not-before", true, O_NB},
-        {"not-after", true, O_NA},    {"addr", true, O_ADDR}, {NULL, false, 0}};
+        {"consortium", true, O_CONS},  {"key", true, O_KEY},
+        {"key-file", true, O_KEYFILE}, {"org", true, O_ORG},
+        {"role", true, O_ROLE},        {"not-before", true, O_NB},
+        {"not-after", true, O_NA},     {"addr", true, O_ADDR},
+        {"cert-out", true, O_CERT},    {NULL, false, 0}};
     struct member_opts o = {0};
     struct ctl_args a;
     ctl_args_init(&a, c, argc, argv);
@@ -627,6 +728,10 @@ int ctl_member_add(struct ctl_ctx *c, int argc, char **argv)
                                  PROTO_ADDRS_MAX, val);
             o.addrs[o.naddrs++] = val;
             break;
+        case O_CERT:
+            if (!val[0]) return ctl_usage(c, "--cert-out: give a file name");
+            o.cert_out = val;
+            break;
         }
     }
     if (r < 0) return ctl_args_stop(c, r);
@@ -636,8 +741,34 @@ int ctl_member_add(struct ctl_ctx *c, int argc, char **argv)
     struct proto_record d;
     if (membership_draft(&o, &d)) return CTL_USAGE;
     if (read_key_opt(&o, d.u.membership.key)) return CTL_USAGE;
+    char *crt = NULL;
+    size_t crtlen = 0;
+    int ec;
+    if (o.cert_out && (ec = issue_node_cert(o.consortium, &d.u.membership, &crt, &crtlen)) != 0)
+        return ec;
+    /* A file that cannot be written is found before the log changes. */
+    if (crt) {
+        int fd = open(o.cert_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            ctl_err("--cert-out: cannot create '%s': %s", o.cert_out, strerror(errno));
+            free(crt);
+            return CTL_USAGE;
+        }
+        close(fd);
+    }
     char id_hex[2 * PROTO_ID_LEN + 1];
-    int ec = members_append(o.consortium, &d, add_check, id_hex);
+    ec = members_append(o.consortium, &d, add_check, id_hex);
+    if (ec && crt) unlink(o.cert_out);
+    if (ec == 0 && crt) {
+        int rc = write_text(o.cert_out, crt, crtlen, 0644);
+        if (rc != 0) {
+            ctl_err("--cert-out: %s: %s (the membership %s was added; issue the certificate "
+                    "again with a new member add of the same key)",
+                    o.cert_out, gif_strerror(rc), id_hex);
+            ec = CTL_USAGE;
+        }
+    }
+    free(crt);
     if (ec) return ec;
     return print_added(c, "membership", id_hex, &d);
 }
@@ -801,7 +932,10 @@ int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
     if (membership_draft(&o, &d)) return CTL_USAGE;
 
     char keyp[PATH_LEN], pubp[PATH_LEN], memp[PATH_LEN], inip[PATH_LEN], srcm[PATH_LEN],
-        rootp[PATH_LEN], err[512];
+        rootp[PATH_LEN], crtp[PATH_LEN], srcca[PATH_LEN], dstca[PATH_LEN], err[512];
+    join(crtp, data, "node.crt");
+    join(srcca, o.consortium, "root.crt");
+    join(dstca, data, "root.crt");
     join(keyp, data, "node.key");
     join(pubp, data, "node.pub");
     join(memp, data, "members.jsonl");
@@ -815,6 +949,10 @@ int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
     uint8_t root[PROTO_KEY_LEN];
     if (proto_keyfile_read_pk(rootp, root, err, sizeof err) != 0) {
         ctl_err("--consortium: %s", err);
+        return CTL_USAGE;
+    }
+    if (access(srcca, R_OK) != 0) {
+        ctl_err("--consortium: cannot read '%s': %s", srcca, strerror(errno));
         return CTL_USAGE;
     }
     if (mkdir(data, 0700) != 0 && errno != EEXIST) {
@@ -838,16 +976,33 @@ int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
         ctl_err("%s: %s", pubp, gif_strerror(rc));
         return CTL_USAGE;
     }
+    char *crt = NULL;
+    size_t crtlen = 0;
+    int ec = issue_node_cert(o.consortium, &d.u.membership, &crt, &crtlen);
     char id_hex[2 * PROTO_ID_LEN + 1];
-    int ec = members_append(o.consortium, &d, add_check, id_hex);
+    if (ec == 0) ec = members_append(o.consortium, &d, add_check, id_hex);
     if (ec) {
-        ctl_err("node key left in %s; admit it later with 'gifctl member add --key-file %s'", keyp,
-                pubp);
+        free(crt);
+        ctl_err("node key left in %s; admit it later with 'gifctl member add --key-file %s "
+                "--cert-out %s'",
+                keyp, pubp, crtp);
         return ec;
     }
-    rc = copy_file(srcm, memp, 0644);
+    rc = write_text(crtp, crt, crtlen, 0644);
+    free(crt);
     if (rc != 0) {
-        ctl_err("cannot copy %s to %s: %s", srcm, memp, gif_strerror(rc));
+        ctl_err("%s: %s", crtp, gif_strerror(rc));
+        return CTL_USAGE;
+    }
+    const char *from = srcm, *to = memp;
+    rc = copy_file(srcm, memp, 0644);
+    if (rc == 0) {
+        from = srcca;
+        to = dstca;
+        rc = copy_file(srcca, dstca, 0644);
+    }
+    if (rc != 0) {
+        ctl_err("cannot copy %s to %s: %s", from, to, gif_strerror(rc));
         return CTL_USAGE;
     }
 
@@ -884,6 +1039,8 @@ int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
             "\n"
             "[peers]\n"
             "listen = %s\n"
+            "cert = node.crt\n"
+            "ca = root.crt\n"
             "%s%s%s"
             "\n"
             "[storage]\n"
@@ -907,13 +1064,15 @@ int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
     fsync_dir(data);
 
     if (c->json) {
-        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "dir", data, "key", keyhex,
-                              "membership", id_hex, "config", inip, "api", api, "token", token);
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "dir", data, "key", keyhex,
+                              "membership", id_hex, "config", inip, "cert", crtp, "api", api,
+                              "token", token);
         ctl_print_json(j);
         json_decref(j);
     } else {
         printf("node %s created in %s\n", keyhex, data);
         printf("membership %s added to %s\n", id_hex, srcm);
+        printf("certificate %s (TLS, issued by the consortium root)\n", crtp);
         printf("\nNext steps:\n");
         printf("  gifd --config %s\n", inip);
         printf("  export GIFCTL_API=http://%s GIFCTL_TOKEN=%s\n", api, token);

@@ -35,6 +35,11 @@ contains() {
     if grep -Eq -- "$2" "$1"; then pass "$3"; else failc "$3: no /$2/ in $(basename "$1")"; fi
 }
 mode_of() { stat -c %a "$1"; }
+# verifies CERT against CA as a peer would (strict X.509, both TLS purposes).
+cert_ok() {
+    openssl verify -x509_strict -purpose sslclient -CAfile "$1" "$2" >"$out" 2>"$err" &&
+        openssl verify -x509_strict -purpose sslserver -CAfile "$1" "$2" >"$out" 2>"$err"
+}
 
 echo "== global"
 expect 0 "gifctl --help" -- "$GIFCTL" --help
@@ -109,12 +114,15 @@ contains "$out" '"public_key": "[0-9a-f]{64}"' "keygen --json gives the public k
 echo "== consortium init"
 expect 2 "consortium init without --dir" -- "$GIFCTL" consortium init
 expect 0 "consortium init" -- "$GIFCTL" consortium init --dir cons --name "Test consortium"
-for f in root.key root.pub members.jsonl consortium.json; do
+for f in root.key root.pub root.crt members.jsonl consortium.json; do
     [ -e "cons/$f" ] && pass "cons/$f exists" || failc "cons/$f missing"
 done
 [ "$(mode_of cons/root.key)" = 600 ] && pass "root.key is 0600" || failc "root.key mode"
 [ ! -s cons/members.jsonl ] && pass "members.jsonl starts empty" || failc "members.jsonl not empty"
 contains cons/consortium.json '"name": "Test consortium"' "consortium.json holds the name"
+openssl x509 -in cons/root.crt -noout -subject -ext basicConstraints >"$out" 2>"$err" || true
+contains "$out" "O = Test consortium, CN = gifnet consortium root" "root.crt names the consortium"
+contains "$out" "CA:TRUE" "root.crt is a CA"
 expect 2 "consortium init refuses an existing consortium" -- "$GIFCTL" consortium init --dir cons
 contains "$err" "already holds a consortium" "refusal says why"
 
@@ -148,6 +156,15 @@ contains "$err" "is not a member" "non-member revocation refused"
 expect 2 "member add of a revoked key" -- "$GIFCTL" member add --consortium cons --key-file k3.pub --org C --role platform
 expect 0 "member add --json" -- "$GIFCTL" --json member add --consortium cons --key-file k1.pub --org "Platform A" --role platform
 contains "$out" '"seq": 6' "member add --json gives the seq"
+expect 0 "member add --cert-out" -- "$GIFCTL" member add --consortium cons --key-file k2.pub --org CTU --role agency --not-after 2099-01-01 --cert-out k2.crt
+cert_ok cons/root.crt k2.crt && pass "member add --cert-out: the certificate verifies under root.crt" || failc "k2.crt does not verify"
+openssl x509 -in k2.crt -noout -subject -enddate >"$out" 2>"$err" || true
+contains "$out" "O = CTU, CN = $(cat k2.pub)" "the certificate names the org and the key"
+contains "$out" "notAfter=Jan  1 00:00:00 2099 GMT" "the certificate ends with the membership"
+n_before=$(wc -l < cons/members.jsonl)
+expect 2 "member add --cert-out to an unwritable place" -- "$GIFCTL" member add --consortium cons --key-file k4.pub --org W --role observer --cert-out /nonexistent/dir/k4.crt
+contains "$err" "/nonexistent/dir/k4.crt" "the unwritable file is named"
+[ "$(wc -l < cons/members.jsonl)" -eq "$n_before" ] && pass "and no membership was added" || failc "membership added despite --cert-out failing"
 
 echo "== node init"
 expect 2 "node init with a bad role" -- "$GIFCTL" node init --consortium cons --dir n1 --org X --role boss
@@ -160,6 +177,11 @@ contains "$out" "export GIFCTL_API=http://127.0.0.1:7590 GIFCTL_TOKEN=[0-9a-f]{3
 [ "$(mode_of n1/node.key)" = 600 ] && pass "node.key is 0600" || failc "node.key mode"
 [ "$(mode_of n1/gifd.ini)" = 600 ] && pass "gifd.ini is 0600" || failc "gifd.ini mode"
 cmp -s cons/members.jsonl n1/members.jsonl && pass "members.jsonl copied after the add" || failc "members.jsonl copy"
+[ -s n1/node.crt ] && pass "node.crt written" || failc "n1/node.crt missing"
+cmp -s cons/root.crt n1/root.crt && pass "root.crt copied" || failc "root.crt copy"
+cert_ok n1/root.crt n1/node.crt && pass "openssl verify -CAfile root.crt node.crt" || failc "node.crt does not verify"
+openssl x509 -in n1/node.crt -noout -subject >"$out" 2>"$err" || true
+contains "$out" "O = Platform D, CN = $(cat n1/node.pub)" "node.crt is for the node's key"
 contains cons/members.jsonl "\"key\":\"$(cat n1/node.pub)\"" "node key admitted"
 ini=n1/gifd.ini
 contains $ini "^root_key = $(cat cons/root.pub)$" "gifd.ini names the root key"
@@ -173,6 +195,8 @@ for kv in "block_roles = agency" "block_verified = true" "block_min_agree = 2" \
     contains $ini "^$kv$" "gifd.ini policy: $kv"
 done
 for s in node consortium api peers storage policy; do contains $ini "^\[$s\]$" "gifd.ini has [$s]"; done
+contains $ini "^cert = node\.crt$" "gifd.ini peers cert"
+contains $ini "^ca = root\.crt$" "gifd.ini peers ca"
 expect 2 "node init refuses an existing node" -- "$GIFCTL" node init --consortium cons --dir n1 --org X --role platform
 contains "$err" "already holds node.key" "refusal says why"
 expect 0 "node init --json" -- "$GIFCTL" --json node init --consortium cons --dir n2 --org E --role agency --api 127.0.0.1:7592 --peer 0.0.0.0:7593
@@ -182,6 +206,16 @@ contains n3/gifd.ini "^seeds = 10\.0\.0\.1:7481, peer\.example:7481$" "gifd.ini 
 expect 2 "node init with a bad seed" -- "$GIFCTL" node init --consortium cons --dir n4 --org F --role platform --seed nope
 tok1=$(awk '/^token/ {print $3}' n1/gifd.ini); tok2=$(awk '/^token/ {print $3}' n2/gifd.ini)
 [ "$tok1" != "$tok2" ] && pass "tokens differ" || failc "same token twice"
+
+echo "== certificates of another consortium"
+expect 0 "a second consortium" -- "$GIFCTL" consortium init --dir cons2 --name Other
+expect 0 "a node in it" -- "$GIFCTL" node init --consortium cons2 --dir o1 --org Outsider --role platform
+cert_ok o1/root.crt o1/node.crt && pass "its node.crt verifies under its own root" || failc "o1/node.crt"
+if cert_ok cons/root.crt o1/node.crt; then failc "a foreign node.crt verified under cons/root.crt"; else pass "a foreign node.crt fails verification under cons/root.crt"; fi
+if cert_ok o1/root.crt n1/node.crt; then failc "n1/node.crt verified under the other root"; else pass "and the other way round"; fi
+rm cons2/root.crt
+expect 2 "node init without root.crt" -- "$GIFCTL" node init --consortium cons2 --dir o2 --org X --role platform
+contains "$err" "root.crt" "missing root.crt is named"
 
 echo "== verify"
 m=cons/members.jsonl
