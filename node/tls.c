@@ -442,6 +442,9 @@ int tls_ctx_new(struct tls_ctx **out, const uint8_t sk[static TLS_SK_LEN], const
     store = NULL;
     SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     SSL_CTX_set_verify_depth(s, 0);
+    /* The handshake verifies with the context's parameters merged over the store's: set the
+     * strict flag on both, so it holds whichever wins. */
+    X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(s), X509_V_FLAG_X509_STRICT);
     /* Identity is the key in the certificate; each link is a fresh full handshake (about
      * 1 ms), so resumption would only add state to keep and reason about. */
     SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
