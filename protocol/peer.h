@@ -181,8 +181,8 @@ struct peer_buf {
     size_t limit;
 };
 
-/* Initialises an empty buffer that will hold at most limit bytes (at least one whole frame:
- * PEER_HEADER_LEN + PEER_FRAME_MAX is the least useful limit). Allocates nothing. */
+/* Initialises an empty buffer that will hold at most limit bytes; with a limit of
+ * PEER_HEADER_LEN + PEER_FRAME_MAX or more, any one frame fits. Allocates nothing. */
 void peer_buf_init(struct peer_buf *b, size_t limit);
 /* Frees the memory; the buffer is empty and may be reused. */
 void peer_buf_free(struct peer_buf *b);
@@ -247,8 +247,9 @@ int peer_build_record(struct peer_builder *pb, const uint8_t *rec, size_t n);
 
 /* Elements added so far. */
 size_t peer_build_count(const struct peer_builder *pb);
-/* Completes the frame (it may be empty: a VV of a node that has no records yet). Returns 0;
- * it cannot fail, since it only shrinks the array header reserved at begin. */
+/* Completes the frame (it may be empty: a VV of a node that has no records yet). Returns 0,
+ * or GIF_E_INVALID when no frame is being built; it cannot otherwise fail, since it only
+ * shrinks the array header reserved at begin. */
 int peer_build_end(struct peer_builder *pb);
 /* Removes the frame being built from b. */
 void peer_build_abort(struct peer_builder *pb);
