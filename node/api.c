@@ -11,6 +11,7 @@
 
 #include "node/api_input.h"
 #include "node/api_json.h"
+#include "node/net.h"
 #include "node/node.h"
 #include "node/policy.h"
 #include "util/gif.h"
@@ -992,7 +993,7 @@ void api_handle(void *ctx, struct http_conn *c, const struct http_req *req)
     } while (0)
     ROUTE("/v1/status", R_GET, get_status(&k));
     ROUTE("/v1/members", R_GET, get_members(&k));
-    ROUTE("/v1/peers", R_GET, reply_json(&k, 200, json_pack("{s:[]}", "peers")));
+    ROUTE("/v1/peers", R_GET, reply_json(&k, 200, json_pack("{s:o}", "peers", net_peers_json(n))));
     ROUTE("/v1/lookup", R_GET, get_lookup(&k, req));
     ROUTE("/v1/lookup", R_POST, post_lookup(&k, req));
     ROUTE("/v1/match", R_POST, post_match(&k, req));

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/net.h"
 #include "node/node.h"
 #include "protocol/keyfile.h"
 #include "util/gif.h"
@@ -27,7 +28,10 @@ static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct stor
             GIF_ERROR("index", "out of memory adding a pdq hash: matching is incomplete");
     } else if (r.kind == PROTO_RETRACTION) {
         store_pdq_remove(n->pdq, r.u.retraction.target);
+    } else if (r.kind == PROTO_REVOCATION) {
+        net_revoked(n, r.u.revocation.key);
     }
+    net_push(n, sr->buf, sr->len);
     api_broadcast(n, sr->feed, sr->buf, sr->len, sr->accepted_ms);
     return 0;
 }
@@ -181,6 +185,8 @@ int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *e
     rc = http_server_start(&n->http, loop, &ho, api_handle, n, err, errlen);
     if (rc) return rc;
     GIF_INFO("api", "listening on http://%s:%d", n->cfg.api_host, http_server_port(n->http));
+    rc = net_start(n, err, errlen);
+    if (rc) return rc;
 
     uv_timer_init(loop, &n->keepalive);
     n->keepalive.data = n;
@@ -206,6 +212,7 @@ void node_stop(struct node *n)
 {
     if (n->stopping) return;
     n->stopping = true;
+    net_stop(n);
     /* Writes already queued still complete (their answers are discarded if the client left);
      * the loop ends once the write in flight and every handle are done. */
     if (n->http)
@@ -216,6 +223,7 @@ void node_stop(struct node *n)
 
 void node_free(struct node *n)
 {
+    net_free(n);
     if (n->store) store_close(n->store);
     if (n->pdq) store_pdq_free(n->pdq);
     if (n->sk) sodium_free(n->sk);

@@ -19,6 +19,7 @@
 #include "storage/store.h"
 
 struct write_req;
+struct net;
 
 struct sse_client {
     struct http_conn *conn;
@@ -31,6 +32,7 @@ struct node {
     struct store *store;
     struct store_pdq *pdq;
     struct http_server *http;
+    struct net *net; /* NULL when the peer network is off */
     struct metrics metrics;
 
     uint8_t *sk; /* sodium_malloc'd node secret key */

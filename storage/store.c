@@ -1029,6 +1029,19 @@ int store_get(struct store_rd *rd, const uint8_t id[static PROTO_ID_LEN], struct
     return 0;
 }
 
+int store_log_get(struct store_rd *rd, const uint8_t origin[static PROTO_KEY_LEN], uint64_t seq,
+                  uint8_t id[static PROTO_ID_LEN], struct store_rec *out)
+{
+    uint8_t k[LOGKEY_LEN];
+    MDB_val v;
+    logkey(k, origin, seq);
+    int rc = db_get(rd->txn, rd->s->log, k, sizeof(k), &v, "read log");
+    if (rc) return rc;
+    if (v.mv_size != PROTO_ID_LEN) return store_err(MDB_CORRUPTED, "log value size");
+    memcpy(id, v.mv_data, PROTO_ID_LEN);
+    return out ? store_get(rd, id, out) : 0;
+}
+
 int store_lookup(struct store_rd *rd, uint8_t stype, const uint8_t *value, size_t vlen,
                  uint8_t (*ids)[PROTO_ID_LEN], size_t max, size_t *n)
 {

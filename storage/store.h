@@ -95,6 +95,11 @@ struct store_rec {
 /* Returns 0 and fills *out, or -ENOENT. */
 int store_get(struct store_rd *rd, const uint8_t id[static PROTO_ID_LEN], struct store_rec *out);
 
+/* The origin's record at seq: fills id and, when out is not NULL, the record. Returns 0 or
+ * -ENOENT (nothing stored there: beyond the head, or held aside past a gap). */
+int store_log_get(struct store_rd *rd, const uint8_t origin[static PROTO_KEY_LEN], uint64_t seq,
+                  uint8_t id[static PROTO_ID_LEN], struct store_rec *out);
+
 /*
  * Exact lookup: ids of signal records with this (stype, value), oldest first, retracted ones
  * included. Writes up to max ids and sets *n to the number written. Returns 0 (also when none

@@ -1,0 +1,926 @@
+/*
+ * Peer links. Each link is a TCP connection carrying TLS (a memory-BIO engine: this file moves
+ * ciphertext between it and the socket) carrying frames. A link is trusted only after the
+ * handshake proved a key that is a current member and the peer's HELLO named that key.
+ *
+ * Replication is exact and pull-based: each side sends its version vector (origin -> highest
+ * contiguous seq) on connect and every VV_INTERVAL_MS; a node asks a peer that is ahead for
+ * the missing ranges (WANT), one WANT in flight per link, and the answer (RECORDS) goes
+ * through the same durable group-commit ingest as the API. Reading from a peer pauses while
+ * its records are being written, so a fast peer cannot queue unbounded work. On top of that,
+ * every record a node accepts is pushed at once to every ready peer; receivers drop
+ * duplicates by id before any signature work.
+ */
+#include "node/net.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/api_json.h"
+#include "node/node.h"
+#include "node/tls.h"
+#include "protocol/peer.h"
+#include "util/gif.h"
+
+#define PEERS_MAX 64
+#define PEER_IN_MAX (PEER_HEADER_LEN + PEER_FRAME_MAX) /* plaintext waiting to be parsed */
+#define PEER_OUT_LIMIT (8u * 1024 * 1024) /* plaintext frames queued for one peer */
+#define READ_CHUNK (64 * 1024)
+#define PULL_CHUNK 1000 /* seqs asked per origin per WANT */
+#define VV_INTERVAL_MS 10000
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 30000
+#define HANDSHAKE_TIMEOUT_MS 10000
+
+enum pstate { PS_CONNECTING, PS_TLS, PS_HELLO, PS_READY, PS_CLOSING };
+static const char *const pstate_names[] = {"connecting", "tls", "hello", "ready", "closing"};
+
+struct peer {
+    struct node *n;
+    struct peer *next;
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    uv_timer_t timer;
+    int handles; /* open uv handles; the struct is freed when none remain and no write waits */
+    int seed;    /* index into the config's seeds for a dialled link, -1 for an accepted one */
+    enum pstate state;
+    struct tls_conn *tls;
+    uint8_t key[PROTO_KEY_LEN];
+    char org[TLS_ORG_MAX + 1];
+    char addr[80];
+    uint8_t *rbuf;            /* socket reads land here */
+    uint8_t *in;              /* decrypted bytes not yet parsed into frames */
+    size_t in_len;
+    struct peer_buf out;      /* frames not yet encrypted */
+    uint8_t *wbuf;            /* ciphertext of the uv_write in flight */
+    bool writing;
+    bool hello_got;
+    struct peer_entry *vv;    /* the peer's last version vector */
+    size_t nvv;
+    bool want_out;            /* a WANT awaits its RECORDS */
+    bool ingesting;           /* a RECORDS frame is being written: reading paused */
+    uint64_t ping_nonce, ping_ns;
+    double rtt_ms;
+    uint64_t sent, received, accepted;
+    char last_err[200];
+};
+
+struct seedslot {
+    struct net *net;
+    int index;
+    char last_err[200]; /* why the last link to this seed ended */
+    uv_timer_t timer;
+    bool timer_open;
+    uint32_t backoff_ms;
+    struct peer *p;
+    uv_getaddrinfo_t gai;
+    bool resolving;
+};
+
+struct net {
+    struct node *n;
+    struct tls_ctx *tls;
+    uv_tcp_t listener;
+    bool listening;
+    struct peer *peers;
+    size_t npeers;
+    struct seedslot seeds[CONFIG_SEEDS_MAX];
+    bool stopping;
+};
+
+static void peer_close(struct peer *p, const char *why);
+static void flush(struct peer *p);
+static void pump(struct peer *p);
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+/* ---- Lifetime. */
+
+static void peer_maybe_free(struct peer *p)
+{
+    if (p->handles > 0 || p->ingesting || p->writing) return;
+    tls_conn_free(p->tls);
+    peer_buf_free(&p->out);
+    free(p->rbuf);
+    free(p->in);
+    free(p->vv);
+    free(p->wbuf);
+    free(p);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct peer *p = h->data;
+    p->handles--;
+    peer_maybe_free(p);
+}
+
+static void seed_retry(uv_timer_t *t);
+
+static void unlink_peer(struct net *net, struct peer *p)
+{
+    for (struct peer **pp = &net->peers; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            net->npeers--;
+            break;
+        }
+    if (p->seed >= 0) {
+        struct seedslot *s = &net->seeds[p->seed];
+        s->p = NULL;
+        snprintf(s->last_err, sizeof s->last_err, "%s", p->last_err);
+        if (!net->stopping && s->timer_open) {
+            /* Exponential backoff with jitter, so that restarted nodes do not redial in step. */
+            uint32_t jitter = (uint32_t)(gif_mono_ns() % (s->backoff_ms / 2 + 1));
+            uv_timer_start(&s->timer, seed_retry, s->backoff_ms / 2 + jitter, 0);
+            s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+        }
+    }
+}
+
+static void peer_close(struct peer *p, const char *why)
+{
+    if (p->state == PS_CLOSING) return;
+    struct net *net = p->n->net;
+    if (why && *why) {
+        snprintf(p->last_err, sizeof p->last_err, "%s", why);
+        GIF_INFO("net", "link %s%s%s closed: %s", p->addr, p->org[0] ? " " : "", p->org, why);
+    }
+    enum pstate was = p->state;
+    p->state = PS_CLOSING;
+    unlink_peer(net, p);
+    if (was != PS_CONNECTING) uv_read_stop((uv_stream_t *)&p->tcp);
+    /* Best effort: send what is already encrypted (a BYE, an alert) without waiting. */
+    if (p->tls && !p->writing) {
+        uint8_t buf[4096];
+        size_t got;
+        tls_conn_take(p->tls, buf, sizeof buf, &got);
+        if (got && was != PS_CONNECTING) {
+            uv_buf_t b = uv_buf_init((char *)buf, (unsigned)got);
+            uv_try_write((uv_stream_t *)&p->tcp, &b, 1);
+        }
+    }
+    uv_timer_stop(&p->timer);
+    uv_close((uv_handle_t *)&p->timer, handle_closed);
+    uv_close((uv_handle_t *)&p->tcp, handle_closed);
+}
+
+/* Sends BYE with code and closes. */
+static void peer_bye(struct peer *p, uint64_t code, const char *why)
+{
+    if (p->tls && tls_conn_state(p->tls) == TLS_ESTABLISHED) {
+        struct proto_str reason = {why, strlen(why)};
+        if (peer_encode_bye(&p->out, code, &reason) == 0) flush(p);
+    }
+    peer_close(p, why);
+}
+
+static struct peer *peer_new(struct net *net, int seed)
+{
+    struct peer *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->n = net->n;
+    p->seed = seed;
+    peer_buf_init(&p->out, PEER_OUT_LIMIT);
+    uv_tcp_init(net->n->loop, &p->tcp);
+    uv_timer_init(net->n->loop, &p->timer);
+    p->tcp.data = p->timer.data = p;
+    p->handles = 2;
+    p->next = net->peers;
+    net->peers = p;
+    net->npeers++;
+    return p;
+}
+
+/* ---- Sending. */
+
+static void write_done(uv_write_t *req, int status)
+{
+    struct peer *p = req->data;
+    free(req);
+    free(p->wbuf);
+    p->wbuf = NULL;
+    p->writing = false;
+    if (p->state == PS_CLOSING) {
+        peer_maybe_free(p);
+        return;
+    }
+    if (status < 0) {
+        peer_close(p, uv_strerror(status));
+        return;
+    }
+    flush(p);
+}
+
+/* Encrypts queued frames as the engine has room, and writes ciphertext to the socket. */
+static void flush(struct peer *p)
+{
+    if (p->state == PS_CLOSING || !p->tls) return;
+    while (p->out.len > 0 && tls_conn_state(p->tls) == TLS_ESTABLISHED) {
+        size_t room = tls_conn_out_room(p->tls);
+        if (room == 0) break;
+        size_t chunk = p->out.len < room ? p->out.len : room;
+        if (chunk > 16384) chunk = 16384;
+        if (tls_conn_write(p->tls, p->out.data, chunk) != 0) {
+            peer_close(p, tls_conn_reason(p->tls));
+            return;
+        }
+        peer_buf_consume(&p->out, chunk);
+    }
+    if (p->writing) return;
+    size_t pending = tls_conn_pending(p->tls);
+    if (pending == 0) return;
+    uv_write_t *req = malloc(sizeof *req);
+    p->wbuf = malloc(pending);
+    if (!req || !p->wbuf) {
+        free(req);
+        peer_close(p, "out of memory");
+        return;
+    }
+    size_t got;
+    tls_conn_take(p->tls, p->wbuf, pending, &got);
+    req->data = p;
+    uv_buf_t b = uv_buf_init((char *)p->wbuf, (unsigned)got);
+    p->writing = true;
+    int rc = uv_write(req, (uv_stream_t *)&p->tcp, &b, 1, write_done);
+    if (rc) {
+        free(req);
+        free(p->wbuf);
+        p->wbuf = NULL;
+        p->writing = false;
+        peer_close(p, uv_strerror(rc));
+    }
+}
+
+struct vv_walk {
+    struct peer_builder *pb;
+    int rc;
+};
+
+static int vv_cb(void *ctx, const struct store_head *h)
+{
+    struct vv_walk *w = ctx;
+    if (h->seq == 0) return 0;
+    struct peer_entry e;
+    memcpy(e.origin, h->origin, PROTO_KEY_LEN);
+    e.seq = h->seq;
+    memcpy(e.id, h->id, PROTO_ID_LEN);
+    w->rc = peer_build_entry(w->pb, &e);
+    return w->rc ? 1 : 0;
+}
+
+/* Our version vector, from the heads table (already in origin order). */
+static void send_vv(struct peer *p)
+{
+    struct store_rd *rd;
+    if (store_rd_open(p->n->store, &rd) != 0) return;
+    struct peer_builder pb;
+    if (peer_build_begin(&pb, &p->out, PEER_VV) == 0) {
+        struct vv_walk w = {&pb, 0};
+        store_heads_each(rd, vv_cb, &w);
+        if (w.rc == 0) peer_build_end(&pb);
+        else peer_build_abort(&pb); /* more origins than a frame holds: the next round */
+    }
+    store_rd_close(rd);
+    flush(p);
+}
+
+static void send_hello(struct peer *p)
+{
+    struct peer_hello h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.node_key, p->n->pk, PROTO_KEY_LEN);
+    h.software = (struct proto_str){"gifd/" GIF_VERSION, strlen("gifd/" GIF_VERSION)};
+    h.listen_addr = (struct proto_str){"", 0};
+    h.time_ms = gif_now_ms();
+    if (peer_encode_hello(&p->out, &h) == 0) flush(p);
+}
+
+static void send_ping(struct peer *p)
+{
+    struct peer_ping ping = {.nonce = ++p->ping_nonce, .time_ms = gif_now_ms()};
+    p->ping_ns = gif_mono_ns();
+    if (peer_encode_ping(&p->out, PEER_PING, &ping) == 0) flush(p);
+}
+
+void net_push(struct node *n, const uint8_t *rec, size_t len)
+{
+    if (!n->net) return;
+    struct proto_bytes b = {rec, len};
+    for (struct peer *p = n->net->peers; p; p = p->next) {
+        if (p->state != PS_READY) continue;
+        /* A peer whose queue is full misses the push; anti-entropy fills the gap. */
+        if (peer_encode_records(&p->out, &b, 1) == 0) {
+            p->sent++;
+            flush(p);
+        }
+    }
+}
+
+/* ---- Anti-entropy. */
+
+/* Asks the peer for what its last VV shows we miss: one WANT, if anything. */
+static void pull_more(struct peer *p)
+{
+    if (p->state != PS_READY || p->want_out || p->ingesting || p->nvv == 0) return;
+    struct store_rd *rd;
+    if (store_rd_open(p->n->store, &rd) != 0) return;
+    struct peer_builder pb;
+    if (peer_build_begin(&pb, &p->out, PEER_WANT) != 0) {
+        store_rd_close(rd);
+        return;
+    }
+    for (size_t i = 0; i < p->nvv; i++) {
+        struct store_head h;
+        uint64_t have = 0;
+        if (store_head_get(rd, p->vv[i].origin, &h) == 0) {
+            if (h.frozen) continue;
+            have = h.seq;
+        }
+        if (p->vv[i].seq <= have) continue;
+        struct peer_range r;
+        memcpy(r.origin, p->vv[i].origin, PROTO_KEY_LEN);
+        r.from_seq = have + 1;
+        r.to_seq = p->vv[i].seq - have > PULL_CHUNK ? have + PULL_CHUNK : p->vv[i].seq;
+        if (peer_build_range(&pb, &r) != 0) break;
+    }
+    store_rd_close(rd);
+    if (peer_build_count(&pb) == 0) {
+        peer_build_abort(&pb);
+        return;
+    }
+    if (peer_build_end(&pb) == 0) {
+        p->want_out = true;
+        flush(p);
+    }
+}
+
+/* Answers a WANT with one RECORDS frame, in seq order per range, as much as fits. */
+static void serve_want(struct peer *p, struct peer_list *l)
+{
+    struct store_rd *rd;
+    if (store_rd_open(p->n->store, &rd) != 0) return;
+    struct peer_builder pb;
+    if (peer_build_begin(&pb, &p->out, PEER_RECORDS) != 0) {
+        store_rd_close(rd);
+        return; /* our queue to this peer is full: it will ask again */
+    }
+    struct peer_range r;
+    bool full = false;
+    while (!full && peer_next_range(l, &r)) {
+        for (uint64_t s = r.from_seq; s <= r.to_seq; s++) {
+            uint8_t id[PROTO_ID_LEN];
+            struct store_rec sr;
+            if (store_log_get(rd, r.origin, s, id, &sr) != 0) break;
+            if (peer_build_record(&pb, sr.buf, sr.len) != 0) {
+                full = true;
+                break;
+            }
+        }
+    }
+    p->sent += peer_build_count(&pb);
+    if (peer_build_end(&pb) != 0) peer_build_abort(&pb);
+    store_rd_close(rd);
+    flush(p);
+}
+
+struct ingest {
+    struct write_req w;
+    struct peer *p;
+    struct store_in *in;
+    struct store_result *res;
+    uint8_t *bytes;
+};
+
+static void ingest_done(struct node *n, struct write_req *w, int rc)
+{
+    struct ingest *ig = w->ctx;
+    struct peer *p = ig->p;
+    size_t fresh = 0;
+    if (rc == 0) {
+        for (size_t i = 0; i < w->n; i++) {
+            int st = ig->res[i].status;
+            if (st == 0 || st == GIF_E_PENDING) fresh++;
+            else if (st != GIF_E_DUPLICATE) metrics_reject(&n->metrics, st);
+        }
+    } else {
+        GIF_WARN("net", "writing %zu records from %s failed: %s", w->n, p->addr, gif_strerror(rc));
+    }
+    p->accepted += fresh;
+    free(ig->in);
+    free(ig->res);
+    free(ig->bytes);
+    free(ig);
+    p->ingesting = false;
+    if (p->state == PS_CLOSING) {
+        peer_maybe_free(p);
+        return;
+    }
+    /* Ask for more only when this batch moved us forward; otherwise wait for the next VV, so
+     * that a peer that cannot serve what it advertises does not make us spin. */
+    bool was_pull = p->want_out;
+    p->want_out = false;
+    if (fresh && was_pull) pull_more(p);
+    uv_read_start((uv_stream_t *)&p->tcp, alloc_cb, read_cb);
+    pump(p);
+}
+
+static void take_records(struct peer *p, struct peer_list *l)
+{
+    size_t count = l->count;
+    p->received += count;
+    if (count == 0) {
+        p->want_out = false;
+        return;
+    }
+    struct ingest *ig = calloc(1, sizeof *ig);
+    size_t total = (size_t)(l->end - l->p);
+    if (ig) {
+        ig->in = calloc(count, sizeof *ig->in);
+        ig->res = calloc(count, sizeof *ig->res);
+        ig->bytes = malloc(total ? total : 1);
+    }
+    if (!ig || !ig->in || !ig->res || !ig->bytes) {
+        if (ig) free(ig->in), free(ig->res), free(ig->bytes);
+        free(ig);
+        peer_close(p, "out of memory");
+        return;
+    }
+    /* The frame lives in p->in, which the next read reuses: the write gets its own copy. */
+    size_t off = 0, i = 0;
+    struct proto_bytes rec;
+    while (peer_next_record(l, &rec) && i < count) {
+        memcpy(ig->bytes + off, rec.p, rec.n);
+        ig->in[i++] = (struct store_in){ig->bytes + off, rec.n};
+        off += rec.n;
+    }
+    ig->p = p;
+    ig->w.kind = WRITE_INGEST;
+    ig->w.n = i;
+    ig->w.in = ig->in;
+    ig->w.res = ig->res;
+    ig->w.done = ingest_done;
+    ig->w.ctx = ig;
+    if (node_write(p->n, &ig->w) != 0) {
+        free(ig->in), free(ig->res), free(ig->bytes), free(ig);
+        return; /* node stopping or overloaded: the records come again with anti-entropy */
+    }
+    p->ingesting = true;
+    uv_read_stop((uv_stream_t *)&p->tcp);
+}
+
+/* ---- Receiving. */
+
+static bool member_ok(struct peer *p, char *why, size_t whylen)
+{
+    struct store_rd *rd;
+    if (store_rd_open(p->n->store, &rd) != 0) {
+        snprintf(why, whylen, "store unavailable");
+        return false;
+    }
+    struct store_member m;
+    int rc = store_member_get(rd, p->key, &m);
+    store_rd_close(rd);
+    char hex[17];
+    gif_hex(hex, p->key, 8);
+    if (rc != 0) snprintf(why, whylen, "key %s... is not a member of the consortium", hex);
+    else if (m.revoked) snprintf(why, whylen, "key %s... (%s) is revoked", hex, m.org);
+    else if (!store_member_active(&m, gif_now_ms()))
+        snprintf(why, whylen, "key %s... (%s): membership not current", hex, m.org);
+    else return true;
+    return false;
+}
+
+static void timer_cb(uv_timer_t *t);
+
+static void handle_frame(struct peer *p, const struct peer_frame *f)
+{
+    struct peer_msg m;
+    int rc = peer_msg_decode(f, &m);
+    if (rc) {
+        char why[96];
+        snprintf(why, sizeof why, "protocol error: bad %s frame (%s)", peer_type_name(f->type),
+                 gif_strerror(rc));
+        peer_bye(p, PEER_BYE_PROTOCOL, why);
+        return;
+    }
+    if (!p->hello_got && m.type != PEER_HELLO) {
+        peer_bye(p, PEER_BYE_PROTOCOL, "protocol error: first message was not HELLO");
+        return;
+    }
+    switch (m.type) {
+    case PEER_HELLO:
+        if (p->hello_got) {
+            peer_bye(p, PEER_BYE_PROTOCOL, "protocol error: second HELLO");
+            return;
+        }
+        if (memcmp(m.u.hello.node_key, p->key, PROTO_KEY_LEN) != 0) {
+            peer_bye(p, PEER_BYE_NOT_MEMBER, "HELLO key differs from the certificate's key");
+            return;
+        }
+        p->hello_got = true;
+        p->state = PS_READY;
+        if (p->seed >= 0) p->n->net->seeds[p->seed].backoff_ms = BACKOFF_MIN_MS;
+        GIF_INFO("net", "link %s %s (%s) ready", p->addr, p->org,
+                 p->seed >= 0 ? "outbound" : "inbound");
+        send_ping(p);
+        break;
+    case PEER_VV: {
+        size_t n = m.u.list.count;
+        struct peer_entry *vv = n ? malloc(n * sizeof *vv) : NULL;
+        if (n && !vv) return;
+        size_t i = 0;
+        while (i < n && peer_next_entry(&m.u.list, &vv[i])) i++;
+        free(p->vv);
+        p->vv = vv;
+        p->nvv = i;
+        pull_more(p);
+        break;
+    }
+    case PEER_WANT: serve_want(p, &m.u.list); break;
+    case PEER_RECORDS: take_records(p, &m.u.list); break;
+    case PEER_PING: {
+        struct peer_ping pong = m.u.ping;
+        if (peer_encode_ping(&p->out, PEER_PONG, &pong) == 0) flush(p);
+        break;
+    }
+    case PEER_PONG:
+        if (m.u.ping.nonce == p->ping_nonce)
+            p->rtt_ms = (double)(gif_mono_ns() - p->ping_ns) / 1e6;
+        break;
+    case PEER_BYE: {
+        char why[160];
+        snprintf(why, sizeof why, "peer said goodbye (%s): %.*s",
+                 peer_bye_name(m.u.bye.code) ? peer_bye_name(m.u.bye.code) : "unknown code",
+                 (int)(m.u.bye.reason.n > 100 ? 100 : m.u.bye.reason.n), m.u.bye.reason.p);
+        peer_close(p, why);
+        break;
+    }
+    default:
+        /* IHAVE, GRAFT, PRUNE: this version pushes to every peer and never sends them. */
+        break;
+    }
+}
+
+/* Moves bytes through TLS and frames until nothing more can be done now. */
+static void pump(struct peer *p)
+{
+    if (p->state == PS_TLS) {
+        int rc = tls_conn_handshake(p->tls);
+        flush(p);
+        if (rc == -EAGAIN) return;
+        if (rc < 0) {
+            char why[300];
+            snprintf(why, sizeof why, "TLS refused: %s", tls_conn_reason(p->tls));
+            peer_close(p, why);
+            return;
+        }
+        tls_conn_peer(p->tls, p->key, p->org, sizeof p->org);
+        char why[200];
+        if (!member_ok(p, why, sizeof why)) {
+            GIF_WARN("net", "refusing %s: %s", p->addr, why);
+            peer_bye(p, PEER_BYE_NOT_MEMBER, why);
+            return;
+        }
+        p->state = PS_HELLO;
+        p->in = malloc(PEER_IN_MAX);
+        if (!p->in) {
+            peer_close(p, "out of memory");
+            return;
+        }
+        send_hello(p);
+        send_vv(p);
+        uv_timer_stop(&p->timer);
+        uv_timer_start(&p->timer, timer_cb, VV_INTERVAL_MS, VV_INTERVAL_MS);
+    }
+    while (p->state == PS_HELLO || p->state == PS_READY) {
+        size_t got = 0;
+        if (p->in_len < PEER_IN_MAX) {
+            int rc = tls_conn_read(p->tls, p->in + p->in_len, PEER_IN_MAX - p->in_len, &got);
+            flush(p);
+            if (rc < 0) {
+                char why[300];
+                snprintf(why, sizeof why, "TLS: %s", tls_conn_reason(p->tls));
+                peer_close(p, why);
+                return;
+            }
+            p->in_len += got;
+        }
+        size_t off = 0;
+        while (p->state == PS_HELLO || p->state == PS_READY) {
+            if (p->ingesting) break;
+            struct peer_frame f;
+            size_t used;
+            int rc = peer_frame_parse(p->in + off, p->in_len - off, &f, &used);
+            if (rc == -EAGAIN) break;
+            if (rc) {
+                char why[96];
+                snprintf(why, sizeof why, "protocol error: bad frame header (%s)",
+                         gif_strerror(rc));
+                peer_bye(p, PEER_BYE_PROTOCOL, why);
+                return;
+            }
+            handle_frame(p, &f);
+            off += used;
+        }
+        if (p->state == PS_CLOSING) return;
+        if (off) {
+            memmove(p->in, p->in + off, p->in_len - off);
+            p->in_len -= off;
+        }
+        if (p->ingesting) return;
+        if (got == 0) {
+            if (tls_conn_state(p->tls) == TLS_CLOSED) peer_close(p, "peer closed the link");
+            return;
+        }
+    }
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct peer *p = h->data;
+    size_t room = p->tls ? tls_conn_in_room(p->tls) : 0;
+    if (room > READ_CHUNK) room = READ_CHUNK;
+    if (!p->rbuf) p->rbuf = malloc(READ_CHUNK);
+    *buf = uv_buf_init((char *)p->rbuf, p->rbuf ? (unsigned)room : 0);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct peer *p = s->data;
+    if (nread == UV_ENOBUFS) {
+        /* The engine holds a full window of undecrypted bytes: let it drain first. */
+        pump(p);
+        return;
+    }
+    if (nread < 0) {
+        peer_close(p, nread == UV_EOF ? "connection closed by peer" : uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0) return;
+    if (tls_conn_feed(p->tls, (const uint8_t *)buf->base, (size_t)nread) != 0) {
+        peer_close(p, "peer overran the receive window");
+        return;
+    }
+    pump(p);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    struct peer *p = t->data;
+    if (p->state == PS_TLS || p->state == PS_CONNECTING) {
+        peer_close(p, "handshake timed out");
+        return;
+    }
+    if (p->state != PS_READY) {
+        peer_close(p, "no HELLO from peer");
+        return;
+    }
+    send_vv(p);
+    send_ping(p);
+}
+
+static int link_start(struct peer *p, enum tls_role role)
+{
+    int rc = tls_conn_new(&p->tls, p->n->net->tls, role, NULL);
+    if (rc) return rc;
+    p->state = PS_TLS;
+    uv_timer_start(&p->timer, timer_cb, HANDSHAKE_TIMEOUT_MS, 0);
+    rc = uv_read_start((uv_stream_t *)&p->tcp, alloc_cb, read_cb);
+    if (rc) return rc;
+    pump(p); /* a client's ClientHello goes out now */
+    return 0;
+}
+
+/* ---- Dialling and accepting. */
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+    struct peer *p = req->data;
+    if (p->state == PS_CLOSING) return;
+    if (status < 0) {
+        peer_close(p, uv_strerror(status));
+        return;
+    }
+    int rc = link_start(p, TLS_CLIENT);
+    if (rc) peer_close(p, gif_strerror(rc));
+}
+
+static void dial_addr(struct net *net, int i, const struct sockaddr *sa)
+{
+    struct seedslot *s = &net->seeds[i];
+    struct peer *p = peer_new(net, i);
+    if (!p) return;
+    s->p = p;
+    snprintf(p->addr, sizeof p->addr, "%s:%d", net->n->cfg.seeds[i].host,
+             net->n->cfg.seeds[i].port);
+    p->state = PS_CONNECTING;
+    p->creq.data = p;
+    uv_timer_start(&p->timer, timer_cb, HANDSHAKE_TIMEOUT_MS, 0);
+    int rc = uv_tcp_connect(&p->creq, &p->tcp, sa, connect_cb);
+    if (rc) peer_close(p, uv_strerror(rc));
+}
+
+static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct seedslot *s = req->data;
+    struct net *net = s->net;
+    s->resolving = false;
+    if (net->stopping) {
+        uv_freeaddrinfo(res);
+        return;
+    }
+    if (status < 0 || !res) {
+        snprintf(s->last_err, sizeof s->last_err, "cannot resolve %s: %s",
+                 net->n->cfg.seeds[s->index].host, uv_strerror(status));
+        GIF_WARN("net", "seed %s", s->last_err);
+        uv_freeaddrinfo(res);
+        uv_timer_start(&s->timer, seed_retry, s->backoff_ms, 0);
+        s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+        return;
+    }
+    dial_addr(net, s->index, res->ai_addr);
+    uv_freeaddrinfo(res);
+}
+
+static void dial(struct net *net, int i)
+{
+    struct seedslot *s = &net->seeds[i];
+    if (s->p || s->resolving || net->stopping) return;
+    const struct config_seed *cs = &net->n->cfg.seeds[i];
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(cs->host, cs->port, (struct sockaddr_in *)&ss) == 0 ||
+        uv_ip6_addr(cs->host, cs->port, (struct sockaddr_in6 *)&ss) == 0) {
+        dial_addr(net, i, (struct sockaddr *)&ss);
+        return;
+    }
+    char port[8];
+    snprintf(port, sizeof port, "%d", cs->port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+    s->gai.data = s;
+    s->resolving = true;
+    if (uv_getaddrinfo(net->n->loop, &s->gai, resolved, cs->host, port, &hints) != 0)
+        s->resolving = false;
+}
+
+static void seed_retry(uv_timer_t *t)
+{
+    struct seedslot *s = t->data;
+    dial(s->net, s->index);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct net *net = server->data;
+    if (status < 0 || net->stopping) return;
+    struct peer *p = peer_new(net, -1);
+    if (!p) return;
+    if (uv_accept(server, (uv_stream_t *)&p->tcp) != 0) {
+        peer_close(p, "accept failed");
+        return;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char host[64] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof host);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof host);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+    }
+    snprintf(p->addr, sizeof p->addr, "%s:%d", host, port);
+    if (net->npeers > PEERS_MAX) {
+        peer_close(p, "too many peers");
+        return;
+    }
+    int rc = link_start(p, TLS_SERVER);
+    if (rc) peer_close(p, gif_strerror(rc));
+}
+
+/* ---- Start, stop, observe. */
+
+int net_start(struct node *n, char *err, size_t errlen)
+{
+    struct node_config *c = &n->cfg;
+    FILE *f = fopen(c->peer_cert, "r");
+    if (!f) {
+        GIF_WARN("net", "no certificate at %s: the peer network is off (gifctl node init "
+                        "issues one)",
+                 c->peer_cert);
+        return 0;
+    }
+    fclose(f);
+    struct net *net = calloc(1, sizeof *net);
+    if (!net) return -ENOMEM;
+    net->n = n;
+    char path[CONFIG_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/node.key", c->data_dir);
+    int rc = tls_ctx_load(&net->tls, path, c->peer_cert, c->peer_ca, c->root_key, err, errlen);
+    if (rc) {
+        free(net);
+        return rc;
+    }
+    n->net = net;
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(c->peer_host, c->peer_port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(c->peer_host, c->peer_port, (struct sockaddr_in6 *)&ss) != 0) {
+        snprintf(err, errlen, "[peers] listen: '%s' is not an address", c->peer_host);
+        return GIF_E_INVALID;
+    }
+    uv_tcp_init(n->loop, &net->listener);
+    net->listener.data = net;
+    net->listening = true;
+    rc = uv_tcp_bind(&net->listener, (struct sockaddr *)&ss, 0);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&net->listener, 128, on_connection);
+    if (rc) {
+        snprintf(err, errlen, "[peers] listen %s:%d: %s", c->peer_host, c->peer_port,
+                 uv_strerror(rc));
+        return rc;
+    }
+    GIF_INFO("net", "peers: listening on %s:%d, %zu seed%s", c->peer_host, c->peer_port,
+             c->nseeds, c->nseeds == 1 ? "" : "s");
+    for (size_t i = 0; i < c->nseeds; i++) {
+        struct seedslot *s = &net->seeds[i];
+        s->net = net;
+        s->index = (int)i;
+        uv_timer_init(n->loop, &s->timer);
+        s->timer.data = s;
+        s->timer_open = true;
+        s->backoff_ms = BACKOFF_MIN_MS;
+        dial(net, (int)i);
+    }
+    return 0;
+}
+
+void net_stop(struct node *n)
+{
+    struct net *net = n->net;
+    if (!net || net->stopping) return;
+    net->stopping = true;
+    if (net->listening) uv_close((uv_handle_t *)&net->listener, NULL);
+    for (size_t i = 0; i < n->cfg.nseeds; i++)
+        if (net->seeds[i].timer_open) {
+            uv_timer_stop(&net->seeds[i].timer);
+            uv_close((uv_handle_t *)&net->seeds[i].timer, NULL);
+            net->seeds[i].timer_open = false;
+        }
+    while (net->peers) peer_bye(net->peers, PEER_BYE_GOING_AWAY, "node stopping");
+}
+
+void net_free(struct node *n)
+{
+    if (!n->net) return;
+    tls_ctx_free(n->net->tls);
+    free(n->net);
+    n->net = NULL;
+}
+
+void net_revoked(struct node *n, const uint8_t key[32])
+{
+    if (!n->net) return;
+    struct peer *p = n->net->peers;
+    while (p) {
+        struct peer *next = p->next;
+        if (p->state >= PS_HELLO && memcmp(p->key, key, PROTO_KEY_LEN) == 0)
+            peer_bye(p, PEER_BYE_REVOKED, "membership revoked");
+        p = next;
+    }
+}
+
+json_t *net_peers_json(struct node *n)
+{
+    json_t *arr = json_array();
+    if (!n->net) return arr;
+    for (size_t i = 0; i < n->cfg.nseeds; i++) {
+        const struct seedslot *s = &n->net->seeds[i];
+        if (s->p) continue;
+        char addr[300];
+        snprintf(addr, sizeof addr, "%s:%d", n->cfg.seeds[i].host, n->cfg.seeds[i].port);
+        json_array_append_new(
+            arr, json_pack("{s:n,s:n,s:s,s:s,s:s,s:n,s:i,s:i,s:i,s:s}", "key", "org", "address",
+                           addr, "direction", "outbound", "state", "backoff", "rtt_ms",
+                           "records_sent", 0, "records_received", 0, "records_accepted", 0,
+                           "last_error", s->last_err));
+    }
+    for (struct peer *p = n->net->peers; p; p = p->next) {
+        bool known = p->state >= PS_HELLO;
+        json_array_append_new(
+            arr, json_pack("{s:o,s:o,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:s}", "key",
+                           known ? api_hex(p->key, 32) : json_null(), "org",
+                           known ? json_string(p->org) : json_null(), "address", p->addr,
+                           "direction", p->seed >= 0 ? "outbound" : "inbound", "state",
+                           pstate_names[p->state], "rtt_ms",
+                           p->rtt_ms > 0 ? json_real(p->rtt_ms) : json_null(), "records_sent",
+                           (json_int_t)p->sent, "records_received", (json_int_t)p->received,
+                           "records_accepted", (json_int_t)p->accepted, "last_error",
+                           p->last_err));
+    }
+    return arr;
+}

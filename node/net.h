@@ -1,0 +1,30 @@
+/*
+ * The consortium network: peer links over TLS 1.3 (node/tls.c), framed peer messages
+ * (protocol/peer.c), anti-entropy by version vectors, and push of every newly accepted record.
+ * Loop thread only. Rules in docs/protocol.md ("Peer protocol") and docs/network.md.
+ */
+#ifndef GIF_NODE_NET_H
+#define GIF_NODE_NET_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct node;
+
+/* Starts the peer listener and dials the configured seeds. Without a certificate the network
+ * stays off (logged) and the node serves its API alone. Returns 0 or a negative code with a
+ * sentence in err. */
+int net_start(struct node *n, char *err, size_t errlen);
+/* Closes the listener, every link and timer; handles finish closing as the loop runs. */
+void net_stop(struct node *n);
+/* Frees what net_start kept; after the loop has run out. */
+void net_free(struct node *n);
+/* Pushes a record just accepted into the store to every ready peer. */
+void net_push(struct node *n, const uint8_t *rec, size_t len);
+/* A revocation of key was accepted: close links with that key. */
+void net_revoked(struct node *n, const uint8_t key[32]);
+/* The peers of GET /v1/peers (a new reference). */
+json_t *net_peers_json(struct node *n);
+
+#endif
