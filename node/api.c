@@ -20,6 +20,7 @@
 #define MATCH_HITS_MAX 100 /* records returned per near-match hash */
 #define FEED_LIMIT_MAX 1000
 #define EVENTS_MAX 256 /* open /v1/events streams */
+#define PUBLISH_WAIT_MS 10000 /* see own_log_behind */
 
 struct call {
     struct node *n;
@@ -822,8 +823,42 @@ static struct wcall *wcall_new(struct call *k, json_t *doc)
     return wc;
 }
 
+/* True (and answered 409) if peers hold later records of this node than its store does. */
+static bool own_log_behind(struct call *k)
+{
+    struct node *n = k->n;
+    /* Until a peer has said how far our log reaches, a restored node cannot know it is
+     * behind: a node with seeds waits for the first version vector (at most
+     * PUBLISH_WAIT_MS after start). A node without seeds publishes at once. */
+    if (n->net && n->cfg.nseeds > 0 && !n->vv_seen &&
+        gif_now_ms() - n->started_ms < PUBLISH_WAIT_MS) {
+        fail(k, 409, "behind_own_log",
+             "waiting for a peer's view of this node's log before publishing (at most %d s "
+             "after start); retry shortly",
+             PUBLISH_WAIT_MS / 1000);
+        return true;
+    }
+    if (n->self_seen_seq == 0) return false;
+    struct store_rd *rd;
+    struct store_head h = {0};
+    if (store_rd_open(n->store, &rd) == 0) {
+        if (store_head_get(rd, n->pk, &h) != 0) h.seq = 0;
+        store_rd_close(rd);
+    }
+    if (h.seq >= n->self_seen_seq) return false;
+    fail(k, 409, "behind_own_log",
+         "peers hold this node's records up to seq %llu but its store ends at %llu (a restored "
+         "backup?): publishing now would fork its log; it is catching up, retry shortly",
+         (unsigned long long)n->self_seen_seq, (unsigned long long)h.seq);
+    return true;
+}
+
 static void submit(struct wcall *wc, enum write_kind kind)
 {
+    if (kind == WRITE_PUBLISH && own_log_behind(&wc->k)) {
+        wcall_free(wc);
+        return;
+    }
     wc->w.kind = kind;
     wc->w.done = kind == WRITE_PUBLISH ? publish_done : ingest_done;
     int rc = node_write(wc->k.n, &wc->w);

@@ -532,10 +532,16 @@ static void handle_frame(struct peer *p, const struct peer_frame *f)
         struct peer_entry *vv = n ? malloc(n * sizeof *vv) : NULL;
         if (n && !vv) return;
         size_t i = 0;
-        while (i < n && peer_next_entry(&m.u.list, &vv[i])) i++;
+        while (i < n && peer_next_entry(&m.u.list, &vv[i])) {
+            if (memcmp(vv[i].origin, p->n->pk, PROTO_KEY_LEN) == 0 &&
+                vv[i].seq > p->n->self_seen_seq)
+                p->n->self_seen_seq = vv[i].seq;
+            i++;
+        }
         free(p->vv);
         p->vv = vv;
         p->nvv = i;
+        p->n->vv_seen = true;
         pull_more(p);
         break;
     }

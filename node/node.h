@@ -39,6 +39,11 @@ struct node {
     uint8_t pk[PROTO_KEY_LEN];
 
     uint64_t started_ms;
+    /* The highest seq of our own origin that a peer's version vector showed. If our store is
+     * behind it (a restored backup), publishing now would fork our log: refuse until caught
+     * up. */
+    uint64_t self_seen_seq;
+    bool vv_seen; /* a peer's version vector has arrived since start */
     uint64_t feed_seen; /* highest feed position applied to the index and events */
 
     /* The write pipeline (write.c). */
