@@ -489,6 +489,19 @@ static void test_gap_held_released(void **state)
     assert_int_equal(rc, 0);
     assert_int_equal(h.seq, 1);
     assert_int_equal(h.held, 2);
+    {
+        /* The log answers for stored positions only: a held record is not served to peers. */
+        struct store_rd *rd0;
+        uint8_t id[32];
+        struct store_rec sr;
+        assert_int_equal(store_rd_open(f->s, &rd0), 0);
+        assert_int_equal(store_log_get(rd0, a.pk, 1, id, &sr), 0);
+        assert_memory_equal(id, b[0].id, 32);
+        assert_int_equal(sr.len, b[0].len);
+        assert_memory_equal(sr.buf, b[0].buf, b[0].len);
+        assert_int_equal(store_log_get(rd0, a.pk, 3, id, NULL), -ENOENT);
+        store_rd_close(rd0);
+    }
 
     assert_int_equal(ingest1(f, &b[1], &r), 0);
     assert_int_equal(r.feed, 3);
@@ -510,6 +523,13 @@ static void test_gap_held_released(void **state)
     assert_int_equal(store_stats_get(rd, &st), 0);
     assert_int_equal(st.held, 0);
     assert_int_equal(st.records, 5);
+    for (int i = 0; i < 4; i++) {
+        uint8_t id[32];
+        assert_int_equal(store_log_get(rd, a.pk, (uint64_t)i + 1, id, NULL), 0);
+        assert_memory_equal(id, b[i].id, 32);
+    }
+    uint8_t none[32];
+    assert_int_equal(store_log_get(rd, a.pk, 5, none, NULL), -ENOENT);
     store_rd_close(rd);
     for (int i = 0; i < 4; i++)
         blob_free(&b[i]);
