@@ -555,7 +555,8 @@ static void get_metrics(struct call *k)
 {
     struct node *n = k->n;
     struct metrics_gauges g = {.pdq_index = store_pdq_count(n->pdq),
-                               .events_clients = n->sse_count};
+                               .events_clients = n->sse_count,
+                               .peers_ready = net_ready_count(n)};
     struct store_rd *rd;
     if (store_rd_open(n->store, &rd) == 0) {
         struct store_stats st;

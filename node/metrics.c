@@ -11,6 +11,20 @@
 static const double bounds[METRICS_BUCKETS - 1] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                    0.05,   0.1,   0.25,   0.5,   1,    2.5};
 
+static const double prop_bounds[METRICS_PROP_BUCKETS - 1] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                                              1,    2.5,   5,    10,  60};
+
+void metrics_propagation(struct metrics *m, int64_t delay_ms)
+{
+    /* Clocks differ between members: a negative delay counts as zero. */
+    double s = delay_ms > 0 ? (double)delay_ms / 1000.0 : 0;
+    int b = 0;
+    while (b < METRICS_PROP_BUCKETS - 1 && s > prop_bounds[b]) b++;
+    m->prop_buckets[b]++;
+    m->prop_count++;
+    m->prop_sum += s;
+}
+
 void metrics_reject(struct metrics *m, int reason)
 {
     int idx = -reason - 1000;
@@ -152,6 +166,43 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
         "# HELP gifnet_events_clients Open /v1/events streams.\n"
         "# TYPE gifnet_events_clients gauge\ngifnet_events_clients %llu\n",
         (unsigned long long)g->events_clients);
+    put(&o, "# HELP gifnet_peers_ready Peer links ready.\n"
+            "# TYPE gifnet_peers_ready gauge\ngifnet_peers_ready %llu\n",
+        (unsigned long long)g->peers_ready);
+    put(&o, "# HELP gifnet_peer_records_received_total Records received from peers.\n"
+            "# TYPE gifnet_peer_records_received_total counter\n"
+            "gifnet_peer_records_received_total %llu\n",
+        (unsigned long long)m->net_received);
+    put(&o, "# HELP gifnet_peer_duplicates_total Records received that were already stored.\n"
+            "# TYPE gifnet_peer_duplicates_total counter\ngifnet_peer_duplicates_total %llu\n",
+        (unsigned long long)m->net_duplicates);
+    put(&o, "# HELP gifnet_peer_records_pushed_total Records pushed to peers.\n"
+            "# TYPE gifnet_peer_records_pushed_total counter\n"
+            "gifnet_peer_records_pushed_total %llu\n",
+        (unsigned long long)m->net_pushed);
+    put(&o, "# HELP gifnet_peer_push_dropped_total Pushes skipped: the peer's queue was full.\n"
+            "# TYPE gifnet_peer_push_dropped_total counter\n"
+            "gifnet_peer_push_dropped_total %llu\n",
+        (unsigned long long)m->net_push_dropped);
+    put(&o, "# HELP gifnet_antientropy_pulls_total WANT requests sent to peers.\n"
+            "# TYPE gifnet_antientropy_pulls_total counter\n"
+            "gifnet_antientropy_pulls_total %llu\n",
+        (unsigned long long)m->net_pulls);
+    put(&o, "# HELP gifnet_propagation_delay_seconds Origin's publish time to local acceptance, "
+            "records of other origins.\n"
+            "# TYPE gifnet_propagation_delay_seconds histogram\n");
+    uint64_t pc = 0;
+    for (int b = 0; b < METRICS_PROP_BUCKETS; b++) {
+        pc += m->prop_buckets[b];
+        if (b < METRICS_PROP_BUCKETS - 1)
+            put(&o, "gifnet_propagation_delay_seconds_bucket{le=\"%g\"} %llu\n", prop_bounds[b],
+                (unsigned long long)pc);
+        else
+            put(&o, "gifnet_propagation_delay_seconds_bucket{le=\"+Inf\"} %llu\n",
+                (unsigned long long)pc);
+    }
+    put(&o, "gifnet_propagation_delay_seconds_sum %.6f\n", m->prop_sum);
+    put(&o, "gifnet_propagation_delay_seconds_count %llu\n", (unsigned long long)m->prop_count);
     if (o.oom) {
         free(o.buf);
         return NULL;

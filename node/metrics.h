@@ -8,6 +8,7 @@
 #define METRICS_BUCKETS 13
 #define METRICS_REASONS 24 /* -GIF_E_* - 1000, plus 0 for "other" */
 #define METRICS_CODES 16
+#define METRICS_PROP_BUCKETS 12
 
 struct metrics {
     uint64_t records_by_kind[7];
@@ -23,6 +24,15 @@ struct metrics {
     uint64_t lat_buckets[METRICS_BUCKETS]; /* cumulative at render time, not here */
     uint64_t lat_count;
     double lat_sum;
+    /* The network (node/net.c). */
+    uint64_t net_received;    /* records received from peers (pushed and pulled) */
+    uint64_t net_duplicates;  /* of those, already stored */
+    uint64_t net_pushed;      /* records pushed to peers */
+    uint64_t net_push_dropped; /* pushes skipped because a peer's queue was full */
+    uint64_t net_pulls;       /* WANT requests sent */
+    uint64_t prop_buckets[METRICS_PROP_BUCKETS]; /* origin's publish time to local acceptance */
+    uint64_t prop_count;
+    double prop_sum;
 };
 
 /* Gauges read at render time. */
@@ -32,10 +42,13 @@ struct metrics_gauges {
     uint64_t frozen;
     uint64_t events_clients;
     uint64_t records;
+    uint64_t peers_ready;
 };
 
 void metrics_reject(struct metrics *m, int reason);
 void metrics_http(struct metrics *m, int status, uint64_t elapsed_ns);
+/* A record from another origin was accepted delay_ms after its origin published it. */
+void metrics_propagation(struct metrics *m, int64_t delay_ms);
 /* Renders into a malloc'd NUL-terminated string the caller frees; NULL on no memory. */
 char *metrics_render(const struct metrics *m, const struct metrics_gauges *g);
 

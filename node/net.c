@@ -314,7 +314,10 @@ void net_push(struct node *n, const uint8_t *rec, size_t len)
         /* A peer whose queue is full misses the push; anti-entropy fills the gap. */
         if (peer_encode_records(&p->out, &b, 1) == 0) {
             p->sent++;
+            n->metrics.net_pushed++;
             flush(p);
+        } else {
+            n->metrics.net_push_dropped++;
         }
     }
 }
@@ -339,7 +342,19 @@ static void pull_more(struct peer *p)
             if (h.frozen) continue;
             have = h.seq;
         }
-        if (p->vv[i].seq <= have) continue;
+        if (p->vv[i].seq <= have) {
+            /* Same position, other record: the origin signed two. Fetch the peer's one so
+             * the store keeps the proof and freezes the origin. */
+            uint8_t id[PROTO_ID_LEN];
+            if (store_log_get(rd, p->vv[i].origin, p->vv[i].seq, id, NULL) == 0 &&
+                memcmp(id, p->vv[i].id, PROTO_ID_LEN) != 0) {
+                struct peer_range one;
+                memcpy(one.origin, p->vv[i].origin, PROTO_KEY_LEN);
+                one.from_seq = one.to_seq = p->vv[i].seq;
+                if (peer_build_range(&pb, &one) != 0) break;
+            }
+            continue;
+        }
         struct peer_range r;
         memcpy(r.origin, p->vv[i].origin, PROTO_KEY_LEN);
         r.from_seq = have + 1;
@@ -353,6 +368,7 @@ static void pull_more(struct peer *p)
     }
     if (peer_build_end(&pb) == 0) {
         p->want_out = true;
+        p->n->metrics.net_pulls++;
         flush(p);
     }
 }
@@ -403,7 +419,18 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
         for (size_t i = 0; i < w->n; i++) {
             int st = ig->res[i].status;
             if (st == 0 || st == GIF_E_PENDING) fresh++;
-            else if (st != GIF_E_DUPLICATE) metrics_reject(&n->metrics, st);
+            else if (st == GIF_E_DUPLICATE) n->metrics.net_duplicates++;
+            else metrics_reject(&n->metrics, st);
+            if (st == GIF_E_EQUIVOCATION) {
+                /* The proof travels: every peer that receives the second record while holding
+                 * the first freezes the origin too. */
+                char hex[17];
+                gif_hex(hex, ig->res[i].id, 8);
+                GIF_WARN("net", "equivocation: record %s... from %s conflicts with the one "
+                                "stored; origin frozen, proof sent to peers",
+                         hex, p->addr);
+                net_push(n, ig->in[i].buf, ig->in[i].len);
+            }
         }
     } else {
         GIF_WARN("net", "writing %zu records from %s failed: %s", w->n, p->addr, gif_strerror(rc));
@@ -431,6 +458,7 @@ static void take_records(struct peer *p, struct peer_list *l)
 {
     size_t count = l->count;
     p->received += count;
+    p->n->metrics.net_received += count;
     if (count == 0) {
         p->want_out = false;
         return;
@@ -898,6 +926,14 @@ void net_revoked(struct node *n, const uint8_t key[32])
             peer_bye(p, PEER_BYE_REVOKED, "membership revoked");
         p = next;
     }
+}
+
+size_t net_ready_count(struct node *n)
+{
+    size_t c = 0;
+    if (n->net)
+        for (struct peer *p = n->net->peers; p; p = p->next) c += p->state == PS_READY;
+    return c;
 }
 
 json_t *net_peers_json(struct node *n)

@@ -24,6 +24,8 @@ void net_free(struct node *n);
 void net_push(struct node *n, const uint8_t *rec, size_t len);
 /* A revocation of key was accepted: close links with that key. */
 void net_revoked(struct node *n, const uint8_t key[32]);
+/* Links ready now. */
+size_t net_ready_count(struct node *n);
 /* The peers of GET /v1/peers (a new reference). */
 json_t *net_peers_json(struct node *n);
 

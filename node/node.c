@@ -23,6 +23,9 @@ static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct stor
     n->feed_seen = sr->feed;
     if (proto_decode(&r, sr->buf, sr->len) != 0) return 0;
     n->metrics.records_by_kind[r.kind]++;
+    if (memcmp(r.origin, n->pk, PROTO_KEY_LEN) != 0 && r.kind != PROTO_MEMBERSHIP &&
+        r.kind != PROTO_REVOCATION)
+        metrics_propagation(&n->metrics, (int64_t)sr->accepted_ms - (int64_t)r.time_ms);
     if (r.kind == PROTO_SIGNAL && r.u.signal.stype == PROTO_ST_PDQ) {
         if (store_pdq_add(n->pdq, r.u.signal.value.p, id) != 0)
             GIF_ERROR("index", "out of memory adding a pdq hash: matching is incomplete");
