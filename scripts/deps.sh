@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libssl-dev libsodium-dev libuv1-dev liblmdb-dev lmdb-utils libmsgpack-dev
       libcmocka-dev libjansson-dev libhttp-parser-dev libinih-dev
-      curl jq openssl)
+      curl jq openssl python3 python3-yaml)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
