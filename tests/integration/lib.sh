@@ -1,8 +1,9 @@
 # Shared helpers for the integration tests (sourced by tests/integration/test_*.sh).
 #
 # Environment (set by ctest, see CMakeLists.txt): GIFD and GIFCTL, the binaries under test;
-# GIF_SOURCE_DIR, the source tree. Every node listens on 127.0.0.1 only, on ports picked at
-# random from 20000-39999 and checked free. A test's files live in one temporary directory; on
+# GIF_SOURCE_DIR, the source tree. Every node listens on 127.0.0.1 only (its API and its peer
+# listener, never 0.0.0.0 nor the default 7481), on ports picked at random from 20000-31999
+# and checked free. A test's files live in one temporary directory; on
 # exit (normal, failure or Ctrl-C) every gifd and background process the test started is
 # killed and the directory removed (keep it with GIF_KEEP_TMP=1).
 #
@@ -215,7 +216,9 @@ raw_send() {
 free_port() {
     local i p
     for i in $(seq 1 500); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 20000))
+        # Below the kernel's ephemeral range (32768 and up), so that no outgoing connection
+        # (a peer dialling another) can be sitting on a port handed out here.
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
         [[ " ${USED_PORTS[*]} " == *" $p "* ]] && continue
         if command -v ss >/dev/null; then
             [ -n "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ] && continue
@@ -231,27 +234,55 @@ free_port() {
 
 # ---- Consortium and nodes.
 
-# make_consortium: creates $TMP/cons (root key, members log).
+CONS="$TMP/cons"          # the consortium make_node admits new nodes to (make_consortium sets it)
+declare -A NODE_CONS=()   # node dir -> the consortium dir it was made in
+
+# make_consortium [DIR [NAME]]: creates a consortium (root key, members log) in DIR (default
+# $TMP/cons) and makes it the one later make_node calls use.
 make_consortium() {
-    "$GIFCTL" consortium init --dir "$TMP/cons" --name "integration test" >"$TMP/cons.out" 2>&1 || {
-        fail "gifctl consortium init" "$(cat "$TMP/cons.out")"
+    local dir=${1:-$TMP/cons} name=${2:-integration test}
+    "$GIFCTL" consortium init --dir "$dir" --name "$name" >"$dir.out" 2>&1 || {
+        fail "gifctl consortium init $dir" "$(cat "$dir.out")"
         finish
     }
+    CONS=$dir
 }
 
-# make_node NAME ROLE [ORG]: gifctl node init of $TMP/NAME, API and peer ports on 127.0.0.1.
-# The node's members.jsonl is a copy of the consortium's log at this moment.
+# make_node NAME ROLE [ORG]: gifctl node init of $TMP/NAME in the consortium $CONS, with its API
+# and its peer listener on two free ports of 127.0.0.1 (--api, --peer). The node's
+# members.jsonl is a copy of the consortium's log at this moment: once every node is made, call
+# sync_members so that each knows all of them. Seeds: set_seeds.
 make_node() {
     local name=$1 role=$2 org=${3:-$1} api peer
     free_port || finish
     api=$PORT
     free_port || finish
     peer=$PORT
-    "$GIFCTL" node init --consortium "$TMP/cons" --dir "$TMP/$name" --org "$org" --role "$role" \
+    "$GIFCTL" node init --consortium "$CONS" --dir "$TMP/$name" --org "$org" --role "$role" \
         --api "127.0.0.1:$api" --peer "127.0.0.1:$peer" >"$TMP/$name.init.out" 2>&1 || {
         fail "gifctl node init $name" "$(cat "$TMP/$name.init.out")"
         finish
     }
+    NODE_CONS[$TMP/$name]=$CONS
+}
+
+# sync_members [DIR...]: copies the consortium's members.jsonl into each node dir (default: every
+# node made so far), so that gifd loads every member at start, before any peer connects.
+sync_members() {
+    local dir
+    [ $# -gt 0 ] || set -- "${!NODE_CONS[@]}"
+    for dir in "$@"; do
+        cp "${NODE_CONS[$dir]:-$CONS}/members.jsonl" "$dir/members.jsonl"
+    done
+}
+
+# set_seeds DIR SEED_DIR...: [peers] seeds of DIR become the peer addresses of the SEED_DIRs
+# (before DIR's gifd starts). With no SEED_DIR, the node dials no one.
+set_seeds() {
+    local dir=$1 s list=""
+    shift
+    for s in "$@"; do list+="${list:+, }$(node_peer_addr "$s")"; done
+    ini_set "$dir" peers seeds "$list"
 }
 
 # ini_get DIR SECTION KEY: a value of DIR/gifd.ini.
@@ -274,6 +305,8 @@ ini_set() {
 }
 
 node_port() { ini_get "$1" api listen | sed 's/.*://'; }
+node_peer_addr() { ini_get "$1" peers listen; }
+node_peer_port() { node_peer_addr "$1" | sed 's/.*://'; }
 node_url() { echo "http://127.0.0.1:$(node_port "$1")"; }
 node_token() { ini_get "$1" api token; }
 node_key() { cat "$1/node.pub" 2>/dev/null | tr -d ' \n' | grep -oE '[0-9a-f]{64}' | head -1; }
@@ -304,6 +337,12 @@ start_node() {
         fi
         wait "$pid" 2>/dev/null
         unset "NODE_PID[$dir]"
+        if tail -n 5 "$dir/gifd.log" | grep -i 'in use' | grep -q ":$(node_peer_port "$dir")\b"; then
+            # The peer port is in other nodes' seeds: moving it would cut them off.
+            fail "gifd on $dir starts (its peer port $(node_peer_port "$dir") was taken)" \
+                "$(tail -n 5 "$dir/gifd.log")"
+            return 1
+        fi
         if tail -n 5 "$dir/gifd.log" | grep -qi 'in use'; then
             free_port || return 1
             ini_set "$dir" api listen "127.0.0.1:$PORT"
@@ -367,6 +406,60 @@ wait_for() {
         sleep 0.05
     done
     "$@"
+}
+
+# ---- Networks of nodes.
+
+# node_records DIR: the node's GET /v1/status .records (empty when it does not answer).
+node_records() {
+    curl -s --max-time 5 "$(node_url "$1")/v1/status" | jq -r '.records // empty' 2>/dev/null
+}
+
+# wait_for_records DIR N SECONDS: polls GET /v1/status until .records is N; fails (status 1)
+# when SECONDS pass first.
+wait_for_records() {
+    local dir=$1 n=$2 limit=$3 i
+    for i in $(seq 1 $((limit * 10))); do
+        [ "$(node_records "$dir")" = "$n" ] && return 0
+        sleep 0.1
+    done
+    [ "$(node_records "$dir")" = "$n" ]
+}
+
+# ready_peers DIR: the keys of the node's peers in state ready (GET /v1/peers), sorted, one line.
+ready_peers() {
+    curl -s --max-time 5 "$(node_url "$1")/v1/peers" |
+        jq -r '[.peers[] | select(.state == "ready") | .key] | sort | join(" ")' 2>/dev/null
+}
+
+# has_ready_peers DIR PEER_DIR...: the node's ready peers are exactly the given nodes.
+has_ready_peers() {
+    local dir=$1 want=() d
+    shift
+    for d in "$@"; do want+=("$(node_key "$d")"); done
+    [ "$(ready_peers "$dir")" = "$(printf '%s\n' "${want[@]}" | sort | paste -sd' ')" ]
+}
+
+# peer_ready DIR PEER_DIR: the node lists PEER_DIR's key among its ready peers.
+peer_ready() {
+    [[ " $(ready_peers "$1") " == *" $(node_key "$2") "* ]]
+}
+
+# feed_ids DIR: the ids of the node's whole feed (GET /v1/records, every page), sorted.
+feed_ids() {
+    local url after=0 page
+    url=$(node_url "$1")
+    while :; do
+        page=$(curl -s --max-time 10 "$url/v1/records?after=$after&limit=1000") || return 1
+        printf '%s' "$page" | jq -r '.records[].id'
+        [ "$(printf '%s' "$page" | jq -r .more)" = true ] || break
+        after=$(printf '%s' "$page" | jq -r .next)
+    done | sort
+}
+
+# lookup_count DIR TYPE VALUE: how many records GET /v1/lookup finds on the node.
+lookup_count() {
+    curl -s --max-time 5 "$(node_url "$1")/v1/lookup?type=$2&value=$3" | jq -r '.matches | length' 2>/dev/null
 }
 
 # copy_records FROM_DIR TO_DIR: ingests FROM's whole feed into TO with POST /v1/records (as a
