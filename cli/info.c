@@ -135,16 +135,21 @@ int ctl_peers(struct ctl_ctx *c, int argc, char **argv)
     if (json_array_size(peers) == 0) printf("no peers\n");
     size_t i;
     const json_t *p;
+    if (json_array_size(peers) > 0)
+        printf("%-*s  %-22s  %-16s  %-8s  %-7s  %8s  %9s  %9s  %s\n", CTL_SHORT_ID, "key",
+               "address", "org", "dir", "state", "rtt", "sent", "received", "last error");
     json_array_foreach(peers, i, p)
     {
-        /* The peer object grows with the network code: show the known fields, then the
-         * whole object for anything else. */
-        char sk[CTL_SHORT_ID + 1];
+        char sk[CTL_SHORT_ID + 1], rtt[32] = "-";
         const char *key = ctl_jstr(p, "key", NULL);
-        const char *addr = ctl_jstr(p, "addr", ctl_jstr(p, "address", "-"));
-        printf("%-*s  %-22s  %-20s  %-9s  %s\n", CTL_SHORT_ID, ctl_short(sk, key), addr,
-               ctl_jstr(p, "org", "-"), ctl_jstr(p, "role", "-"),
-               ctl_jstr(p, "state", ctl_jstr(p, "status", "")));
+        const json_t *r = json_object_get(p, "rtt_ms");
+        if (json_is_number(r)) snprintf(rtt, sizeof rtt, "%.2fms", json_number_value(r));
+        printf("%-*s  %-22s  %-16s  %-8s  %-7s  %8s  %9lld  %9lld  %s\n", CTL_SHORT_ID,
+               key ? ctl_short(sk, key) : "-", ctl_jstr(p, "address", "-"),
+               ctl_jstr(p, "org", "-"), ctl_jstr(p, "direction", "-"), ctl_jstr(p, "state", "-"),
+               rtt, (long long)json_integer_value(json_object_get(p, "records_sent")),
+               (long long)json_integer_value(json_object_get(p, "records_received")),
+               ctl_jstr(p, "last_error", ""));
     }
     json_decref(j);
     return CTL_OK;

@@ -71,6 +71,8 @@ struct seedslot {
     struct net *net;
     int index;
     char last_err[200]; /* why the last link to this seed ended */
+    uint8_t key[PROTO_KEY_LEN]; /* the member at this address, once a link was dropped as a */
+    bool key_known;             /* duplicate of one that member dialled */
     uv_timer_t timer;
     bool timer_open;
     uint32_t backoff_ms;
@@ -549,6 +551,20 @@ static void handle_frame(struct peer *p, const struct peer_frame *f)
             return;
         }
         p->hello_got = true;
+        /* Two members that dial each other end up with two links. Both sides keep the one
+         * dialled by the smaller key, so they agree without talking about it. */
+        for (struct peer *q = p->n->net->peers; q; q = q->next) {
+            if (q == p || q->state != PS_READY || memcmp(q->key, p->key, PROTO_KEY_LEN) != 0)
+                continue;
+            bool me_smaller = memcmp(p->n->pk, p->key, PROTO_KEY_LEN) < 0;
+            /* The link to keep is outbound here if we are the smaller key, inbound if not. */
+            struct peer *drop = (p->seed >= 0) == me_smaller ? q : p;
+            if (drop->seed >= 0) memcpy(p->n->net->seeds[drop->seed].key, p->key, PROTO_KEY_LEN),
+                                 p->n->net->seeds[drop->seed].key_known = true;
+            peer_bye(drop, PEER_BYE_GOING_AWAY, "duplicate link");
+            if (drop == p) return;
+            break;
+        }
         p->state = PS_READY;
         if (p->seed >= 0) p->n->net->seeds[p->seed].backoff_ms = BACKOFF_MIN_MS;
         GIF_INFO("net", "link %s %s (%s) ready", p->addr, p->org,
@@ -803,6 +819,14 @@ static void dial(struct net *net, int i)
 static void seed_retry(uv_timer_t *t)
 {
     struct seedslot *s = t->data;
+    /* That member already keeps a link with us: check again later rather than dial a
+     * duplicate that would be dropped. */
+    if (s->key_known)
+        for (struct peer *p = s->net->peers; p; p = p->next)
+            if (p->state == PS_READY && memcmp(p->key, s->key, PROTO_KEY_LEN) == 0) {
+                uv_timer_start(&s->timer, seed_retry, BACKOFF_MAX_MS, 0);
+                return;
+            }
     dial(s->net, s->index);
 }
 
