@@ -184,6 +184,10 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
             "# TYPE gifnet_peer_push_dropped_total counter\n"
             "gifnet_peer_push_dropped_total %llu\n",
         (unsigned long long)m->net_push_dropped);
+    put(&o, "# HELP gifnet_peer_penalties_total Peers refused for a while after a protocol "
+            "violation.\n# TYPE gifnet_peer_penalties_total counter\n"
+            "gifnet_peer_penalties_total %llu\n",
+        (unsigned long long)m->net_penalties);
     put(&o, "# HELP gifnet_antientropy_pulls_total WANT requests sent to peers.\n"
             "# TYPE gifnet_antientropy_pulls_total counter\n"
             "gifnet_antientropy_pulls_total %llu\n",

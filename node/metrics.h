@@ -30,6 +30,7 @@ struct metrics {
     uint64_t net_pushed;      /* records pushed to peers */
     uint64_t net_push_dropped; /* pushes skipped because a peer's queue was full */
     uint64_t net_pulls;       /* WANT requests sent */
+    uint64_t net_penalties;   /* peers penalised for protocol violations */
     uint64_t prop_buckets[METRICS_PROP_BUCKETS]; /* origin's publish time to local acceptance */
     uint64_t prop_count;
     double prop_sum;

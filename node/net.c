@@ -81,8 +81,19 @@ struct seedslot {
     bool resolving;
 };
 
+/* A member that broke the protocol is refused for a while, longer each time. */
+#define PENALTIES_MAX 64
+#define PENALTY_MIN_MS 60000
+#define PENALTY_MAX_MS 3600000
+struct penalty {
+    uint8_t key[PROTO_KEY_LEN];
+    uint64_t until_ms;
+    uint32_t strikes;
+};
+
 struct net {
     struct node *n;
+    struct penalty penalties[PENALTIES_MAX];
     struct tls_ctx *tls;
     uv_tcp_t listener;
     bool listening;
@@ -169,9 +180,41 @@ static void peer_close(struct peer *p, const char *why)
     uv_close((uv_handle_t *)&p->tcp, handle_closed);
 }
 
+static struct penalty *penalty_of(struct net *net, const uint8_t key[PROTO_KEY_LEN])
+{
+    for (size_t i = 0; i < PENALTIES_MAX; i++)
+        if (net->penalties[i].strikes &&
+            memcmp(net->penalties[i].key, key, PROTO_KEY_LEN) == 0)
+            return &net->penalties[i];
+    return NULL;
+}
+
+static void penalise(struct peer *p)
+{
+    struct net *net = p->n->net;
+    struct penalty *pen = penalty_of(net, p->key);
+    if (!pen) {
+        /* Reuse the slot that expires first: the table stays bounded. */
+        pen = &net->penalties[0];
+        for (size_t i = 1; i < PENALTIES_MAX; i++)
+            if (net->penalties[i].until_ms < pen->until_ms) pen = &net->penalties[i];
+        memset(pen, 0, sizeof *pen);
+        memcpy(pen->key, p->key, PROTO_KEY_LEN);
+    }
+    uint64_t ms = PENALTY_MIN_MS;
+    for (uint32_t i = 0; i < pen->strikes && ms < PENALTY_MAX_MS; i++) ms *= 2;
+    if (ms > PENALTY_MAX_MS) ms = PENALTY_MAX_MS;
+    pen->strikes++;
+    pen->until_ms = gif_now_ms() + ms;
+    p->n->metrics.net_penalties++;
+    GIF_WARN("net", "penalising %s (%s) for %llu s after a protocol violation (strike %u)",
+             p->addr, p->org, (unsigned long long)(ms / 1000), pen->strikes);
+}
+
 /* Sends BYE with code and closes. */
 static void peer_bye(struct peer *p, uint64_t code, const char *why)
 {
+    if (code == PEER_BYE_PROTOCOL && p->state >= PS_HELLO) penalise(p);
     if (p->tls && tls_conn_state(p->tls) == TLS_ESTABLISHED) {
         struct proto_str reason = {why, strlen(why)};
         if (peer_encode_bye(&p->out, code, &reason) == 0) flush(p);
@@ -629,6 +672,14 @@ static void pump(struct peer *p)
         }
         tls_conn_peer(p->tls, p->key, p->org, sizeof p->org);
         char why[200];
+        struct penalty *pen = penalty_of(p->n->net, p->key);
+        if (pen && pen->until_ms > gif_now_ms()) {
+            snprintf(why, sizeof why, "penalised for a protocol violation for %llu s more",
+                     (unsigned long long)((pen->until_ms - gif_now_ms()) / 1000));
+            GIF_WARN("net", "refusing %s (%s): %s", p->addr, p->org, why);
+            peer_bye(p, PEER_BYE_OVERLOADED, why);
+            return;
+        }
         if (!member_ok(p, why, sizeof why)) {
             GIF_WARN("net", "refusing %s: %s", p->addr, why);
             peer_bye(p, PEER_BYE_NOT_MEMBER, why);
