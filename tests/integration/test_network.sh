@@ -265,6 +265,18 @@ else
     check_not "A still does not list C as ready 3 s later" peer_ready "$A" "$C"
     check_not "nothing C tried to publish after its revocation is at A" found_at "$A" md5 "$MD5_R"
 fi
+# Now A and B have a single link: a record B receives from A is not pushed back to A.
+recv_from() {
+    curl -s --max-time 5 "$(node_url "$1")/v1/peers" |
+        jq -r ".peers[] | select(.key == \"$(node_key "$2")\") | .records_received"
+}
+R0=$(recv_from "$A" "$B")
+RECS_B=$(node_records "$B")
+for k in 1 2 3; do publish "$A" md5 "$(rand_hex 16)"; done
+expect_records "B receives A's 3 new records" 10 $((RECS_B + 3)) "$B"
+sleep 0.5
+expect_eq "B does not push them back to A, the peer they came from (A's records_received from B unchanged)" \
+    "$R0" "$(recv_from "$A" "$B")"
 stop_node "$A"
 stop_node "$B"
 stop_node "$C"
