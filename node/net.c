@@ -56,6 +56,9 @@ struct peer {
     struct peer_buf out;      /* frames not yet encrypted */
     uint8_t *wbuf;            /* ciphertext of the uv_write in flight */
     bool writing;
+    bool close_after_write; /* closing: send what is left once the write in flight is done */
+    bool closing_handles;
+    uv_shutdown_t sreq;
     bool hello_got;
     struct peer_entry *vv;    /* the peer's last version vector */
     size_t nvv;
@@ -153,6 +156,61 @@ static void unlink_peer(struct net *net, struct peer *p)
     }
 }
 
+static void close_handles(struct peer *p)
+{
+    if (p->closing_handles) return;
+    p->closing_handles = true;
+    uv_timer_stop(&p->timer);
+    uv_close((uv_handle_t *)&p->timer, handle_closed);
+    uv_close((uv_handle_t *)&p->tcp, handle_closed);
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    close_handles(req->data);
+}
+
+static void linger_cb(uv_timer_t *t)
+{
+    close_handles(t->data);
+}
+
+static void final_write_done(uv_write_t *req, int status)
+{
+    (void)status;
+    free(req); /* the ciphertext lives in the same allocation */
+}
+
+#define LINGER_MS 2000
+
+/* Writes the ciphertext still queued (a BYE, an alert), shuts the socket down once it is
+ * written, then closes; at most LINGER_MS, so a peer that stopped reading cannot hold it. */
+static void finish_close(struct peer *p, bool connected)
+{
+    if (connected && p->tls && !p->closing_handles) {
+        size_t pending = tls_conn_pending(p->tls);
+        if (pending) {
+            uv_write_t *req = malloc(sizeof *req + pending);
+            if (req) {
+                uint8_t *buf = (uint8_t *)(req + 1);
+                size_t got;
+                tls_conn_take(p->tls, buf, pending, &got);
+                uv_buf_t b = uv_buf_init((char *)buf, (unsigned)got);
+                if (uv_write(req, (uv_stream_t *)&p->tcp, &b, 1, final_write_done) != 0)
+                    free(req);
+            }
+        }
+        p->sreq.data = p;
+        if (uv_shutdown(&p->sreq, (uv_stream_t *)&p->tcp, shutdown_cb) == 0) {
+            uv_timer_stop(&p->timer);
+            uv_timer_start(&p->timer, linger_cb, LINGER_MS, 0);
+            return;
+        }
+    }
+    close_handles(p);
+}
+
 static void peer_close(struct peer *p, const char *why)
 {
     if (p->state == PS_CLOSING) return;
@@ -165,19 +223,14 @@ static void peer_close(struct peer *p, const char *why)
     p->state = PS_CLOSING;
     unlink_peer(net, p);
     if (was != PS_CONNECTING) uv_read_stop((uv_stream_t *)&p->tcp);
-    /* Best effort: send what is already encrypted (a BYE, an alert) without waiting. */
-    if (p->tls && !p->writing) {
-        uint8_t buf[4096];
-        size_t got;
-        tls_conn_take(p->tls, buf, sizeof buf, &got);
-        if (got && was != PS_CONNECTING) {
-            uv_buf_t b = uv_buf_init((char *)buf, (unsigned)got);
-            uv_try_write((uv_stream_t *)&p->tcp, &b, 1);
-        }
-    }
     uv_timer_stop(&p->timer);
-    uv_close((uv_handle_t *)&p->timer, handle_closed);
-    uv_close((uv_handle_t *)&p->tcp, handle_closed);
+    if (p->writing) {
+        /* Ciphertext must leave in order: what is queued follows the write in flight. */
+        p->close_after_write = true;
+        uv_timer_start(&p->timer, linger_cb, LINGER_MS, 0);
+        return;
+    }
+    finish_close(p, was != PS_CONNECTING);
 }
 
 static struct penalty *penalty_of(struct net *net, const uint8_t key[PROTO_KEY_LEN])
@@ -249,7 +302,8 @@ static void write_done(uv_write_t *req, int status)
     p->wbuf = NULL;
     p->writing = false;
     if (p->state == PS_CLOSING) {
-        peer_maybe_free(p);
+        if (p->close_after_write && !p->closing_handles && status == 0) finish_close(p, true);
+        else peer_maybe_free(p);
         return;
     }
     if (status < 0) {
@@ -350,12 +404,12 @@ static void send_ping(struct peer *p)
     if (peer_encode_ping(&p->out, PEER_PING, &ping) == 0) flush(p);
 }
 
-void net_push(struct node *n, const uint8_t *rec, size_t len)
+void net_push(struct node *n, const uint8_t *rec, size_t len, const void *skip)
 {
     if (!n->net) return;
     struct proto_bytes b = {rec, len};
     for (struct peer *p = n->net->peers; p; p = p->next) {
-        if (p->state != PS_READY) continue;
+        if (p->state != PS_READY || p == skip) continue;
         /* A peer whose queue is full misses the push; anti-entropy fills the gap. */
         if (peer_encode_records(&p->out, &b, 1) == 0) {
             p->sent++;
@@ -474,7 +528,7 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
                 GIF_WARN("net", "equivocation: record %s... from %s conflicts with the one "
                                 "stored; origin frozen, proof sent to peers",
                          hex, p->addr);
-                net_push(n, ig->in[i].buf, ig->in[i].len);
+                net_push(n, ig->in[i].buf, ig->in[i].len, p);
             }
         }
     } else {
@@ -536,6 +590,7 @@ static void take_records(struct peer *p, struct peer_list *l)
     ig->w.res = ig->res;
     ig->w.done = ingest_done;
     ig->w.ctx = ig;
+    ig->w.source = p;
     if (node_write(p->n, &ig->w) != 0) {
         free(ig->in), free(ig->res), free(ig->bytes), free(ig);
         return; /* node stopping or overloaded: the records come again with anti-entropy */
@@ -579,7 +634,7 @@ static void handle_frame(struct peer *p, const struct peer_frame *f)
         peer_bye(p, PEER_BYE_PROTOCOL, why);
         return;
     }
-    if (!p->hello_got && m.type != PEER_HELLO) {
+    if (!p->hello_got && m.type != PEER_HELLO && m.type != PEER_BYE) {
         peer_bye(p, PEER_BYE_PROTOCOL, "protocol error: first message was not HELLO");
         return;
     }

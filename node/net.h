@@ -20,8 +20,9 @@ int net_start(struct node *n, char *err, size_t errlen);
 void net_stop(struct node *n);
 /* Frees what net_start kept; after the loop has run out. */
 void net_free(struct node *n);
-/* Pushes a record just accepted into the store to every ready peer. */
-void net_push(struct node *n, const uint8_t *rec, size_t len);
+/* Pushes a record just accepted into the store to every ready peer but skip (the link it came
+ * from, or NULL). */
+void net_push(struct node *n, const uint8_t *rec, size_t len, const void *skip);
 /* A revocation of key was accepted: close links with that key. */
 void net_revoked(struct node *n, const uint8_t key[32]);
 /* Links ready now. */

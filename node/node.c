@@ -16,6 +16,11 @@ struct apply_ctx {
     struct node *n;
 };
 
+static int memcmp32(const void *a, const void *b)
+{
+    return memcmp(a, b, PROTO_ID_LEN);
+}
+
 static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct store_rec *sr)
 {
     struct node *n = ctx;
@@ -34,7 +39,10 @@ static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct stor
     } else if (r.kind == PROTO_REVOCATION) {
         net_revoked(n, r.u.revocation.key);
     }
-    net_push(n, sr->buf, sr->len);
+    const struct src_entry *src =
+        n->nsrc ? bsearch(id, n->src, n->nsrc, sizeof *n->src, memcmp32)
+                : NULL;
+    net_push(n, sr->buf, sr->len, src ? src->peer : NULL);
     api_broadcast(n, sr->feed, sr->buf, sr->len, sr->accepted_ms);
     return 0;
 }
@@ -188,8 +196,6 @@ int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *e
     rc = http_server_start(&n->http, loop, &ho, api_handle, n, err, errlen);
     if (rc) return rc;
     GIF_INFO("api", "listening on http://%s:%d", n->cfg.api_host, http_server_port(n->http));
-    rc = net_start(n, err, errlen);
-    if (rc) return rc;
 
     uv_timer_init(loop, &n->keepalive);
     n->keepalive.data = n;
@@ -199,7 +205,8 @@ int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *e
     n->sigint.data = n->sigterm.data = n;
     uv_signal_start(&n->sigint, signal_cb, SIGINT);
     uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
-    return 0;
+    /* Last, so that a failure here finds every handle above open and node_stop closes them. */
+    return net_start(n, err, errlen);
 }
 
 static void http_stopped(void *arg)

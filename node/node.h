@@ -44,6 +44,12 @@ struct node {
      * up. */
     uint64_t self_seen_seq;
     bool vv_seen; /* a peer's version vector has arrived since start */
+    /* While a batch's records are applied: which peer each came from, sorted by id. */
+    struct src_entry {
+        uint8_t id[PROTO_ID_LEN];
+        const void *peer;
+    } * src;
+    size_t nsrc;
     uint64_t feed_seen; /* highest feed position applied to the index and events */
 
     /* The write pipeline (write.c). */
@@ -87,6 +93,7 @@ struct write_req {
     int rc; /* the transaction's outcome: 0 committed, else nothing written */
     write_done_cb done;
     void *ctx; /* the request's owner (an HTTP request's state) */
+    const void *source; /* the peer link records came from (not pushed back to it), or NULL */
     struct write_req *next;
 };
 

@@ -87,6 +87,31 @@ static void work_cb(uv_work_t *req)
     run_kind(n, n->wq_batch, WRITE_INGEST);
 }
 
+static int src_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, PROTO_ID_LEN);
+}
+
+/* Notes which peer each newly accepted record came from, so that pushing it on skips that
+ * peer. Records released from the held table are not in any result: they go to everyone. */
+static void note_sources(struct node *n, struct write_req *batch)
+{
+    size_t count = 0;
+    for (struct write_req *w = batch; w; w = w->next)
+        if (w->source && w->rc == 0) count += w->n;
+    n->nsrc = 0;
+    if (count == 0 || !(n->src = malloc(count * sizeof *n->src))) return;
+    for (struct write_req *w = batch; w; w = w->next) {
+        if (!w->source || w->rc != 0) continue;
+        for (size_t i = 0; i < w->n; i++) {
+            if (w->res[i].status != 0) continue;
+            memcpy(n->src[n->nsrc].id, w->res[i].id, PROTO_ID_LEN);
+            n->src[n->nsrc++].peer = w->source;
+        }
+    }
+    qsort(n->src, n->nsrc, sizeof *n->src, src_cmp);
+}
+
 static void after_work_cb(uv_work_t *req, int status)
 {
     struct node *n = req->data;
@@ -95,7 +120,11 @@ static void after_work_cb(uv_work_t *req, int status)
     n->wq_busy = false;
     n->metrics.write_batches++;
     /* Index and events first, so that a client told "written" can already find it. */
+    if (status == 0) note_sources(n, batch);
     node_apply_feed(n);
+    free(n->src);
+    n->src = NULL;
+    n->nsrc = 0;
     while (batch) {
         struct write_req *next = batch->next;
         if (status != 0 && batch->rc == 0) batch->rc = -ECANCELED;
