@@ -27,6 +27,7 @@
 #define PEERS_MAX 64
 #define PEER_IN_MAX (PEER_HEADER_LEN + PEER_FRAME_MAX) /* plaintext waiting to be parsed */
 #define PEER_OUT_LIMIT (8u * 1024 * 1024) /* plaintext frames queued for one peer */
+#define PEER_PRIO_LIMIT (2u * 1024 * 1024) /* alerts and revocations queued for one peer */
 #define READ_CHUNK (64 * 1024)
 #define PULL_CHUNK 1000 /* seqs asked per origin per WANT */
 #define VV_INTERVAL_MS 10000
@@ -54,6 +55,9 @@ struct peer {
     uint8_t *in;              /* decrypted bytes not yet parsed into frames */
     size_t in_len;
     struct peer_buf out;      /* frames not yet encrypted */
+    struct peer_buf prio;     /* alerts and revocations: sent ahead of out */
+    struct peer_buf *cur;     /* the queue whose front frame is partly encrypted */
+    size_t cur_left;          /* bytes of that frame still to encrypt (0: at a boundary) */
     uint8_t *wbuf;            /* ciphertext of the uv_write in flight */
     bool writing;
     bool close_after_write; /* closing: send what is left once the write in flight is done */
@@ -94,8 +98,21 @@ struct penalty {
     uint32_t strikes;
 };
 
+/* Which link is pulling which origin: each origin's range comes from one peer at a time, so
+ * two peers that are both ahead do not both send the same records. A claim lapses after
+ * PULL_CLAIM_MS (a silent peer), when its link closes, or when its answer is written. */
+#define PULLS_MAX 512
+#define PULL_CLAIM_MS 15000
+struct pull {
+    uint8_t origin[PROTO_KEY_LEN];
+    const struct peer *peer;
+    uint64_t until_ms;
+};
+
 struct net {
     struct node *n;
+    struct pull pulls[PULLS_MAX];
+    size_t npulls;
     struct penalty penalties[PENALTIES_MAX];
     struct tls_ctx *tls;
     uv_tcp_t listener;
@@ -119,6 +136,7 @@ static void peer_maybe_free(struct peer *p)
     if (p->handles > 0 || p->ingesting || p->writing) return;
     tls_conn_free(p->tls);
     peer_buf_free(&p->out);
+    peer_buf_free(&p->prio);
     free(p->rbuf);
     free(p->in);
     free(p->vv);
@@ -135,8 +153,11 @@ static void handle_closed(uv_handle_t *h)
 
 static void seed_retry(uv_timer_t *t);
 
+static void pull_release(struct net *net, const struct peer *p);
+
 static void unlink_peer(struct net *net, struct peer *p)
 {
+    pull_release(net, p);
     for (struct peer **pp = &net->peers; *pp; pp = &(*pp)->next)
         if (*pp == p) {
             *pp = p->next;
@@ -270,7 +291,7 @@ static void peer_bye(struct peer *p, uint64_t code, const char *why)
     if (code == PEER_BYE_PROTOCOL && p->state >= PS_HELLO) penalise(p);
     if (p->tls && tls_conn_state(p->tls) == TLS_ESTABLISHED) {
         struct proto_str reason = {why, strlen(why)};
-        if (peer_encode_bye(&p->out, code, &reason) == 0) flush(p);
+        if (peer_encode_bye(&p->prio, code, &reason) == 0) flush(p);
     }
     peer_close(p, why);
 }
@@ -282,6 +303,7 @@ static struct peer *peer_new(struct net *net, int seed)
     p->n = net->n;
     p->seed = seed;
     peer_buf_init(&p->out, PEER_OUT_LIMIT);
+    peer_buf_init(&p->prio, PEER_PRIO_LIMIT);
     uv_tcp_init(net->n->loop, &p->tcp);
     uv_timer_init(net->n->loop, &p->timer);
     p->tcp.data = p->timer.data = p;
@@ -317,16 +339,26 @@ static void write_done(uv_write_t *req, int status)
 static void flush(struct peer *p)
 {
     if (p->state == PS_CLOSING || !p->tls) return;
-    while (p->out.len > 0 && tls_conn_state(p->tls) == TLS_ESTABLISHED) {
+    /* Frames are encrypted whole before the other queue gets a turn: alerts and revocations
+     * overtake bulk traffic at the next frame boundary, never inside a frame. */
+    while (tls_conn_state(p->tls) == TLS_ESTABLISHED) {
         size_t room = tls_conn_out_room(p->tls);
         if (room == 0) break;
-        size_t chunk = p->out.len < room ? p->out.len : room;
+        if (p->cur_left == 0) {
+            p->cur = p->prio.len ? &p->prio : p->out.len ? &p->out : NULL;
+            if (!p->cur) break;
+            const uint8_t *h = p->cur->data;
+            p->cur_left = PEER_HEADER_LEN + ((size_t)h[2] << 24 | (size_t)h[3] << 16 |
+                                             (size_t)h[4] << 8 | h[5]);
+        }
+        size_t chunk = p->cur_left < room ? p->cur_left : room;
         if (chunk > 16384) chunk = 16384;
-        if (tls_conn_write(p->tls, p->out.data, chunk) != 0) {
+        if (tls_conn_write(p->tls, p->cur->data, chunk) != 0) {
             peer_close(p, tls_conn_reason(p->tls));
             return;
         }
-        peer_buf_consume(&p->out, chunk);
+        peer_buf_consume(p->cur, chunk);
+        p->cur_left -= chunk;
     }
     if (p->writing) return;
     size_t pending = tls_conn_pending(p->tls);
@@ -404,14 +436,14 @@ static void send_ping(struct peer *p)
     if (peer_encode_ping(&p->out, PEER_PING, &ping) == 0) flush(p);
 }
 
-void net_push(struct node *n, const uint8_t *rec, size_t len, const void *skip)
+void net_push(struct node *n, const uint8_t *rec, size_t len, const void *skip, bool urgent)
 {
     if (!n->net) return;
     struct proto_bytes b = {rec, len};
     for (struct peer *p = n->net->peers; p; p = p->next) {
         if (p->state != PS_READY || p == skip) continue;
         /* A peer whose queue is full misses the push; anti-entropy fills the gap. */
-        if (peer_encode_records(&p->out, &b, 1) == 0) {
+        if (peer_encode_records(urgent ? &p->prio : &p->out, &b, 1) == 0) {
             p->sent++;
             n->metrics.net_pushed++;
             flush(p);
@@ -423,10 +455,43 @@ void net_push(struct node *n, const uint8_t *rec, size_t len, const void *skip)
 
 /* ---- Anti-entropy. */
 
+/* Claims origin for p; false if another live link holds a claim on it. */
+static bool pull_claim(struct net *net, const struct peer *p, const uint8_t origin[PROTO_KEY_LEN],
+                       uint64_t now)
+{
+    struct pull *free_slot = NULL;
+    for (size_t i = 0; i < net->npulls; i++) {
+        struct pull *c = &net->pulls[i];
+        if (c->until_ms <= now) {
+            if (!free_slot) free_slot = c;
+            continue;
+        }
+        if (memcmp(c->origin, origin, PROTO_KEY_LEN) == 0) {
+            if (c->peer != p) return false;
+            c->until_ms = now + PULL_CLAIM_MS;
+            return true;
+        }
+    }
+    if (!free_slot && net->npulls < PULLS_MAX) free_slot = &net->pulls[net->npulls++];
+    if (!free_slot) return true; /* table full: pull anyway, duplicates are only wasted bytes */
+    memcpy(free_slot->origin, origin, PROTO_KEY_LEN);
+    free_slot->peer = p;
+    free_slot->until_ms = now + PULL_CLAIM_MS;
+    return true;
+}
+
+/* Drops p's claims: its link closed or its answer has been written. */
+static void pull_release(struct net *net, const struct peer *p)
+{
+    for (size_t i = 0; i < net->npulls; i++)
+        if (net->pulls[i].peer == p) net->pulls[i].until_ms = 0;
+}
+
 /* Asks the peer for what its last VV shows we miss: one WANT, if anything. */
 static void pull_more(struct peer *p)
 {
     if (p->state != PS_READY || p->want_out || p->ingesting || p->nvv == 0) return;
+    uint64_t now = gif_now_ms();
     struct store_rd *rd;
     if (store_rd_open(p->n->store, &rd) != 0) return;
     struct peer_builder pb;
@@ -454,6 +519,7 @@ static void pull_more(struct peer *p)
             }
             continue;
         }
+        if (!pull_claim(p->n->net, p, p->vv[i].origin, now)) continue;
         struct peer_range r;
         memcpy(r.origin, p->vv[i].origin, PROTO_KEY_LEN);
         r.from_seq = have + 1;
@@ -528,7 +594,7 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
                 GIF_WARN("net", "equivocation: record %s... from %s conflicts with the one "
                                 "stored; origin frozen, proof sent to peers",
                          hex, p->addr);
-                net_push(n, ig->in[i].buf, ig->in[i].len, p);
+                net_push(n, ig->in[i].buf, ig->in[i].len, p, false);
             }
         }
     } else {
@@ -548,6 +614,7 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
      * that a peer that cannot serve what it advertises does not make us spin. */
     bool was_pull = p->want_out;
     p->want_out = false;
+    pull_release(n->net, p);
     if (fresh && was_pull) pull_more(p);
     uv_read_start((uv_stream_t *)&p->tcp, alloc_cb, read_cb);
     pump(p);

@@ -7,6 +7,7 @@
 #define GIF_NODE_NET_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,8 +22,8 @@ void net_stop(struct node *n);
 /* Frees what net_start kept; after the loop has run out. */
 void net_free(struct node *n);
 /* Pushes a record just accepted into the store to every ready peer but skip (the link it came
- * from, or NULL). */
-void net_push(struct node *n, const uint8_t *rec, size_t len, const void *skip);
+ * from, or NULL). urgent records (alerts, revocations) overtake queued bulk traffic. */
+void net_push(struct node *n, const uint8_t *rec, size_t len, const void *skip, bool urgent);
 /* A revocation of key was accepted: close links with that key. */
 void net_revoked(struct node *n, const uint8_t key[32]);
 /* Links ready now. */
