@@ -188,6 +188,14 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
             "violation.\n# TYPE gifnet_peer_penalties_total counter\n"
             "gifnet_peer_penalties_total %llu\n",
         (unsigned long long)m->net_penalties);
+    put(&o, "# HELP gifnet_plumtree_prunes_total Links made lazy (a push brought only "
+            "duplicates).\n# TYPE gifnet_plumtree_prunes_total counter\n"
+            "gifnet_plumtree_prunes_total %llu\n",
+        (unsigned long long)m->net_prunes);
+    put(&o, "# HELP gifnet_plumtree_grafts_total GRAFT requests sent (announced records that "
+            "did not arrive by push).\n# TYPE gifnet_plumtree_grafts_total counter\n"
+            "gifnet_plumtree_grafts_total %llu\n",
+        (unsigned long long)m->net_grafts);
     put(&o, "# HELP gifnet_antientropy_pulls_total WANT requests sent to peers.\n"
             "# TYPE gifnet_antientropy_pulls_total counter\n"
             "gifnet_antientropy_pulls_total %llu\n",

@@ -34,6 +34,9 @@
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 30000
 #define HANDSHAKE_TIMEOUT_MS 10000
+#define MISS_MAX 256      /* announced records awaited per link */
+#define GRAFT_MS 100      /* how long an announced record may take to arrive by push */
+#define GRAFT_TICK_MS 50
 
 enum pstate { PS_CONNECTING, PS_TLS, PS_HELLO, PS_READY, PS_CLOSING };
 static const char *const pstate_names[] = {"connecting", "tls", "hello", "ready", "closing"};
@@ -67,6 +70,12 @@ struct peer {
     struct peer_entry *vv;    /* the peer's last version vector */
     size_t nvv;
     bool want_out;            /* a WANT awaits its RECORDS */
+    bool lazy;                /* Plumtree: announce (IHAVE) rather than push payloads */
+    struct missing {          /* announced by this peer, not yet received */
+        struct peer_entry e;
+        uint64_t deadline_ms;
+    } miss[MISS_MAX];
+    size_t nmiss;
     bool ingesting;           /* a RECORDS frame is being written: reading paused */
     uint64_t ping_nonce, ping_ns;
     double rtt_ms;
@@ -111,6 +120,8 @@ struct pull {
 
 struct net {
     struct node *n;
+    uv_timer_t graft_timer;
+    bool graft_timer_open;
     struct pull pulls[PULLS_MAX];
     size_t npulls;
     struct penalty penalties[PENALTIES_MAX];
@@ -436,21 +447,108 @@ static void send_ping(struct peer *p)
     if (peer_encode_ping(&p->out, PEER_PING, &ping) == 0) flush(p);
 }
 
-void net_push(struct node *n, const uint8_t *rec, size_t len, const void *skip, bool urgent)
+void net_push(struct node *n, const struct proto_record *r, const uint8_t *rec, size_t len,
+              const void *skip, bool urgent)
 {
     if (!n->net) return;
     struct proto_bytes b = {rec, len};
+    struct peer_entry e;
+    memcpy(e.origin, r->origin, PROTO_KEY_LEN);
+    e.seq = r->seq;
+    memcpy(e.id, r->id, PROTO_ID_LEN);
     for (struct peer *p = n->net->peers; p; p = p->next) {
         if (p->state != PS_READY || p == skip) continue;
-        /* A peer whose queue is full misses the push; anti-entropy fills the gap. */
-        if (peer_encode_records(urgent ? &p->prio : &p->out, &b, 1) == 0) {
-            p->sent++;
-            n->metrics.net_pushed++;
+        struct peer_buf *q = urgent ? &p->prio : &p->out;
+        /* Plumtree: payloads go along eager links (a spanning tree once duplicates have
+         * pruned the rest); lazy links only hear the id. Urgent records go to everyone. A
+         * peer whose queue is full misses the push; anti-entropy fills the gap. */
+        if (!p->lazy || urgent) {
+            if (peer_encode_records(q, &b, 1) == 0) {
+                p->sent++;
+                n->metrics.net_pushed++;
+                flush(p);
+            } else {
+                n->metrics.net_push_dropped++;
+            }
+        } else if (peer_encode_ihave(q, PEER_IHAVE, &e, 1) == 0) {
             flush(p);
-        } else {
-            n->metrics.net_push_dropped++;
         }
     }
+}
+
+/* Records announced by a lazy peer that did not arrive by push in time: ask it for them
+ * (GRAFT), which also makes the link eager again. */
+static void graft_tick(uv_timer_t *t)
+{
+    struct net *net = t->data;
+    uint64_t now = gif_now_ms();
+    struct store_rd *rd = NULL;
+    for (struct peer *p = net->peers; p; p = p->next) {
+        if (p->state != PS_READY || p->nmiss == 0) continue;
+        if (!rd && store_rd_open(net->n->store, &rd) != 0) return;
+        struct peer_builder pb;
+        bool open = false;
+        size_t keep = 0;
+        for (size_t i = 0; i < p->nmiss; i++) {
+            struct missing *m = &p->miss[i];
+            struct store_head h;
+            if (store_head_get(rd, m->e.origin, &h) == 0 && h.seq >= m->e.seq) continue;
+            if (m->deadline_ms > now) {
+                p->miss[keep++] = *m;
+                continue;
+            }
+            if (!open) open = peer_build_begin(&pb, &p->out, PEER_GRAFT) == 0;
+            if (open) peer_build_entry(&pb, &m->e);
+        }
+        p->nmiss = keep;
+        if (open) {
+            if (peer_build_count(&pb) && peer_build_end(&pb) == 0) {
+                p->lazy = false;
+                net->n->metrics.net_grafts++;
+                flush(p);
+            } else {
+                peer_build_abort(&pb);
+            }
+        }
+    }
+    if (rd) store_rd_close(rd);
+}
+
+static void take_ihave(struct peer *p, struct peer_list *l)
+{
+    struct store_rd *rd;
+    if (store_rd_open(p->n->store, &rd) != 0) return;
+    struct peer_entry e;
+    uint64_t now = gif_now_ms();
+    while (peer_next_entry(l, &e)) {
+        struct store_head h;
+        if (store_head_get(rd, e.origin, &h) == 0 && (h.seq >= e.seq || h.frozen)) continue;
+        if (p->nmiss == MISS_MAX) break; /* anti-entropy catches up the rest */
+        p->miss[p->nmiss].e = e;
+        p->miss[p->nmiss++].deadline_ms = now + GRAFT_MS;
+    }
+    store_rd_close(rd);
+}
+
+/* The peer asks for announced records and makes our link to it eager. */
+static void serve_graft(struct peer *p, struct peer_list *l)
+{
+    p->lazy = false;
+    struct store_rd *rd;
+    if (store_rd_open(p->n->store, &rd) != 0) return;
+    struct peer_builder pb;
+    if (peer_build_begin(&pb, &p->out, PEER_RECORDS) == 0) {
+        struct peer_entry e;
+        while (peer_next_entry(l, &e)) {
+            struct store_rec sr;
+            if (store_get(rd, e.id, &sr) != 0) continue;
+            if (peer_build_record(&pb, sr.buf, sr.len) != 0) break;
+        }
+        p->sent += peer_build_count(&pb);
+        if (peer_build_end(&pb) != 0) peer_build_abort(&pb);
+    }
+    store_rd_close(rd);
+    flush(p);
 }
 
 /* ---- Anti-entropy. */
@@ -594,7 +692,9 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
                 GIF_WARN("net", "equivocation: record %s... from %s conflicts with the one "
                                 "stored; origin frozen, proof sent to peers",
                          hex, p->addr);
-                net_push(n, ig->in[i].buf, ig->in[i].len, p, false);
+                struct proto_record pr;
+                if (proto_decode(&pr, ig->in[i].buf, ig->in[i].len) == 0)
+                    net_push(n, &pr, ig->in[i].buf, ig->in[i].len, p, false);
             }
         }
     } else {
@@ -614,6 +714,15 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
      * that a peer that cannot serve what it advertises does not make us spin. */
     bool was_pull = p->want_out;
     p->want_out = false;
+    if (!was_pull && rc == 0 && fresh == 0 && w->n > 0 && !p->lazy) {
+        /* Everything this push carried had already come another way: this link is redundant
+         * for payloads. Both ends keep it for announcements only. */
+        if (peer_encode_prune(&p->out) == 0) {
+            p->lazy = true;
+            n->metrics.net_prunes++;
+            flush(p);
+        }
+    }
     pull_release(n->net, p);
     if (fresh && was_pull) pull_more(p);
     uv_read_start((uv_stream_t *)&p->tcp, alloc_cb, read_cb);
@@ -773,9 +882,10 @@ static void handle_frame(struct peer *p, const struct peer_frame *f)
         peer_close(p, why);
         break;
     }
-    default:
-        /* IHAVE, GRAFT, PRUNE: this version pushes to every peer and never sends them. */
-        break;
+    case PEER_IHAVE: take_ihave(p, &m.u.list); break;
+    case PEER_GRAFT: serve_graft(p, &m.u.list); break;
+    case PEER_PRUNE: p->lazy = true; break;
+    default: break;
     }
 }
 
@@ -1075,6 +1185,10 @@ int net_start(struct node *n, char *err, size_t errlen)
                  uv_strerror(rc));
         return rc;
     }
+    uv_timer_init(n->loop, &net->graft_timer);
+    net->graft_timer.data = net;
+    net->graft_timer_open = true;
+    uv_timer_start(&net->graft_timer, graft_tick, GRAFT_TICK_MS, GRAFT_TICK_MS);
     GIF_INFO("net", "peers: listening on %s:%d, %zu seed%s", c->peer_host, c->peer_port,
              c->nseeds, c->nseeds == 1 ? "" : "s");
     for (size_t i = 0; i < c->nseeds; i++) {
@@ -1096,6 +1210,11 @@ void net_stop(struct node *n)
     if (!net || net->stopping) return;
     net->stopping = true;
     if (net->listening) uv_close((uv_handle_t *)&net->listener, NULL);
+    if (net->graft_timer_open) {
+        uv_timer_stop(&net->graft_timer);
+        uv_close((uv_handle_t *)&net->graft_timer, NULL);
+        net->graft_timer_open = false;
+    }
     for (size_t i = 0; i < n->cfg.nseeds; i++)
         if (net->seeds[i].timer_open) {
             uv_timer_stop(&net->seeds[i].timer);
@@ -1151,11 +1270,11 @@ json_t *net_peers_json(struct node *n)
     for (struct peer *p = n->net->peers; p; p = p->next) {
         bool known = p->state >= PS_HELLO;
         json_array_append_new(
-            arr, json_pack("{s:o,s:o,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:s}", "key",
+            arr, json_pack("{s:o,s:o,s:s,s:s,s:s,s:b,s:o,s:I,s:I,s:I,s:s}", "key",
                            known ? api_hex(p->key, 32) : json_null(), "org",
                            known ? json_string(p->org) : json_null(), "address", p->addr,
                            "direction", p->seed >= 0 ? "outbound" : "inbound", "state",
-                           pstate_names[p->state], "rtt_ms",
+                           pstate_names[p->state], "eager", !p->lazy, "rtt_ms",
                            p->rtt_ms > 0 ? json_real(p->rtt_ms) : json_null(), "records_sent",
                            (json_int_t)p->sent, "records_received", (json_int_t)p->received,
                            "records_accepted", (json_int_t)p->accepted, "last_error",

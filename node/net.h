@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct node;
+struct proto_record;
 
 /* Starts the peer listener and dials the configured seeds. Without a certificate the network
  * stays off (logged) and the node serves its API alone. Returns 0 or a negative code with a
@@ -23,7 +24,8 @@ void net_stop(struct node *n);
 void net_free(struct node *n);
 /* Pushes a record just accepted into the store to every ready peer but skip (the link it came
  * from, or NULL). urgent records (alerts, revocations) overtake queued bulk traffic. */
-void net_push(struct node *n, const uint8_t *rec, size_t len, const void *skip, bool urgent);
+void net_push(struct node *n, const struct proto_record *r, const uint8_t *rec, size_t len,
+              const void *skip, bool urgent);
 /* A revocation of key was accepted: close links with that key. */
 void net_revoked(struct node *n, const uint8_t key[32]);
 /* Links ready now. */

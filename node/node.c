@@ -42,7 +42,7 @@ static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct stor
     const struct src_entry *src =
         n->nsrc ? bsearch(id, n->src, n->nsrc, sizeof *n->src, memcmp32)
                 : NULL;
-    net_push(n, sr->buf, sr->len, src ? src->peer : NULL,
+    net_push(n, &r, sr->buf, sr->len, src ? src->peer : NULL,
              r.kind == PROTO_ALERT || r.kind == PROTO_REVOCATION);
     api_broadcast(n, sr->feed, sr->buf, sr->len, sr->accepted_ms);
     return 0;
