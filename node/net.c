@@ -703,6 +703,7 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
         GIF_WARN("net", "writing %zu records from %s failed: %s", w->n, p->addr, gif_strerror(rc));
     }
     p->accepted += fresh;
+    size_t count = w->n; /* w lives in ig: read before freeing */
     free(ig->in);
     free(ig->res);
     free(ig->bytes);
@@ -716,7 +717,7 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
      * that a peer that cannot serve what it advertises does not make us spin. */
     bool was_pull = p->want_out;
     p->want_out = false;
-    if (!was_pull && rc == 0 && fresh == 0 && w->n > 0 && !p->lazy) {
+    if (!was_pull && rc == 0 && fresh == 0 && count > 0 && !p->lazy) {
         /* Everything this push carried had already come another way: this link is redundant
          * for payloads. Both ends keep it for announcements only. */
         if (peer_encode_prune(&p->out) == 0) {
