@@ -86,6 +86,30 @@ static void put(struct out *o, const char *fmt, ...)
     }
 }
 
+/* One counter or gauge with its HELP and TYPE lines. */
+static void scalar(struct out *o, const char *name, const char *type, const char *help,
+                   uint64_t v)
+{
+    put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+        (unsigned long long)v);
+}
+
+/* A histogram: counts per bucket (not cumulative; the last is +Inf), sum and count. */
+static void histogram(struct out *o, const char *name, const char *help, const double *le,
+                      const uint64_t *buckets, int nb, double sum, uint64_t count)
+{
+    put(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (int b = 0; b < nb; b++) {
+        cum += buckets[b];
+        if (b < nb - 1)
+            put(o, "%s_bucket{le=\"%g\"} %llu\n", name, le[b], (unsigned long long)cum);
+        else
+            put(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+    }
+    put(o, "%s_sum %.6f\n%s_count %llu\n", name, sum, name, (unsigned long long)count);
+}
+
 char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
 {
     struct out o = {malloc(8192), 0, 8192, 0};
@@ -95,126 +119,62 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
     for (uint8_t k = PROTO_SIGNAL; k <= PROTO_REVOCATION; k++)
         put(&o, "gifnet_records_total{kind=\"%s\"} %llu\n", proto_kind_name(k),
             (unsigned long long)m->records_by_kind[k]);
-    put(&o,
-        "# HELP gifnet_records_stored Records in the store.\n"
-        "# TYPE gifnet_records_stored gauge\ngifnet_records_stored %llu\n",
-        (unsigned long long)g->records);
+    scalar(&o, "gifnet_records_stored", "gauge", "Records in the store.", g->records);
     put(&o, "# HELP gifnet_lookups_total Exact lookups answered, by signal type.\n"
             "# TYPE gifnet_lookups_total counter\n");
     for (uint8_t t = PROTO_ST_MD5; t <= PROTO_ST_URL; t++)
         put(&o, "gifnet_lookups_total{type=\"%s\"} %llu\n", proto_stype_name(t),
             (unsigned long long)m->lookups_by_type[t]);
-    put(&o,
-        "# HELP gifnet_lookup_matches_total Records returned by exact lookups.\n"
-        "# TYPE gifnet_lookup_matches_total counter\ngifnet_lookup_matches_total %llu\n",
-        (unsigned long long)m->lookup_matches);
-    put(&o,
-        "# HELP gifnet_match_queries_total Near-match queries (one per hash).\n"
-        "# TYPE gifnet_match_queries_total counter\ngifnet_match_queries_total %llu\n",
-        (unsigned long long)m->match_queries);
-    put(&o,
-        "# HELP gifnet_matches_total Records returned by near-match queries.\n"
-        "# TYPE gifnet_matches_total counter\ngifnet_matches_total %llu\n",
-        (unsigned long long)m->match_hits);
+    scalar(&o, "gifnet_lookup_matches_total", "counter", "Records returned by exact lookups.",
+           m->lookup_matches);
+    scalar(&o, "gifnet_match_queries_total", "counter", "Near-match queries (one per hash).",
+           m->match_queries);
+    scalar(&o, "gifnet_matches_total", "counter", "Records returned by near-match queries.",
+           m->match_hits);
     put(&o, "# HELP gifnet_rejects_total Records refused, by reason.\n"
             "# TYPE gifnet_rejects_total counter\n");
     for (int i = 0; i < METRICS_REASONS; i++) {
         if (!m->rejects[i]) continue;
-        put(&o, "gifnet_rejects_total{reason=\"%s\"} %llu\n", i ? gif_errname(-1000 - i) : "other",
-            (unsigned long long)m->rejects[i]);
+        put(&o, "gifnet_rejects_total{reason=\"%s\"} %llu\n",
+            i ? gif_errname(-1000 - i) : "other", (unsigned long long)m->rejects[i]);
     }
-    put(&o,
-        "# HELP gifnet_write_batches_total Write transactions committed.\n"
-        "# TYPE gifnet_write_batches_total counter\ngifnet_write_batches_total %llu\n",
-        (unsigned long long)m->write_batches);
-    put(&o,
-        "# HELP gifnet_write_failures_total Write transactions that failed (nothing written).\n"
-        "# TYPE gifnet_write_failures_total counter\ngifnet_write_failures_total %llu\n",
-        (unsigned long long)m->write_failures);
+    scalar(&o, "gifnet_write_batches_total", "counter", "Write transactions committed.",
+           m->write_batches);
+    scalar(&o, "gifnet_write_failures_total", "counter",
+           "Write transactions that failed (nothing written).", m->write_failures);
     put(&o, "# HELP gifnet_http_requests_total HTTP requests answered, by status code.\n"
             "# TYPE gifnet_http_requests_total counter\n");
     for (int i = 0; i < METRICS_CODES && m->http_codes[i]; i++)
         put(&o, "gifnet_http_requests_total{code=\"%d\"} %llu\n", m->http_codes[i],
             (unsigned long long)m->http_count[i]);
-    put(&o, "# HELP gifnet_http_request_duration_seconds Time from request to answer.\n"
-            "# TYPE gifnet_http_request_duration_seconds histogram\n");
-    uint64_t cum = 0;
-    for (int b = 0; b < METRICS_BUCKETS; b++) {
-        cum += m->lat_buckets[b];
-        if (b < METRICS_BUCKETS - 1)
-            put(&o, "gifnet_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n", bounds[b],
-                (unsigned long long)cum);
-        else
-            put(&o, "gifnet_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                (unsigned long long)cum);
-    }
-    put(&o, "gifnet_http_request_duration_seconds_sum %.6f\n", m->lat_sum);
-    put(&o, "gifnet_http_request_duration_seconds_count %llu\n", (unsigned long long)m->lat_count);
-    put(&o,
-        "# HELP gifnet_pdq_index_size PDQ hashes in the similarity index.\n"
-        "# TYPE gifnet_pdq_index_size gauge\ngifnet_pdq_index_size %llu\n",
-        (unsigned long long)g->pdq_index);
-    put(&o,
-        "# HELP gifnet_held_records Records held aside past a gap.\n"
-        "# TYPE gifnet_held_records gauge\ngifnet_held_records %llu\n",
-        (unsigned long long)g->held);
-    put(&o,
-        "# HELP gifnet_frozen_origins Origins frozen after an equivocation.\n"
-        "# TYPE gifnet_frozen_origins gauge\ngifnet_frozen_origins %llu\n",
-        (unsigned long long)g->frozen);
-    put(&o,
-        "# HELP gifnet_events_clients Open /v1/events streams.\n"
-        "# TYPE gifnet_events_clients gauge\ngifnet_events_clients %llu\n",
-        (unsigned long long)g->events_clients);
-    put(&o, "# HELP gifnet_peers_ready Peer links ready.\n"
-            "# TYPE gifnet_peers_ready gauge\ngifnet_peers_ready %llu\n",
-        (unsigned long long)g->peers_ready);
-    put(&o, "# HELP gifnet_peer_records_received_total Records received from peers.\n"
-            "# TYPE gifnet_peer_records_received_total counter\n"
-            "gifnet_peer_records_received_total %llu\n",
-        (unsigned long long)m->net_received);
-    put(&o, "# HELP gifnet_peer_duplicates_total Records received that were already stored.\n"
-            "# TYPE gifnet_peer_duplicates_total counter\ngifnet_peer_duplicates_total %llu\n",
-        (unsigned long long)m->net_duplicates);
-    put(&o, "# HELP gifnet_peer_records_pushed_total Records pushed to peers.\n"
-            "# TYPE gifnet_peer_records_pushed_total counter\n"
-            "gifnet_peer_records_pushed_total %llu\n",
-        (unsigned long long)m->net_pushed);
-    put(&o, "# HELP gifnet_peer_push_dropped_total Pushes skipped: the peer's queue was full.\n"
-            "# TYPE gifnet_peer_push_dropped_total counter\n"
-            "gifnet_peer_push_dropped_total %llu\n",
-        (unsigned long long)m->net_push_dropped);
-    put(&o, "# HELP gifnet_peer_penalties_total Peers refused for a while after a protocol "
-            "violation.\n# TYPE gifnet_peer_penalties_total counter\n"
-            "gifnet_peer_penalties_total %llu\n",
-        (unsigned long long)m->net_penalties);
-    put(&o, "# HELP gifnet_plumtree_prunes_total Links made lazy (a push brought only "
-            "duplicates).\n# TYPE gifnet_plumtree_prunes_total counter\n"
-            "gifnet_plumtree_prunes_total %llu\n",
-        (unsigned long long)m->net_prunes);
-    put(&o, "# HELP gifnet_plumtree_grafts_total GRAFT requests sent (announced records that "
-            "did not arrive by push).\n# TYPE gifnet_plumtree_grafts_total counter\n"
-            "gifnet_plumtree_grafts_total %llu\n",
-        (unsigned long long)m->net_grafts);
-    put(&o, "# HELP gifnet_antientropy_pulls_total WANT requests sent to peers.\n"
-            "# TYPE gifnet_antientropy_pulls_total counter\n"
-            "gifnet_antientropy_pulls_total %llu\n",
-        (unsigned long long)m->net_pulls);
-    put(&o, "# HELP gifnet_propagation_delay_seconds Origin's publish time to local acceptance, "
-            "records of other origins.\n"
-            "# TYPE gifnet_propagation_delay_seconds histogram\n");
-    uint64_t pc = 0;
-    for (int b = 0; b < METRICS_PROP_BUCKETS; b++) {
-        pc += m->prop_buckets[b];
-        if (b < METRICS_PROP_BUCKETS - 1)
-            put(&o, "gifnet_propagation_delay_seconds_bucket{le=\"%g\"} %llu\n", prop_bounds[b],
-                (unsigned long long)pc);
-        else
-            put(&o, "gifnet_propagation_delay_seconds_bucket{le=\"+Inf\"} %llu\n",
-                (unsigned long long)pc);
-    }
-    put(&o, "gifnet_propagation_delay_seconds_sum %.6f\n", m->prop_sum);
-    put(&o, "gifnet_propagation_delay_seconds_count %llu\n", (unsigned long long)m->prop_count);
+    histogram(&o, "gifnet_http_request_duration_seconds", "Time from request to answer.", bounds,
+              m->lat_buckets, METRICS_BUCKETS, m->lat_sum, m->lat_count);
+    scalar(&o, "gifnet_pdq_index_size", "gauge", "PDQ hashes in the similarity index.",
+           g->pdq_index);
+    scalar(&o, "gifnet_held_records", "gauge", "Records held aside past a gap.", g->held);
+    scalar(&o, "gifnet_frozen_origins", "gauge", "Origins frozen after an equivocation.",
+           g->frozen);
+    scalar(&o, "gifnet_events_clients", "gauge", "Open /v1/events streams.", g->events_clients);
+    scalar(&o, "gifnet_peers_ready", "gauge", "Peer links ready.", g->peers_ready);
+    scalar(&o, "gifnet_peer_records_received_total", "counter", "Records received from peers.",
+           m->net_received);
+    scalar(&o, "gifnet_peer_duplicates_total", "counter",
+           "Records received that were already stored.", m->net_duplicates);
+    scalar(&o, "gifnet_peer_records_pushed_total", "counter", "Records pushed to peers.",
+           m->net_pushed);
+    scalar(&o, "gifnet_peer_push_dropped_total", "counter",
+           "Pushes skipped: the peer's queue was full.", m->net_push_dropped);
+    scalar(&o, "gifnet_peer_penalties_total", "counter",
+           "Peers refused for a while after a protocol violation.", m->net_penalties);
+    scalar(&o, "gifnet_plumtree_prunes_total", "counter",
+           "Links made lazy (a push brought only duplicates).", m->net_prunes);
+    scalar(&o, "gifnet_plumtree_grafts_total", "counter",
+           "GRAFT requests sent (announced records that did not arrive by push).", m->net_grafts);
+    scalar(&o, "gifnet_antientropy_pulls_total", "counter", "WANT requests sent to peers.",
+           m->net_pulls);
+    histogram(&o, "gifnet_propagation_delay_seconds",
+              "Origin's publish time to local acceptance, records of other origins.",
+              prop_bounds, m->prop_buckets, METRICS_PROP_BUCKETS, m->prop_sum, m->prop_count);
     if (o.oom) {
         free(o.buf);
         return NULL;
