@@ -25,6 +25,9 @@
 #include "util/gif.h"
 
 #define PEERS_MAX 64
+#define PEERS_TARGET 8 /* advertised addresses are dialled only while fewer links are ready */
+#define ADV_MAX 32     /* addresses learnt from membership records */
+#define SLOTS_MAX (CONFIG_SEEDS_MAX + ADV_MAX)
 #define PEER_IN_MAX (PEER_HEADER_LEN + PEER_FRAME_MAX) /* plaintext waiting to be parsed */
 #define PEER_OUT_LIMIT (8u * 1024 * 1024) /* plaintext frames queued for one peer */
 #define PEER_PRIO_LIMIT (2u * 1024 * 1024) /* alerts and revocations queued for one peer */
@@ -88,6 +91,10 @@ struct peer {
 struct seedslot {
     struct net *net;
     int index;
+    char host[256];
+    int port;
+    bool advertised; /* from a membership record, not the config: dialled only below
+                        PEERS_TARGET ready links */
     char last_err[200]; /* why the last link to this seed ended */
     uint8_t key[PROTO_KEY_LEN]; /* the member at this address, once a link was dropped as a */
     bool key_known;             /* duplicate of one that member dialled */
@@ -132,7 +139,8 @@ struct net {
     bool listening;
     struct peer *peers;
     size_t npeers;
-    struct seedslot seeds[CONFIG_SEEDS_MAX];
+    struct seedslot seeds[SLOTS_MAX];
+    size_t nslots;
     bool stopping;
 };
 
@@ -1051,8 +1059,7 @@ static void dial_addr(struct net *net, int i, const struct sockaddr *sa)
     struct peer *p = peer_new(net, i);
     if (!p) return;
     s->p = p;
-    snprintf(p->addr, sizeof p->addr, "%s:%d", net->n->cfg.seeds[i].host,
-             net->n->cfg.seeds[i].port);
+    snprintf(p->addr, sizeof p->addr, "%s:%d", s->host, s->port);
     p->state = PS_CONNECTING;
     p->creq.data = p;
     uv_timer_start(&p->timer, timer_cb, HANDSHAKE_TIMEOUT_MS, 0);
@@ -1070,8 +1077,8 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     if (status < 0 || !res) {
-        snprintf(s->last_err, sizeof s->last_err, "cannot resolve %s: %s",
-                 net->n->cfg.seeds[s->index].host, uv_strerror(status));
+        snprintf(s->last_err, sizeof s->last_err, "cannot resolve %s: %s", s->host,
+                 uv_strerror(status));
         GIF_WARN("net", "seed %s", s->last_err);
         uv_freeaddrinfo(res);
         uv_timer_start(&s->timer, seed_retry, s->backoff_ms, 0);
@@ -1086,25 +1093,35 @@ static void dial(struct net *net, int i)
 {
     struct seedslot *s = &net->seeds[i];
     if (s->p || s->resolving || net->stopping) return;
-    const struct config_seed *cs = &net->n->cfg.seeds[i];
     struct sockaddr_storage ss;
-    if (uv_ip4_addr(cs->host, cs->port, (struct sockaddr_in *)&ss) == 0 ||
-        uv_ip6_addr(cs->host, cs->port, (struct sockaddr_in6 *)&ss) == 0) {
+    if (uv_ip4_addr(s->host, s->port, (struct sockaddr_in *)&ss) == 0 ||
+        uv_ip6_addr(s->host, s->port, (struct sockaddr_in6 *)&ss) == 0) {
         dial_addr(net, i, (struct sockaddr *)&ss);
         return;
     }
     char port[8];
-    snprintf(port, sizeof port, "%d", cs->port);
+    snprintf(port, sizeof port, "%d", s->port);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
     s->gai.data = s;
     s->resolving = true;
-    if (uv_getaddrinfo(net->n->loop, &s->gai, resolved, cs->host, port, &hints) != 0)
+    if (uv_getaddrinfo(net->n->loop, &s->gai, resolved, s->host, port, &hints) != 0)
         s->resolving = false;
+}
+
+static size_t ready_links(const struct net *net)
+{
+    size_t c = 0;
+    for (const struct peer *p = net->peers; p; p = p->next) c += p->state == PS_READY;
+    return c;
 }
 
 static void seed_retry(uv_timer_t *t)
 {
     struct seedslot *s = t->data;
+    if (s->advertised && ready_links(s->net) >= PEERS_TARGET) {
+        uv_timer_start(&s->timer, seed_retry, BACKOFF_MAX_MS, 0);
+        return;
+    }
     /* That member already keeps a link with us: check again later rather than dial a
      * duplicate that would be dropped. */
     if (s->key_known)
@@ -1198,13 +1215,73 @@ int net_start(struct node *n, char *err, size_t errlen)
         struct seedslot *s = &net->seeds[i];
         s->net = net;
         s->index = (int)i;
+        snprintf(s->host, sizeof s->host, "%s", c->seeds[i].host);
+        s->port = c->seeds[i].port;
+        net->nslots++;
         uv_timer_init(n->loop, &s->timer);
         s->timer.data = s;
         s->timer_open = true;
         s->backoff_ms = BACKOFF_MIN_MS;
         dial(net, (int)i);
     }
+    net_learn_addresses(n);
     return 0;
+}
+
+struct learn {
+    struct net *net;
+    struct store_rd *rd;
+};
+
+/* Adds a dial slot for each address a current member advertises that no slot has yet. */
+static int learn_cb(void *ctx, const struct store_member *m)
+{
+    struct learn *l = ctx;
+    struct net *net = l->net;
+    if (memcmp(m->key, net->n->pk, PROTO_KEY_LEN) == 0 || !store_member_active(m, gif_now_ms()))
+        return 0;
+    struct store_rec sr;
+    struct proto_record r;
+    if (store_get(l->rd, m->record_id, &sr) != 0 || proto_decode(&r, sr.buf, sr.len) != 0 ||
+        r.kind != PROTO_MEMBERSHIP)
+        return 0;
+    for (size_t a = 0; a < r.u.membership.naddrs && net->nslots < SLOTS_MAX; a++) {
+        char text[PROTO_ADDR_MAX + 1], host[256];
+        int port;
+        snprintf(text, sizeof text, "%.*s", (int)r.u.membership.addrs[a].n,
+                 r.u.membership.addrs[a].p);
+        if (config_parse_hostport(text, host, sizeof host, &port) != 0 || port == 0) continue;
+        bool known = false;
+        for (size_t i = 0; i < net->nslots; i++)
+            if (net->seeds[i].port == port && strcmp(net->seeds[i].host, host) == 0) known = true;
+        if (known) continue;
+        struct seedslot *s = &net->seeds[net->nslots];
+        memset(s, 0, sizeof *s);
+        s->net = net;
+        s->index = (int)net->nslots++;
+        snprintf(s->host, sizeof s->host, "%s", host);
+        s->port = port;
+        s->advertised = true;
+        memcpy(s->key, m->key, PROTO_KEY_LEN);
+        s->key_known = true; /* not dialled while that member already keeps a link with us */
+        s->backoff_ms = BACKOFF_MIN_MS;
+        uv_timer_init(net->n->loop, &s->timer);
+        s->timer.data = s;
+        s->timer_open = true;
+        GIF_INFO("net", "learnt %s:%d for %s from its membership", host, port, m->org);
+        /* Through the same checks as a retry (target, existing link), at once. */
+        uv_timer_start(&s->timer, seed_retry, 0, 0);
+    }
+    return 0;
+}
+
+void net_learn_addresses(struct node *n)
+{
+    if (!n->net || n->net->stopping) return;
+    struct learn l = {n->net, NULL};
+    if (store_rd_open(n->store, &l.rd) != 0) return;
+    store_members_each(l.rd, learn_cb, &l);
+    store_rd_close(l.rd);
 }
 
 void net_stop(struct node *n)
@@ -1218,7 +1295,7 @@ void net_stop(struct node *n)
         uv_close((uv_handle_t *)&net->graft_timer, NULL);
         net->graft_timer_open = false;
     }
-    for (size_t i = 0; i < n->cfg.nseeds; i++)
+    for (size_t i = 0; i < net->nslots; i++)
         if (net->seeds[i].timer_open) {
             uv_timer_stop(&net->seeds[i].timer);
             uv_close((uv_handle_t *)&net->seeds[i].timer, NULL);
@@ -1259,11 +1336,11 @@ json_t *net_peers_json(struct node *n)
 {
     json_t *arr = json_array();
     if (!n->net) return arr;
-    for (size_t i = 0; i < n->cfg.nseeds; i++) {
+    for (size_t i = 0; i < n->net->nslots; i++) {
         const struct seedslot *s = &n->net->seeds[i];
         if (s->p) continue;
         char addr[300];
-        snprintf(addr, sizeof addr, "%s:%d", n->cfg.seeds[i].host, n->cfg.seeds[i].port);
+        snprintf(addr, sizeof addr, "%s:%d", s->host, s->port);
         json_array_append_new(
             arr, json_pack("{s:n,s:n,s:s,s:s,s:s,s:n,s:i,s:i,s:i,s:s}", "key", "org", "address",
                            addr, "direction", "outbound", "state", "backoff", "rtt_ms",

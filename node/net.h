@@ -26,6 +26,9 @@ void net_free(struct node *n);
  * from, or NULL). urgent records (alerts, revocations) overtake queued bulk traffic. */
 void net_push(struct node *n, const struct proto_record *r, const uint8_t *rec, size_t len,
               const void *skip, bool urgent);
+/* Dials addresses that current members advertise in their membership records (bounded):
+ * at start and whenever a membership record is accepted. */
+void net_learn_addresses(struct node *n);
 /* A revocation of key was accepted: close links with that key. */
 void net_revoked(struct node *n, const uint8_t key[32]);
 /* Links ready now. */

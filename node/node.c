@@ -38,6 +38,8 @@ static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct stor
         store_pdq_remove(n->pdq, r.u.retraction.target);
     } else if (r.kind == PROTO_REVOCATION) {
         net_revoked(n, r.u.revocation.key);
+    } else if (r.kind == PROTO_MEMBERSHIP) {
+        net_learn_addresses(n);
     }
     const struct src_entry *src =
         n->nsrc ? bsearch(id, n->src, n->nsrc, sizeof *n->src, memcmp32)

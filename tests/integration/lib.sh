@@ -258,8 +258,11 @@ make_node() {
     api=$PORT
     free_port || finish
     peer=$PORT
+    local extra=()
+    # ADVERTISE=1: the membership carries the peer address, so other members dial it.
+    [ "${ADVERTISE:-}" = 1 ] && extra=(--addr "127.0.0.1:$peer")
     "$GIFCTL" node init --consortium "$CONS" --dir "$TMP/$name" --org "$org" --role "$role" \
-        --api "127.0.0.1:$api" --peer "127.0.0.1:$peer" >"$TMP/$name.init.out" 2>&1 || {
+        --api "127.0.0.1:$api" --peer "127.0.0.1:$peer" "${extra[@]}" >"$TMP/$name.init.out" 2>&1 || {
         fail "gifctl node init $name" "$(cat "$TMP/$name.init.out")"
         finish
     }
