@@ -107,7 +107,7 @@ const char ctl_node_init_help[] =
     "  --api HOST:PORT    where the HTTP API listens (default 127.0.0.1:7480)\n"
     "  --peer HOST:PORT   where peer TLS listens (default 0.0.0.0:7481)\n"
     "  --addr HOST:PORT   an address peers reach this node on, put in the membership\n"
-    "                     (repeatable; default: --peer when its host is not a wildcard)\n"
+    "                     (repeatable; none by default: other members dial these)\n"
     "  --seed HOST:PORT   a peer to dial, written to [peers] seeds (repeatable)\n"
     "  --not-after TIME   end of membership (default: none)\n"
     "\n"
@@ -859,11 +859,6 @@ static int copy_file(const char *from, const char *to, mode_t mode)
     return rc;
 }
 
-static bool wildcard_host(const char *hostport)
-{
-    return strncmp(hostport, "0.0.0.0:", 8) == 0 || strncmp(hostport, "[::]:", 5) == 0;
-}
-
 int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
 {
     enum { O_CONS = 1, O_DIR, O_ORG, O_ROLE, O_API, O_PEER, O_ADDR, O_NA, O_SEED };
@@ -927,7 +922,8 @@ int ctl_node_init(struct ctl_ctx *c, int argc, char **argv)
     if (strlen(data) > PATH_LEN - 64) return ctl_usage(c, "--dir: '%s' is too long", data);
     if (check_dir("--consortium", o.consortium)) return CTL_USAGE;
     if (check_hostport("--api", api) || check_hostport("--peer", peer)) return CTL_USAGE;
-    if (o.naddrs == 0 && !wildcard_host(peer)) o.addrs[o.naddrs++] = peer;
+    /* Advertised addresses are explicit (--addr): other members dial them, so a listen
+     * address (a loopback, a DMZ-internal one) is never published by accident. */
     struct proto_record d;
     if (membership_draft(&o, &d)) return CTL_USAGE;
 
