@@ -19,7 +19,7 @@
 #define LOOKUP_IDS_MAX 100 /* records returned per exact lookup */
 #define MATCH_HITS_MAX 100 /* records returned per near-match hash */
 #define FEED_LIMIT_MAX 1000
-#define EVENTS_MAX 256 /* open /v1/events streams */
+#define EVENTS_MAX 256        /* open /v1/events streams */
 #define PUBLISH_WAIT_MS 10000 /* see own_log_behind */
 
 struct call {
@@ -679,6 +679,18 @@ static void get_events(struct call *k, const struct http_req *req)
     }
 }
 
+/* Sends text to every events client. http_sse_send may close a slow stream, which unlinks
+ * it: walk a snapshot. */
+static void send_all(struct node *n, const char *text, size_t len)
+{
+    struct http_conn *conns[EVENTS_MAX];
+    size_t nc = 0;
+    for (struct sse_client *c = n->sse; c && nc < EVENTS_MAX; c = c->next)
+        conns[nc++] = c->conn;
+    for (size_t i = 0; i < nc; i++)
+        http_sse_send(conns[i], text, len);
+}
+
 void api_broadcast(struct node *n, uint64_t feed, const uint8_t *rec, size_t len,
                    uint64_t accepted_ms)
 {
@@ -688,15 +700,14 @@ void api_broadcast(struct node *n, uint64_t feed, const uint8_t *rec, size_t len
     char *t = event_text(n, rd, feed, rec, len, accepted_ms);
     store_rd_close(rd);
     if (!t) return;
-    size_t len_t = strlen(t);
-    /* http_sse_send may close a slow stream, which unlinks it: walk a snapshot. */
-    struct http_conn *conns[EVENTS_MAX];
-    size_t nc = 0;
-    for (struct sse_client *c = n->sse; c && nc < EVENTS_MAX; c = c->next)
-        conns[nc++] = c->conn;
-    for (size_t i = 0; i < nc; i++)
-        http_sse_send(conns[i], t, len_t);
+    send_all(n, t, strlen(t));
     free(t);
+}
+
+void api_keepalive(struct node *n)
+{
+    static const char ping[] = ": keepalive\n\n";
+    send_all(n, ping, sizeof ping - 1);
 }
 
 /* ---- Writes. */
@@ -1064,9 +1075,4 @@ void api_handle(void *ctx, struct http_conn *c, const struct http_req *req)
         return;
     }
     fail(&k, 404, "not_found", "no such endpoint: %.200s", p);
-}
-
-void api_close_streams(struct node *n)
-{
-    (void)n; /* streams close with the server (http_server_stop), which calls sse_closed */
 }

@@ -29,7 +29,7 @@
 #define ADV_MAX 32     /* addresses learnt from membership records */
 #define SLOTS_MAX (CONFIG_SEEDS_MAX + ADV_MAX)
 #define PEER_IN_MAX (PEER_HEADER_LEN + PEER_FRAME_MAX) /* plaintext waiting to be parsed */
-#define PEER_OUT_LIMIT (8u * 1024 * 1024) /* plaintext frames queued for one peer */
+#define PEER_OUT_LIMIT (8u * 1024 * 1024)              /* plaintext frames queued for one peer */
 #define PEER_PRIO_LIMIT (2u * 1024 * 1024) /* alerts and revocations queued for one peer */
 #define READ_CHUNK (64 * 1024)
 #define PULL_CHUNK 1000 /* seqs asked per origin per WANT */
@@ -37,10 +37,11 @@
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 5000 /* a healed partition waits at most this for its links */
 #define HANDSHAKE_TIMEOUT_MS 10000
-#define MISS_MAX 256      /* announced records awaited per link */
-#define GRAFT_MS 100 /* how long an announced record may take to arrive by push. Measured
-                      * (docs/performance.md): 1 s made delivery slower (p50 2 s at 16
-                      * nodes) without ending the prune/graft churn; tuning is open work */
+#define MISS_MAX 256 /* announced records awaited per link */
+#define GRAFT_MS                                                                                   \
+    100 /* how long an announced record may take to arrive by push. Measured                       \
+         * (docs/performance.md): 1 s made delivery slower (p50 2 s at 16                          \
+         * nodes) without ending the prune/graft churn; tuning is open work */
 #define GRAFT_TICK_MS 50
 
 enum pstate { PS_CONNECTING, PS_TLS, PS_HELLO, PS_READY, PS_CLOSING };
@@ -59,29 +60,29 @@ struct peer {
     uint8_t key[PROTO_KEY_LEN];
     char org[TLS_ORG_MAX + 1];
     char addr[80];
-    uint8_t *rbuf;            /* socket reads land here */
-    uint8_t *in;              /* decrypted bytes not yet parsed into frames */
+    uint8_t *rbuf; /* socket reads land here */
+    uint8_t *in;   /* decrypted bytes not yet parsed into frames */
     size_t in_len;
-    struct peer_buf out;      /* frames not yet encrypted */
-    struct peer_buf prio;     /* alerts and revocations: sent ahead of out */
-    struct peer_buf *cur;     /* the queue whose front frame is partly encrypted */
-    size_t cur_left;          /* bytes of that frame still to encrypt (0: at a boundary) */
-    uint8_t *wbuf;            /* ciphertext of the uv_write in flight */
+    struct peer_buf out;  /* frames not yet encrypted */
+    struct peer_buf prio; /* alerts and revocations: sent ahead of out */
+    struct peer_buf *cur; /* the queue whose front frame is partly encrypted */
+    size_t cur_left;      /* bytes of that frame still to encrypt (0: at a boundary) */
+    uint8_t *wbuf;        /* ciphertext of the uv_write in flight */
     bool writing;
     bool close_after_write; /* closing: send what is left once the write in flight is done */
     bool closing_handles;
     uv_shutdown_t sreq;
     bool hello_got;
-    struct peer_entry *vv;    /* the peer's last version vector */
+    struct peer_entry *vv; /* the peer's last version vector */
     size_t nvv;
-    bool want_out;            /* a WANT awaits its RECORDS */
-    bool lazy;                /* Plumtree: announce (IHAVE) rather than push payloads */
-    struct missing {          /* announced by this peer, not yet received */
+    bool want_out;   /* a WANT awaits its RECORDS */
+    bool lazy;       /* Plumtree: announce (IHAVE) rather than push payloads */
+    struct missing { /* announced by this peer, not yet received */
         struct peer_entry e;
         uint64_t deadline_ms;
     } miss[MISS_MAX];
     size_t nmiss;
-    bool ingesting;           /* a RECORDS frame is being written: reading paused */
+    bool ingesting; /* a RECORDS frame is being written: reading paused */
     uint64_t ping_nonce, ping_ns;
     double rtt_ms;
     uint64_t sent, received, accepted;
@@ -93,9 +94,9 @@ struct seedslot {
     int index;
     char host[256];
     int port;
-    bool advertised; /* from a membership record, not the config: dialled only below
-                        PEERS_TARGET ready links */
-    char last_err[200]; /* why the last link to this seed ended */
+    bool advertised;            /* from a membership record, not the config: dialled only below
+                                   PEERS_TARGET ready links */
+    char last_err[200];         /* why the last link to this seed ended */
     uint8_t key[PROTO_KEY_LEN]; /* the member at this address, once a link was dropped as a */
     bool key_known;             /* duplicate of one that member dialled */
     uv_timer_t timer;
@@ -176,6 +177,15 @@ static void seed_retry(uv_timer_t *t);
 
 static void pull_release(struct net *net, const struct peer *p);
 
+/* Exponential backoff with jitter (so that restarted nodes do not redial in step), doubling up
+ * to BACKOFF_MAX_MS. */
+static void schedule_redial(struct seedslot *s)
+{
+    uint32_t jitter = (uint32_t)(gif_mono_ns() % (s->backoff_ms / 2 + 1));
+    uv_timer_start(&s->timer, seed_retry, s->backoff_ms / 2 + jitter, 0);
+    s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+}
+
 static void unlink_peer(struct net *net, struct peer *p)
 {
     pull_release(net, p);
@@ -189,12 +199,7 @@ static void unlink_peer(struct net *net, struct peer *p)
         struct seedslot *s = &net->seeds[p->seed];
         s->p = NULL;
         snprintf(s->last_err, sizeof s->last_err, "%s", p->last_err);
-        if (!net->stopping && s->timer_open) {
-            /* Exponential backoff with jitter, so that restarted nodes do not redial in step. */
-            uint32_t jitter = (uint32_t)(gif_mono_ns() % (s->backoff_ms / 2 + 1));
-            uv_timer_start(&s->timer, seed_retry, s->backoff_ms / 2 + jitter, 0);
-            s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
-        }
+        if (!net->stopping && s->timer_open) schedule_redial(s);
     }
 }
 
@@ -239,8 +244,7 @@ static void finish_close(struct peer *p, bool connected)
                 size_t got;
                 tls_conn_take(p->tls, buf, pending, &got);
                 uv_buf_t b = uv_buf_init((char *)buf, (unsigned)got);
-                if (uv_write(req, (uv_stream_t *)&p->tcp, &b, 1, final_write_done) != 0)
-                    free(req);
+                if (uv_write(req, (uv_stream_t *)&p->tcp, &b, 1, final_write_done) != 0) free(req);
             }
         }
         p->sreq.data = p;
@@ -278,8 +282,7 @@ static void peer_close(struct peer *p, const char *why)
 static struct penalty *penalty_of(struct net *net, const uint8_t key[PROTO_KEY_LEN])
 {
     for (size_t i = 0; i < PENALTIES_MAX; i++)
-        if (net->penalties[i].strikes &&
-            memcmp(net->penalties[i].key, key, PROTO_KEY_LEN) == 0)
+        if (net->penalties[i].strikes && memcmp(net->penalties[i].key, key, PROTO_KEY_LEN) == 0)
             return &net->penalties[i];
     return NULL;
 }
@@ -297,13 +300,14 @@ static void penalise(struct peer *p)
         memcpy(pen->key, p->key, PROTO_KEY_LEN);
     }
     uint64_t ms = PENALTY_MIN_MS;
-    for (uint32_t i = 0; i < pen->strikes && ms < PENALTY_MAX_MS; i++) ms *= 2;
+    for (uint32_t i = 0; i < pen->strikes && ms < PENALTY_MAX_MS; i++)
+        ms *= 2;
     if (ms > PENALTY_MAX_MS) ms = PENALTY_MAX_MS;
     pen->strikes++;
     pen->until_ms = gif_now_ms() + ms;
     p->n->metrics.net_penalties++;
-    GIF_WARN("net", "penalising %s (%s) for %llu s after a protocol violation (strike %u)",
-             p->addr, p->org, (unsigned long long)(ms / 1000), pen->strikes);
+    GIF_WARN("net", "penalising %s (%s) for %llu s after a protocol violation (strike %u)", p->addr,
+             p->org, (unsigned long long)(ms / 1000), pen->strikes);
 }
 
 /* Sends BYE with code and closes. */
@@ -345,8 +349,10 @@ static void write_done(uv_write_t *req, int status)
     p->wbuf = NULL;
     p->writing = false;
     if (p->state == PS_CLOSING) {
-        if (p->close_after_write && !p->closing_handles && status == 0) finish_close(p, true);
-        else peer_maybe_free(p);
+        if (p->close_after_write && !p->closing_handles && status == 0)
+            finish_close(p, true);
+        else
+            peer_maybe_free(p);
         return;
     }
     if (status < 0) {
@@ -369,8 +375,8 @@ static void flush(struct peer *p)
             p->cur = p->prio.len ? &p->prio : p->out.len ? &p->out : NULL;
             if (!p->cur) break;
             const uint8_t *h = p->cur->data;
-            p->cur_left = PEER_HEADER_LEN + ((size_t)h[2] << 24 | (size_t)h[3] << 16 |
-                                             (size_t)h[4] << 8 | h[5]);
+            p->cur_left = PEER_HEADER_LEN +
+                          ((size_t)h[2] << 24 | (size_t)h[3] << 16 | (size_t)h[4] << 8 | h[5]);
         }
         size_t chunk = p->cur_left < room ? p->cur_left : room;
         if (chunk > 16384) chunk = 16384;
@@ -432,8 +438,10 @@ static void send_vv(struct peer *p)
     if (peer_build_begin(&pb, &p->out, PEER_VV) == 0) {
         struct vv_walk w = {&pb, 0};
         store_heads_each(rd, vv_cb, &w);
-        if (w.rc == 0) peer_build_end(&pb);
-        else peer_build_abort(&pb); /* more origins than a frame holds: the next round */
+        if (w.rc == 0)
+            peer_build_end(&pb);
+        else
+            peer_build_abort(&pb); /* more origins than a frame holds: the next round */
     }
     store_rd_close(rd);
     flush(p);
@@ -691,16 +699,20 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
     if (rc == 0) {
         for (size_t i = 0; i < w->n; i++) {
             int st = ig->res[i].status;
-            if (st == 0 || st == GIF_E_PENDING) fresh++;
-            else if (st == GIF_E_DUPLICATE) n->metrics.net_duplicates++;
-            else metrics_reject(&n->metrics, st);
+            if (st == 0 || st == GIF_E_PENDING)
+                fresh++;
+            else if (st == GIF_E_DUPLICATE)
+                n->metrics.net_duplicates++;
+            else
+                metrics_reject(&n->metrics, st);
             if (st == GIF_E_EQUIVOCATION) {
                 /* The proof travels: every peer that receives the second record while holding
                  * the first freezes the origin too. */
                 char hex[17];
                 gif_hex(hex, ig->res[i].id, 8);
-                GIF_WARN("net", "equivocation: record %s... from %s conflicts with the one "
-                                "stored; origin frozen, proof sent to peers",
+                GIF_WARN("net",
+                         "equivocation: record %s... from %s conflicts with the one "
+                         "stored; origin frozen, proof sent to peers",
                          hex, p->addr);
                 struct proto_record pr;
                 if (proto_decode(&pr, ig->in[i].buf, ig->in[i].len) == 0)
@@ -800,11 +812,14 @@ static bool member_ok(struct peer *p, char *why, size_t whylen)
     store_rd_close(rd);
     char hex[17];
     gif_hex(hex, p->key, 8);
-    if (rc != 0) snprintf(why, whylen, "key %s... is not a member of the consortium", hex);
-    else if (m.revoked) snprintf(why, whylen, "key %s... (%s) is revoked", hex, m.org);
+    if (rc != 0)
+        snprintf(why, whylen, "key %s... is not a member of the consortium", hex);
+    else if (m.revoked)
+        snprintf(why, whylen, "key %s... (%s) is revoked", hex, m.org);
     else if (!store_member_active(&m, gif_now_ms()))
         snprintf(why, whylen, "key %s... (%s): membership not current", hex, m.org);
-    else return true;
+    else
+        return true;
     return false;
 }
 
@@ -844,8 +859,9 @@ static void handle_frame(struct peer *p, const struct peer_frame *f)
             bool me_smaller = memcmp(p->n->pk, p->key, PROTO_KEY_LEN) < 0;
             /* The link to keep is outbound here if we are the smaller key, inbound if not. */
             struct peer *drop = (p->seed >= 0) == me_smaller ? q : p;
-            if (drop->seed >= 0) memcpy(p->n->net->seeds[drop->seed].key, p->key, PROTO_KEY_LEN),
-                                 p->n->net->seeds[drop->seed].key_known = true;
+            if (drop->seed >= 0)
+                memcpy(p->n->net->seeds[drop->seed].key, p->key, PROTO_KEY_LEN),
+                    p->n->net->seeds[drop->seed].key_known = true;
             peer_bye(drop, PEER_BYE_GOING_AWAY, "duplicate link");
             if (drop == p) return;
             break;
@@ -874,16 +890,19 @@ static void handle_frame(struct peer *p, const struct peer_frame *f)
         pull_more(p);
         break;
     }
-    case PEER_WANT: serve_want(p, &m.u.list); break;
-    case PEER_RECORDS: take_records(p, &m.u.list); break;
+    case PEER_WANT:
+        serve_want(p, &m.u.list);
+        break;
+    case PEER_RECORDS:
+        take_records(p, &m.u.list);
+        break;
     case PEER_PING: {
         struct peer_ping pong = m.u.ping;
         if (peer_encode_ping(&p->out, PEER_PONG, &pong) == 0) flush(p);
         break;
     }
     case PEER_PONG:
-        if (m.u.ping.nonce == p->ping_nonce)
-            p->rtt_ms = (double)(gif_mono_ns() - p->ping_ns) / 1e6;
+        if (m.u.ping.nonce == p->ping_nonce) p->rtt_ms = (double)(gif_mono_ns() - p->ping_ns) / 1e6;
         break;
     case PEER_BYE: {
         char why[160];
@@ -893,10 +912,17 @@ static void handle_frame(struct peer *p, const struct peer_frame *f)
         peer_close(p, why);
         break;
     }
-    case PEER_IHAVE: take_ihave(p, &m.u.list); break;
-    case PEER_GRAFT: serve_graft(p, &m.u.list); break;
-    case PEER_PRUNE: p->lazy = true; break;
-    default: break;
+    case PEER_IHAVE:
+        take_ihave(p, &m.u.list);
+        break;
+    case PEER_GRAFT:
+        serve_graft(p, &m.u.list);
+        break;
+    case PEER_PRUNE:
+        p->lazy = true;
+        break;
+    default:
+        break;
     }
 }
 
@@ -1081,8 +1107,7 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
                  uv_strerror(status));
         GIF_WARN("net", "seed %s", s->last_err);
         uv_freeaddrinfo(res);
-        uv_timer_start(&s->timer, seed_retry, s->backoff_ms, 0);
-        s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+        schedule_redial(s);
         return;
     }
     dial_addr(net, s->index, res->ai_addr);
@@ -1111,7 +1136,8 @@ static void dial(struct net *net, int i)
 static size_t ready_links(const struct net *net)
 {
     size_t c = 0;
-    for (const struct peer *p = net->peers; p; p = p->next) c += p->state == PS_READY;
+    for (const struct peer *p = net->peers; p; p = p->next)
+        c += p->state == PS_READY;
     return c;
 }
 
@@ -1172,8 +1198,9 @@ int net_start(struct node *n, char *err, size_t errlen)
     struct node_config *c = &n->cfg;
     FILE *f = fopen(c->peer_cert, "r");
     if (!f) {
-        GIF_WARN("net", "no certificate at %s: the peer network is off (gifctl node init "
-                        "issues one)",
+        GIF_WARN("net",
+                 "no certificate at %s: the peer network is off (gifctl node init "
+                 "issues one)",
                  c->peer_cert);
         return 0;
     }
@@ -1209,8 +1236,8 @@ int net_start(struct node *n, char *err, size_t errlen)
     net->graft_timer.data = net;
     net->graft_timer_open = true;
     uv_timer_start(&net->graft_timer, graft_tick, GRAFT_TICK_MS, GRAFT_TICK_MS);
-    GIF_INFO("net", "peers: listening on %s:%d, %zu seed%s", c->peer_host, c->peer_port,
-             c->nseeds, c->nseeds == 1 ? "" : "s");
+    GIF_INFO("net", "peers: listening on %s:%d, %zu seed%s", c->peer_host, c->peer_port, c->nseeds,
+             c->nseeds == 1 ? "" : "s");
     for (size_t i = 0; i < c->nseeds; i++) {
         struct seedslot *s = &net->seeds[i];
         s->net = net;
@@ -1301,7 +1328,8 @@ void net_stop(struct node *n)
             uv_close((uv_handle_t *)&net->seeds[i].timer, NULL);
             net->seeds[i].timer_open = false;
         }
-    while (net->peers) peer_bye(net->peers, PEER_BYE_GOING_AWAY, "node stopping");
+    while (net->peers)
+        peer_bye(net->peers, PEER_BYE_GOING_AWAY, "node stopping");
 }
 
 void net_free(struct node *n)
@@ -1328,7 +1356,8 @@ size_t net_ready_count(struct node *n)
 {
     size_t c = 0;
     if (n->net)
-        for (struct peer *p = n->net->peers; p; p = p->next) c += p->state == PS_READY;
+        for (struct peer *p = n->net->peers; p; p = p->next)
+            c += p->state == PS_READY;
     return c;
 }
 
@@ -1341,11 +1370,11 @@ json_t *net_peers_json(struct node *n)
         if (s->p) continue;
         char addr[300];
         snprintf(addr, sizeof addr, "%s:%d", s->host, s->port);
-        json_array_append_new(
-            arr, json_pack("{s:n,s:n,s:s,s:s,s:s,s:n,s:i,s:i,s:i,s:s}", "key", "org", "address",
-                           addr, "direction", "outbound", "state", "backoff", "rtt_ms",
-                           "records_sent", 0, "records_received", 0, "records_accepted", 0,
-                           "last_error", s->last_err));
+        json_array_append_new(arr,
+                              json_pack("{s:n,s:n,s:s,s:s,s:s,s:n,s:i,s:i,s:i,s:s}", "key", "org",
+                                        "address", addr, "direction", "outbound", "state",
+                                        "backoff", "rtt_ms", "records_sent", 0, "records_received",
+                                        0, "records_accepted", 0, "last_error", s->last_err));
     }
     for (struct peer *p = n->net->peers; p; p = p->next) {
         bool known = p->state >= PS_HELLO;
@@ -1357,8 +1386,7 @@ json_t *net_peers_json(struct node *n)
                            pstate_names[p->state], "eager", !p->lazy, "rtt_ms",
                            p->rtt_ms > 0 ? json_real(p->rtt_ms) : json_null(), "records_sent",
                            (json_int_t)p->sent, "records_received", (json_int_t)p->received,
-                           "records_accepted", (json_int_t)p->accepted, "last_error",
-                           p->last_err));
+                           "records_accepted", (json_int_t)p->accepted, "last_error", p->last_err));
     }
     return arr;
 }

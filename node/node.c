@@ -12,10 +12,6 @@
 
 #define KEEPALIVE_MS 15000
 
-struct apply_ctx {
-    struct node *n;
-};
-
 static int memcmp32(const void *a, const void *b)
 {
     return memcmp(a, b, PROTO_ID_LEN);
@@ -42,8 +38,7 @@ static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct stor
         net_learn_addresses(n);
     }
     const struct src_entry *src =
-        n->nsrc ? bsearch(id, n->src, n->nsrc, sizeof *n->src, memcmp32)
-                : NULL;
+        n->nsrc ? bsearch(id, n->src, n->nsrc, sizeof *n->src, memcmp32) : NULL;
     net_push(n, &r, sr->buf, sr->len, src ? src->peer : NULL,
              r.kind == PROTO_ALERT || r.kind == PROTO_REVOCATION);
     api_broadcast(n, sr->feed, sr->buf, sr->len, sr->accepted_ms);
@@ -123,14 +118,7 @@ static int load_members(struct node *n, const char *path, char *err, size_t errl
 
 static void keepalive_cb(uv_timer_t *t)
 {
-    struct node *n = t->data;
-    static const char ping[] = ": keepalive\n\n";
-    struct http_conn *conns[256];
-    size_t nc = 0;
-    for (struct sse_client *c = n->sse; c && nc < 256; c = c->next)
-        conns[nc++] = c->conn;
-    for (size_t i = 0; i < nc; i++)
-        http_sse_send(conns[i], ping, sizeof ping - 1);
+    api_keepalive(t->data);
 }
 
 static void signal_cb(uv_signal_t *s, int signum)

@@ -92,7 +92,7 @@ struct write_req {
     struct store_result *res;
     int rc; /* the transaction's outcome: 0 committed, else nothing written */
     write_done_cb done;
-    void *ctx; /* the request's owner (an HTTP request's state) */
+    void *ctx;          /* the request's owner (an HTTP request's state) */
     const void *source; /* the peer link records came from (not pushed back to it), or NULL */
     struct write_req *next;
 };
@@ -106,6 +106,7 @@ void api_handle(void *node, struct http_conn *c, const struct http_req *req);
 /* Sends a record event to every events client. Loop thread. */
 void api_broadcast(struct node *n, uint64_t feed, const uint8_t *rec, size_t len,
                    uint64_t accepted_ms);
-void api_close_streams(struct node *n);
+/* Sends a keepalive comment to every events client. Loop thread. */
+void api_keepalive(struct node *n);
 
 #endif
