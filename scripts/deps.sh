@@ -5,6 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libssl-dev libsodium-dev libuv1-dev liblmdb-dev lmdb-utils libmsgpack-dev
       libcmocka-dev libjansson-dev libhttp-parser-dev libinih-dev
+      libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
       curl jq openssl python3 python3-yaml)
 missing=()
 for p in "${pkgs[@]}"; do
