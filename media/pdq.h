@@ -8,7 +8,8 @@
  * digits, and bit k of the 256-bit number (k = 0 the least significant bit of hash[31]) is DCT
  * coefficient [k / 16][k % 16] above the median.
  *
- * Thread-safe: no global state; each call uses its own buffers (or the caller's context).
+ * Thread-safe: the only shared state is the DCT matrix, built once (call_once); each call
+ * allocates its own buffers.
  */
 #ifndef GIF_MEDIA_PDQ_H
 #define GIF_MEDIA_PDQ_H
@@ -41,13 +42,35 @@ const char *media_dihedral_name(enum media_dihedral d);
 
 /*
  * Hashes an RGB24 image (w x h pixels, rows stride bytes apart). When dih is not NULL it
- * receives all 8 variants (dih[MEDIA_DIH_ORIGINAL] equals *out). Returns 0, GIF_E_INVALID
- * (w or h < 1), or -ENOMEM.
+ * receives all 8 variants (dih[MEDIA_DIH_ORIGINAL] equals *out, except for an image of
+ * exactly 64x64: the reference's single-hash entry point takes such a luma as already
+ * downsampled and skips the blur, while its dihedral entry point blurs it like any other;
+ * both are reproduced). out may be NULL. Sides under MEDIA_PDQ_MIN_SIDE give an all-zero hash
+ * of quality 0. Returns 0, GIF_E_INVALID (w or h < 1, stride < 3 * w), or -ENOMEM; on failure
+ * the outputs are zeroed.
  */
 int media_pdq_rgb(const uint8_t *rgb, int w, int h, size_t stride, struct media_pdq *out,
                   struct media_pdq dih[MEDIA_DIH_COUNT]);
 
+/*
+ * Hashes a one-channel image the way the reference hashes one: luma is the byte itself, not
+ * the weighted sum of three equal channels (which can differ from it in the last bit of the
+ * float). Pixel x of row y is px[y * stride + x * step]; step 3 reads the first channel of an
+ * RGB24 buffer. Returns as media_pdq_rgb.
+ */
+int media_pdq_grey(const uint8_t *px, int w, int h, size_t stride, size_t step,
+                   struct media_pdq *out, struct media_pdq dih[MEDIA_DIH_COUNT]);
+
+/*
+ * The same hash computed with the reference library's own structure (full-size float buffers,
+ * four box passes, columns walked across memory, a division per pixel): about 20x slower. For
+ * tests and benchmarks, which compare it with media_pdq_rgb bit for bit.
+ */
+int media_pdq_rgb_ref(const uint8_t *rgb, int w, int h, size_t stride, struct media_pdq *out,
+                      struct media_pdq dih[MEDIA_DIH_COUNT]);
+
 /* Hamming distance of two hashes (0..256). */
-int media_pdq_distance(const uint8_t a[static MEDIA_PDQ_LEN], const uint8_t b[static MEDIA_PDQ_LEN]);
+int media_pdq_distance(const uint8_t a[static MEDIA_PDQ_LEN],
+                       const uint8_t b[static MEDIA_PDQ_LEN]);
 
 #endif
