@@ -9,6 +9,16 @@
 #include <stdint.h>
 
 #include "media/pdq.h"
+#include "media/video.h"
+
+/* Matching defaults (docs/video.md says why): a frame is usable at quality >= 50, two frames
+ * match at distance <= 31, two videos match when either percentage reaches 80. */
+#define MEDIA_VPDQ_QUALITY 50
+#define MEDIA_VPDQ_DISTANCE 31
+#define MEDIA_VPDQ_MATCH_PCT 80.0
+/* Caps used when the options say 0. */
+#define MEDIA_VPDQ_MAX_FRAMES 4096 /* PROTO_VPDQ_FRAMES_MAX */
+#define MEDIA_VPDQ_MAX_MS 60000
 
 struct media_vpdq_frame {
     uint8_t hash[MEDIA_PDQ_LEN];
@@ -18,11 +28,12 @@ struct media_vpdq_frame {
 };
 
 struct media_vpdq_opts {
-    double fps;           /* frames hashed per second; 0 = every frame; default 1.0 */
-    uint32_t max_frames;  /* cap on frames hashed; 0 = 4096 (PROTO_VPDQ_FRAMES_MAX) */
-    uint32_t max_ms;      /* cap on decode wall time; 0 = 60000 */
-    int scale;            /* 0: native resolution; N: scale each frame to NxN first */
-    int crop_borders;     /* 1: detect and crop uniform (letterbox/pillarbox) borders */
+    double fps;          /* frames hashed per second; 0 = every frame; default 1.0 */
+    uint32_t max_frames; /* cap on frames hashed; 0 = 4096 (PROTO_VPDQ_FRAMES_MAX) */
+    uint32_t max_ms;     /* cap on decode wall time; 0 = 60000 */
+    int scale;           /* 0: native resolution; N: scale each frame to NxN first */
+    int crop_borders;    /* 1: detect and crop uniform (letterbox/pillarbox) borders */
+    uint64_t max_pixels; /* cap on one frame's pixels; 0 = MEDIA_VIDEO_MAX_PIXELS_DEFAULT */
 };
 void media_vpdq_opts_default(struct media_vpdq_opts *o);
 
@@ -36,15 +47,51 @@ int media_vpdq_hash(const uint8_t *buf, size_t len, const struct media_vpdq_opts
                     struct media_vpdq_frame **frames, size_t *n, int *truncated, char *err,
                     size_t errlen);
 
+/* What media_vpdq_hash_info found besides the frames. */
+struct media_vpdq_info {
+    int width, height;            /* the stream's frame size */
+    double fps;                   /* the stream's frame rate */
+    uint32_t decoded;             /* frames decoded (hashed or not) */
+    uint32_t frame_step;          /* every frame_step-th frame is hashed */
+    struct media_video_crop crop; /* borders removed (all 0 without opts->crop_borders) */
+};
+
+/* media_vpdq_hash, also filling *info (which may be NULL). When truncated is set, err holds
+ * the reason (truncated data, corrupt data, frame cap or time cap). opts may be NULL. */
+int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq_opts *opts,
+                         struct media_vpdq_frame **frames, size_t *n, int *truncated,
+                         struct media_vpdq_info *info, char *err, size_t errlen);
+
+/*
+ * Finds the uniform borders (letterbox, pillarbox, any one colour per side) of a video: the
+ * smallest border seen on each side over a dozen frames sampled across it by seeking (or its
+ * first frames when it cannot seek), frames of one colour throughout ignored. Returns 0 with
+ * *crop set (all 0 when there is nothing to remove) or a negative code as media_vpdq_hash.
+ */
+int media_vpdq_find_borders(const uint8_t *buf, size_t len, const struct media_vpdq_opts *opts,
+                            struct media_video_crop *crop, char *err, size_t errlen);
+
+/* The uniform borders of one RGB24 image. Returns 1 when the whole image is one colour (then
+ * *crop is meaningless), else 0. */
+int media_vpdq_image_borders(const uint8_t *rgb, int w, int h, size_t stride,
+                             struct media_video_crop *crop);
+
 struct media_vpdq_match {
     double query_pct;    /* % of the query's usable frames that match a compared frame */
     double compared_pct; /* % of the compared video's usable frames matched by the query */
+    size_t query_usable, compared_usable;   /* distinct hashes at quality >= min_quality */
+    size_t query_matched, compared_matched; /* of those, how many match the other side */
 };
 
-/* Matches two frame lists: a frame is usable at quality >= min_quality; two usable frames
- * match at distance <= max_distance (see docs/media.md for the choice of <=). */
-void media_vpdq_match(const struct media_vpdq_frame *q, size_t nq,
-                      const struct media_vpdq_frame *c, size_t nc, int max_distance,
-                      int min_quality, struct media_vpdq_match *out);
+/* Matches two frame lists: a frame is usable at quality >= min_quality; identical hashes count
+ * once on each side; two usable frames match at distance <= max_distance (see docs/video.md
+ * for the choice of <=). Either side empty after filtering gives 0 %. Costs
+ * O(usable_q * usable_c) distance computations, about 4 ns each. */
+void media_vpdq_match(const struct media_vpdq_frame *q, size_t nq, const struct media_vpdq_frame *c,
+                      size_t nc, int max_distance, int min_quality, struct media_vpdq_match *out);
+
+/* The decision on a match result: query_pct or compared_pct at least pct (MEDIA_VPDQ_MATCH_PCT
+ * by default). Returns 1 or 0. */
+int media_vpdq_is_match(const struct media_vpdq_match *m, double pct);
 
 #endif
