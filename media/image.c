@@ -194,6 +194,19 @@ static int jpeg_orientation(const uint8_t *p, size_t n)
     return 0;
 }
 
+/* 1 when an end-of-image marker follows the last start-of-scan. Entropy-coded data cannot
+ * hold 0xFF 0xD9 (0xFF is stuffed), so a cut-off file has none after its last scan. */
+static int jpeg_has_eoi(const uint8_t *p, size_t n)
+{
+    size_t last_sos = 0, last_eoi = 0;
+    for (size_t i = 0; i + 1 < n; i++)
+        if (p[i] == 0xFF) {
+            if (p[i + 1] == 0xDA) last_sos = i + 1;
+            if (p[i + 1] == 0xD9) last_eoi = i + 1;
+        }
+    return last_eoi > last_sos;
+}
+
 /* Rewrites img so that it displays upright for EXIF orientation o (2..8). */
 static int apply_orientation(struct media_rgb *img, int o)
 {
@@ -352,6 +365,9 @@ int media_image_decode(const uint8_t *buf, size_t n, const struct media_image_op
         goto out;
     }
     dec->thread_count = 1;
+    int strict = !(opts && opts->lenient);
+    if (strict) /* a decoder error fails the decode instead of being concealed */
+        dec->err_recognition |= AV_EF_EXPLODE | AV_EF_BUFFER | AV_EF_CRCCHECK | AV_EF_BITSTREAM;
     dec->opaque = &cap;
     dec->get_buffer2 = cap_get_buffer;
     rc = avcodec_open2(dec, codec, NULL);
@@ -416,6 +432,11 @@ int media_image_decode(const uint8_t *buf, size_t n, const struct media_image_op
         (uint64_t)frame->width * (uint64_t)frame->height > cap.max_pixels) {
         rc = fail(err, errlen, GIF_E_TOOBIG, "image is %dx%d, over the cap of %llu pixels",
                   frame->width, frame->height, (unsigned long long)cap.max_pixels);
+        goto out;
+    }
+    if (strict && codec->id == AV_CODEC_ID_MJPEG && !jpeg_has_eoi(buf, n)) {
+        /* FFmpeg, like libjpeg, conceals a cut-off last scan; refuse it. */
+        rc = fail(err, errlen, GIF_E_INVALID, "truncated mjpeg image (no end-of-image marker)");
         goto out;
     }
     rc = convert(frame, out, err, errlen);

@@ -18,6 +18,8 @@
 struct media_image_opts {
     uint64_t max_pixels; /* 0 means MEDIA_IMAGE_MAX_PIXELS_DEFAULT */
     int ignore_exif;     /* 1: do not apply EXIF orientation (the reference's behaviour) */
+    int lenient;         /* 1: hash whatever a truncated or corrupt file decodes to, as libjpeg
+                          * and the reference tool do; 0: refuse it (GIF_E_INVALID) */
 };
 
 struct media_rgb {
