@@ -194,6 +194,54 @@ static int jpeg_orientation(const uint8_t *p, size_t n)
     return 0;
 }
 
+/*
+ * The size an image's header declares, for the formats whose header gives it in a fixed place
+ * (PNG IHDR, JPEG SOFn, GIF screen, BMP): checked against the cap before FFmpeg sees the bytes,
+ * whose own limits would otherwise report a huge declared size as merely invalid. Returns 1
+ * when found.
+ */
+static int header_dims(const uint8_t *p, size_t n, uint64_t *w, uint64_t *h)
+{
+    if (n >= 24 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0 && memcmp(p + 12, "IHDR", 4) == 0) {
+        *w = rd32(p + 16, 0);
+        *h = rd32(p + 20, 0);
+        return 1;
+    }
+    if (n >= 10 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0)) {
+        *w = rd16(p + 6, 1);
+        *h = rd16(p + 8, 1);
+        return 1;
+    }
+    if (n >= 26 && p[0] == 'B' && p[1] == 'M' && rd32(p + 14, 1) >= 40) {
+        int32_t bw = (int32_t)rd32(p + 18, 1), bh = (int32_t)rd32(p + 22, 1);
+        *w = bw < 0 ? 0 - (uint64_t)(int64_t)bw : (uint64_t)bw;
+        *h = bh < 0 ? 0 - (uint64_t)(int64_t)bh : (uint64_t)bh;
+        return 1;
+    }
+    if (n >= 4 && p[0] == 0xFF && p[1] == 0xD8) {
+        size_t i = 2;
+        while (i + 4 <= n) {
+            if (p[i] != 0xFF) return 0;
+            uint8_t m = p[i + 1];
+            if (m == 0xFF || m == 0xD8 || (m >= 0xD0 && m <= 0xD7) || m == 0x01) {
+                i += m == 0xFF ? 1 : 2;
+                continue;
+            }
+            if (m == 0xDA || m == 0xD9) return 0;
+            size_t len = rd16(p + i + 2, 0);
+            if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+                if (len < 7 || i + 9 > n) return 0;
+                *h = rd16(p + i + 5, 0);
+                *w = rd16(p + i + 7, 0);
+                return 1;
+            }
+            if (len < 2) return 0;
+            i += 2 + len;
+        }
+    }
+    return 0;
+}
+
 /* 1 when an end-of-image marker follows the last start-of-scan. Entropy-coded data cannot
  * hold 0xFF 0xD9 (0xFF is stuffed), so a cut-off file has none after its last scan. */
 static int jpeg_has_eoi(const uint8_t *p, size_t n)
@@ -315,6 +363,12 @@ int media_image_decode(const uint8_t *buf, size_t n, const struct media_image_op
 
     struct capctx cap = {.max_pixels = opts && opts->max_pixels ? opts->max_pixels
                                                                 : MEDIA_IMAGE_MAX_PIXELS_DEFAULT};
+    uint64_t hw, hh;
+    if (header_dims(buf, n, &hw, &hh) && hw * hh > cap.max_pixels)
+        return fail(err, errlen, GIF_E_TOOBIG, "image is %llux%llu, over the cap of %llu pixels",
+                    (unsigned long long)hw, (unsigned long long)hh,
+                    (unsigned long long)cap.max_pixels);
+
     struct membuf mb = {.p = buf, .n = n};
     AVFormatContext *fmt = NULL;
     AVCodecContext *dec = NULL;
@@ -437,6 +491,10 @@ int media_image_decode(const uint8_t *buf, size_t n, const struct media_image_op
     if (strict && codec->id == AV_CODEC_ID_MJPEG && !jpeg_has_eoi(buf, n)) {
         /* FFmpeg, like libjpeg, conceals a cut-off last scan; refuse it. */
         rc = fail(err, errlen, GIF_E_INVALID, "truncated mjpeg image (no end-of-image marker)");
+        goto out;
+    }
+    if (strict && codec->id == AV_CODEC_ID_PNG && !memmem(buf, n, "IEND", 4)) {
+        rc = fail(err, errlen, GIF_E_INVALID, "truncated png image (no IEND chunk)");
         goto out;
     }
     rc = convert(frame, out, err, errlen);
