@@ -68,7 +68,7 @@ static struct store *open_store(const char *dir, const uint8_t root[32], bool sy
         fprintf(stderr, "store_open: %s\n", err);
         exit(1);
     }
-    struct store_in in = {mem, mlen};
+    struct store_in in = {mem, mlen, false};
     struct store_result r;
     if (store_ingest(s, &in, 1, gif_now_ms(), &r) != 0 || r.status != 0) abort();
     return s;
@@ -124,7 +124,7 @@ int main(int argc, char **argv)
             a = now_s();
             for (size_t off = 0; off < n; off += BATCH) {
                 size_t m = n - off < BATCH ? n - off : BATCH;
-                for (size_t i = 0; i < m; i++) in[i] = (struct store_in){recs[off + i].buf, recs[off + i].len};
+                for (size_t i = 0; i < m; i++) in[i] = (struct store_in){recs[off + i].buf, recs[off + i].len, false};
                 if (store_ingest(s, in, m, gif_now_ms(), res) != 0) abort();
                 for (size_t i = 0; i < m; i++)
                     if (res[i].status != 0) abort();

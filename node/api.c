@@ -999,7 +999,7 @@ static void post_records(struct call *k, const struct http_req *req)
                         "%s: '%.40s...' is not hex", field, json_string_value(h));
             goto bad;
         }
-        wc->w.in[i] = (struct store_in){buf, hl / 2};
+        wc->w.in[i] = (struct store_in){buf, hl / 2, false};
     }
     submit(wc, WRITE_INGEST);
     return;

@@ -166,6 +166,9 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
            "Pushes skipped: the peer's queue was full.", m->net_push_dropped);
     scalar(&o, "gifnet_peer_penalties_total", "counter",
            "Peers refused for a while after a protocol violation.", m->net_penalties);
+    scalar(&o, "gifnet_peer_cut_through_total", "counter",
+           "Pushed records forwarded on receipt, before they were durable here.",
+           m->net_cut_through);
     scalar(&o, "gifnet_plumtree_prunes_total", "counter",
            "Links made lazy (a push brought only duplicates).", m->net_prunes);
     scalar(&o, "gifnet_plumtree_grafts_total", "counter",

@@ -39,11 +39,14 @@
 #define HANDSHAKE_TIMEOUT_MS 10000
 #define MISS_MAX 256 /* announced records awaited per link */
 #define GRAFT_MS                                                                                   \
-    100 /* how long an announced record may take to arrive by push. Measured                       \
-         * (docs/performance.md): 1 s made delivery slower (p50 2 s at 16                          \
-         * nodes) without ending the prune/graft churn; tuning is open work */
-#define GRAFT_TICK_MS 50
+    100                  /* how long an announced record may take to arrive by push. Measured      \
+                          * (docs/performance.md): 1 s made delivery slower (p50 2 s at 16         \
+                          * nodes) without ending the prune/graft churn; tuning is open work */
+#define GRAFT_TICK_MS 20 /* also how long announcements wait to share an IHAVE frame */
+#define IHAVE_BATCH 256  /* announcements queued per link before an early flush */
 
+#define ORIGINS_MAX 1024 /* origins with a tree of their own; beyond that, always eager */
+#define ORIGIN_SLOTS 2048
 enum pstate { PS_CONNECTING, PS_TLS, PS_HELLO, PS_READY, PS_CLOSING };
 static const char *const pstate_names[] = {"connecting", "tls", "hello", "ready", "closing"};
 
@@ -75,13 +78,17 @@ struct peer {
     bool hello_got;
     struct peer_entry *vv; /* the peer's last version vector */
     size_t nvv;
-    bool want_out;   /* a WANT awaits its RECORDS */
-    bool lazy;       /* Plumtree: announce (IHAVE) rather than push payloads */
+    bool want_out; /* a WANT awaits its RECORDS */
+    /* Plumtree, one tree per origin: bit i set = announce (IHAVE) rather than push payloads
+     * of origin i (net->okeys) on this link. */
+    uint64_t lazy[ORIGINS_MAX / 64];
     struct missing { /* announced by this peer, not yet received */
         struct peer_entry e;
         uint64_t deadline_ms;
     } miss[MISS_MAX];
     size_t nmiss;
+    struct peer_entry *ihave; /* announcements not yet sent (lazy push), IHAVE_BATCH at most */
+    size_t nihave;
     bool ingesting; /* a RECORDS frame is being written: reading paused */
     uint64_t ping_nonce, ping_ns;
     double rtt_ms;
@@ -128,8 +135,27 @@ struct pull {
     uint64_t until_ms;
 };
 
+/* Cut-through: a record pushed to us that passes every acceptance check against what is
+ * stored (store_precheck) is forwarded at once, before it is durable here; the write follows.
+ * This table remembers those records until the feed applies them (so they are not pushed
+ * twice), answers GRAFTs for them meanwhile, and drops a second copy that arrives before the
+ * first is written. Direct-mapped by (origin, seq): a collision only costs a redundant push. */
+#define CUT_SLOTS 4096
+#define CUT_FRAME_MAX 64 /* records in a frame for it to count as a push, not a bulk answer */
+struct cut {
+    uint8_t origin[PROTO_KEY_LEN];
+    uint64_t seq;
+    uint8_t id[PROTO_ID_LEN];
+    uint8_t *rec; /* its bytes (malloc'd); NULL: slot empty */
+    size_t len;
+};
+
 struct net {
     struct node *n;
+    uint8_t okeys[ORIGINS_MAX][PROTO_KEY_LEN]; /* origin index -> key */
+    uint16_t oslots[ORIGIN_SLOTS];             /* open addressing over okeys: index + 1 */
+    size_t norigins;
+    struct cut cut[CUT_SLOTS];
     uv_timer_t graft_timer;
     bool graft_timer_open;
     struct pull pulls[PULLS_MAX];
@@ -162,6 +188,7 @@ static void peer_maybe_free(struct peer *p)
     free(p->rbuf);
     free(p->in);
     free(p->vv);
+    free(p->ihave);
     free(p->wbuf);
     free(p);
 }
@@ -465,6 +492,106 @@ static void send_ping(struct peer *p)
     if (peer_encode_ping(&p->out, PEER_PING, &ping) == 0) flush(p);
 }
 
+/* The origin's index in net->okeys, adding it when insert; -1 when absent or the table is
+ * full (such origins are pushed eagerly everywhere). */
+static int origin_index(struct net *net, const uint8_t origin[PROTO_KEY_LEN], bool insert)
+{
+    uint64_t h;
+    memcpy(&h, origin, sizeof h);
+    for (size_t i = 0; i < ORIGIN_SLOTS; i++) {
+        uint16_t *slot = &net->oslots[(h + i) % ORIGIN_SLOTS];
+        if (*slot == 0) {
+            if (!insert || net->norigins == ORIGINS_MAX) return -1;
+            memcpy(net->okeys[net->norigins], origin, PROTO_KEY_LEN);
+            *slot = (uint16_t)++net->norigins;
+            return *slot - 1;
+        }
+        if (memcmp(net->okeys[*slot - 1], origin, PROTO_KEY_LEN) == 0) return *slot - 1;
+    }
+    return -1;
+}
+
+static bool is_lazy(const struct peer *p, int oi)
+{
+    return oi >= 0 && (p->lazy[oi / 64] >> (oi % 64) & 1);
+}
+
+static void set_lazy(struct peer *p, int oi, bool lazy)
+{
+    if (oi < 0) return;
+    if (lazy)
+        p->lazy[oi / 64] |= 1ull << (oi % 64);
+    else
+        p->lazy[oi / 64] &= ~(1ull << (oi % 64));
+}
+
+/* Tells p that its pushes of these records were all duplicates: the link leaves their
+ * origins' trees (both ends then only announce them). Entries of origins already lazy are
+ * skipped. */
+static void send_prune(struct peer *p, const struct peer_entry *e, size_t n)
+{
+    struct peer_entry out[CUT_FRAME_MAX];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < CUT_FRAME_MAX; i++) {
+        int oi = origin_index(p->n->net, e[i].origin, true);
+        if (is_lazy(p, oi)) continue;
+        set_lazy(p, oi, true);
+        out[k++] = e[i];
+    }
+    if (k && peer_encode_ihave(&p->out, PEER_PRUNE, out, k) == 0) {
+        p->n->metrics.net_prunes++;
+        flush(p);
+    }
+}
+
+static struct cut *cut_slot(struct net *net, const uint8_t origin[PROTO_KEY_LEN], uint64_t seq)
+{
+    uint64_t h;
+    memcpy(&h, origin, sizeof h);
+    h ^= seq * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    return &net->cut[h % CUT_SLOTS];
+}
+
+/* The record forwarded at (origin, seq) and not yet applied, or NULL. */
+static struct cut *cut_find(struct net *net, const uint8_t origin[PROTO_KEY_LEN], uint64_t seq)
+{
+    struct cut *c = cut_slot(net, origin, seq);
+    if (!c->rec || c->seq != seq || memcmp(c->origin, origin, PROTO_KEY_LEN) != 0) return NULL;
+    return c;
+}
+
+static void cut_clear(struct cut *c)
+{
+    free(c->rec);
+    c->rec = NULL;
+}
+
+bool net_forwarded(struct node *n, const struct proto_record *r)
+{
+    if (!n->net) return false;
+    struct cut *c = cut_find(n->net, r->origin, r->seq);
+    if (!c || memcmp(c->id, r->id, PROTO_ID_LEN) != 0) return false;
+    cut_clear(c);
+    return true;
+}
+
+/* Sends the queued announcements to p in one IHAVE frame. A full queue drops them: the peer
+ * hears of those records from its version vector exchange instead. */
+static void ihave_flush(struct peer *p)
+{
+    if (p->nihave == 0) return;
+    struct peer_builder pb;
+    if (peer_build_begin(&pb, &p->out, PEER_IHAVE) == 0) {
+        size_t i = 0;
+        while (i < p->nihave && peer_build_entry(&pb, &p->ihave[i]) == 0)
+            i++;
+        if (peer_build_end(&pb) != 0) peer_build_abort(&pb);
+        flush(p);
+    }
+    p->nihave = 0;
+}
+
 void net_push(struct node *n, const struct proto_record *r, const uint8_t *rec, size_t len,
               const void *skip, bool urgent)
 {
@@ -474,13 +601,14 @@ void net_push(struct node *n, const struct proto_record *r, const uint8_t *rec, 
     memcpy(e.origin, r->origin, PROTO_KEY_LEN);
     e.seq = r->seq;
     memcpy(e.id, r->id, PROTO_ID_LEN);
+    int oi = origin_index(n->net, r->origin, true);
     for (struct peer *p = n->net->peers; p; p = p->next) {
         if (p->state != PS_READY || p == skip) continue;
         struct peer_buf *q = urgent ? &p->prio : &p->out;
         /* Plumtree: payloads go along eager links (a spanning tree once duplicates have
          * pruned the rest); lazy links only hear the id. Urgent records go to everyone. A
          * peer whose queue is full misses the push; anti-entropy fills the gap. */
-        if (!p->lazy || urgent) {
+        if (!is_lazy(p, oi) || urgent) {
             if (peer_encode_records(q, &b, 1) == 0) {
                 p->sent++;
                 n->metrics.net_pushed++;
@@ -488,8 +616,12 @@ void net_push(struct node *n, const struct proto_record *r, const uint8_t *rec, 
             } else {
                 n->metrics.net_push_dropped++;
             }
-        } else if (peer_encode_ihave(q, PEER_IHAVE, &e, 1) == 0) {
-            flush(p);
+        } else {
+            /* Announcements wait up to GRAFT_TICK_MS to share a frame: one wake-up of the
+             * peer per tick instead of one per record. */
+            if (!p->ihave && !(p->ihave = malloc(IHAVE_BATCH * sizeof *p->ihave))) continue;
+            p->ihave[p->nihave++] = e;
+            if (p->nihave == IHAVE_BATCH) ihave_flush(p);
         }
     }
 }
@@ -502,7 +634,9 @@ static void graft_tick(uv_timer_t *t)
     uint64_t now = gif_now_ms();
     struct store_rd *rd = NULL;
     for (struct peer *p = net->peers; p; p = p->next) {
-        if (p->state != PS_READY || p->nmiss == 0) continue;
+        if (p->state != PS_READY) continue;
+        ihave_flush(p);
+        if (p->nmiss == 0) continue;
         if (!rd && store_rd_open(net->n->store, &rd) != 0) return;
         struct peer_builder pb;
         bool open = false;
@@ -511,17 +645,18 @@ static void graft_tick(uv_timer_t *t)
             struct missing *m = &p->miss[i];
             struct store_head h;
             if (store_head_get(rd, m->e.origin, &h) == 0 && h.seq >= m->e.seq) continue;
+            if (cut_find(net, m->e.origin, m->e.seq)) continue;
             if (m->deadline_ms > now) {
                 p->miss[keep++] = *m;
                 continue;
             }
             if (!open) open = peer_build_begin(&pb, &p->out, PEER_GRAFT) == 0;
-            if (open) peer_build_entry(&pb, &m->e);
+            if (open && peer_build_entry(&pb, &m->e) == 0)
+                set_lazy(p, origin_index(net, m->e.origin, true), false);
         }
         p->nmiss = keep;
         if (open) {
             if (peer_build_count(&pb) && peer_build_end(&pb) == 0) {
-                p->lazy = false;
                 net->n->metrics.net_grafts++;
                 flush(p);
             } else {
@@ -541,7 +676,8 @@ static void take_ihave(struct peer *p, struct peer_list *l)
     while (peer_next_entry(l, &e)) {
         struct store_head h;
         if (store_head_get(rd, e.origin, &h) == 0 && (h.seq >= e.seq || h.frozen)) continue;
-        if (p->nmiss == MISS_MAX) break; /* anti-entropy catches up the rest */
+        if (cut_find(p->n->net, e.origin, e.seq)) continue; /* here, being written */
+        if (p->nmiss == MISS_MAX) break;                    /* anti-entropy catches up the rest */
         p->miss[p->nmiss].e = e;
         p->miss[p->nmiss++].deadline_ms = now + GRAFT_MS;
     }
@@ -551,15 +687,23 @@ static void take_ihave(struct peer *p, struct peer_list *l)
 /* The peer asks for announced records and makes our link to it eager. */
 static void serve_graft(struct peer *p, struct peer_list *l)
 {
-    p->lazy = false;
     struct store_rd *rd;
     if (store_rd_open(p->n->store, &rd) != 0) return;
     struct peer_builder pb;
     if (peer_build_begin(&pb, &p->out, PEER_RECORDS) == 0) {
         struct peer_entry e;
         while (peer_next_entry(l, &e)) {
+            set_lazy(p, origin_index(p->n->net, e.origin, false), false);
             struct store_rec sr;
-            if (store_get(rd, e.id, &sr) != 0) continue;
+            const struct cut *c;
+            if (store_get(rd, e.id, &sr) != 0) {
+                /* Forwarded and not yet written here: answer from the cut-through table. */
+                if (!(c = cut_find(p->n->net, e.origin, e.seq)) ||
+                    memcmp(c->id, e.id, PROTO_ID_LEN) != 0)
+                    continue;
+                sr.buf = c->rec;
+                sr.len = c->len;
+            }
             if (peer_build_record(&pb, sr.buf, sr.len) != 0) break;
         }
         p->sent += peer_build_count(&pb);
@@ -724,6 +868,19 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
     }
     p->accepted += fresh;
     size_t count = w->n; /* w lives in ig: read before freeing */
+    /* A push that brought nothing new: this link is redundant for those origins' payloads
+     * (most such pushes are caught on receipt, in take_records). */
+    struct peer_entry prune[CUT_FRAME_MAX];
+    size_t nprune = 0;
+    if (!p->want_out && rc == 0 && fresh == 0 && count <= CUT_FRAME_MAX) {
+        struct proto_record pr;
+        for (size_t i = 0; i < count; i++)
+            if (proto_decode(&pr, ig->in[i].buf, ig->in[i].len) == 0) {
+                memcpy(prune[nprune].origin, pr.origin, PROTO_KEY_LEN);
+                prune[nprune].seq = pr.seq;
+                memcpy(prune[nprune++].id, pr.id, PROTO_ID_LEN);
+            }
+    }
     free(ig->in);
     free(ig->res);
     free(ig->bytes);
@@ -737,15 +894,7 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
      * that a peer that cannot serve what it advertises does not make us spin. */
     bool was_pull = p->want_out;
     p->want_out = false;
-    if (!was_pull && rc == 0 && fresh == 0 && count > 0 && !p->lazy) {
-        /* Everything this push carried had already come another way: this link is redundant
-         * for payloads. Both ends keep it for announcements only. */
-        if (peer_encode_prune(&p->out) == 0) {
-            p->lazy = true;
-            n->metrics.net_prunes++;
-            flush(p);
-        }
-    }
+    send_prune(p, prune, nprune);
     pull_release(n->net, p);
     if (fresh && was_pull) pull_more(p);
     uv_read_start((uv_stream_t *)&p->tcp, alloc_cb, read_cb);
@@ -774,13 +923,62 @@ static void take_records(struct peer *p, struct peer_list *l)
         peer_close(p, "out of memory");
         return;
     }
-    /* The frame lives in p->in, which the next read reuses: the write gets its own copy. */
-    size_t off = 0, i = 0;
+    /* The frame lives in p->in, which the next read reuses: the write gets its own copy. A
+     * push (not the answer to our WANT) is checked here first: duplicates are dropped, and a
+     * record that would be accepted is forwarded before it is written (cut-through). */
+    struct node *n = p->n;
+    bool push = !p->want_out && count <= CUT_FRAME_MAX;
+    size_t off = 0, i = 0, seen = 0, ndup = 0;
+    struct peer_entry dup[CUT_FRAME_MAX];
     struct proto_bytes rec;
-    while (peer_next_record(l, &rec) && i < count) {
+    while (peer_next_record(l, &rec) && seen++ < count) {
+        bool verified = false;
+        struct proto_record r;
+        if (push && proto_decode(&r, rec.p, rec.n) == 0) {
+            struct cut *c = cut_find(n->net, r.origin, r.seq);
+            int st;
+            if (c)
+                st = memcmp(c->id, r.id, PROTO_ID_LEN) == 0 ? GIF_E_DUPLICATE : GIF_E_EQUIVOCATION;
+            else {
+                /* Its predecessor may itself be here by cut-through, not yet written. */
+                const struct cut *pc = r.seq > 1 ? cut_find(n->net, r.origin, r.seq - 1) : NULL;
+                st = store_precheck(n->store, &r, rec.p, rec.n, gif_now_ms(), pc ? pc->id : NULL);
+            }
+            if (st == GIF_E_DUPLICATE) {
+                n->metrics.net_duplicates++;
+                memcpy(dup[ndup].origin, r.origin, PROTO_KEY_LEN);
+                dup[ndup].seq = r.seq;
+                memcpy(dup[ndup++].id, r.id, PROTO_ID_LEN);
+                continue;
+            }
+            if (st == 0) {
+                c = cut_slot(n->net, r.origin, r.seq);
+                uint8_t *copy = malloc(rec.n);
+                if (copy) {
+                    cut_clear(c);
+                    memcpy(copy, rec.p, rec.n);
+                    memcpy(c->origin, r.origin, PROTO_KEY_LEN);
+                    memcpy(c->id, r.id, PROTO_ID_LEN);
+                    c->seq = r.seq;
+                    c->rec = copy;
+                    c->len = rec.n;
+                    n->metrics.net_cut_through++;
+                    net_push(n, &r, rec.p, rec.n, p,
+                             r.kind == PROTO_ALERT || r.kind == PROTO_REVOCATION);
+                }
+                verified = true;
+            }
+        }
         memcpy(ig->bytes + off, rec.p, rec.n);
-        ig->in[i++] = (struct store_in){ig->bytes + off, rec.n};
+        ig->in[i++] = (struct store_in){ig->bytes + off, rec.n, verified};
         off += rec.n;
+    }
+    /* Plumtree: a pushed record that had already come another way makes this link redundant
+     * in its origin's tree; both ends then only announce that origin's records on it. */
+    send_prune(p, dup, ndup);
+    if (i == 0) {
+        free(ig->in), free(ig->res), free(ig->bytes), free(ig);
+        return;
     }
     ig->p = p;
     ig->w.kind = WRITE_INGEST;
@@ -918,9 +1116,13 @@ static void handle_frame(struct peer *p, const struct peer_frame *f)
     case PEER_GRAFT:
         serve_graft(p, &m.u.list);
         break;
-    case PEER_PRUNE:
-        p->lazy = true;
+    case PEER_PRUNE: {
+        struct peer_entry e;
+        if (m.u.list.count == 0) memset(p->lazy, 0xff, sizeof p->lazy); /* every origin */
+        while (peer_next_entry(&m.u.list, &e))
+            set_lazy(p, origin_index(p->n->net, e.origin, false), true);
         break;
+    }
     default:
         break;
     }
@@ -1334,6 +1536,9 @@ void net_stop(struct node *n)
 
 void net_free(struct node *n)
 {
+    if (n->net)
+        for (size_t i = 0; i < CUT_SLOTS; i++)
+            free(n->net->cut[i].rec);
     if (!n->net) return;
     tls_ctx_free(n->net->tls);
     free(n->net);
@@ -1361,6 +1566,14 @@ size_t net_ready_count(struct node *n)
     return c;
 }
 
+static size_t lazy_count(const struct peer *p)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < ORIGINS_MAX / 64; i++)
+        c += (size_t)__builtin_popcountll(p->lazy[i]);
+    return c;
+}
+
 json_t *net_peers_json(struct node *n)
 {
     json_t *arr = json_array();
@@ -1379,14 +1592,15 @@ json_t *net_peers_json(struct node *n)
     for (struct peer *p = n->net->peers; p; p = p->next) {
         bool known = p->state >= PS_HELLO;
         json_array_append_new(
-            arr, json_pack("{s:o,s:o,s:s,s:s,s:s,s:b,s:o,s:I,s:I,s:I,s:s}", "key",
-                           known ? api_hex(p->key, 32) : json_null(), "org",
-                           known ? json_string(p->org) : json_null(), "address", p->addr,
-                           "direction", p->seed >= 0 ? "outbound" : "inbound", "state",
-                           pstate_names[p->state], "eager", !p->lazy, "rtt_ms",
-                           p->rtt_ms > 0 ? json_real(p->rtt_ms) : json_null(), "records_sent",
-                           (json_int_t)p->sent, "records_received", (json_int_t)p->received,
-                           "records_accepted", (json_int_t)p->accepted, "last_error", p->last_err));
+            arr,
+            json_pack("{s:o,s:o,s:s,s:s,s:s,s:I,s:o,s:I,s:I,s:I,s:s}", "key",
+                      known ? api_hex(p->key, 32) : json_null(), "org",
+                      known ? json_string(p->org) : json_null(), "address", p->addr, "direction",
+                      p->seed >= 0 ? "outbound" : "inbound", "state", pstate_names[p->state],
+                      "lazy_origins", (json_int_t)lazy_count(p), "rtt_ms",
+                      p->rtt_ms > 0 ? json_real(p->rtt_ms) : json_null(), "records_sent",
+                      (json_int_t)p->sent, "records_received", (json_int_t)p->received,
+                      "records_accepted", (json_int_t)p->accepted, "last_error", p->last_err));
     }
     return arr;
 }

@@ -26,6 +26,9 @@ void net_free(struct node *n);
  * from, or NULL). urgent records (alerts, revocations) overtake queued bulk traffic. */
 void net_push(struct node *n, const struct proto_record *r, const uint8_t *rec, size_t len,
               const void *skip, bool urgent);
+/* True (once) when r was already forwarded on receipt (cut-through): the feed applier then
+ * does not push it again. */
+bool net_forwarded(struct node *n, const struct proto_record *r);
 /* Dials addresses that current members advertise in their membership records (bounded):
  * at start and whenever a membership record is accepted. */
 void net_learn_addresses(struct node *n);

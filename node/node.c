@@ -39,8 +39,9 @@ static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct stor
     }
     const struct src_entry *src =
         n->nsrc ? bsearch(id, n->src, n->nsrc, sizeof *n->src, memcmp32) : NULL;
-    net_push(n, &r, sr->buf, sr->len, src ? src->peer : NULL,
-             r.kind == PROTO_ALERT || r.kind == PROTO_REVOCATION);
+    if (!net_forwarded(n, &r))
+        net_push(n, &r, sr->buf, sr->len, src ? src->peer : NULL,
+                 r.kind == PROTO_ALERT || r.kind == PROTO_REVOCATION);
     api_broadcast(n, sr->feed, sr->buf, sr->len, sr->accepted_ms);
     return 0;
 }
@@ -93,7 +94,7 @@ static int load_members(struct node *n, const char *path, char *err, size_t errl
             rc = GIF_E_INVALID;
             break;
         }
-        struct store_in in = {buf, hl / 2};
+        struct store_in in = {buf, hl / 2, false};
         struct store_result res;
         rc = store_ingest(n->store, &in, 1, gif_now_ms(), &res);
         free(buf);

@@ -94,12 +94,9 @@ static int dec_list(struct mp_rd *r, uint8_t type, struct peer_list *l)
     static const size_t caps[] = {
         [PEER_VV] = PEER_VV_MAX,           [PEER_WANT] = PEER_WANT_MAX,
         [PEER_RECORDS] = PEER_RECORDS_MAX, [PEER_IHAVE] = PEER_IHAVE_MAX,
-        [PEER_GRAFT] = PEER_IHAVE_MAX,     [PEER_PRUNE] = 0,
+        [PEER_GRAFT] = PEER_IHAVE_MAX,     [PEER_PRUNE] = PEER_IHAVE_MAX,
     };
-    if (type == PEER_PRUNE)
-        TRY(mp_array(r, &l->count, 0, 0));
-    else
-        TRY(mp_array(r, &l->count, -1, caps[type]));
+    TRY(mp_array(r, &l->count, -1, caps[type]));
     l->type = type;
     l->p = r->p;
     struct peer_entry e, prev = {0};
@@ -116,6 +113,7 @@ static int dec_list(struct mp_rd *r, uint8_t type, struct peer_list *l)
             break;
         case PEER_IHAVE:
         case PEER_GRAFT:
+        case PEER_PRUNE:
             TRY(rd_entry(r, &e));
             break;
         case PEER_WANT:
@@ -195,7 +193,8 @@ static bool next_ok(struct peer_list *l, bool kind_ok)
 
 bool peer_next_entry(struct peer_list *l, struct peer_entry *e)
 {
-    bool kind = l->type == PEER_VV || l->type == PEER_IHAVE || l->type == PEER_GRAFT;
+    bool kind = l->type == PEER_VV || l->type == PEER_IHAVE || l->type == PEER_GRAFT ||
+                l->type == PEER_PRUNE;
     if (!next_ok(l, kind)) return false;
     struct mp_rd r = {l->p, l->end};
     if (rd_entry(&r, e) != 0) return false;
@@ -375,9 +374,6 @@ static int encode_simple(struct peer_buf *b, uint8_t type, const void *msg)
         msgpack_pack_uint64(&pk, h->time_ms);
         break;
     }
-    case PEER_PRUNE:
-        msgpack_pack_array(&pk, 0);
-        break;
     case PEER_PING:
     case PEER_PONG: {
         const struct peer_ping *p = msg;
@@ -409,11 +405,6 @@ int peer_encode_hello(struct peer_buf *b, const struct peer_hello *h)
     return encode_simple(b, PEER_HELLO, h);
 }
 
-int peer_encode_prune(struct peer_buf *b)
-{
-    return encode_simple(b, PEER_PRUNE, NULL);
-}
-
 int peer_encode_ping(struct peer_buf *b, uint8_t type, const struct peer_ping *p)
 {
     if (type != PEER_PING && type != PEER_PONG) return GIF_E_INVALID;
@@ -440,6 +431,7 @@ static size_t list_cap(uint8_t type)
         return PEER_RECORDS_MAX;
     case PEER_IHAVE:
     case PEER_GRAFT:
+    case PEER_PRUNE:
         return PEER_IHAVE_MAX;
     default:
         return 0;
@@ -491,7 +483,8 @@ static int element_done(struct peer_builder *pb, const struct wr *w, size_t befo
 
 int peer_build_entry(struct peer_builder *pb, const struct peer_entry *e)
 {
-    if (pb->type != PEER_VV && pb->type != PEER_IHAVE && pb->type != PEER_GRAFT)
+    if (pb->type != PEER_VV && pb->type != PEER_IHAVE && pb->type != PEER_GRAFT &&
+        pb->type != PEER_PRUNE)
         return GIF_E_INVALID;
     if (e->seq == 0) return GIF_E_INVALID;
     if (pb->type == PEER_VV && pb->count > 0 && memcmp(pb->last, e->origin, PROTO_KEY_LEN) >= 0)
@@ -595,7 +588,7 @@ int peer_encode_vv(struct peer_buf *b, const struct peer_entry *entries, size_t 
 
 int peer_encode_ihave(struct peer_buf *b, uint8_t type, const struct peer_entry *entries, size_t n)
 {
-    if (type != PEER_IHAVE && type != PEER_GRAFT) return GIF_E_INVALID;
+    if (type != PEER_IHAVE && type != PEER_GRAFT && type != PEER_PRUNE) return GIF_E_INVALID;
     return encode_entries(b, type, entries, n);
 }
 

@@ -107,7 +107,7 @@ struct peer_range {
     uint64_t to_seq;
 };
 
-/* A validated list (VV, WANT, RECORDS, IHAVE, GRAFT; PRUNE is an empty one). Walk it with
+/* A validated list (VV, WANT, RECORDS, IHAVE, GRAFT, PRUNE). Walk it with
  * the peer_next_* function for its type. Points into the caller's buffer. */
 struct peer_list {
     uint8_t type;
@@ -153,7 +153,7 @@ int peer_payload_decode(uint8_t type, const uint8_t *p, size_t len, struct peer_
 /*
  * Walk a decoded list. Each returns true and fills its out-parameter with the next element,
  * or false at the end of the list or when the list is not of the function's kind:
- * peer_next_entry for VV, IHAVE and GRAFT, peer_next_range for WANT, peer_next_record for
+ * peer_next_entry for VV, IHAVE, GRAFT and PRUNE, peer_next_range for WANT, peer_next_record for
  * RECORDS (rec points at the record's exact bytes in the frame; the layer does not decode
  * records).
  */
@@ -200,9 +200,8 @@ int peer_encode_hello(struct peer_buf *b, const struct peer_hello *h);
 int peer_encode_vv(struct peer_buf *b, const struct peer_entry *entries, size_t n);
 int peer_encode_want(struct peer_buf *b, const struct peer_range *ranges, size_t n);
 int peer_encode_records(struct peer_buf *b, const struct proto_bytes *recs, size_t n);
-/* type is PEER_IHAVE or PEER_GRAFT. */
+/* type is PEER_IHAVE, PEER_GRAFT or PEER_PRUNE. */
 int peer_encode_ihave(struct peer_buf *b, uint8_t type, const struct peer_entry *entries, size_t n);
-int peer_encode_prune(struct peer_buf *b);
 /* type is PEER_PING or PEER_PONG (a PONG echoes the PING's nonce). */
 int peer_encode_ping(struct peer_buf *b, uint8_t type, const struct peer_ping *p);
 int peer_encode_bye(struct peer_buf *b, uint64_t code, const struct proto_str *reason);

@@ -899,7 +899,7 @@ int store_ingest(struct store *s, const struct store_in *in, size_t n, uint64_t 
             o->status = GIF_E_DUPLICATE;
             continue;
         }
-        if ((o->status = proto_verify(r))) continue;
+        if (!in[i].verified && (o->status = proto_verify(r))) continue;
         if (r->time_ms > now_ms && r->time_ms - now_ms > s->max_skew_ms) { /* no overflow */
             o->status = GIF_E_FUTURE;
             continue;
@@ -912,6 +912,50 @@ out:
     if (rc) results_fail(res, n, rc);
     free(r);
     return rc;
+}
+
+int store_precheck(struct store *s, const struct proto_record *r, const uint8_t *buf, size_t len,
+                   uint64_t now_ms, const uint8_t *prev_ok)
+{
+    struct wtx w;
+    memset(&w, 0, sizeof(w));
+    w.s = s;
+    w.now_ms = now_ms;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &w.txn);
+    if (rc) return store_err(rc, "begin read transaction");
+    int st = 0;
+    struct head h;
+    bool found;
+    if ((rc = is_duplicate(&w, r, buf, len)) != 0) {
+        if (rc == 1) st = GIF_E_DUPLICATE, rc = 0;
+        goto out;
+    }
+    if ((st = proto_verify(r))) goto out;
+    if (r->time_ms > now_ms && r->time_ms - now_ms > s->max_skew_ms) {
+        st = GIF_E_FUTURE;
+        goto out;
+    }
+    if ((rc = check_origin(&w, r, &st)) || st) goto out;
+    if ((rc = head_load(&w, r->origin, &h, &found))) goto out;
+    if (prev_ok && r->seq >= 2 && h.seq < r->seq - 1 &&
+        memcmp(prev_ok, r->prev, PROTO_ID_LEN) == 0) {
+        h.seq = r->seq - 1;
+        memcpy(h.id, prev_ok, PROTO_ID_LEN);
+    }
+    static const uint8_t zero[PROTO_ID_LEN];
+    if (h.flags & HEAD_FROZEN)
+        st = GIF_E_FROZEN;
+    else if (r->seq <= h.seq)
+        st = GIF_E_EQUIVOCATION; /* not a duplicate (checked above): a second record there */
+    else if (r->seq > h.seq + 1)
+        st = GIF_E_PENDING;
+    else if (memcmp(r->prev, h.seq == 0 ? zero : h.id, PROTO_ID_LEN) != 0)
+        st = GIF_E_PREV;
+    else
+        rc = check_kind(&w, r, &st);
+out:
+    mdb_txn_abort(w.txn);
+    return rc ? rc : st;
 }
 
 int store_publish(struct store *s, const uint8_t sk[static PROTO_SK_LEN],

@@ -57,6 +57,7 @@ struct store_result {
 struct store_in {
     const uint8_t *buf;
     size_t len;
+    bool verified; /* the caller has checked the signature (store_precheck): skip it */
 };
 
 /*
@@ -69,6 +70,21 @@ struct store_in {
  */
 int store_ingest(struct store *s, const struct store_in *in, size_t n, uint64_t now_ms,
                  struct store_result *res);
+
+/*
+ * Would store_ingest accept r (decoded from buf, len) right now, as the next record of its
+ * origin? Checks, in a read transaction: not already stored, the signature, the time skew, the
+ * origin's membership and role, that r follows the origin's stored head exactly (seq and prev)
+ * and that the origin is not frozen, and the kind's own conditions. Returns 0 when it would be
+ * accepted, GIF_E_DUPLICATE, another GIF_E_* status (including GIF_E_PENDING for a record past
+ * a gap, or GIF_E_EQUIVOCATION), or a negative errno-style code on a storage error. Writes
+ * nothing. Used to forward gossip before the record is durable here (docs/network.md).
+ * prev_ok, if not NULL, names a record at seq - 1 that the caller has itself prechecked and
+ * that is on its way into the store: when the stored head is behind it, r is checked as its
+ * successor.
+ */
+int store_precheck(struct store *s, const struct proto_record *r, const uint8_t *buf, size_t len,
+                   uint64_t now_ms, const uint8_t *prev_ok);
 
 /*
  * Publishes n drafts as the node whose secret key is sk: for each draft in order sets origin,

@@ -32,10 +32,6 @@ static void reencode(const struct peer_msg *msg, struct peer_buf *b)
     case PEER_BYE:
         if (peer_encode_bye(b, m.u.bye.code, &m.u.bye.reason) != 0) abort();
         return;
-    case PEER_PRUNE:
-        if (m.u.list.count != 0) abort();
-        if (peer_encode_prune(b) != 0) abort();
-        return;
     default:
         break;
     }
@@ -44,6 +40,7 @@ static void reencode(const struct peer_msg *msg, struct peer_buf *b)
     case PEER_VV:
     case PEER_IHAVE:
     case PEER_GRAFT:
+    case PEER_PRUNE:
         for (; peer_next_entry(&m.u.list, &e); n++)
             if (peer_build_entry(&pb, &e) != 0) abort();
         break;

@@ -108,7 +108,7 @@ static void test_frame_incremental(void **state)
     peer_buf_init(&b, LIMIT);
     struct peer_ping p = {42, 1795000000000ull};
     assert_int_equal(peer_encode_ping(&b, PEER_PING, &p), 0);
-    assert_int_equal(peer_encode_prune(&b), 0);
+    assert_int_equal(peer_encode_ihave(&b, PEER_PRUNE, NULL, 0), 0);
     struct peer_frame f;
     size_t used;
     size_t first = PEER_HEADER_LEN + 1 + 1 + 9;
@@ -214,7 +214,7 @@ static void test_ping_pong_bye_prune(void **state)
     struct proto_str reason = S("shutting down");
     assert_int_equal(peer_encode_bye(&b, PEER_BYE_GOING_AWAY, &reason), 0);
     assert_int_equal(peer_encode_bye(&b, 77, NULL), 0);
-    assert_int_equal(peer_encode_prune(&b), 0);
+    assert_int_equal(peer_encode_ihave(&b, PEER_PRUNE, NULL, 0), 0);
 
     struct peer_msg m;
     size_t off = 0, used;
@@ -272,7 +272,7 @@ static void test_lists_roundtrip(void **state)
     for (size_t s = 0; s < GIF_ARRAY_LEN(sizes); s++) {
         size_t n = sizes[s];
         fill_entries(e, n);
-        for (uint8_t type = PEER_VV; type <= PEER_GRAFT; type++) {
+        for (uint8_t type = PEER_VV; type <= PEER_PRUNE; type++) {
             if (type == PEER_WANT || type == PEER_RECORDS) continue;
             b.len = 0;
             if (type == PEER_VV)
@@ -623,6 +623,9 @@ static void test_refuse_shape(void **state)
     assert_int_equal(m.type, 0); /* zeroed on failure */
     wfree(&w);
     put(&w, "\x90\x90", 2);
+    assert_int_equal(dec(PEER_PRUNE, &w, &m), GIF_E_MALFORMED);
+    wfree(&w);
+    put(&w, "\x91\x90", 2); /* a PRUNE entry of no fields */
     assert_int_equal(dec(PEER_PRUNE, &w, &m), GIF_E_MALFORMED);
     wfree(&w);
     /* Wrong arity. */

@@ -136,7 +136,7 @@ static void d_feedback(struct proto_record *d, const uint8_t target[32], uint8_t
 /* Ingests one record; the call itself must succeed. Returns the record's status. */
 static int ingest1(struct fx *f, const struct blob *b, struct store_result *out)
 {
-    struct store_in in = {b->buf, b->len};
+    struct store_in in = {b->buf, b->len, false};
     struct store_result res;
     assert_int_equal(store_ingest(f->s, &in, 1, NOW, &res), 0);
     if (out) *out = res;
@@ -249,7 +249,7 @@ static void test_accept_in_order(void **state)
     for (int i = 0; i < 3; i++) {
         d_signal(&d, PROTO_ST_SHA256, val32((uint8_t)(10 + i)), 32, false);
         b[i] = sign_next(&a, &d);
-        in[i] = (struct store_in){b[i].buf, b[i].len};
+        in[i] = (struct store_in){b[i].buf, b[i].len, false};
     }
     struct store_result res[3];
     assert_int_equal(store_ingest(f->s, in, 3, NOW, res), 0);
@@ -623,6 +623,66 @@ static void test_equivocation(void **state)
     blob_free(&y);
 }
 
+static int precheck(struct fx *f, const struct blob *b)
+{
+    struct proto_record r;
+    assert_int_equal(proto_decode(&r, b->buf, b->len), 0);
+    return store_precheck(f->s, &r, b->buf, b->len, NOW, NULL);
+}
+
+/* store_precheck agrees with what store_ingest would do, and writes nothing. */
+static void test_precheck(void **state)
+{
+    struct fx *f = *state;
+    struct key a, outsider;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    key_new(&outsider);
+    struct proto_record d;
+    d_signal(&d, PROTO_ST_MD5, val32(50), 16, false);
+    struct blob b1 = sign_next(&a, &d);
+    struct key fork = a;
+    d_signal(&d, PROTO_ST_MD5, val32(51), 16, false);
+    struct blob b2 = sign_next(&a, &d);
+    d_signal(&d, PROTO_ST_MD5, val32(52), 16, false);
+    struct blob b2x = sign_next(&fork, &d); /* a second record at seq 2 */
+    d_signal(&d, PROTO_ST_MD5, val32(53), 16, false);
+    struct blob b3 = sign_next(&a, &d);
+    struct blob o1 = sign_next(&outsider, &d);
+    d_signal(&d, PROTO_ST_MD5, val32(54), 16, true); /* verified: agencies only */
+    struct blob v = sign_next(&a, &d);
+
+    assert_int_equal(precheck(f, &b1), 0);
+    assert_int_equal(precheck(f, &b1), 0); /* nothing was written */
+    assert_int_equal(precheck(f, &b2), GIF_E_PENDING);
+    struct proto_record r2;
+    assert_int_equal(proto_decode(&r2, b2.buf, b2.len), 0);
+    /* ... unless its predecessor is named as on its way (and is the one b2 follows). */
+    assert_int_equal(store_precheck(f->s, &r2, b2.buf, b2.len, NOW, b1.id), 0);
+    assert_int_equal(store_precheck(f->s, &r2, b2.buf, b2.len, NOW, b2x.id), GIF_E_PENDING);
+    assert_int_equal(precheck(f, &o1), GIF_E_NOTMEMBER);
+    uint8_t *bad = malloc(b1.len);
+    memcpy(bad, b1.buf, b1.len);
+    bad[b1.len - 1] ^= 1;
+    struct blob bb = {bad, b1.len, {0}, 1};
+    assert_int_equal(precheck(f, &bb), GIF_E_BADSIG);
+
+    /* A caller that prechecked may skip the signature in ingest. */
+    struct store_in in = {b1.buf, b1.len, true};
+    struct store_result res;
+    assert_int_equal(store_ingest(f->s, &in, 1, NOW, &res), 0);
+    assert_int_equal(res.status, 0);
+    assert_int_equal(precheck(f, &b1), GIF_E_DUPLICATE);
+    assert_int_equal(precheck(f, &b2), 0);
+    assert_int_equal(precheck(f, &b2x), 0);
+    assert_int_equal(ingest1(f, &b2, NULL), 0);
+    assert_int_equal(precheck(f, &b2x), GIF_E_EQUIVOCATION);
+    assert_int_equal(precheck(f, &b3), 0);
+    assert_int_equal(ingest1(f, &b3, NULL), 0);
+    assert_int_equal(precheck(f, &v), GIF_E_ROLE);
+    free(bad);
+    blob_free(&b1), blob_free(&b2), blob_free(&b2x), blob_free(&b3), blob_free(&o1), blob_free(&v);
+}
+
 static void test_equivocation_held(void **state)
 {
     struct fx *f = *state;
@@ -952,7 +1012,8 @@ static void test_batch_dependencies(void **state)
     struct blob b1 = sign_next(&m, &d);
     d_retraction(&d, b1.id);
     struct blob b2 = sign_next(&m, &d);
-    struct store_in in[3] = {{b0.buf, b0.len}, {b1.buf, b1.len}, {b2.buf, b2.len}};
+    struct store_in in[3] = {
+        {b0.buf, b0.len, false}, {b1.buf, b1.len, false}, {b2.buf, b2.len, false}};
     struct store_result res[3];
     assert_int_equal(store_ingest(f->s, in, 3, NOW, res), 0);
     for (int i = 0; i < 3; i++)
@@ -1129,7 +1190,7 @@ static void test_map_full(void **state)
         v[0] = (uint8_t)i;
         d_signal(&d, PROTO_ST_VPDQ, v, vlen, false);
         b[i] = sign_next(&a, &d);
-        in[i] = (struct store_in){b[i].buf, b[i].len};
+        in[i] = (struct store_in){b[i].buf, b[i].len, false};
     }
     struct store_result res[10];
     assert_int_equal(store_ingest(f->s, in, 10, NOW, res), GIF_E_FULL);
@@ -1174,6 +1235,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_held_cap, setup_held2, teardown),
         cmocka_unit_test_setup_teardown(test_equivocation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_equivocation_held, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_precheck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_prev, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retraction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
