@@ -37,6 +37,7 @@ struct media_video {
     int draining;  /* the flush packet was sent */
     int done;      /* nothing more will come out */
     int truncated; /* a packet was cut short */
+    uint32_t damaged, first_damaged;
     struct SwsContext *sws;
     uint8_t *rgb;
     size_t rgb_cap;
@@ -293,6 +294,12 @@ int media_video_saw_truncation(const struct media_video *v)
     return v->truncated;
 }
 
+uint32_t media_video_damaged(const struct media_video *v, uint32_t *first)
+{
+    if (first) *first = v->first_damaged;
+    return v->damaged;
+}
+
 /* Stops reading and lets the decoder give up what it holds. */
 static void start_drain(struct media_video *v)
 {
@@ -311,6 +318,9 @@ int media_video_next(struct media_video *v, uint32_t *index, char *err, size_t e
             if (v->info.width == 0 || v->info.height == 0) {
                 v->info.width = v->frame->width;
                 v->info.height = v->frame->height;
+            }
+            if (v->frame->decode_error_flags || (v->frame->flags & AV_FRAME_FLAG_CORRUPT)) {
+                if (v->damaged++ == 0) v->first_damaged = v->next_index;
             }
             *index = v->next_index++;
             v->have_frame = 1;

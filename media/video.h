@@ -55,6 +55,10 @@ int media_video_next(struct media_video *v, uint32_t *index, char *err, size_t e
 /* 1 when a packet was cut short by the end of the data (the container promised more). */
 int media_video_saw_truncation(const struct media_video *v);
 
+/* How many frames so far the decoder flagged as damaged (it concealed errors in them), and
+ * the index of the first in *first (may be NULL). */
+uint32_t media_video_damaged(const struct media_video *v, uint32_t *first);
+
 /*
  * Converts the current frame to RGB24, after removing crop (NULL: none), scaled to w x h
  * (0, 0: the stream's size, minus the crop). *px points into a buffer owned by v, valid until

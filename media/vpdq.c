@@ -37,13 +37,14 @@ void media_vpdq_opts_default(struct media_vpdq_opts *o)
  * some channel from the line's mean colour (compression noise, a logo's edge); it still belongs
  * to the border when its mean is within BORDER_DRIFT of the outermost line's. Added bars are
  * flat to a level or two after compression; a filmed wall is not, nor is its shading. */
-#define BORDER_TOL 10
-#define BORDER_DRIFT 6
+#define BORDER_TOL 24
+#define BORDER_DRIFT 8
 
 static int line_uniform(const uint8_t *p, int n, size_t step, int mean[3])
 {
     uint64_t s[3] = {0, 0, 0};
     const uint8_t *q = p;
+    if (n <= 0) return 0;
     for (int i = 0; i < n; i++, q += step) {
         s[0] += q[0];
         s[1] += q[1];
@@ -88,6 +89,7 @@ int media_vpdq_image_borders(const uint8_t *rgb, int w, int h, size_t stride,
     if (crop->top >= h) return 1;
     crop->bottom = border_run(rgb + rs * (h - 1), -rs, h - crop->top, w, 3);
     int inner = h - crop->top - crop->bottom;
+    if (inner <= 0) return 1; /* uniform from the bottom up to the top border */
     const uint8_t *row0 = rgb + rs * crop->top;
     crop->left = border_run(row0, 3, w, inner, stride);
     if (crop->left >= w) return 1;
@@ -325,6 +327,8 @@ int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq
         f->time_ms = ms >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)llround(ms);
     }
     int cut = media_video_saw_truncation(v);
+    uint32_t first_damaged;
+    info->damaged = media_video_damaged(v, &first_damaged);
     info->width = vi->width;
     info->height = vi->height;
     media_video_close(v);
@@ -334,10 +338,14 @@ int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq
         if (stop == 0) seterr(err, errlen, "the video has no decodable frame");
         return GIF_E_INVALID;
     }
-    if (stop != 0 || capped || cut) {
+    if (stop != 0 || capped || cut || info->damaged) {
         *truncated = 1;
-        if (stop == 0 && !capped)
+        if (stop == 0 && !capped && cut)
             seterr(err, errlen, "the data ends before frames the container lists (truncated file)");
+        else if (stop == 0 && !capped)
+            seterr(err, errlen,
+                   "%u frames are damaged (the decoder concealed errors), the first is frame %u",
+                   info->damaged, first_damaged);
     }
     *frames = out;
     *n = cnt;
@@ -356,6 +364,8 @@ int media_vpdq_hash(const uint8_t *buf, size_t len, const struct media_vpdq_opts
 struct key {
     uint64_t w[4];
 };
+
+static void frame_key(const struct media_vpdq_frame *f, struct key *k);
 
 static int key_cmp(const void *a, const void *b)
 {
@@ -402,8 +412,19 @@ static int key_dist(const struct key *a, const struct key *b)
            __builtin_popcountll(a->w[2] ^ b->w[2]) + __builtin_popcountll(a->w[3] ^ b->w[3]);
 }
 
-void media_vpdq_match(const struct media_vpdq_frame *q, size_t nq, const struct media_vpdq_frame *c,
-                      size_t nc, int max_distance, int min_quality, struct media_vpdq_match *out)
+static void frame_key(const struct media_vpdq_frame *f, struct key *k)
+{
+    for (int j = 0; j < 4; j++) {
+        uint64_t x = 0;
+        for (int b = 0; b < 8; b++)
+            x = x << 8 | f->hash[8 * j + b];
+        k->w[j] = x;
+    }
+}
+
+void media_vpdq_match_windows(const struct media_vpdq_frame *q, size_t nq,
+                              const struct media_vpdq_frame *c, size_t nc, int max_distance,
+                              int min_quality, uint32_t window_ms, struct media_vpdq_match *out)
 {
     memset(out, 0, sizeof(*out));
     struct key *kq, *kc;
@@ -411,33 +432,58 @@ void media_vpdq_match(const struct media_vpdq_frame *q, size_t nq, const struct 
     size_t uc = usable(c, nc, min_quality, &kc);
     out->query_usable = uq;
     out->compared_usable = uc;
-    if (uq && uc) {
-        /* One pass over all pairs fills both sides: a compared frame is matched when any
-         * query frame is within the distance. */
-        uint8_t *cm = calloc(uc, 1);
-        if (cm) {
-            for (size_t i = 0; i < uq; i++) {
-                int hit = 0;
-                for (size_t j = 0; j < uc; j++) {
-                    if (key_dist(&kq[i], &kc[j]) <= max_distance) {
-                        hit = 1;
-                        cm[j] = 1;
-                    }
-                }
-                out->query_matched += (size_t)hit;
-            }
+    uint8_t *qm = uq ? calloc(uq, 1) : NULL, *cm = uc ? calloc(uc, 1) : NULL;
+    if (qm && cm) {
+        /* One pass over all pairs fills both sides. */
+        for (size_t i = 0; i < uq; i++)
             for (size_t j = 0; j < uc; j++)
-                out->compared_matched += cm[j];
-            free(cm);
-            out->query_pct = 100.0 * (double)out->query_matched / (double)uq;
-            out->compared_pct = 100.0 * (double)out->compared_matched / (double)uc;
+                if (key_dist(&kq[i], &kc[j]) <= max_distance) {
+                    qm[i] = 1;
+                    cm[j] = 1;
+                }
+        for (size_t i = 0; i < uq; i++)
+            out->query_matched += qm[i];
+        for (size_t j = 0; j < uc; j++)
+            out->compared_matched += cm[j];
+        out->query_pct = 100.0 * (double)out->query_matched / (double)uq;
+        out->compared_pct = 100.0 * (double)out->compared_matched / (double)uc;
+        if (window_ms) {
+            /* Frames are in time order: walk them window by window; a frame finds its
+             * distinct hash's verdict by binary search. */
+            uint64_t cur = UINT64_MAX;
+            int usable_in = 0, matched_in = 0;
+            for (size_t i = 0; i <= nq; i++) {
+                uint64_t win = i < nq ? q[i].time_ms / window_ms : UINT64_MAX - 1;
+                if (win != cur) {
+                    out->windows += (size_t)usable_in;
+                    out->windows_matched += (size_t)matched_in;
+                    usable_in = matched_in = 0;
+                    cur = win;
+                }
+                if (i == nq || (int)q[i].quality < min_quality) continue;
+                struct key k;
+                frame_key(&q[i], &k);
+                const struct key *at = bsearch(&k, kq, uq, sizeof(*kq), key_cmp);
+                usable_in = 1;
+                if (at && qm[at - kq]) matched_in = 1;
+            }
+            if (out->windows)
+                out->window_pct = 100.0 * (double)out->windows_matched / (double)out->windows;
         }
     }
+    free(qm);
+    free(cm);
     free(kq);
     free(kc);
 }
 
+void media_vpdq_match(const struct media_vpdq_frame *q, size_t nq, const struct media_vpdq_frame *c,
+                      size_t nc, int max_distance, int min_quality, struct media_vpdq_match *out)
+{
+    media_vpdq_match_windows(q, nq, c, nc, max_distance, min_quality, 0, out);
+}
+
 int media_vpdq_is_match(const struct media_vpdq_match *m, double pct)
 {
-    return m->query_pct >= pct || m->compared_pct >= pct;
+    return m->query_pct >= pct || m->compared_pct >= pct || (m->windows && m->window_pct >= pct);
 }

@@ -53,11 +53,13 @@ struct media_vpdq_info {
     double fps;                   /* the stream's frame rate */
     uint32_t decoded;             /* frames decoded (hashed or not) */
     uint32_t frame_step;          /* every frame_step-th frame is hashed */
+    uint32_t damaged;             /* decoded frames with errors the decoder concealed */
     struct media_video_crop crop; /* borders removed (all 0 without opts->crop_borders) */
 };
 
 /* media_vpdq_hash, also filling *info (which may be NULL). When truncated is set, err holds
- * the reason (truncated data, corrupt data, frame cap or time cap). opts may be NULL. */
+ * the reason: data cut short, data the demuxer or decoder refused, frames the decoder had to
+ * patch up (all frames may then be there), the frame cap or the time cap. opts may be NULL. */
 int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq_opts *opts,
                          struct media_vpdq_frame **frames, size_t *n, int *truncated,
                          struct media_vpdq_info *info, char *err, size_t errlen);
@@ -81,17 +83,33 @@ struct media_vpdq_match {
     double compared_pct; /* % of the compared video's usable frames matched by the query */
     size_t query_usable, compared_usable;   /* distinct hashes at quality >= min_quality */
     size_t query_matched, compared_matched; /* of those, how many match the other side */
+    /* Filled by media_vpdq_match_windows only: the query's time cut into windows of window_ms
+     * (0 elsewhere). */
+    double window_pct; /* % of windows holding a usable frame that hold a matching one */
+    size_t windows, windows_matched;
 };
 
 /* Matches two frame lists: a frame is usable at quality >= min_quality; identical hashes count
  * once on each side; two usable frames match at distance <= max_distance (see docs/video.md
  * for the choice of <=). Either side empty after filtering gives 0 %. Costs
- * O(usable_q * usable_c) distance computations, about 4 ns each. */
+ * O(usable_q * usable_c) distance computations, about 1 ns each. */
 void media_vpdq_match(const struct media_vpdq_frame *q, size_t nq, const struct media_vpdq_frame *c,
                       size_t nc, int max_distance, int min_quality, struct media_vpdq_match *out);
 
-/* The decision on a match result: query_pct or compared_pct at least pct (MEDIA_VPDQ_MATCH_PCT
- * by default). Returns 1 or 0. */
+/*
+ * media_vpdq_match, plus the window percentage for a query hashed densely (every frame, or
+ * several a second) against a video stored at one frame per window_ms (1000 for the default
+ * 1 fps): every window_ms stretch of the query holds the frame at which the stored video was
+ * sampled, so for a cut from the stored video nearly every window matches, however fast its
+ * picture changes between samples. A query hashed at the stored rate gets window_pct equal to
+ * query_pct but for duplicates. window_ms 0 leaves the window fields 0.
+ */
+void media_vpdq_match_windows(const struct media_vpdq_frame *q, size_t nq,
+                              const struct media_vpdq_frame *c, size_t nc, int max_distance,
+                              int min_quality, uint32_t window_ms, struct media_vpdq_match *out);
+
+/* The decision on a match result: query_pct, compared_pct or window_pct at least pct
+ * (MEDIA_VPDQ_MATCH_PCT by default). Returns 1 or 0. */
 int media_vpdq_is_match(const struct media_vpdq_match *m, double pct);
 
 #endif
