@@ -474,6 +474,43 @@ static void send_vv(struct peer *p)
     flush(p);
 }
 
+static int origin_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, PROTO_KEY_LEN);
+}
+
+/* After records pulled from `from` were written: tells every other ready peer our new heads
+ * for those origins (a partial version vector; receivers merge VV entries one by one). A peer
+ * that lacks them pulls them from us, or from whichever neighbour told it first: each record
+ * crosses each node once, instead of being pushed on by every node that pulled it. */
+static void send_vv_delta(struct net *net, const struct peer *from,
+                          uint8_t (*origins)[PROTO_KEY_LEN], size_t n)
+{
+    if (n == 0) return;
+    qsort(origins, n, PROTO_KEY_LEN, origin_cmp);
+    struct peer_entry *e = malloc(n * sizeof *e);
+    struct store_rd *rd;
+    if (!e || store_rd_open(net->n->store, &rd) != 0) {
+        free(e);
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct store_head h;
+        if (i > 0 && memcmp(origins[i - 1], origins[i], PROTO_KEY_LEN) == 0) continue;
+        if (store_head_get(rd, origins[i], &h) != 0 || h.seq == 0) continue;
+        memcpy(e[k].origin, origins[i], PROTO_KEY_LEN);
+        e[k].seq = h.seq;
+        memcpy(e[k++].id, h.id, PROTO_ID_LEN);
+    }
+    store_rd_close(rd);
+    for (struct peer *p = net->peers; p && k; p = p->next) {
+        if (p == from || p->state != PS_READY) continue;
+        if (peer_encode_vv(&p->out, e, k) == 0) flush(p);
+    }
+    free(e);
+}
+
 static void send_hello(struct peer *p)
 {
     struct peer_hello h;
@@ -872,6 +909,16 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
      * (most such pushes are caught on receipt, in take_records). */
     struct peer_entry prune[CUT_FRAME_MAX];
     size_t nprune = 0;
+    uint8_t(*origins)[PROTO_KEY_LEN] = NULL;
+    size_t norigins = 0;
+    if (p->want_out && rc == 0 && fresh && (origins = malloc(count * PROTO_KEY_LEN))) {
+        struct proto_record pr;
+        for (size_t i = 0; i < count; i++)
+            if ((ig->res[i].status == 0 || ig->res[i].status == GIF_E_PENDING) &&
+                proto_decode(&pr, ig->in[i].buf, ig->in[i].len) == 0 &&
+                (norigins == 0 || memcmp(origins[norigins - 1], pr.origin, PROTO_KEY_LEN) != 0))
+                memcpy(origins[norigins++], pr.origin, PROTO_KEY_LEN);
+    }
     if (!p->want_out && rc == 0 && fresh == 0 && count <= CUT_FRAME_MAX) {
         struct proto_record pr;
         for (size_t i = 0; i < count; i++)
@@ -886,6 +933,8 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
     free(ig->bytes);
     free(ig);
     p->ingesting = false;
+    send_vv_delta(n->net, p, origins, norigins);
+    free(origins);
     if (p->state == PS_CLOSING) {
         peer_maybe_free(p);
         return;
@@ -988,6 +1037,7 @@ static void take_records(struct peer *p, struct peer_list *l)
     ig->w.done = ingest_done;
     ig->w.ctx = ig;
     ig->w.source = p;
+    ig->w.pulled = !push;
     if (node_write(p->n, &ig->w) != 0) {
         free(ig->in), free(ig->res), free(ig->bytes), free(ig);
         return; /* node stopping or overloaded: the records come again with anti-entropy */
@@ -1022,6 +1072,43 @@ static bool member_ok(struct peer *p, char *why, size_t whylen)
 }
 
 static void timer_cb(uv_timer_t *t);
+
+/* Merges a VV frame (sorted by origin) into what we know of the peer's vector: each entry
+ * replaces the one for its origin (a VV may be partial: docs/protocol.md). Takes add. */
+static void vv_merge(struct peer *p, struct peer_entry *add, size_t nadd)
+{
+    if (p->nvv == 0 || nadd == 0) {
+        if (nadd == 0) {
+            free(add);
+            return;
+        }
+        free(p->vv);
+        p->vv = add;
+        p->nvv = nadd;
+        return;
+    }
+    struct peer_entry *m = malloc((p->nvv + nadd) * sizeof *m);
+    if (!m) {
+        free(add);
+        return;
+    }
+    size_t i = 0, j = 0, k = 0;
+    while (i < p->nvv || j < nadd) {
+        int c = i == p->nvv ? 1
+                : j == nadd ? -1
+                            : memcmp(p->vv[i].origin, add[j].origin, PROTO_KEY_LEN);
+        if (c < 0)
+            m[k++] = p->vv[i++];
+        else if (c > 0)
+            m[k++] = add[j++];
+        else
+            m[k++] = add[j++], i++;
+    }
+    free(p->vv);
+    free(add);
+    p->vv = m;
+    p->nvv = k;
+}
 
 static void handle_frame(struct peer *p, const struct peer_frame *f)
 {
@@ -1081,9 +1168,7 @@ static void handle_frame(struct peer *p, const struct peer_frame *f)
                 p->n->self_seen_seq = vv[i].seq;
             i++;
         }
-        free(p->vv);
-        p->vv = vv;
-        p->nvv = i;
+        vv_merge(p, vv, i);
         p->n->vv_seen = true;
         pull_more(p);
         break;

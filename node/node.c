@@ -30,8 +30,12 @@ static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct stor
     if (r.kind == PROTO_SIGNAL && r.u.signal.stype == PROTO_ST_PDQ) {
         if (store_pdq_add(n->pdq, r.u.signal.value.p, id) != 0)
             GIF_ERROR("index", "out of memory adding a pdq hash: matching is incomplete");
+    } else if (r.kind == PROTO_SIGNAL && r.u.signal.stype == PROTO_ST_VPDQ) {
+        if (node_vpdq_index(n, &r) != 0)
+            GIF_ERROR("index", "out of memory adding vpdq frames: matching is incomplete");
     } else if (r.kind == PROTO_RETRACTION) {
         store_pdq_remove(n->pdq, r.u.retraction.target);
+        store_pdq_remove(n->vpdq, r.u.retraction.target);
     } else if (r.kind == PROTO_REVOCATION) {
         net_revoked(n, r.u.revocation.key);
     } else if (r.kind == PROTO_MEMBERSHIP) {
@@ -39,7 +43,9 @@ static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct stor
     }
     const struct src_entry *src =
         n->nsrc ? bsearch(id, n->src, n->nsrc, sizeof *n->src, memcmp32) : NULL;
-    if (!net_forwarded(n, &r))
+    /* Pulled records are not pushed on: the peers hear of them from the version vector sent
+     * after the batch (net.c), and pull them from us, each from one peer. */
+    if (!net_forwarded(n, &r) && !(src && src->pulled))
         net_push(n, &r, sr->buf, sr->len, src ? src->peer : NULL,
                  r.kind == PROTO_ALERT || r.kind == PROTO_REVOCATION);
     api_broadcast(n, sr->feed, sr->buf, sr->len, sr->accepted_ms);
@@ -52,6 +58,30 @@ void node_apply_feed(struct node *n)
     if (store_rd_open(n->store, &rd) != 0) return;
     store_feed_each(rd, n->feed_seen, apply_cb, n);
     store_rd_close(rd);
+}
+
+int node_vpdq_index(struct node *n, const struct proto_record *r)
+{
+    const struct proto_bytes *v = &r->u.signal.value;
+    for (size_t off = 0; off + PROTO_VPDQ_FRAME_LEN <= v->n; off += PROTO_VPDQ_FRAME_LEN) {
+        if (v->p[off + 32] < NODE_VPDQ_INDEX_QUALITY) continue;
+        int rc = store_pdq_add(n->vpdq, v->p + off, r->id);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* vpdq signals have no exact index to walk (store.c indexes only fixed-size values), so the
+ * start-up build reads the feed, and only when the store counts any vpdq signal. */
+static int vpdq_load_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct store_rec *sr)
+{
+    struct node *n = ctx;
+    (void)id;
+    struct proto_record r;
+    if (proto_decode(&r, sr->buf, sr->len) != 0) return 0;
+    if (r.kind == PROTO_SIGNAL && r.u.signal.stype == PROTO_ST_VPDQ) return node_vpdq_index(n, &r);
+    if (r.kind == PROTO_RETRACTION) store_pdq_remove(n->vpdq, r.u.retraction.target);
+    return 0;
 }
 
 static int pdq_load_cb(void *ctx, const uint8_t hash[32], const uint8_t id[PROTO_ID_LEN])
@@ -157,12 +187,16 @@ int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *e
 
     /* The similarity index is memory only: rebuild it from the store. */
     rc = store_pdq_new(&n->pdq);
+    if (rc == 0) rc = store_pdq_new(&n->vpdq);
     if (rc) return rc;
     struct store_rd *rd;
     rc = store_rd_open(n->store, &rd);
     if (rc) return rc;
     uint64_t t0 = gif_mono_ns();
     rc = store_pdq_each(rd, pdq_load_cb, n->pdq);
+    struct store_stats st;
+    if (rc == 0) rc = store_stats_get(rd, &st);
+    if (rc == 0 && st.by_stype[PROTO_ST_VPDQ] > 0) rc = store_feed_each(rd, 0, vpdq_load_cb, n);
     if (rc == 0) rc = store_feed_last(rd, &n->feed_seen);
     struct store_member me;
     bool member = store_member_get(rd, n->pk, &me) == 0;
@@ -178,8 +212,8 @@ int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *e
     else
         GIF_WARN("node", "node key %s is not a member of this consortium: it cannot publish",
                  pkhex);
-    GIF_INFO("index", "%zu pdq hashes loaded in %.1f ms", store_pdq_count(n->pdq),
-             (double)(gif_mono_ns() - t0) / 1e6);
+    GIF_INFO("index", "%zu pdq hashes and %zu vpdq frames loaded in %.1f ms",
+             store_pdq_count(n->pdq), store_pdq_count(n->vpdq), (double)(gif_mono_ns() - t0) / 1e6);
 
     struct http_server_opts ho = {
         .host = n->cfg.api_host,
@@ -228,8 +262,10 @@ void node_free(struct node *n)
     net_free(n);
     if (n->store) store_close(n->store);
     if (n->pdq) store_pdq_free(n->pdq);
+    if (n->vpdq) store_pdq_free(n->vpdq);
     if (n->sk) sodium_free(n->sk);
     n->store = NULL;
     n->pdq = NULL;
+    n->vpdq = NULL;
     n->sk = NULL;
 }

@@ -18,6 +18,9 @@
 #include "storage/pdq.h"
 #include "storage/store.h"
 
+/* vpdq frames below this quality are not indexed (matching ignores them too). */
+#define NODE_VPDQ_INDEX_QUALITY 50
+
 struct write_req;
 struct net;
 
@@ -31,6 +34,9 @@ struct node {
     struct node_config cfg;
     struct store *store;
     struct store_pdq *pdq;
+    /* Every frame (quality >= NODE_VPDQ_INDEX_QUALITY) of every live vpdq signal, under the
+     * signal's id: a video query finds candidate records here (docs/api.md). */
+    struct store_pdq *vpdq;
     struct http_server *http;
     struct net *net; /* NULL when the peer network is off */
     struct metrics metrics;
@@ -48,6 +54,7 @@ struct node {
     struct src_entry {
         uint8_t id[PROTO_ID_LEN];
         const void *peer;
+        bool pulled; /* came in answer to our WANT: announced by version vector, not pushed */
     } * src;
     size_t nsrc;
     uint64_t feed_seen; /* highest feed position applied to the index and events */
@@ -58,6 +65,8 @@ struct node {
     bool wq_busy;
     uv_work_t wq_work;
     struct write_req *wq_batch; /* the batch being written */
+
+    size_t media_jobs; /* POST /v1/match/media requests hashing on the worker pool */
 
     struct sse_client *sse;
     size_t sse_count;
@@ -74,6 +83,9 @@ int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *e
 void node_stop(struct node *n);
 /* Frees what node_start acquired; call after uv_run returns. */
 void node_free(struct node *n);
+
+/* Adds the usable frames of vpdq signal r (id) to n->vpdq. Returns 0 or -ENOMEM. */
+int node_vpdq_index(struct node *n, const struct proto_record *r);
 
 /* Applies records accepted since n->feed_seen: index, metrics, events. Loop thread. */
 void node_apply_feed(struct node *n);
@@ -94,6 +106,7 @@ struct write_req {
     write_done_cb done;
     void *ctx;          /* the request's owner (an HTTP request's state) */
     const void *source; /* the peer link records came from (not pushed back to it), or NULL */
+    bool pulled;        /* the records answer our WANT (anti-entropy), not a push */
     struct write_req *next;
 };
 

@@ -106,6 +106,7 @@ static void note_sources(struct node *n, struct write_req *batch)
         for (size_t i = 0; i < w->n; i++) {
             if (w->res[i].status != 0) continue;
             memcpy(n->src[n->nsrc].id, w->res[i].id, PROTO_ID_LEN);
+            n->src[n->nsrc].pulled = w->pulled;
             n->src[n->nsrc++].peer = w->source;
         }
     }
