@@ -183,7 +183,9 @@ int media_video_open(const uint8_t *buf, size_t len, uint64_t deadline_ns, uint6
     v->fmt->interrupt_callback.opaque = v;
     int r = avformat_open_input(&v->fmt, NULL, NULL, NULL);
     if (r < 0) {
-        rc = map_averror(v, r);
+        /* Not ENOMEM here: a playlist demuxer reports the refused open of its first entry as
+         * that. */
+        rc = map_averror(v, r) == -ETIMEDOUT ? -ETIMEDOUT : GIF_E_INVALID;
         seterr(err, errlen, "not a recognised video container: %s", averr(r, eb, sizeof(eb)));
         goto fail;
     }
