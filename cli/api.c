@@ -7,8 +7,10 @@
 #include "cli/ctl.h"
 #include "cli/http.h"
 
-int ctl_api_raw(struct ctl_ctx *c, const char *method, const char *path, const json_t *body,
-                int *status, json_t **out, char *err, size_t errlen)
+/* Sends one request with a body of type ctype (NULL body: none) and parses the JSON answer. */
+static int api_send(struct ctl_ctx *c, const char *method, const char *path, const char *ctype,
+                    const char *text, size_t len, int *status, json_t **out, char *err,
+                    size_t errlen)
 {
     *status = 0;
     *out = NULL;
@@ -16,29 +18,17 @@ int ctl_api_raw(struct ctl_ctx *c, const char *method, const char *path, const j
         int rc = ctl_http_new(&c->conn, c->api, err, errlen);
         if (rc != 0) return rc;
     }
-    char *text = NULL;
-    size_t len = 0;
-    if (body) {
-        text = json_dumps(body, JSON_COMPACT);
-        if (!text) {
-            snprintf(err, errlen, "out of memory");
-            return -ENOMEM;
-        }
-        len = strlen(text);
-    }
     char hdr[600] = "";
     if (c->token && c->token[0]) {
         if (strlen(c->token) > 500 || strpbrk(c->token, "\r\n")) {
-            free(text);
             snprintf(err, errlen, "the token is not a single short line");
             return -EINVAL;
         }
         snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", c->token);
     }
     struct ctl_resp resp;
-    int rc =
-        ctl_http_request(c->conn, method, path, hdr[0] ? hdr : NULL, text, len, &resp, err, errlen);
-    free(text);
+    int rc = ctl_http_request_ct(c->conn, method, path, hdr[0] ? hdr : NULL, ctype, text, len,
+                                 &resp, err, errlen);
     if (rc != 0) return rc;
     *status = resp.status;
     if (resp.len > 0) {
@@ -49,6 +39,60 @@ int ctl_api_raw(struct ctl_ctx *c, const char *method, const char *path, const j
     }
     ctl_resp_free(&resp);
     return 0;
+}
+
+int ctl_api_raw(struct ctl_ctx *c, const char *method, const char *path, const json_t *body,
+                int *status, json_t **out, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (body) {
+        text = json_dumps(body, JSON_COMPACT);
+        if (!text) {
+            *status = 0;
+            *out = NULL;
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+        len = strlen(text);
+    }
+    int rc = api_send(c, method, path, "application/json", text, len, status, out, err, errlen);
+    free(text);
+    return rc;
+}
+
+/* The answer of a request sent by api_send, mapped to exit codes as ctl_api does. */
+static int api_finish(struct ctl_ctx *c, int rc, int status, json_t *j, const char *err,
+                      json_t **out)
+{
+    if (rc == -EINVAL) {
+        ctl_err("--api: %s", err);
+        return CTL_USAGE;
+    }
+    if (rc != 0) return ctl_api_unreachable(c, err);
+    if (status < 200 || status > 299) {
+        int ec = ctl_api_fail(c, status, j);
+        json_decref(j);
+        return ec;
+    }
+    if (!j) {
+        ctl_err("node at %s answered HTTP %d with a body that is not JSON", c->api, status);
+        return CTL_UNREACHABLE;
+    }
+    *out = j;
+    return CTL_OK;
+}
+
+int ctl_api_bytes(struct ctl_ctx *c, const char *path, const char *ctype, const uint8_t *body,
+                  size_t len, json_t **out)
+{
+    char err[512];
+    int status;
+    json_t *j;
+    *out = NULL;
+    int rc =
+        api_send(c, "POST", path, ctype, (const char *)body, len, &status, &j, err, sizeof err);
+    return api_finish(c, rc, status, j, err, out);
 }
 
 const char *ctl_api_errtext(char *out, size_t outlen, int status, const json_t *body)
@@ -107,20 +151,5 @@ int ctl_api(struct ctl_ctx *c, const char *method, const char *path, const json_
     json_t *j;
     *out = NULL;
     int rc = ctl_api_raw(c, method, path, body, &status, &j, err, sizeof err);
-    if (rc == -EINVAL) {
-        ctl_err("--api: %s", err);
-        return CTL_USAGE;
-    }
-    if (rc != 0) return ctl_api_unreachable(c, err);
-    if (status < 200 || status > 299) {
-        int ec = ctl_api_fail(c, status, j);
-        json_decref(j);
-        return ec;
-    }
-    if (!j) {
-        ctl_err("node at %s answered HTTP %d with a body that is not JSON", c->api, status);
-        return CTL_UNREACHABLE;
-    }
-    *out = j;
-    return CTL_OK;
+    return api_finish(c, rc, status, j, err, out);
 }

@@ -155,6 +155,10 @@ int ctl_urlencode(char *out, size_t outlen, const char *s);
 int ctl_api(struct ctl_ctx *c, const char *method, const char *path, const json_t *body,
             json_t **out);
 
+/* POSTs raw bytes of Content-Type ctype to path (POST /v1/match/media); answers as ctl_api. */
+int ctl_api_bytes(struct ctl_ctx *c, const char *path, const char *ctype, const uint8_t *body,
+                  size_t len, json_t **out);
+
 /*
  * Like ctl_api but prints nothing for an HTTP error: returns 0 with *status and *out (the
  * parsed body, may be NULL when not JSON) for any HTTP answer, or a negative transport error
@@ -170,6 +174,23 @@ int ctl_api_fail(struct ctl_ctx *c, int status, const json_t *body);
 int ctl_api_unreachable(struct ctl_ctx *c, const char *err);
 /* Describes an API error body into out: "invalid_field: message (value 'zz')". */
 const char *ctl_api_errtext(char *out, size_t outlen, int status, const json_t *body);
+
+/* ---- Media files (hash.c): hash, match FILE and publish FILE share these. */
+
+#define CTL_FILE_MAX ((size_t)2 << 30) /* a media file read into memory, bytes */
+
+/* Reads a whole file ("-": standard input) into a malloc'd buffer (caller frees). Returns 0,
+ * or CTL_USAGE after printing "gifctl: NAME: reason". */
+int ctl_read_file(const char *name, uint8_t **buf, size_t *len);
+
+struct api_media;
+/*
+ * Hashes a file's bytes: md5 and sha256 always; pdq for an image, vpdq for a video (the kind
+ * guessed from the bytes). Returns 1 when the bytes are media and decoded (m->kind set), 0 when
+ * they are no image or video format (only md5 and sha256 are set, m->kind is 0), or -1 when
+ * they look like media but do not decode (reason in err; md5 and sha256 still set).
+ */
+int ctl_media_hash(const uint8_t *buf, size_t len, struct api_media *m, char *err, size_t errlen);
 
 /* ---- Shared between consortium.c and verify.c. */
 

@@ -1,55 +1,107 @@
-/* gifctl hash: the exact-match signals of files (md5 and sha256 of their bytes). */
+/* gifctl hash: every signal of files, computed offline: md5 and sha256 of the bytes, PDQ of an
+ * image, vPDQ of a video (media/, through node/api_input.c as the node computes them). */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/ctl.h"
+#include "media/filehash.h"
+#include "node/api_input.h"
+#include "node/api_json.h"
 #include "util/gif.h"
 
 const char ctl_hash_help[] =
     "Usage: gifctl hash FILE...\n"
     "\n"
-    "Compute the md5 and sha256 signals of each file's bytes, as a node would publish or look\n"
-    "them up ('-' reads standard input). Text output is one 'FILE  TYPE  VALUE' line per\n"
-    "signal; --json prints [{\"file\": ..., \"signals\": [{\"type\": \"md5\", \"value\": ...}, "
-    "...]}].\n"
-    "(PDQ for images comes in a later version.)\n"
+    "Compute every signal of each file, as a node would publish or match them, with no node\n"
+    "needed ('-' reads standard input): md5 and sha256 of the bytes; for an image (JPEG, PNG,\n"
+    "GIF, WebP, BMP, TIFF, ...) its PDQ hash and quality (0-100); for a video its vPDQ (one PDQ\n"
+    "a second). The kind is guessed from the bytes. A file that is neither gets md5 and sha256\n"
+    "only. Text output is one 'FILE  TYPE  VALUE [quality Q | N frames]' line per signal;\n"
+    "--json prints [{\"file\", \"media\", \"width\", \"height\", \"signals\": [{\"type\",\n"
+    "\"value\", \"quality\"}]}], with the vpdq frame list as its value.\n"
+    "A file that cannot be read, or that looks like an image or video but does not decode, is\n"
+    "reported on standard error (and with \"error\" in --json); the others are still hashed\n"
+    "and the exit code is 2.\n"
     "\n"
     "Example:\n"
-    "  gifctl hash upload.mp4\n"
+    "  gifctl hash photo.jpg upload.mp4\n"
     "  gifctl lookup md5 \"$(gifctl hash upload.mp4 | awk '$2 == \"md5\" {print $3}')\"\n";
 
-/* Hashes one stream with both digests in one read pass. Returns 0 or -errno. */
-static int hash_stream(FILE *f, char md5[33], char sha[65])
+int ctl_read_file(const char *name, uint8_t **buf, size_t *len)
 {
-    EVP_MD_CTX *m = EVP_MD_CTX_new(), *s = EVP_MD_CTX_new();
-    int rc = 0;
-    if (!m || !s || !EVP_DigestInit_ex(m, EVP_md5(), NULL) ||
-        !EVP_DigestInit_ex(s, EVP_sha256(), NULL)) {
-        rc = -ENOMEM;
-        goto out;
+    *buf = NULL;
+    *len = 0;
+    bool is_stdin = strcmp(name, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(name, "rb");
+    if (!f) {
+        ctl_err("%s: %s", name, strerror(errno));
+        return CTL_USAGE;
     }
-    unsigned char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-        EVP_DigestUpdate(m, buf, n);
-        EVP_DigestUpdate(s, buf, n);
+    size_t cap = 0, n = 0;
+    uint8_t *b = NULL;
+    int ec = CTL_OK;
+    for (;;) {
+        if (n == cap) {
+            if (cap >= CTL_FILE_MAX) {
+                ctl_err("%s: larger than %zu bytes", name, CTL_FILE_MAX);
+                ec = CTL_USAGE;
+                break;
+            }
+            size_t nc = cap ? cap * 2 : 1 << 16;
+            if (nc > CTL_FILE_MAX) nc = CTL_FILE_MAX;
+            uint8_t *nb = realloc(b, nc);
+            if (!nb) {
+                ctl_err("%s: out of memory", name);
+                ec = CTL_USAGE;
+                break;
+            }
+            b = nb;
+            cap = nc;
+        }
+        size_t got = fread(b + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                ctl_err("%s: read failed", name);
+                ec = CTL_USAGE;
+            }
+            break;
+        }
     }
-    if (ferror(f)) {
-        rc = -EIO;
-        goto out;
+    if (!is_stdin) fclose(f);
+    if (ec) {
+        free(b);
+        return ec;
     }
-    unsigned char dm[EVP_MAX_MD_SIZE], ds[EVP_MAX_MD_SIZE];
-    unsigned lm = 0, ls = 0;
-    EVP_DigestFinal_ex(m, dm, &lm);
-    EVP_DigestFinal_ex(s, ds, &ls);
-    gif_hex(md5, dm, 16);
-    gif_hex(sha, ds, 32);
-out:
-    EVP_MD_CTX_free(m);
-    EVP_MD_CTX_free(s);
-    return rc;
+    *buf = b;
+    *len = n;
+    return CTL_OK;
+}
+
+int ctl_media_hash(const uint8_t *buf, size_t len, struct api_media *m, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    enum api_media_kind kind = len ? api_media_probe(buf, len) : API_MEDIA_NONE;
+    if (kind != API_MEDIA_NONE) {
+        int rc = api_media_hash(buf, len, kind, NULL, m, err, errlen);
+        if (rc == 0) return 1;
+    }
+    uint8_t md5[16], sha[32];
+    memset(m, 0, sizeof *m);
+    if (media_md5(buf, len, md5) || media_sha256(buf, len, sha)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(m->md5, md5, sizeof md5);
+    memcpy(m->sha256, sha, sizeof sha);
+    return kind == API_MEDIA_NONE ? 0 : -1;
+}
+
+static const char *kind_name(enum api_media_kind k)
+{
+    return k == API_MEDIA_IMAGE ? "image" : k == API_MEDIA_VIDEO ? "video" : NULL;
 }
 
 int ctl_hash(struct ctl_ctx *c, int argc, char **argv)
@@ -64,29 +116,50 @@ int ctl_hash(struct ctl_ctx *c, int argc, char **argv)
     json_t *all = c->json ? json_array() : NULL;
     for (int i = 0; i < a.npos; i++) {
         const char *name = argv[i];
-        bool is_stdin = strcmp(name, "-") == 0;
-        FILE *f = is_stdin ? stdin : fopen(name, "rb");
-        if (!f) {
-            ctl_err("%s: %s", name, strerror(errno));
+        uint8_t *buf;
+        size_t len;
+        if (ctl_read_file(name, &buf, &len)) {
             ec = CTL_USAGE;
             continue;
         }
-        char md5[33], sha[65];
-        int rc = hash_stream(f, md5, sha);
-        if (!is_stdin) fclose(f);
-        if (rc != 0) {
-            ctl_err("%s: %s", name, rc == -EIO ? "read failed" : gif_strerror(rc));
+        struct api_media m;
+        char err[256];
+        int got = ctl_media_hash(buf, len, &m, err, sizeof err);
+        free(buf);
+        if (got < 0) {
+            ctl_err("%s: %s", name, err);
             ec = CTL_USAGE;
-            continue;
         }
         if (all) {
-            json_array_append_new(all, json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "file", name,
-                                                 "signals", "type", "md5", "value", md5, "type",
-                                                 "sha256", "value", sha));
+            json_t *o = json_pack("{s:s,s:o,s:o}", "file", name, "media",
+                                  got > 0 ? json_string(kind_name(m.kind)) : json_null(), "signals",
+                                  api_media_signals_json(&m, 1));
+            if (got > 0) {
+                json_object_set_new(o, "width", json_integer(m.width));
+                json_object_set_new(o, "height", json_integer(m.height));
+            }
+            if (got > 0 && m.truncated) json_object_set_new(o, "note", json_string(m.note));
+            if (got < 0) json_object_set_new(o, "error", json_string(err));
+            json_array_append_new(all, o);
         } else {
-            printf("%s  md5     %s\n", name, md5);
-            printf("%s  sha256  %s\n", name, sha);
+            char hex[65];
+            gif_hex(hex, m.md5, 16);
+            printf("%s  md5     %s\n", name, hex);
+            gif_hex(hex, m.sha256, 32);
+            printf("%s  sha256  %s\n", name, hex);
+            if (got > 0 && m.kind == API_MEDIA_IMAGE) {
+                gif_hex(hex, m.pdq.hash, 32);
+                printf("%s  pdq     %s  quality %d\n", name, hex, m.pdq.quality);
+            } else if (got > 0) {
+                size_t usable = 0;
+                for (size_t f = 0; f < m.nframes; f++)
+                    if (m.frames[f].quality >= MEDIA_VPDQ_QUALITY) usable++;
+                printf("%s  vpdq    %zu frames (%zu at quality >= %d)%s\n", name, m.nframes, usable,
+                       MEDIA_VPDQ_QUALITY, m.truncated ? "  TRUNCATED" : "");
+                if (m.truncated) ctl_err("%s: only part of the video was hashed: %s", name, m.note);
+            }
         }
+        api_media_free(&m);
     }
     if (all) {
         ctl_print_json(all);

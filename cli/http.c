@@ -287,18 +287,19 @@ static int read_answer(struct ctl_http *h, struct rstate *s, int idle_ms, bool *
 }
 
 static char *build_head(const struct ctl_http *h, const char *method, const char *path,
-                        const char *headers, bool has_body, size_t bodylen, const char *accept)
+                        const char *headers, bool has_body, size_t bodylen, const char *accept,
+                        const char *ctype)
 {
     size_t cap = strlen(method) + strlen(h->prefix) + strlen(path) + strlen(h->hosthdr) +
-                 (headers ? strlen(headers) : 0) + 256;
+                 (headers ? strlen(headers) : 0) + strlen(ctype) + 256;
     char *head = malloc(cap);
     if (!head) return NULL;
     int n = snprintf(
         head, cap, "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: gifctl/%s\r\nAccept: %s\r\n%s",
         method, h->prefix, path, h->hosthdr, GIF_VERSION, accept, headers ? headers : "");
     if (has_body)
-        snprintf(head + n, cap - (size_t)n,
-                 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", bodylen);
+        snprintf(head + n, cap - (size_t)n, "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                 ctype, bodylen);
     else if (strcmp(method, "POST") == 0)
         snprintf(head + n, cap - (size_t)n, "Content-Length: 0\r\n\r\n");
     else
@@ -310,8 +311,17 @@ int ctl_http_request(struct ctl_http *h, const char *method, const char *path, c
                      const char *body, size_t bodylen, struct ctl_resp *resp, char *err,
                      size_t errlen)
 {
+    return ctl_http_request_ct(h, method, path, headers, "application/json", body, bodylen, resp,
+                               err, errlen);
+}
+
+int ctl_http_request_ct(struct ctl_http *h, const char *method, const char *path,
+                        const char *headers, const char *ctype, const char *body, size_t bodylen,
+                        struct ctl_resp *resp, char *err, size_t errlen)
+{
     memset(resp, 0, sizeof *resp);
-    char *head = build_head(h, method, path, headers, body != NULL, bodylen, "application/json");
+    char *head =
+        build_head(h, method, path, headers, body != NULL, bodylen, "application/json", ctype);
     if (!head) return -ENOMEM;
     int rc = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -352,7 +362,7 @@ int ctl_http_stream(struct ctl_http *h, const char *path, const char *headers, i
 {
     memset(resp, 0, sizeof *resp);
     disconnect(h); /* a stream owns its connection to the end */
-    char *head = build_head(h, "GET", path, headers, false, 0, "text/event-stream");
+    char *head = build_head(h, "GET", path, headers, false, 0, "text/event-stream", "");
     if (!head) return -ENOMEM;
     int rc = ensure_connected(h, err, errlen);
     if (rc == 0) {

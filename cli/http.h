@@ -38,6 +38,11 @@ int ctl_http_request(struct ctl_http *h, const char *method, const char *path, c
                      const char *body, size_t bodylen, struct ctl_resp *resp, char *err,
                      size_t errlen);
 
+/* ctl_http_request with a body of Content-Type ctype (ctl_http_request sends JSON). */
+int ctl_http_request_ct(struct ctl_http *h, const char *method, const char *path,
+                        const char *headers, const char *ctype, const char *body, size_t bodylen,
+                        struct ctl_resp *resp, char *err, size_t errlen);
+
 /*
  * Opens a streaming GET: on a 2xx answer calls on_data for every body chunk as it arrives
  * until the server closes, the read times out after idle_ms without a byte, or on_data

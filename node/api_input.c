@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libavformat/avformat.h>
+#include <strings.h>
+
+#include "media/filehash.h"
+#include "media/image.h"
 #include "node/api_json.h"
 #include "protocol/url.h"
 #include "util/gif.h"
@@ -461,4 +466,175 @@ int api_parse_feedback(json_t *obj, struct proto_record *d, struct api_err *e)
                  "agree, disagree, seen, blocked, false_positive", "", e) < 0)
         return -1;
     return get_str(obj, "note", &d->u.feedback.note, PROTO_TEXT_MAX, "", e);
+}
+
+/* ---- Media bodies. */
+
+enum api_media_kind api_media_kind(const char *ct)
+{
+    if (!ct) return API_MEDIA_NONE;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    if (n > 6 && strncasecmp(ct, "image/", 6) == 0) return API_MEDIA_IMAGE;
+    if (n > 6 && strncasecmp(ct, "video/", 6) == 0) return API_MEDIA_VIDEO;
+    return API_MEDIA_NONE;
+}
+
+/* How much of the bytes the probe reads: FFmpeg's own probe reads at most 1 MiB. */
+#define MEDIA_PROBE_MAX ((size_t)1 << 20)
+
+enum api_media_kind api_media_probe(const uint8_t *buf, size_t len)
+{
+    if (len == 0) return API_MEDIA_NONE;
+    size_t n = len < MEDIA_PROBE_MAX ? len : MEDIA_PROBE_MAX;
+    /* The probe reads up to AVPROBE_PADDING_SIZE zero bytes past the end. */
+    uint8_t *copy = calloc(1, n + AVPROBE_PADDING_SIZE);
+    if (!copy) return API_MEDIA_NONE;
+    memcpy(copy, buf, n);
+    AVProbeData pd = {.filename = "", .buf = copy, .buf_size = (int)n, .mime_type = NULL};
+    int score = 0;
+    const AVInputFormat *f = av_probe_input_format3(&pd, 1, &score);
+    free(copy);
+    if (!f || !f->name) return API_MEDIA_NONE;
+    /* FFmpeg names its still-image demuxers "<codec>_pipe" (jpeg_pipe, png_pipe, webp_pipe,
+     * ...); GIF has its own demuxer and is hashed as an image (its first frame), as the
+     * reference tools do. */
+    size_t fl = strlen(f->name);
+    if ((fl > 5 && strcmp(f->name + fl - 5, "_pipe") == 0) || strcmp(f->name, "gif") == 0 ||
+        strcmp(f->name, "image2") == 0)
+        return API_MEDIA_IMAGE;
+    return API_MEDIA_VIDEO;
+}
+
+void api_media_free(struct api_media *m)
+{
+    free(m->frames);
+    m->frames = NULL;
+    m->nframes = 0;
+}
+
+static int media_fail(struct api_media *out, int rc)
+{
+    api_media_free(out);
+    memset(out, 0, sizeof *out);
+    return rc;
+}
+
+int api_media_hash(const uint8_t *buf, size_t len, enum api_media_kind kind,
+                   const struct api_media_opts *opts, struct api_media *out, char *err,
+                   size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (len == 0) {
+        snprintf(err, errlen, "the media is empty (0 bytes)");
+        return GIF_E_INVALID;
+    }
+    media_init();
+    if (kind == API_MEDIA_NONE) kind = api_media_probe(buf, len);
+    if (kind == API_MEDIA_NONE) {
+        snprintf(err, errlen, "not an image or video format FFmpeg recognises");
+        return GIF_E_INVALID;
+    }
+    out->kind = kind;
+    int rc = media_md5(buf, len, out->md5);
+    if (rc == 0) rc = media_sha256(buf, len, out->sha256);
+    if (rc) {
+        snprintf(err, errlen, "out of memory");
+        return media_fail(out, rc);
+    }
+    if (kind == API_MEDIA_IMAGE) {
+        struct media_rgb img;
+        rc = media_image_decode(buf, len, NULL, &img, err, errlen);
+        if (rc) return media_fail(out, rc);
+        out->width = img.width;
+        out->height = img.height;
+        rc = media_image_pdq(&img, &out->pdq, NULL);
+        media_rgb_free(&img);
+        if (rc) {
+            snprintf(err, errlen, "hashing the image failed: %s", gif_strerror(rc));
+            return media_fail(out, rc);
+        }
+        return 0;
+    }
+    struct media_vpdq_opts o;
+    media_vpdq_opts_default(&o);
+    if (opts) {
+        o.max_ms = opts->video_max_ms;
+        o.crop_borders = opts->crop_borders;
+    }
+    struct media_vpdq_info info;
+    rc = media_vpdq_hash_info(buf, len, &o, &out->frames, &out->nframes, &out->truncated, &info,
+                              err, errlen);
+    if (rc) return media_fail(out, rc);
+    if (out->nframes == 0) {
+        snprintf(err, errlen, "the video has no frame to hash");
+        return media_fail(out, GIF_E_INVALID);
+    }
+    out->width = info.width;
+    out->height = info.height;
+    if (out->truncated) snprintf(out->note, sizeof out->note, "%s", err);
+    if (errlen) err[0] = '\0';
+    return 0;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+void api_vpdq_pack(const struct media_vpdq_frame *f, size_t n, uint8_t *out)
+{
+    for (size_t i = 0; i < n; i++, out += PROTO_VPDQ_FRAME_LEN) {
+        memcpy(out, f[i].hash, 32);
+        out[32] = f[i].quality;
+        put_be32(out + 33, f[i].frame);
+        put_be32(out + 37, f[i].time_ms);
+    }
+}
+
+size_t api_vpdq_unpack(const struct proto_bytes *v, struct media_vpdq_frame *out)
+{
+    size_t n = v->n / PROTO_VPDQ_FRAME_LEN;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = v->p + i * PROTO_VPDQ_FRAME_LEN;
+        memcpy(out[i].hash, p, 32);
+        out[i].quality = p[32];
+        out[i].frame = get_be32(p + 33);
+        out[i].time_ms = get_be32(p + 37);
+    }
+    return n;
+}
+
+json_t *api_media_signals_json(const struct api_media *m, int with_frames)
+{
+    json_t *a = json_array();
+    if (!a) return NULL;
+    json_array_append_new(a, json_pack("{s:s,s:o}", "type", "md5", "value", api_hex(m->md5, 16)));
+    json_array_append_new(
+        a, json_pack("{s:s,s:o}", "type", "sha256", "value", api_hex(m->sha256, 32)));
+    if (m->kind == API_MEDIA_IMAGE) {
+        json_array_append_new(a, json_pack("{s:s,s:o,s:i}", "type", "pdq", "value",
+                                           api_hex(m->pdq.hash, 32), "quality", m->pdq.quality));
+    } else if (m->kind == API_MEDIA_VIDEO) {
+        json_t *v = json_pack("{s:s,s:I}", "type", "vpdq", "frames", (json_int_t)m->nframes);
+        if (v && with_frames) {
+            size_t len = m->nframes * PROTO_VPDQ_FRAME_LEN;
+            uint8_t *packed = malloc(len ? len : 1);
+            if (packed) {
+                api_vpdq_pack(m->frames, m->nframes, packed);
+                struct proto_bytes b = {packed, len};
+                json_object_set_new(v, "value", api_value_json(PROTO_ST_VPDQ, &b));
+                free(packed);
+            }
+        }
+        json_array_append_new(a, v);
+    }
+    return a;
 }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "media/pdq.h"
+#include "media/vpdq.h"
 #include "protocol/record.h"
 
 #define API_BATCH_MAX 1000
@@ -55,5 +57,70 @@ void api_err_set(struct api_err *e, int status, const char *code, const char *fi
 /* Checks that obj has only keys from allowed (NULL-terminated). Returns 0 or -1. */
 int api_check_fields(json_t *obj, const char *const *allowed, const char *prefix,
                      struct api_err *e);
+
+/* ---- Media bodies (POST /v1/match/media, gifctl hash/match/publish FILE). */
+
+enum api_media_kind { API_MEDIA_NONE = 0, API_MEDIA_IMAGE = 1, API_MEDIA_VIDEO = 2 };
+
+/*
+ * Classifies a Content-Type header value: image/... gives API_MEDIA_IMAGE, video/... gives
+ * API_MEDIA_VIDEO (parameters after ';' and case are ignored); anything else, NULL included,
+ * API_MEDIA_NONE.
+ */
+enum api_media_kind api_media_kind(const char *content_type);
+
+/*
+ * Guesses from the bytes (FFmpeg's format probe) whether they hold a still image (a format
+ * FFmpeg reads as an image: JPEG, PNG, GIF, WebP, BMP, TIFF, ...) or a video (any other
+ * container). Returns API_MEDIA_IMAGE, API_MEDIA_VIDEO, or API_MEDIA_NONE when no format
+ * recognises them.
+ */
+enum api_media_kind api_media_probe(const uint8_t *buf, size_t len);
+
+struct api_media_opts {
+    uint32_t video_max_ms; /* cap on decode wall time; 0 = MEDIA_VPDQ_MAX_MS */
+    int crop_borders;      /* 1: crop letterbox/pillarbox borders before hashing frames (the
+                            * query side; stored signals stay reference-compatible) */
+};
+
+/* Every signal of one file: md5 and sha256 of the bytes, plus pdq (image) or vpdq (video). */
+struct api_media {
+    enum api_media_kind kind;
+    uint8_t md5[16];
+    uint8_t sha256[32];
+    int width, height;
+    struct media_pdq pdq;            /* images */
+    struct media_vpdq_frame *frames; /* videos: malloc'd, api_media_free frees */
+    size_t nframes;
+    int truncated;  /* videos: frames decoded before a cut or cap */
+    char note[160]; /* why truncated, when it is */
+};
+
+/*
+ * Hashes a media file held in memory. kind says what the bytes must be (from Content-Type);
+ * API_MEDIA_NONE guesses with api_media_probe. Returns 0 with *out filled (free with
+ * api_media_free), or a negative code (GIF_E_INVALID: not decodable as that kind;
+ * GIF_E_TOOBIG: over a pixel cap; -ETIMEDOUT; -ENOMEM) with a one-line reason in err and *out
+ * zeroed. opts may be NULL. Thread-safe: the node calls it on its worker pool.
+ */
+int api_media_hash(const uint8_t *buf, size_t len, enum api_media_kind kind,
+                   const struct api_media_opts *opts, struct api_media *out, char *err,
+                   size_t errlen);
+void api_media_free(struct api_media *m);
+
+/* A vpdq signal value (PROTO_VPDQ_FRAME_LEN bytes a frame) from frames; out holds
+ * n * PROTO_VPDQ_FRAME_LEN bytes. */
+void api_vpdq_pack(const struct media_vpdq_frame *f, size_t n, uint8_t *out);
+/* The frames of a vpdq value (whole frames only); out holds v->n / PROTO_VPDQ_FRAME_LEN.
+ * Returns the number of frames. */
+size_t api_vpdq_unpack(const struct proto_bytes *v, struct media_vpdq_frame *out);
+
+/*
+ * The signals of m as the JSON of POST /v1/signals values: [{"type": "md5", "value": hex},
+ * {"type": "sha256", ...}, {"type": "pdq", "value": hex, "quality": q} | {"type": "vpdq",
+ * "value": [frames], "frames": n}]. with_frames 0 leaves out the vpdq frame list (keeping
+ * "frames"). Returns a new reference, or NULL when out of memory.
+ */
+json_t *api_media_signals_json(const struct api_media *m, int with_frames);
 
 #endif
