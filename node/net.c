@@ -35,7 +35,7 @@
 #define PULL_CHUNK 1000 /* seqs asked per origin per WANT */
 #define VV_INTERVAL_MS 10000
 #define BACKOFF_MIN_MS 1000
-#define BACKOFF_MAX_MS 5000 /* a healed partition waits at most this for its links */
+#define BACKOFF_MAX_MS 2000 /* a healed partition waits at most this for its links */
 #define HANDSHAKE_TIMEOUT_MS 10000
 #define MISS_MAX 256 /* announced records awaited per link */
 #define GRAFT_MS                                                                                   \
