@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include "cli/ctl.h"
+#include "node/api_input.h"
 #include "util/gif.h"
 
 const char ctl_lookup_help[] =
@@ -22,17 +25,25 @@ const char ctl_lookup_help[] =
 
 const char ctl_match_help[] =
     "Usage: gifctl match HASH... [--max-distance N]\n"
+    "       gifctl match FILE... [--max-distance N]\n"
     "\n"
     "Near-match PDQ hashes (64 hex digits each) against the node's signals (POST /v1/match):\n"
     "every stored PDQ within Hamming distance N (default 31, 0..256), nearest first. Prints\n"
     "each hash's verdict and matches. Exit 0 when any hash matched, 1 when none did.\n"
     "\n"
+    "Given files (an argument that names an existing file, or '-' for standard input), sends\n"
+    "each image or video to the node (POST /v1/match/media), which hashes it and answers for\n"
+    "its md5, sha256, and pdq (images) or vpdq (videos, matched by frame overlap). The media\n"
+    "kind is guessed from the bytes. --json prints [{\"file\": ..., <the API's answer>}].\n"
+    "\n"
     "Options:\n"
-    "  --max-distance N   largest Hamming distance that counts as a match (default 31)\n"
+    "  --max-distance N   largest Hamming distance that counts as a match (default 31; for a\n"
+    "                     video, between two frames)\n"
     "\n"
     "Example:\n"
     "  gifctl match f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22 \\\n"
-    "      --max-distance 20\n";
+    "      --max-distance 20\n"
+    "  gifctl match upload.mp4\n";
 
 /* One match object, one line: "  a1b2c3d4e5f6  block   role      CTU (agency)  labels". */
 static void print_match(const json_t *m)
@@ -106,6 +117,100 @@ int ctl_lookup(struct ctl_ctx *c, int argc, char **argv)
     return n ? CTL_OK : CTL_NOTFOUND;
 }
 
+/* A match argument is a file when it names one (or is "-"), else a hash. */
+static bool is_file_arg(const char *s)
+{
+    struct stat st;
+    return strcmp(s, "-") == 0 || stat(s, &st) == 0;
+}
+
+/* POST /v1/match/media for each file; returns the exit code. */
+static int match_files(struct ctl_ctx *c, int n, char **files, uint64_t dist)
+{
+    json_t *all = c->json ? json_array() : NULL;
+    bool any = false;
+    int ec = CTL_OK;
+    for (int i = 0; i < n; i++) {
+        uint8_t *buf;
+        size_t len;
+        if (ctl_read_file(files[i], &buf, &len)) {
+            ec = CTL_USAGE;
+            continue;
+        }
+        enum api_media_kind kind = api_media_probe(buf, len);
+        if (kind == API_MEDIA_NONE) {
+            free(buf);
+            ctl_err("%s: not an image or video format FFmpeg recognises (use 'gifctl hash' and "
+                    "'gifctl lookup' for the md5 and sha256 of other files)",
+                    files[i]);
+            ec = CTL_USAGE;
+            continue;
+        }
+        char path[64];
+        snprintf(path, sizeof path, "/v1/match/media?max_distance=%llu", (unsigned long long)dist);
+        json_t *j;
+        int rc = ctl_api_bytes(
+            c, path, kind == API_MEDIA_IMAGE ? "image/x-unknown" : "video/x-unknown", buf, len, &j);
+        free(buf);
+        if (rc) {
+            /* Another file may still succeed; the node being unreachable ends it. */
+            if (rc == CTL_UNREACHABLE) {
+                json_decref(all);
+                return rc;
+            }
+            ec = rc == CTL_NOTFOUND ? CTL_USAGE : rc;
+            continue;
+        }
+        size_t k;
+        const json_t *res;
+        json_array_foreach(json_object_get(j, "results"), k, res)
+        {
+            if (json_array_size(json_object_get(res, "matches")) > 0) any = true;
+        }
+        if (all) {
+            json_object_set_new(j, "file", json_string(files[i]));
+            json_array_append(all, j);
+        } else {
+            printf("%s (%s %lldx%lld): %s\n", files[i], ctl_jstr(j, "media", "?"),
+                   (long long)ctl_jint(j, "width", 0), (long long)ctl_jint(j, "height", 0),
+                   ctl_jstr(j, "verdict", "-"));
+            json_array_foreach(json_object_get(j, "results"), k, res)
+            {
+                char what[160];
+                const char *type = ctl_jstr(res, "type", "?");
+                if (strcmp(type, "vpdq") == 0)
+                    snprintf(what, sizeof what, "  vpdq (%lld frames%s)",
+                             (long long)ctl_jint(res, "frames", 0),
+                             json_is_true(json_object_get(res, "truncated")) ? ", truncated" : "");
+                else if (strcmp(type, "pdq") == 0)
+                    snprintf(what, sizeof what, "  pdq %s (quality %lld)",
+                             ctl_jstr(res, "value", "?"), (long long)ctl_jint(res, "quality", 0));
+                else
+                    snprintf(what, sizeof what, "  %s %s", type, ctl_jstr(res, "value", "?"));
+                print_answer(what, res);
+                const json_t *m;
+                size_t mi;
+                json_array_foreach(json_object_get(res, "matches"), mi, m)
+                {
+                    const json_t *qp = json_object_get(m, "query_match_pct");
+                    if (json_is_number(qp))
+                        printf("  %*s  %.0f%% of the query's frames, %.0f%% of the stored "
+                               "video's\n",
+                               CTL_SHORT_ID, "", json_number_value(qp),
+                               json_number_value(json_object_get(m, "compared_match_pct")));
+                }
+            }
+        }
+        json_decref(j);
+    }
+    if (all) {
+        ctl_print_json(all);
+        json_decref(all);
+    }
+    if (ec) return ec;
+    return any ? CTL_OK : CTL_NOTFOUND;
+}
+
 int ctl_match(struct ctl_ctx *c, int argc, char **argv)
 {
     enum { O_DIST = 1 };
@@ -118,7 +223,12 @@ int ctl_match(struct ctl_ctx *c, int argc, char **argv)
     while ((r = ctl_args_next(&a, defs, &val)) > 0)
         if (r == O_DIST && ctl_parse_uint("--max-distance", val, 256, &dist)) return CTL_USAGE;
     if (r < 0) return ctl_args_stop(c, r);
-    if (a.npos == 0) return ctl_usage(c, "match: give at least one PDQ hash");
+    if (a.npos == 0) return ctl_usage(c, "match: give at least one PDQ hash or file");
+    int nfiles = 0;
+    for (int i = 0; i < a.npos; i++)
+        if (is_file_arg(argv[i])) nfiles++;
+    if (nfiles == a.npos) return match_files(c, a.npos, argv, dist);
+    if (nfiles > 0) return ctl_usage(c, "match: give either PDQ hashes or files, not both");
     if (a.npos > 1000) return ctl_usage(c, "match: at most 1000 hashes per call");
     json_t *hashes = json_array();
     for (int i = 0; i < a.npos; i++) {

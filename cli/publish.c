@@ -5,15 +5,23 @@
 #include <string.h>
 
 #include "cli/ctl.h"
+#include "node/api_input.h"
 #include "util/gif.h"
 
 const char ctl_publish_help[] =
     "Usage: gifctl publish --type TYPE --value VALUE [--label L]... [--entity E]\n"
     "                      [--incident I] [--content-type C] [--confidence N]\n"
     "                      [--expires TIME] [--verified]\n"
+    "       gifctl publish FILE [--label L]... [...the same options but --type, --value]\n"
     "\n"
     "Publish a signal: the node signs it as its own record and gossips it to every member\n"
     "(POST /v1/signals, needs the token). Prints the record id and its seq.\n"
+    "\n"
+    "Given a FILE ('-': standard input), hashes it here, as 'gifctl hash' does, and publishes\n"
+    "each of its signals with the same labels and fields in one request: md5 and sha256, and\n"
+    "pdq for an image or vpdq for a video (--content-type defaults to image or video, or file\n"
+    "for other bytes, which get md5 and sha256 only). Prints one 'TYPE  ID  seq N' line each.\n"
+    "A file that looks like media but does not decode publishes nothing (exit 2).\n"
     "\n"
     "Options:\n"
     "  --type TYPE          md5, sha256, pdq, url, or vpdq (VALUE is then a JSON array of\n"
@@ -32,7 +40,8 @@ const char ctl_publish_help[] =
     "Example:\n"
     "  gifctl publish --type pdq --value "
     "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22 \\\n"
-    "      --label attack_footage --incident chc-2019 --content-type video --confidence 90\n";
+    "      --label attack_footage --incident chc-2019 --content-type video --confidence 90\n"
+    "  gifctl publish clip.mp4 --label attack_footage --incident chc-2019\n";
 
 const char ctl_alert_help[] =
     "Usage: gifctl alert --incident I --level LEVEL [--detector D] [--detector-version V]\n"
@@ -106,6 +115,83 @@ static int check_len(const char *opt, const char *s, size_t max)
     return 0;
 }
 
+/* publish FILE: body holds the shared fields (consumed); one signal per hash of the file. */
+static int publish_file(struct ctl_ctx *c, const char *name, json_t *body)
+{
+    uint8_t *buf;
+    size_t len;
+    if (ctl_read_file(name, &buf, &len)) {
+        json_decref(body);
+        return CTL_USAGE;
+    }
+    struct api_media m;
+    char err[256];
+    int got = ctl_media_hash(buf, len, &m, err, sizeof err);
+    free(buf);
+    if (got < 0) {
+        ctl_err("%s: %s: nothing published", name, err);
+        json_decref(body);
+        return CTL_USAGE;
+    }
+    if (got > 0 && m.truncated) ctl_err("%s: only part of the video was hashed: %s", name, m.note);
+    if (got > 0 && m.kind == API_MEDIA_IMAGE && m.pdq.quality < MEDIA_VPDQ_QUALITY)
+        ctl_err("%s: warning: pdq quality %d is under %d: its near matches are unreliable", name,
+                m.pdq.quality, MEDIA_VPDQ_QUALITY);
+    if (!json_object_get(body, "content_type"))
+        json_object_set_new(body, "content_type",
+                            json_string(got == 0                    ? "file"
+                                        : m.kind == API_MEDIA_IMAGE ? "image"
+                                                                    : "video"));
+    json_t *sigs = api_media_signals_json(&m, 1);
+    api_media_free(&m);
+    if (!sigs) {
+        json_decref(body);
+        ctl_err("out of memory");
+        return CTL_USAGE;
+    }
+    size_t i;
+    json_t *sg;
+    json_array_foreach(sigs, i, sg)
+    {
+        json_object_del(sg, "quality"); /* not a signal field */
+        json_object_del(sg, "frames");
+        json_object_update_missing(sg, body);
+    }
+    json_decref(body);
+    json_t *req = json_pack("{s:o}", "signals", sigs), *j;
+    int ec = ctl_api(c, "POST", "/v1/signals", req, &j);
+    json_decref(req);
+    if (ec) return ec;
+    if (c->json) {
+        ctl_print_json(j);
+    } else {
+        json_t *res;
+        json_array_foreach(json_object_get(j, "results"), i, res)
+        {
+            const char *st = ctl_jstr(res, "status", "?");
+            const char *type = i == 0                                 ? "md5"
+                               : i == 1                               ? "sha256"
+                               : got > 0 && m.kind == API_MEDIA_IMAGE ? "pdq"
+                                                                      : "vpdq";
+            if (strcmp(st, "accepted") == 0)
+                printf("%-6s  %s  seq %lld\n", type, ctl_jstr(res, "id", "?"),
+                       (long long)ctl_jint(res, "seq", 0));
+            else
+                printf("%-6s  %s  %s%s%s\n", type, ctl_jstr(res, "id", "-"), st,
+                       json_object_get(res, "message") ? ": " : "", ctl_jstr(res, "message", ""));
+        }
+    }
+    /* A refused signal is a refused input. */
+    json_t *res;
+    json_array_foreach(json_object_get(j, "results"), i, res)
+    {
+        const char *st = ctl_jstr(res, "status", "");
+        if (strcmp(st, "accepted") != 0 && strcmp(st, "duplicate") != 0) ec = CTL_USAGE;
+    }
+    json_decref(j);
+    return ec;
+}
+
 int ctl_publish(struct ctl_ctx *c, int argc, char **argv)
 {
     enum { O_TYPE = 1, O_VALUE, O_LABEL, O_ENTITY, O_INCIDENT, O_CT, O_CONF, O_EXP, O_VER };
@@ -172,9 +258,15 @@ int ctl_publish(struct ctl_ctx *c, int argc, char **argv)
         ec = ctl_args_stop(c, r);
         goto out;
     }
-    if (a.npos > 0) {
-        ctl_usage(c, "publish: unexpected argument '%s' (use --type and --value)", argv[0]);
+    if (a.npos > 1 || (a.npos == 1 && (type || value))) {
+        ctl_usage(c, "publish: unexpected argument '%s' (give one FILE, or --type and --value)",
+                  argv[a.npos - 1]);
         goto out;
+    }
+    if (a.npos == 1) {
+        if (json_array_size(labels)) json_object_set(body, "labels", labels);
+        json_decref(labels);
+        return publish_file(c, argv[0], body);
     }
     if (!type || !value) {
         ctl_usage(c, "publish: --type and --value are required");

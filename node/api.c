@@ -140,7 +140,7 @@ static struct store_rd *read_begin(struct call *k)
 
 /* Exact lookup of one key: the GET answer object. */
 static json_t *lookup_one(struct call *k, struct store_rd *rd, uint8_t stype, const uint8_t *key,
-                          size_t klen, json_t *value_echo)
+                          size_t klen, json_t *value_echo, enum policy_verdict *verdict)
 {
     uint8_t ids[LOOKUP_IDS_MAX][PROTO_ID_LEN];
     size_t n = 0;
@@ -161,6 +161,7 @@ static json_t *lookup_one(struct call *k, struct store_rd *rd, uint8_t stype, co
     }
     k->n->metrics.lookups_by_type[stype]++;
     k->n->metrics.lookup_matches += json_array_size(matches);
+    if (verdict) *verdict = best;
     return json_pack("{s:s,s:o,s:s,s:o}", "type", proto_stype_name(stype), "value", value_echo,
                      "verdict", policy_verdict_name(best), "matches", matches);
 }
@@ -189,7 +190,7 @@ static void get_lookup(struct call *k, const struct http_req *req)
     }
     struct store_rd *rd = read_begin(k);
     if (!rd) return;
-    json_t *ans = lookup_one(k, rd, stype, key, klen, api_hex(key, klen));
+    json_t *ans = lookup_one(k, rd, stype, key, klen, api_hex(key, klen), NULL);
     store_rd_close(rd);
     reply_json(k, 200, ans);
 }
@@ -253,8 +254,8 @@ static void post_lookup(struct call *k, const struct http_req *req)
     }
     json_t *results = json_array();
     for (size_t i = 0; i < nq; i++)
-        json_array_append_new(
-            results, lookup_one(k, rd, types[i], keys[i], lens[i], api_hex(keys[i], lens[i])));
+        json_array_append_new(results, lookup_one(k, rd, types[i], keys[i], lens[i],
+                                                  api_hex(keys[i], lens[i]), NULL));
     store_rd_close(rd);
     free(keys), free(types), free(lens);
     json_decref(j);
@@ -263,6 +264,30 @@ static void post_lookup(struct call *k, const struct http_req *req)
 bad:
     json_decref(j);
     reply_err(k, &e);
+}
+
+/* The pdq signals within maxd of q, nearest first (at most MATCH_HITS_MAX; hits has room for
+ * as many), as match objects; *best is the strongest verdict among them. */
+static json_t *near_matches(struct call *k, struct store_rd *rd, const uint8_t q[32], int maxd,
+                            struct store_pdq_hit *hits, uint64_t now, enum policy_verdict *best)
+{
+    size_t total = store_pdq_query(k->n->pdq, q, maxd, hits, MATCH_HITS_MAX);
+    size_t got = total < MATCH_HITS_MAX ? total : MATCH_HITS_MAX;
+    json_t *matches = json_array();
+    *best = POLICY_ALLOW;
+    for (size_t h = 0; h < got; h++) {
+        struct store_rec sr;
+        struct proto_record r;
+        if (store_get(rd, hits[h].id, &sr) || proto_decode(&r, sr.buf, sr.len)) continue;
+        enum policy_verdict v;
+        json_t *m = api_match_json(rd, &r, &k->n->cfg, hits[h].distance, now, &v);
+        if (!m) continue;
+        if (v > *best) *best = v;
+        json_array_append_new(matches, m);
+    }
+    k->n->metrics.match_queries++;
+    k->n->metrics.match_hits += json_array_size(matches);
+    return matches;
 }
 
 static void post_match(struct call *k, const struct http_req *req)
@@ -336,22 +361,8 @@ static void post_match(struct call *k, const struct http_req *req)
     uint64_t now = gif_now_ms();
     json_t *results = json_array();
     for (size_t i = 0; i < nh; i++) {
-        size_t total = store_pdq_query(k->n->pdq, qh[i], maxd, hits, MATCH_HITS_MAX);
-        size_t got = total < MATCH_HITS_MAX ? total : MATCH_HITS_MAX;
-        json_t *matches = json_array();
-        enum policy_verdict best = POLICY_ALLOW;
-        for (size_t h = 0; h < got; h++) {
-            struct store_rec sr;
-            struct proto_record r;
-            if (store_get(rd, hits[h].id, &sr) || proto_decode(&r, sr.buf, sr.len)) continue;
-            enum policy_verdict v;
-            json_t *m = api_match_json(rd, &r, &k->n->cfg, hits[h].distance, now, &v);
-            if (!m) continue;
-            if (v > best) best = v;
-            json_array_append_new(matches, m);
-        }
-        k->n->metrics.match_queries++;
-        k->n->metrics.match_hits += json_array_size(matches);
+        enum policy_verdict best;
+        json_t *matches = near_matches(k, rd, qh[i], maxd, hits, now, &best);
         json_array_append_new(results,
                               json_pack("{s:o,s:s,s:o}", "hash", api_hex(qh[i], 32), "verdict",
                                         policy_verdict_name(best), "matches", matches));
@@ -363,6 +374,267 @@ static void post_match(struct call *k, const struct http_req *req)
 bad:
     json_decref(j);
     reply_err(k, &e);
+}
+
+/* ---- Media: POST /v1/match/media. The bytes are hashed on libuv's worker pool (a video can
+ * take seconds); the lookups run on the loop thread, which owns the indexes. */
+
+#define MEDIA_JOBS_MAX 2         /* media requests hashing at once; more get 503 */
+#define MEDIA_VIDEO_MAX_MS 30000 /* decode time cap per video request */
+#define VPDQ_PROBE_FRAMES 64     /* query frames looked up in the frame index */
+#define VPDQ_CANDIDATES_MAX 100  /* stored videos compared frame by frame */
+#define VPDQ_HITS_PER_FRAME 256  /* index hits read per probe frame */
+
+struct media_job {
+    uv_work_t work;
+    struct call k;
+    uint8_t *body;
+    size_t len;
+    enum api_media_kind kind;
+    int maxd;
+    struct api_media m;
+    int rc;
+    char err[256];
+};
+
+static void media_work(uv_work_t *w)
+{
+    struct media_job *j = w->data;
+    struct api_media_opts o = {.video_max_ms = MEDIA_VIDEO_MAX_MS, .crop_borders = 1};
+    j->rc = api_media_hash(j->body, j->len, j->kind, &o, &j->m, j->err, sizeof j->err);
+    /* The bytes are not needed any more: do not keep high-risk content in memory longer. */
+    sodium_memzero(j->body, j->len);
+    free(j->body);
+    j->body = NULL;
+}
+
+struct vpdq_cand {
+    uint8_t id[PROTO_ID_LEN];
+    struct media_vpdq_match res;
+};
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const struct media_vpdq_match *x = &((const struct vpdq_cand *)a)->res;
+    const struct media_vpdq_match *y = &((const struct vpdq_cand *)b)->res;
+    double bx = x->query_pct > x->compared_pct ? x->query_pct : x->compared_pct;
+    double by = y->query_pct > y->compared_pct ? y->query_pct : y->compared_pct;
+    return bx > by ? -1 : bx < by ? 1 : 0;
+}
+
+/* Adds id to the candidates unless present or full. */
+static void cand_add(struct vpdq_cand *c, size_t *n, const uint8_t id[PROTO_ID_LEN])
+{
+    for (size_t i = 0; i < *n; i++)
+        if (memcmp(c[i].id, id, PROTO_ID_LEN) == 0) return;
+    if (*n == VPDQ_CANDIDATES_MAX) return;
+    memset(&c[*n], 0, sizeof c[*n]);
+    memcpy(c[(*n)++].id, id, PROTO_ID_LEN);
+}
+
+/*
+ * The stored vpdq signals a query video matches. Candidates: the records whose indexed frames
+ * lie within maxd of up to VPDQ_PROBE_FRAMES usable query frames spread over the video (a
+ * record matching 80 % of the query's frames is certain to hold one of them). Each candidate's
+ * whole frame list is then matched against the query's (media_vpdq_match) and kept when
+ * media_vpdq_is_match says so. Returns the match objects, best first; *best as near_matches.
+ */
+static json_t *vpdq_matches(struct call *k, struct store_rd *rd, const struct api_media *m,
+                            int maxd, uint64_t now, enum policy_verdict *best, int *err)
+{
+    *best = POLICY_ALLOW;
+    *err = 0;
+    json_t *matches = json_array();
+    size_t usable = 0;
+    for (size_t i = 0; i < m->nframes; i++)
+        if (m->frames[i].quality >= MEDIA_VPDQ_QUALITY) usable++;
+    if (usable == 0) return matches;
+    struct vpdq_cand *cands = malloc(VPDQ_CANDIDATES_MAX * sizeof *cands);
+    struct store_pdq_hit *hits = malloc(VPDQ_HITS_PER_FRAME * sizeof *hits);
+    struct media_vpdq_frame *cf = malloc(PROTO_VPDQ_FRAMES_MAX * sizeof *cf);
+    if (!cands || !hits || !cf) {
+        *err = -ENOMEM;
+        goto out;
+    }
+    size_t nc = 0, step = (usable + VPDQ_PROBE_FRAMES - 1) / VPDQ_PROBE_FRAMES, seen = 0;
+    for (size_t i = 0; i < m->nframes; i++) {
+        if (m->frames[i].quality < MEDIA_VPDQ_QUALITY) continue;
+        if (seen++ % step) continue;
+        size_t total =
+            store_pdq_query(k->n->vpdq, m->frames[i].hash, maxd, hits, VPDQ_HITS_PER_FRAME);
+        size_t got = total < VPDQ_HITS_PER_FRAME ? total : VPDQ_HITS_PER_FRAME;
+        for (size_t h = 0; h < got; h++)
+            cand_add(cands, &nc, hits[h].id);
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < nc; i++) {
+        struct store_rec sr;
+        struct proto_record r;
+        if (store_get(rd, cands[i].id, &sr) || proto_decode(&r, sr.buf, sr.len) ||
+            r.kind != PROTO_SIGNAL || r.u.signal.stype != PROTO_ST_VPDQ)
+            continue;
+        size_t n = api_vpdq_unpack(&r.u.signal.value, cf);
+        media_vpdq_match(m->frames, m->nframes, cf, n, maxd, MEDIA_VPDQ_QUALITY, &cands[i].res);
+        if (media_vpdq_is_match(&cands[i].res, MEDIA_VPDQ_MATCH_PCT)) cands[kept++] = cands[i];
+    }
+    qsort(cands, kept, sizeof *cands, cand_cmp);
+    for (size_t i = 0; i < kept; i++) {
+        struct store_rec sr;
+        struct proto_record r;
+        if (store_get(rd, cands[i].id, &sr) || proto_decode(&r, sr.buf, sr.len)) continue;
+        enum policy_verdict v;
+        json_t *o = api_match_json(rd, &r, &k->n->cfg, -1, now, &v);
+        if (!o) continue;
+        /* The frame list can hold 4,096 frames: GET /v1/records/{id} gives it. */
+        json_object_del(o, "value");
+        const struct media_vpdq_match *x = &cands[i].res;
+        json_object_set_new(o, "frames",
+                            json_integer((json_int_t)(r.u.signal.value.n / PROTO_VPDQ_FRAME_LEN)));
+        json_object_set_new(o, "query_match_pct", json_real(x->query_pct));
+        json_object_set_new(o, "compared_match_pct", json_real(x->compared_pct));
+        if (v > *best) *best = v;
+        json_array_append_new(matches, o);
+    }
+    k->n->metrics.match_queries++;
+    k->n->metrics.match_hits += json_array_size(matches);
+out:
+    free(cands), free(hits), free(cf);
+    return matches;
+}
+
+static void media_after(uv_work_t *w, int status)
+{
+    struct media_job *j = w->data;
+    struct call *k = &j->k;
+    k->n->media_jobs--;
+    if (status != 0 || j->rc == -ENOMEM) {
+        fail(k, status ? 503 : 500, status ? "unavailable" : "internal", "%s",
+             status ? "the node is stopping" : "out of memory hashing the media");
+        goto out;
+    }
+    if (j->rc) {
+        struct api_err e;
+        const char *what = j->kind == API_MEDIA_IMAGE ? "image" : "video";
+        if (j->rc == -ETIMEDOUT)
+            api_err_set(&e, 422, "bad_media", NULL, NULL, 0,
+                        "the %s took longer than %d s to decode: %s", what,
+                        MEDIA_VIDEO_MAX_MS / 1000, j->err);
+        else
+            api_err_set(&e, 422, "bad_media", NULL, NULL, 0, "the body is not a decodable %s: %s",
+                        what, j->err);
+        reply_err(k, &e);
+        goto out;
+    }
+    struct store_rd *rd = read_begin(k);
+    if (!rd) goto out;
+    uint64_t now = gif_now_ms();
+    const struct api_media *m = &j->m;
+    json_t *results = json_array();
+    enum policy_verdict best, v;
+    json_array_append_new(results,
+                          lookup_one(k, rd, PROTO_ST_MD5, m->md5, 16, api_hex(m->md5, 16), &best));
+    json_array_append_new(
+        results, lookup_one(k, rd, PROTO_ST_SHA256, m->sha256, 32, api_hex(m->sha256, 32), &v));
+    if (v > best) best = v;
+    int rc = 0;
+    if (m->kind == API_MEDIA_IMAGE) {
+        struct store_pdq_hit *hits = malloc(MATCH_HITS_MAX * sizeof *hits);
+        if (!hits) {
+            rc = -ENOMEM;
+        } else {
+            json_t *ms = near_matches(k, rd, m->pdq.hash, j->maxd, hits, now, &v);
+            free(hits);
+            if (v > best) best = v;
+            json_array_append_new(results,
+                                  json_pack("{s:s,s:o,s:i,s:s,s:o}", "type", "pdq", "value",
+                                            api_hex(m->pdq.hash, 32), "quality", m->pdq.quality,
+                                            "verdict", policy_verdict_name(v), "matches", ms));
+        }
+    } else {
+        json_t *ms = vpdq_matches(k, rd, m, j->maxd, now, &v, &rc);
+        if (v > best) best = v;
+        json_t *o =
+            json_pack("{s:s,s:I,s:b,s:s,s:o}", "type", "vpdq", "frames", (json_int_t)m->nframes,
+                      "truncated", m->truncated, "verdict", policy_verdict_name(v), "matches", ms);
+        if (m->truncated) json_object_set_new(o, "note", json_string(m->note));
+        json_array_append_new(results, o);
+    }
+    store_rd_close(rd);
+    if (rc) {
+        json_decref(results);
+        fail(k, 500, "internal", "out of memory matching the media");
+        goto out;
+    }
+    reply_json(k, 200,
+               json_pack("{s:s,s:i,s:i,s:i,s:s,s:o}", "media",
+                         m->kind == API_MEDIA_IMAGE ? "image" : "video", "width", m->width,
+                         "height", m->height, "max_distance", j->maxd, "verdict",
+                         policy_verdict_name(best), "results", results));
+out:
+    api_media_free(&j->m);
+    free(j->body);
+    free(j);
+}
+
+static void post_match_media(struct call *k, const struct http_req *req)
+{
+    struct node *n = k->n;
+    enum api_media_kind kind = api_media_kind(req->content_type);
+    if (kind == API_MEDIA_NONE) {
+        const char *ct = req->content_type ? req->content_type : "";
+        struct api_err e;
+        api_err_set(&e, 415, "unsupported_media_type", "Content-Type", ct, strlen(ct),
+                    "Content-Type must be image/... or video/... with the raw media bytes as "
+                    "the body (got '%.100s')",
+                    req->content_type ? ct : "none");
+        reply_err(k, &e);
+        return;
+    }
+    int maxd = 31;
+    char buf[16];
+    int ql = http_query_get(req->query, "max_distance", buf, sizeof buf);
+    if (ql != -ENOENT) {
+        char *end = NULL;
+        long d = ql > 0 ? strtol(buf, &end, 10) : -1;
+        if (ql <= 0 || *end || d < 0 || d > 256) {
+            struct api_err e;
+            api_err_set(&e, 400, "invalid_field", "max_distance", buf, strlen(buf),
+                        "max_distance: '%.16s' is not an integer from 0 to 256", buf);
+            reply_err(k, &e);
+            return;
+        }
+        maxd = (int)d;
+    }
+    if (req->body_len == 0) {
+        fail(k, 400, "missing_body", "the body must hold the media bytes (it is empty)");
+        return;
+    }
+    if (n->media_jobs >= MEDIA_JOBS_MAX) {
+        fail(k, 503, "unavailable", "%d media requests are being hashed already; retry shortly",
+             MEDIA_JOBS_MAX);
+        return;
+    }
+    struct media_job *j = calloc(1, sizeof *j);
+    uint8_t *copy = malloc(req->body_len);
+    if (!j || !copy) {
+        free(j), free(copy);
+        fail(k, 500, "internal", "out of memory");
+        return;
+    }
+    memcpy(copy, req->body, req->body_len);
+    j->k = *k;
+    j->body = copy;
+    j->len = req->body_len;
+    j->kind = kind;
+    j->maxd = maxd;
+    j->work.data = j;
+    int rc = uv_queue_work(n->loop, &j->work, media_work, media_after);
+    if (rc) {
+        free(copy), free(j);
+        fail(k, 500, "internal", "cannot queue the media: %s", uv_strerror(rc));
+        return;
+    }
+    n->media_jobs++;
 }
 
 static int parse_id(const char *s, uint8_t id[32])
@@ -567,6 +839,9 @@ static void get_metrics(struct call *k)
         }
         store_rd_close(rd);
     }
+    struct metrics_peer peers[METRICS_PEERS_MAX];
+    g.peers = peers;
+    g.npeers = net_metrics_peers(n, peers, METRICS_PEERS_MAX);
     char *text = metrics_render(&n->metrics, &g);
     if (!text) {
         fail(k, 500, "internal", "out of memory");
@@ -1044,6 +1319,7 @@ void api_handle(void *ctx, struct http_conn *c, const struct http_req *req)
     ROUTE("/v1/lookup", R_GET, get_lookup(&k, req));
     ROUTE("/v1/lookup", R_POST, post_lookup(&k, req));
     ROUTE("/v1/match", R_POST, post_match(&k, req));
+    ROUTE("/v1/match/media", R_POST, post_match_media(&k, req));
     ROUTE("/v1/signals", R_POST, WRITE(post_signals(&k, req)));
     ROUTE("/v1/alerts", R_POST, WRITE(post_simple(&k, req, PROTO_ALERT)));
     ROUTE("/v1/retractions", R_POST, WRITE(post_simple(&k, req, PROTO_RETRACTION)));
@@ -1061,10 +1337,6 @@ void api_handle(void *ctx, struct http_conn *c, const struct http_req *req)
             http_add_header(c, "Allow: GET, HEAD");
             fail(&k, 405, "method_not_allowed", "%s takes GET", p);
         }
-        return;
-    }
-    if (strcmp(p, "/v1/match/media") == 0) {
-        fail(&k, 404, "not_found", "POST /v1/match/media arrives with media hashing (issue 4)");
         return;
     }
     if (allowed) {
