@@ -1,6 +1,7 @@
 #include "node/metrics.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +13,15 @@ static const double bounds[METRICS_BUCKETS - 1] = {0.0005, 0.001, 0.0025, 0.005,
                                                    0.05,   0.1,   0.25,   0.5,   1,    2.5};
 
 static const double prop_bounds[METRICS_PROP_BUCKETS - 1] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                                              1,    2.5,   5,    10,  60};
+                                                             1,    2.5,   5,    10,  60};
 
 void metrics_propagation(struct metrics *m, int64_t delay_ms)
 {
     /* Clocks differ between members: a negative delay counts as zero. */
     double s = delay_ms > 0 ? (double)delay_ms / 1000.0 : 0;
     int b = 0;
-    while (b < METRICS_PROP_BUCKETS - 1 && s > prop_bounds[b]) b++;
+    while (b < METRICS_PROP_BUCKETS - 1 && s > prop_bounds[b])
+        b++;
     m->prop_buckets[b]++;
     m->prop_count++;
     m->prop_sum += s;
@@ -86,9 +88,21 @@ static void put(struct out *o, const char *fmt, ...)
     }
 }
 
+/* A label value, escaped as the exposition format wants (backslash, quote, newline). */
+static void label(struct out *o, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            put(o, "\\%c", *v);
+        else if (*v == '\n')
+            put(o, "\\n");
+        else
+            put(o, "%c", *v);
+    }
+}
+
 /* One counter or gauge with its HELP and TYPE lines. */
-static void scalar(struct out *o, const char *name, const char *type, const char *help,
-                   uint64_t v)
+static void scalar(struct out *o, const char *name, const char *type, const char *help, uint64_t v)
 {
     put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
         (unsigned long long)v);
@@ -135,8 +149,8 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
             "# TYPE gifnet_rejects_total counter\n");
     for (int i = 0; i < METRICS_REASONS; i++) {
         if (!m->rejects[i]) continue;
-        put(&o, "gifnet_rejects_total{reason=\"%s\"} %llu\n",
-            i ? gif_errname(-1000 - i) : "other", (unsigned long long)m->rejects[i]);
+        put(&o, "gifnet_rejects_total{reason=\"%s\"} %llu\n", i ? gif_errname(-1000 - i) : "other",
+            (unsigned long long)m->rejects[i]);
     }
     scalar(&o, "gifnet_write_batches_total", "counter", "Write transactions committed.",
            m->write_batches);
@@ -175,9 +189,42 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
            "GRAFT requests sent (announced records that did not arrive by push).", m->net_grafts);
     scalar(&o, "gifnet_antientropy_pulls_total", "counter", "WANT requests sent to peers.",
            m->net_pulls);
+    /* Per peer link (ready links only; a link's counters start when it does). */
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } per[] = {
+        {"gifnet_link_records_received_total", "Records received on this link.",
+         offsetof(struct metrics_peer, received)},
+        {"gifnet_link_records_accepted_total", "Records from this link that were new here.",
+         offsetof(struct metrics_peer, accepted)},
+        {"gifnet_link_duplicates_total", "Records from this link that were already here.",
+         offsetof(struct metrics_peer, duplicates)},
+        {"gifnet_link_records_sent_total", "Records sent on this link.",
+         offsetof(struct metrics_peer, sent)},
+    };
+    for (size_t k = 0; k < sizeof per / sizeof per[0]; k++) {
+        put(&o, "# HELP %s %s\n# TYPE %s counter\n", per[k].name, per[k].help, per[k].name);
+        for (size_t i = 0; i < g->npeers; i++) {
+            const struct metrics_peer *p = &g->peers[i];
+            uint64_t v;
+            memcpy(&v, (const char *)p + per[k].off, sizeof v);
+            put(&o, "%s{peer=\"%s\",org=\"", per[k].name, p->key);
+            label(&o, p->org);
+            put(&o, "\"} %llu\n", (unsigned long long)v);
+        }
+    }
+    put(&o, "# HELP gifnet_link_rtt_seconds Last measured round-trip time (PING) of this link.\n"
+            "# TYPE gifnet_link_rtt_seconds gauge\n");
+    for (size_t i = 0; i < g->npeers; i++) {
+        if (g->peers[i].rtt_ms <= 0) continue;
+        put(&o, "gifnet_link_rtt_seconds{peer=\"%s\",org=\"", g->peers[i].key);
+        label(&o, g->peers[i].org);
+        put(&o, "\"} %.6f\n", g->peers[i].rtt_ms / 1000.0);
+    }
     histogram(&o, "gifnet_propagation_delay_seconds",
-              "Origin's publish time to local acceptance, records of other origins.",
-              prop_bounds, m->prop_buckets, METRICS_PROP_BUCKETS, m->prop_sum, m->prop_count);
+              "Origin's publish time to local acceptance, records of other origins.", prop_bounds,
+              m->prop_buckets, METRICS_PROP_BUCKETS, m->prop_sum, m->prop_count);
     if (o.oom) {
         free(o.buf);
         return NULL;

@@ -39,6 +39,15 @@ struct metrics {
     double prop_sum;
 };
 
+/* One ready peer link's counters, read at render time (node/net.c fills them). */
+#define METRICS_PEERS_MAX 64
+struct metrics_peer {
+    char key[17]; /* the first 8 bytes of its node key, hex */
+    char org[65];
+    uint64_t sent, received, accepted, duplicates;
+    double rtt_ms; /* 0: not measured yet */
+};
+
 /* Gauges read at render time. */
 struct metrics_gauges {
     uint64_t pdq_index;
@@ -47,6 +56,8 @@ struct metrics_gauges {
     uint64_t events_clients;
     uint64_t records;
     uint64_t peers_ready;
+    const struct metrics_peer *peers;
+    size_t npeers;
 };
 
 void metrics_reject(struct metrics *m, int reason);

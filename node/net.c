@@ -92,7 +92,7 @@ struct peer {
     bool ingesting; /* a RECORDS frame is being written: reading paused */
     uint64_t ping_nonce, ping_ns;
     double rtt_ms;
-    uint64_t sent, received, accepted;
+    uint64_t sent, received, accepted, duplicates;
     char last_err[200];
 };
 
@@ -883,7 +883,7 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
             if (st == 0 || st == GIF_E_PENDING)
                 fresh++;
             else if (st == GIF_E_DUPLICATE)
-                n->metrics.net_duplicates++;
+                n->metrics.net_duplicates++, p->duplicates++;
             else
                 metrics_reject(&n->metrics, st);
             if (st == GIF_E_EQUIVOCATION) {
@@ -995,6 +995,7 @@ static void take_records(struct peer *p, struct peer_list *l)
             }
             if (st == GIF_E_DUPLICATE) {
                 n->metrics.net_duplicates++;
+                p->duplicates++;
                 memcpy(dup[ndup].origin, r.origin, PROTO_KEY_LEN);
                 dup[ndup].seq = r.seq;
                 memcpy(dup[ndup++].id, r.id, PROTO_ID_LEN);
@@ -1649,6 +1650,24 @@ size_t net_ready_count(struct node *n)
         for (struct peer *p = n->net->peers; p; p = p->next)
             c += p->state == PS_READY;
     return c;
+}
+
+size_t net_metrics_peers(struct node *n, struct metrics_peer *out, size_t max)
+{
+    size_t k = 0;
+    if (!n->net) return 0;
+    for (struct peer *p = n->net->peers; p && k < max; p = p->next) {
+        if (p->state != PS_READY) continue;
+        struct metrics_peer *m = &out[k++];
+        gif_hex(m->key, p->key, 8);
+        snprintf(m->org, sizeof m->org, "%s", p->org);
+        m->sent = p->sent;
+        m->received = p->received;
+        m->accepted = p->accepted;
+        m->duplicates = p->duplicates;
+        m->rtt_ms = p->rtt_ms;
+    }
+    return k;
 }
 
 static size_t lazy_count(const struct peer *p)

@@ -36,6 +36,9 @@ void net_learn_addresses(struct node *n);
 void net_revoked(struct node *n, const uint8_t key[32]);
 /* Links ready now. */
 size_t net_ready_count(struct node *n);
+/* Fills out with the counters of up to max ready links (for /metrics); returns how many. */
+struct metrics_peer;
+size_t net_metrics_peers(struct node *n, struct metrics_peer *out, size_t max);
 /* The peers of GET /v1/peers (a new reference). */
 json_t *net_peers_json(struct node *n);
 

@@ -140,6 +140,12 @@ expect_jq "A counts records sent to its peers" '[.peers[].records_sent] | add >=
 use_node "$B"
 get /v1/peers
 expect_jq "B counts records received" '[.peers[].records_received] | add >= 1' true
+get /metrics
+check "B's /metrics has a received-records series per link, labelled with the peer's org" \
+    grep -Eq '^gifnet_link_records_received_total\{peer="[0-9a-f]{16}",org="[^"]+"\} [1-9]' \
+    <<<"$BODY"
+check "B's /metrics has a round-trip gauge per link" grep -q '^gifnet_link_rtt_seconds{peer=' \
+    <<<"$BODY"
 
 MD5_C=$(rand_hex 16)
 publish "$C" md5 "$MD5_C"
