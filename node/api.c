@@ -842,9 +842,6 @@ static void get_metrics(struct call *k)
     struct metrics_peer peers[METRICS_PEERS_MAX];
     g.peers = peers;
     g.npeers = net_metrics_peers(n, peers, METRICS_PEERS_MAX);
-    struct metrics_peer peers[METRICS_PEERS_MAX];
-    g.peers = peers;
-    g.npeers = net_metrics_peers(n, peers, METRICS_PEERS_MAX);
     char *text = metrics_render(&n->metrics, &g);
     if (!text) {
         fail(k, 500, "internal", "out of memory");
