@@ -301,7 +301,8 @@ static void post_match(struct call *k, const struct http_req *req)
     if (t && !(json_is_string(t) && strcmp(json_string_value(t), "pdq") == 0)) {
         char *d = json_dumps(t, JSON_ENCODE_ANY);
         api_err_set(&e, 400, "invalid_field", "type", d, d ? strlen(d) : 0,
-                    "type: %s: near matching supports pdq (vpdq comes with media hashing)",
+                    "type: %s: near matching of hashes supports pdq; send a video to POST "
+                    "/v1/match/media to match it by vpdq",
                     d ? d : "?");
         free(d);
         goto bad;
