@@ -45,6 +45,8 @@ ff -f lavfi -i "testsrc2=size=320x240" -frames:v 1 "$TMP/other.png"
 ff -f lavfi -i "testsrc2=size=320x240:rate=10" -t 8 -pix_fmt yuv420p "$TMP/clip.mp4"
 ff -i "$TMP/clip.mp4" -vf scale=256:192 -c:v libx264 -crf 32 -pix_fmt yuv420p "$TMP/clip-copy.mp4"
 ff -f lavfi -i "mandelbrot=size=320x240:rate=10" -t 5 -pix_fmt yuv420p "$TMP/other.mp4"
+# A letterboxed copy: black bars above and below (the node crops them on the query side).
+ff -i "$TMP/clip.mp4" -vf "pad=320:320:0:40:black" -c:v libx264 -crf 28 -pix_fmt yuv420p "$TMP/clip-letterbox.mp4"
 
 # ---- gifctl hash, offline.
 expect_rc "hash of an image and a video exits 0" 0 "$GIFCTL" --json hash "$TMP/img.jpg" "$TMP/clip.mp4"
@@ -140,6 +142,9 @@ expect_jq "... with both percentages at least 80" \
     '.results[2].matches[0] | .query_match_pct >= 80 and .compared_match_pct >= 80' true
 expect_jq "... without the frame list, but its frame count" '.results[2].matches[0] | "\(has("value")) \(.frames)"' "false 8"
 expect_jq "... blocked" .verdict block
+media_post "$TMP/clip-letterbox.mp4" video/mp4
+expect_jq "a letterboxed copy matches the published video (borders cropped before hashing)" \
+    '"\(.results[2].matches[0].id) \(.results[2].matches[0].query_match_pct >= 80)"' "$VPDQ_ID true"
 media_post "$TMP/other.mp4" video/mp4
 expect_jq "an unrelated video matches nothing" '[.results[].matches | length] | add' 0
 
