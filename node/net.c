@@ -33,6 +33,12 @@
 #define PEER_PRIO_LIMIT (2u * 1024 * 1024) /* alerts and revocations queued for one peer */
 #define READ_CHUNK (64 * 1024)
 #define PULL_CHUNK 1000 /* seqs asked per origin per WANT */
+/* An origin whose records are arriving by push right now, and that a peer shows at most
+ * PULL_LIVE_GAP seqs ahead, is not pulled: those records are in flight to us, and pulling them
+ * too only brings duplicates (and, with pulled batches announced by version vector, a storm
+ * of them). The next version vector pulls whatever is still missing then. */
+#define PULL_LIVE_GAP 64
+#define PULL_GRACE_MS 1000
 #define VV_INTERVAL_MS 10000
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 2000 /* a healed partition waits at most this for its links */
@@ -154,6 +160,7 @@ struct net {
     struct node *n;
     uint8_t okeys[ORIGINS_MAX][PROTO_KEY_LEN]; /* origin index -> key */
     uint16_t oslots[ORIGIN_SLOTS];             /* open addressing over okeys: index + 1 */
+    uint64_t opush_ms[ORIGINS_MAX];            /* when a push of that origin last arrived */
     size_t norigins;
     struct cut cut[CUT_SLOTS];
     uv_timer_t graft_timer;
@@ -816,6 +823,10 @@ static void pull_more(struct peer *p)
             }
             continue;
         }
+        int oi = origin_index(p->n->net, p->vv[i].origin, false);
+        if (oi >= 0 && p->vv[i].seq - have <= PULL_LIVE_GAP &&
+            now - p->n->net->opush_ms[oi] < PULL_GRACE_MS)
+            continue;
         if (!pull_claim(p->n->net, p, p->vv[i].origin, now)) continue;
         struct peer_range r;
         memcpy(r.origin, p->vv[i].origin, PROTO_KEY_LEN);
@@ -984,6 +995,8 @@ static void take_records(struct peer *p, struct peer_list *l)
         bool verified = false;
         struct proto_record r;
         if (push && proto_decode(&r, rec.p, rec.n) == 0) {
+            int oi = origin_index(n->net, r.origin, true);
+            if (oi >= 0) n->net->opush_ms[oi] = gif_now_ms();
             struct cut *c = cut_find(n->net, r.origin, r.seq);
             int st;
             if (c)
