@@ -431,8 +431,11 @@ int media_video_seek(struct media_video *v, double t)
     const AVStream *st = v->fmt->streams[v->stream];
     double tb = av_q2d(st->time_base);
     if (!(tb > 0) || !isfinite(t) || t < 0) return GIF_E_INVALID;
+    if (t / tb > 4e18) return GIF_E_INVALID;
     int64_t ts = (int64_t)(t / tb);
-    if (st->start_time != AV_NOPTS_VALUE) ts += st->start_time;
+    if (st->start_time != AV_NOPTS_VALUE && st->start_time > -4000000000000000000 &&
+        st->start_time < 4000000000000000000)
+        ts += st->start_time;
     if (av_seek_frame(v->fmt, v->stream, ts, AVSEEK_FLAG_BACKWARD) < 0) return GIF_E_INVALID;
     avcodec_flush_buffers(v->dec);
     v->draining = 0;

@@ -102,7 +102,8 @@ void media_vpdq_match(const struct media_vpdq_frame *q, size_t nq, const struct 
  * 1 fps): every window_ms stretch of the query holds the frame at which the stored video was
  * sampled, so for a cut from the stored video nearly every window matches, however fast its
  * picture changes between samples. A query hashed at the stored rate gets window_pct equal to
- * query_pct but for duplicates. window_ms 0 leaves the window fields 0.
+ * query_pct but for duplicates. The query's frames must be in time order (as hashed).
+ * window_ms 0 leaves the window fields 0.
  */
 void media_vpdq_match_windows(const struct media_vpdq_frame *q, size_t nq,
                               const struct media_vpdq_frame *c, size_t nc, int max_distance,
