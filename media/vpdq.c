@@ -63,6 +63,22 @@ static int line_uniform(const uint8_t *p, int n, size_t step, int mean[3])
     return off * 50 <= n;
 }
 
+/* Compression rings in the last bar lines next to a contrasted picture (within its transform
+ * block): such a line still counts when 9 pixels in 10 are within BORDER_RING of the bar's
+ * colour, for at most BORDER_RING_LINES lines after a bar of at least two uniform lines. */
+#define BORDER_RING 40
+#define BORDER_RING_LINES 4
+
+static int line_near(const uint8_t *p, int n, size_t step, const int colour[3])
+{
+    int off = 0;
+    for (int i = 0; i < n; i++, p += step)
+        if (abs((int)p[0] - colour[0]) > BORDER_RING || abs((int)p[1] - colour[1]) > BORDER_RING ||
+            abs((int)p[2] - colour[2]) > BORDER_RING)
+            off++;
+    return off * 10 <= n;
+}
+
 /* Counts the border lines from one edge: lines start at first, step apart; each holds n
  * pixels px apart; at most max lines. */
 static int border_run(const uint8_t *first, ptrdiff_t line_step, int max, int n, size_t px)
@@ -76,6 +92,9 @@ static int border_run(const uint8_t *first, ptrdiff_t line_step, int max, int n,
             abs(m[2] - m0[2]) > BORDER_DRIFT)
             break;
     }
+    if (k >= 2)
+        for (int r = 0; r < BORDER_RING_LINES && k < max; r++, k++)
+            if (!line_near(first + line_step * k, n, px, m0)) break;
     return k;
 }
 
@@ -344,7 +363,7 @@ int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq
             seterr(err, errlen, "the data ends before frames the container lists (truncated file)");
         else if (stop == 0 && !capped)
             seterr(err, errlen,
-                   "%u frames are damaged (the decoder concealed errors), the first is frame %u",
+                   "damaged frames: %u (the decoder concealed errors), the first is frame %u",
                    info->damaged, first_damaged);
     }
     *frames = out;
