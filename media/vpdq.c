@@ -240,12 +240,39 @@ static uint32_t frame_step(double fps_opt, double rate)
     return (uint32_t)(int)s;
 }
 
+static int crop_empty(const struct media_video_crop *c)
+{
+    return !c->top && !c->bottom && !c->left && !c->right;
+}
+
+/* Converts the current frame (less crop, scaled to scale x scale when scale > 0) and hashes it
+ * into f's hash and quality. */
+static int hash_frame(struct media_video *v, const struct media_video_crop *crop, int scale,
+                      struct media_vpdq_frame *f)
+{
+    const uint8_t *px;
+    int w, h;
+    size_t stride;
+    int rc = media_video_rgb(v, crop, scale, scale, &px, &w, &h, &stride);
+    /* A frame smaller than the crop (the size changed mid-stream): hash it whole. */
+    if (rc == GIF_E_INVALID && crop)
+        rc = media_video_rgb(v, NULL, scale, scale, &px, &w, &h, &stride);
+    if (rc != 0) return rc;
+    struct media_pdq pdq;
+    rc = media_pdq_rgb(px, w, h, stride, &pdq, NULL);
+    if (rc != 0) return rc;
+    memcpy(f->hash, pdq.hash, MEDIA_PDQ_LEN);
+    f->quality = (uint8_t)(pdq.quality < 0 ? 0 : pdq.quality > 100 ? 100 : pdq.quality);
+    return 0;
+}
+
 int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq_opts *opts,
                          struct media_vpdq_frame **frames, size_t *n, int *truncated,
                          struct media_vpdq_info *info, char *err, size_t errlen)
 {
     struct media_vpdq_opts o;
     struct media_vpdq_info dummy;
+    int want_plain = info != NULL;
     if (opts)
         o = *opts;
     else
@@ -265,6 +292,8 @@ int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq
         rc = find_borders(buf, len, &o, deadline, &info->crop, err, errlen);
         if (rc != 0) return rc;
     }
+    const struct media_video_crop *crop = crop_empty(&info->crop) ? NULL : &info->crop;
+    want_plain = want_plain && crop;
     struct media_video *v;
     rc = media_video_open(buf, len, deadline, o.max_pixels, &v, err, errlen);
     if (rc != 0) return rc;
@@ -274,7 +303,7 @@ int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq
     info->fps = rate;
     info->frame_step = step;
 
-    struct media_vpdq_frame *out = NULL;
+    struct media_vpdq_frame *out = NULL, *plain = NULL;
     size_t cnt = 0, cap = 0;
     int stop = 0; /* a negative code once the stream failed or a cap was hit */
     int capped = 0;
@@ -299,25 +328,25 @@ int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq
                    idx);
             break;
         }
-        const uint8_t *px;
-        int w, h;
-        size_t stride;
-        int s = o.scale;
-        rc = media_video_rgb(v, &info->crop, s, s, &px, &w, &h, &stride);
-        if (rc == GIF_E_INVALID &&
-            (info->crop.top || info->crop.bottom || info->crop.left || info->crop.right)) {
-            /* A frame smaller than the crop (the size changed mid-stream): hash it whole. */
-            rc = media_video_rgb(v, NULL, s, s, &px, &w, &h, &stride);
-        }
-        if (rc != 0) {
-            if (stop == 0) {
-                stop = rc;
-                seterr(err, errlen, "converting frame %u to RGB failed: %s", idx, gif_strerror(rc));
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            if (nc > max_frames) nc = max_frames;
+            struct media_vpdq_frame *nf = realloc(out, nc * sizeof(*nf));
+            if (nf) out = nf;
+            if (nf && want_plain) {
+                nf = realloc(plain, nc * sizeof(*nf));
+                if (nf) plain = nf;
             }
-            break;
+            if (!nf) {
+                stop = -ENOMEM;
+                seterr(err, errlen, "out of memory");
+                break;
+            }
+            cap = nc;
         }
-        struct media_pdq pdq;
-        rc = media_pdq_rgb(px, w, h, stride, &pdq, NULL);
+        struct media_vpdq_frame *f = &out[cnt];
+        rc = hash_frame(v, crop, o.scale, f);
+        if (rc == 0 && want_plain) rc = hash_frame(v, NULL, o.scale, &plain[cnt]);
         if (rc != 0) {
             if (stop == 0) {
                 stop = rc;
@@ -325,25 +354,15 @@ int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq
             }
             break;
         }
-        if (cnt == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            if (nc > max_frames) nc = max_frames;
-            struct media_vpdq_frame *nf = realloc(out, nc * sizeof(*nf));
-            if (!nf) {
-                stop = -ENOMEM;
-                seterr(err, errlen, "out of memory");
-                break;
-            }
-            out = nf;
-            cap = nc;
-        }
-        struct media_vpdq_frame *f = &out[cnt++];
-        memcpy(f->hash, pdq.hash, MEDIA_PDQ_LEN);
-        f->quality = (uint8_t)(pdq.quality < 0 ? 0 : pdq.quality > 100 ? 100 : pdq.quality);
         f->frame = idx;
         /* The reference's timestamp is frame / rate seconds; kept in whole milliseconds. */
         double ms = (double)idx * 1000.0 / rate;
         f->time_ms = ms >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)llround(ms);
+        if (want_plain) {
+            plain[cnt].frame = f->frame;
+            plain[cnt].time_ms = f->time_ms;
+        }
+        cnt++;
     }
     int cut = media_video_saw_truncation(v);
     uint32_t first_damaged;
@@ -353,6 +372,7 @@ int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq
     media_video_close(v);
     if (cnt == 0) {
         free(out);
+        free(plain);
         if (stop == -ETIMEDOUT || stop == -ENOMEM) return stop;
         if (stop == 0) seterr(err, errlen, "the video has no decodable frame");
         return GIF_E_INVALID;
@@ -368,6 +388,10 @@ int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq
     }
     *frames = out;
     *n = cnt;
+    if (want_plain) {
+        info->plain = plain;
+        info->nplain = cnt;
+    }
     return 0;
 }
 
@@ -505,4 +529,22 @@ void media_vpdq_match(const struct media_vpdq_frame *q, size_t nq, const struct 
 int media_vpdq_is_match(const struct media_vpdq_match *m, double pct)
 {
     return m->query_pct >= pct || m->compared_pct >= pct || (m->windows && m->window_pct >= pct);
+}
+
+static double best_pct(const struct media_vpdq_match *m)
+{
+    double x = m->query_pct > m->compared_pct ? m->query_pct : m->compared_pct;
+    return m->windows && m->window_pct > x ? m->window_pct : x;
+}
+
+void media_vpdq_match_cropped(const struct media_vpdq_frame *q, size_t nq,
+                              const struct media_vpdq_frame *plain, size_t nplain,
+                              const struct media_vpdq_frame *c, size_t nc, int max_distance,
+                              int min_quality, uint32_t window_ms, struct media_vpdq_match *out)
+{
+    media_vpdq_match_windows(q, nq, c, nc, max_distance, min_quality, window_ms, out);
+    if (!plain || nplain == 0) return;
+    struct media_vpdq_match m;
+    media_vpdq_match_windows(plain, nplain, c, nc, max_distance, min_quality, window_ms, &m);
+    if (best_pct(&m) > best_pct(out)) *out = m;
 }

@@ -32,7 +32,8 @@ struct media_vpdq_opts {
     uint32_t max_frames; /* cap on frames hashed; 0 = 4096 (PROTO_VPDQ_FRAMES_MAX) */
     uint32_t max_ms;     /* cap on decode wall time; 0 = 60000 */
     int scale;           /* 0: native resolution; N: scale each frame to NxN first */
-    int crop_borders;    /* 1: detect and crop uniform (letterbox/pillarbox) borders */
+    int crop_borders;    /* 1: detect and crop uniform (letterbox/pillarbox) borders; for
+                            queries (media_vpdq_info.plain keeps the uncropped hashes) */
     uint64_t max_pixels; /* cap on one frame's pixels; 0 = MEDIA_VIDEO_MAX_PIXELS_DEFAULT */
 };
 void media_vpdq_opts_default(struct media_vpdq_opts *o);
@@ -55,11 +56,18 @@ struct media_vpdq_info {
     uint32_t frame_step;          /* every frame_step-th frame is hashed */
     uint32_t damaged;             /* decoded frames with errors the decoder concealed */
     struct media_video_crop crop; /* borders removed (all 0 without opts->crop_borders) */
+    /* When borders were removed: the same frames hashed without removing them (malloc'd, the
+     * caller frees; NULL otherwise). A copy with bars added matches its stored original
+     * through the cropped list, a stored copy that has the same bars through this one:
+     * media_vpdq_match_cropped takes both. */
+    struct media_vpdq_frame *plain;
+    size_t nplain;
 };
 
-/* media_vpdq_hash, also filling *info (which may be NULL). When truncated is set, err holds
- * the reason: data cut short, data the demuxer or decoder refused, frames the decoder had to
- * patch up (all frames may then be there), the frame cap or the time cap. opts may be NULL. */
+/* media_vpdq_hash, also filling *info (which may be NULL; when not, free info->plain). When
+ * truncated is set, err holds the reason: data cut short, data the demuxer or decoder refused,
+ * frames the decoder had to patch up (all frames may then be there), the frame cap or the time cap.
+ * opts may be NULL. */
 int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq_opts *opts,
                          struct media_vpdq_frame **frames, size_t *n, int *truncated,
                          struct media_vpdq_info *info, char *err, size_t errlen);
@@ -106,6 +114,13 @@ void media_vpdq_match(const struct media_vpdq_frame *q, size_t nq, const struct 
  * window_ms 0 leaves the window fields 0.
  */
 void media_vpdq_match_windows(const struct media_vpdq_frame *q, size_t nq,
+                              const struct media_vpdq_frame *c, size_t nc, int max_distance,
+                              int min_quality, uint32_t window_ms, struct media_vpdq_match *out);
+
+/* For a query hashed with crop_borders: matches the cropped list q and the plain one (NULL
+ * when nothing was cropped) against c and keeps the result with the higher best percentage. */
+void media_vpdq_match_cropped(const struct media_vpdq_frame *q, size_t nq,
+                              const struct media_vpdq_frame *plain, size_t nplain,
                               const struct media_vpdq_frame *c, size_t nc, int max_distance,
                               int min_quality, uint32_t window_ms, struct media_vpdq_match *out);
 

@@ -25,11 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n;
     int truncated;
     char err[256];
-    int rc = media_vpdq_hash(data, size, &o, &f, &n, &truncated, err, sizeof err);
+    struct media_vpdq_info info;
+    int rc = media_vpdq_hash_info(data, size, &o, &f, &n, &truncated, &info, err, sizeof err);
     if (rc != 0) {
-        if (f != NULL || n != 0 || err[0] == '\0') abort();
+        if (f != NULL || n != 0 || err[0] == '\0' || info.plain != NULL) abort();
         return 0;
     }
+    if (info.plain && (info.nplain != n || info.plain[n - 1].frame != f[n - 1].frame)) abort();
+    free(info.plain);
     if (n == 0 || n > o.max_frames || f == NULL) abort();
     for (size_t i = 0; i < n; i++) {
         if (f[i].quality > 100) abort();

@@ -666,6 +666,70 @@ static void test_image_borders(void **state)
     free(p);
 }
 
+/* On the sample videos: the SD copies of "pattern" carry 32-pixel pillarbox bars the HD
+ * original does not have; cropping finds them. A query that is the same barred copy as the
+ * stored one still matches, through the plain list. */
+static struct media_vpdq_frame *hash_sample(const char *dir, const char *name, double fps, int crop,
+                                            size_t *n, struct media_vpdq_info *info)
+{
+    char path[1400];
+    uint8_t *buf;
+    size_t len;
+    snprintf(path, sizeof path, "%s/sample-videos/%s.mp4", dir, name);
+    if (read_all(path, &buf, &len) != 0) fail_msg("cannot read %s", path);
+    struct media_vpdq_opts o = opts_fps(fps);
+    o.crop_borders = crop;
+    struct media_vpdq_frame *f;
+    int tr;
+    char err[256];
+    int rc = media_vpdq_hash_info(buf, len, &o, &f, n, &tr, info, err, sizeof err);
+    free(buf);
+    if (rc != 0) fail_msg("%s: %s", name, err);
+    return f;
+}
+
+static void test_bars_samples(void **state)
+{
+    (void)state;
+    const char *dir = testdata_dir();
+    if (!dir) {
+        print_message("SKIP: vPDQ conformance data not found\n");
+        skip();
+    }
+    static const struct {
+        const char *query, *stored;
+        int via_crop;
+    } cases[] = {
+        {"pattern-sd-grey-bar", "pattern-hd-no-bar", 1},
+        {"pattern-sd-with-small-logo-bar", "pattern-hd-no-bar", 1},
+        {"chair-19-sd-bar", "chair-19-sd-bar", 0},
+    };
+    size_t ncases = UNDER_ASAN ? 1 : GIF_ARRAY_LEN(cases);
+    for (size_t i = 0; i < ncases; i++) {
+        size_t nq, nc;
+        struct media_vpdq_info info, dummy;
+        struct media_vpdq_frame *c = hash_sample(dir, cases[i].stored, 1, 0, &nc, &dummy);
+        struct media_vpdq_frame *q = hash_sample(dir, cases[i].query, 1, 1, &nq, &info);
+        struct media_vpdq_match mc, mp, m;
+        media_vpdq_match(q, nq, c, nc, MEDIA_VPDQ_DISTANCE, MEDIA_VPDQ_QUALITY, &mc);
+        media_vpdq_match(info.plain, info.nplain, c, nc, MEDIA_VPDQ_DISTANCE, MEDIA_VPDQ_QUALITY,
+                         &mp);
+        media_vpdq_match_cropped(q, nq, info.plain, info.nplain, c, nc, MEDIA_VPDQ_DISTANCE,
+                                 MEDIA_VPDQ_QUALITY, 0, &m);
+        print_message("bars (samples): %s vs stored %s: crop %d %d %d %d; query-match cropped "
+                      "%.0f%%, uncropped (the reference) %.0f%%, kept %.0f%%\n",
+                      cases[i].query, cases[i].stored, info.crop.top, info.crop.bottom,
+                      info.crop.left, info.crop.right, mc.query_pct, mp.query_pct, m.query_pct);
+        assert_int_equal(info.crop.left, 32);
+        assert_int_equal(info.crop.right, 32);
+        assert_true(m.query_pct >= MEDIA_VPDQ_MATCH_PCT);
+        assert_true((cases[i].via_crop ? mc.query_pct : mp.query_pct) >= MEDIA_VPDQ_MATCH_PCT);
+        free(q);
+        free(c);
+        free(info.plain);
+    }
+}
+
 /* ---- generated videos: bars, cuts, false matches ---- */
 
 #define GEN_MAX_FILES 32
@@ -790,6 +854,7 @@ static struct media_vpdq_frame *hash_file(const char *name, double fps, int crop
     char err[256];
     struct media_vpdq_info dummy;
     int rc = media_vpdq_hash_info(buf, len, &o, &f, n, &tr, info ? info : &dummy, err, 256);
+    if (!info) free(dummy.plain);
     free(buf);
     if (rc != 0) fail_msg("%s: %s (%s)", name, gif_strerror(rc), err);
     assert_int_equal(tr, 0);
@@ -838,7 +903,13 @@ static void test_bars(void **state)
         struct media_vpdq_frame *c = hash_file(cases[i].stored, 1, 0, &nc, NULL);
         struct media_vpdq_frame *q0 = hash_file(cases[i].query, 1, 0, &nq0, NULL);
         struct media_vpdq_frame *q = hash_file(cases[i].query, 1, 1, &nq, &info);
-        struct media_vpdq_match m0 = match(q0, nq0, c, nc), m = match(q, nq, c, nc);
+        struct media_vpdq_match m0 = match(q0, nq0, c, nc), m;
+        media_vpdq_match_cropped(q, nq, info.plain, info.nplain, c, nc, MEDIA_VPDQ_DISTANCE,
+                                 MEDIA_VPDQ_QUALITY, 0, &m);
+        assert_non_null(info.plain);
+        assert_int_equal(info.nplain, nq);
+        assert_memory_equal(info.plain[0].hash, q0[0].hash, 32);
+        free(info.plain);
         print_message("bars: %s: crop top %d bottom %d left %d right %d; query-match %.0f%% "
                       "(compared %.0f%%) cropped, %.0f%% (compared %.0f%%) as the reference\n",
                       cases[i].what, info.crop.top, info.crop.bottom, info.crop.left,
@@ -860,6 +931,7 @@ static void test_bars(void **state)
         size_t n;
         struct media_vpdq_info info;
         free(hash_file(name, 1, 1, &n, &info));
+        free(info.plain);
         if (info.crop.top || info.crop.bottom || info.crop.left || info.crop.right)
             print_message("bars: %s cropped by %d %d %d %d without bars\n", SOURCES[i].name,
                           info.crop.top, info.crop.bottom, info.crop.left, info.crop.right);
@@ -908,6 +980,38 @@ static void test_cut(void **state)
     }
 }
 
+/* On the sample videos: chair-19-sd-bar is chair-orig-22-sd-bar from frame 111 (3.7 s) on, so
+ * its 1 fps samples fall a third of a second from the stored ones. */
+static void test_cut_samples(void **state)
+{
+    (void)state;
+    const char *dir = testdata_dir();
+    if (!dir) {
+        print_message("SKIP: vPDQ conformance data not found\n");
+        skip();
+    }
+    if (UNDER_ASAN) {
+        print_message("SKIP under ASan: covered by test_cut on small generated videos\n");
+        skip();
+    }
+    size_t nc, nd, n1;
+    struct media_vpdq_info i1, i2, i3;
+    struct media_vpdq_frame *c = hash_sample(dir, "chair-orig-22-sd-bar", 1, 0, &nc, &i1);
+    struct media_vpdq_frame *d = hash_sample(dir, "chair-19-sd-bar", 0, 0, &nd, &i2);
+    struct media_vpdq_frame *q1 = hash_sample(dir, "chair-19-sd-bar", 1, 0, &n1, &i3);
+    struct media_vpdq_match md = match_w(d, nd, c, nc), m1 = match_w(q1, n1, c, nc);
+    print_message("cut (samples): chair-19-sd-bar vs stored chair-orig-22-sd-bar: every frame: "
+                  "windows %.0f%% (%zu of %zu), query-match %.0f%%, compared %.0f%%; 1 fps "
+                  "(reference): query-match %.0f%%, compared %.0f%%\n",
+                  md.window_pct, md.windows_matched, md.windows, md.query_pct, md.compared_pct,
+                  m1.query_pct, m1.compared_pct);
+    assert_true(md.window_pct >= MEDIA_VPDQ_MATCH_PCT);
+    assert_false(media_vpdq_is_match(&m1, MEDIA_VPDQ_MATCH_PCT));
+    free(c);
+    free(d);
+    free(q1);
+}
+
 /* Every query kind against every stored source: the true pairs must match and no other. */
 static void test_false_matches(void **state)
 {
@@ -938,9 +1042,12 @@ static void test_false_matches(void **state)
     double max_false = 0, min_true = 100;
     for (size_t k = 0; k < nqk; k++) {
         size_t nq;
-        struct media_vpdq_frame *q = hash_file(queries[k], 0, 1, &nq, NULL);
+        struct media_vpdq_info info;
+        struct media_vpdq_frame *q = hash_file(queries[k], 0, 1, &nq, &info);
         for (size_t i = 0; i < NSRC; i++) {
-            struct media_vpdq_match m = match_w(q, nq, stored[i], ns[i]);
+            struct media_vpdq_match m;
+            media_vpdq_match_cropped(q, nq, info.plain, info.nplain, stored[i], ns[i],
+                                     MEDIA_VPDQ_DISTANCE, MEDIA_VPDQ_QUALITY, 1000, &m);
             if (m.query_usable == 0 || m.compared_usable == 0) {
                 /* no frame of quality >= 50 on one side: vPDQ cannot judge the pair */
                 if (i == truth[k])
@@ -970,6 +1077,7 @@ static void test_false_matches(void **state)
             }
         }
         free(q);
+        free(info.plain);
     }
     print_message("matching %zu queries (every frame, borders cropped) x %zu stored sources "
                   "(1 fps): %d true matches, %d missed, %d false matches, %d true non-matches, "
@@ -995,9 +1103,11 @@ int main(void)
         cmocka_unit_test(test_sample_rate),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_caps),
+        cmocka_unit_test(test_bars_samples),
         cmocka_unit_test(test_frame_rate_ntsc),
         cmocka_unit_test(test_bars),
         cmocka_unit_test(test_cut),
+        cmocka_unit_test(test_cut_samples),
         cmocka_unit_test(test_false_matches),
     };
     return cmocka_run_group_tests(tests, NULL, gen_teardown);
