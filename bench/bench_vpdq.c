@@ -142,6 +142,7 @@ static void bench_file(const char *path)
         o.fps = 0;
         o.max_frames = 1u << 20;
         o.crop_borders = 1;
+        o.keep_plain = 1;
         struct media_vpdq_info info;
         t0 = gif_mono_ns();
         if (media_vpdq_hash_info(buf, len, &o, &f, &n, &tr, &info, err, sizeof err) == 0) {

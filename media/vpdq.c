@@ -293,7 +293,7 @@ int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq
         if (rc != 0) return rc;
     }
     const struct media_video_crop *crop = crop_empty(&info->crop) ? NULL : &info->crop;
-    want_plain = want_plain && crop;
+    want_plain = want_plain && crop && o.keep_plain;
     struct media_video *v;
     rc = media_video_open(buf, len, deadline, o.max_pixels, &v, err, errlen);
     if (rc != 0) return rc;

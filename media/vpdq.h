@@ -32,8 +32,9 @@ struct media_vpdq_opts {
     uint32_t max_frames; /* cap on frames hashed; 0 = 4096 (PROTO_VPDQ_FRAMES_MAX) */
     uint32_t max_ms;     /* cap on decode wall time; 0 = 60000 */
     int scale;           /* 0: native resolution; N: scale each frame to NxN first */
-    int crop_borders;    /* 1: detect and crop uniform (letterbox/pillarbox) borders; for
-                            queries (media_vpdq_info.plain keeps the uncropped hashes) */
+    int crop_borders;    /* 1: detect and crop uniform (letterbox/pillarbox) borders (queries) */
+    int keep_plain;      /* with crop_borders, when a border is cropped: also hash each frame
+                            uncropped into media_vpdq_info.plain (the caller frees it) */
     uint64_t max_pixels; /* cap on one frame's pixels; 0 = MEDIA_VIDEO_MAX_PIXELS_DEFAULT */
 };
 void media_vpdq_opts_default(struct media_vpdq_opts *o);
@@ -56,15 +57,15 @@ struct media_vpdq_info {
     uint32_t frame_step;          /* every frame_step-th frame is hashed */
     uint32_t damaged;             /* decoded frames with errors the decoder concealed */
     struct media_video_crop crop; /* borders removed (all 0 without opts->crop_borders) */
-    /* When borders were removed: the same frames hashed without removing them (malloc'd, the
-     * caller frees; NULL otherwise). A copy with bars added matches its stored original
-     * through the cropped list, a stored copy that has the same bars through this one:
+    /* With opts->keep_plain, when borders were removed: the same frames hashed without removing
+     * them (malloc'd, the caller frees; NULL otherwise). A copy with bars added matches its stored
+     * original through the cropped list, a stored copy that has the same bars through this one:
      * media_vpdq_match_cropped takes both. */
     struct media_vpdq_frame *plain;
     size_t nplain;
 };
 
-/* media_vpdq_hash, also filling *info (which may be NULL; when not, free info->plain). When
+/* media_vpdq_hash, also filling *info (which may be NULL; see info->plain). When
  * truncated is set, err holds the reason: data cut short, data the demuxer or decoder refused,
  * frames the decoder had to patch up (all frames may then be there), the frame cap or the time cap.
  * opts may be NULL. */

@@ -19,6 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.max_pixels = 1024 * 1024;
     if (size & 1) {
         o.crop_borders = 1;
+        o.keep_plain = 1;
         o.scale = 64;
     }
     struct media_vpdq_frame *f;

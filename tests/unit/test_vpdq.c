@@ -738,6 +738,7 @@ static struct media_vpdq_frame *hash_sample(const char *dir, const char *name, d
     if (read_all(path, &buf, &len) != 0) fail_msg("cannot read %s", path);
     struct media_vpdq_opts o = opts_fps(fps);
     o.crop_borders = crop;
+    o.keep_plain = crop;
     struct media_vpdq_frame *f;
     int tr;
     char err[256];
@@ -908,6 +909,7 @@ static struct media_vpdq_frame *hash_file(const char *name, double fps, int crop
     if (read_all(gen_path(name), &buf, &len) != 0) fail_msg("cannot read %s", name);
     struct media_vpdq_opts o = opts_fps(fps);
     o.crop_borders = crop;
+    o.keep_plain = crop;
     struct media_vpdq_frame *f;
     int tr;
     char err[256];
