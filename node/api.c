@@ -382,9 +382,11 @@ bad:
 
 #define MEDIA_JOBS_MAX 2         /* media requests hashing at once; more get 503 */
 #define MEDIA_VIDEO_MAX_MS 30000 /* decode time cap per video request */
-#define VPDQ_PROBE_FRAMES 64     /* query frames looked up in the frame index */
+#define VPDQ_PROBE_FRAMES 64     /* query frames looked up in the frame index (1 fps) */
+#define VPDQ_PROBE_DENSE 512     /* the same for a query hashed at every frame */
 #define VPDQ_CANDIDATES_MAX 100  /* stored videos compared frame by frame */
 #define VPDQ_HITS_PER_FRAME 256  /* index hits read per probe frame */
+#define VPDQ_WINDOW_MS 1000      /* stored signals are hashed at 1 fps */
 
 struct media_job {
     uv_work_t work;
@@ -401,7 +403,7 @@ struct media_job {
 static void media_work(uv_work_t *w)
 {
     struct media_job *j = w->data;
-    struct api_media_opts o = {.video_max_ms = MEDIA_VIDEO_MAX_MS, .crop_borders = 1};
+    struct api_media_opts o = {.video_max_ms = MEDIA_VIDEO_MAX_MS, .crop_borders = 1, .query = 1};
     j->rc = api_media_hash(j->body, j->len, j->kind, &o, &j->m, j->err, sizeof j->err);
     /* The bytes are not needed any more: do not keep high-risk content in memory longer. */
     sodium_memzero(j->body, j->len);
@@ -414,12 +416,17 @@ struct vpdq_cand {
     struct media_vpdq_match res;
 };
 
+/* The best of a result's three percentages (the one media_vpdq_is_match decides on). */
+static double cand_best(const struct media_vpdq_match *x)
+{
+    double b = x->query_pct > x->compared_pct ? x->query_pct : x->compared_pct;
+    return x->window_pct > b ? x->window_pct : b;
+}
+
 static int cand_cmp(const void *a, const void *b)
 {
-    const struct media_vpdq_match *x = &((const struct vpdq_cand *)a)->res;
-    const struct media_vpdq_match *y = &((const struct vpdq_cand *)b)->res;
-    double bx = x->query_pct > x->compared_pct ? x->query_pct : x->compared_pct;
-    double by = y->query_pct > y->compared_pct ? y->query_pct : y->compared_pct;
+    double bx = cand_best(&((const struct vpdq_cand *)a)->res);
+    double by = cand_best(&((const struct vpdq_cand *)b)->res);
     return bx > by ? -1 : bx < by ? 1 : 0;
 }
 
@@ -433,11 +440,45 @@ static void cand_add(struct vpdq_cand *c, size_t *n, const uint8_t id[PROTO_ID_L
     memcpy(c[(*n)++].id, id, PROTO_ID_LEN);
 }
 
+static size_t usable_frames(const struct media_vpdq_frame *f, size_t n)
+{
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (f[i].quality >= MEDIA_VPDQ_QUALITY) u++;
+    return u;
+}
+
 /*
- * The stored vpdq signals a query video matches. Candidates: the records whose indexed frames
- * lie within maxd of up to VPDQ_PROBE_FRAMES usable query frames spread over the video (a
- * record matching 80 % of the query's frames is certain to hold one of them). Each candidate's
- * whole frame list is then matched against the query's (media_vpdq_match) and kept when
+ * Looks up usable frames of f (usable of them) in the frame index and adds the records hit to
+ * the candidates: every usable frame of 1 s windows spread over the list, about budget frames
+ * in all. A dense query (every frame) matches a stored 1 fps video on about one frame a second,
+ * so whole windows are probed rather than single frames; for a 1 fps list this is one frame in
+ * every few, spread over the video.
+ */
+static void vpdq_probe(struct node *n, const struct media_vpdq_frame *f, size_t nf, size_t usable,
+                       size_t budget, int maxd, struct store_pdq_hit *hits, struct vpdq_cand *cands,
+                       size_t *nc)
+{
+    if (usable == 0) return;
+    size_t windows = f[nf - 1].time_ms / VPDQ_WINDOW_MS + 1;
+    size_t per = (usable + windows - 1) / windows;   /* usable frames a window */
+    size_t probed = budget / per ? budget / per : 1; /* windows probed */
+    size_t stride = (windows + probed - 1) / probed;
+    for (size_t i = 0; i < nf; i++) {
+        if (f[i].quality < MEDIA_VPDQ_QUALITY || (f[i].time_ms / VPDQ_WINDOW_MS) % stride) continue;
+        size_t total = store_pdq_query(n->vpdq, f[i].hash, maxd, hits, VPDQ_HITS_PER_FRAME);
+        size_t got = total < VPDQ_HITS_PER_FRAME ? total : VPDQ_HITS_PER_FRAME;
+        for (size_t h = 0; h < got; h++)
+            cand_add(cands, nc, hits[h].id);
+    }
+}
+
+/*
+ * The stored vpdq signals a query video matches (docs/video.md "How a query should be
+ * matched"). Candidates: the records whose indexed frames lie within maxd of the usable query
+ * frames of 1 s windows spread over the video (vpdq_probe), taken from the cropped list and
+ * again from the uncropped one when borders were cropped. Each candidate's whole frame list is then
+ * compared with both lists (media_vpdq_match_cropped, 1 s windows: the stored rate) and kept when
  * media_vpdq_is_match says so. Returns the match objects, best first; *best as near_matches.
  */
 static json_t *vpdq_matches(struct call *k, struct store_rd *rd, const struct api_media *m,
@@ -446,10 +487,9 @@ static json_t *vpdq_matches(struct call *k, struct store_rd *rd, const struct ap
     *best = POLICY_ALLOW;
     *err = 0;
     json_t *matches = json_array();
-    size_t usable = 0;
-    for (size_t i = 0; i < m->nframes; i++)
-        if (m->frames[i].quality >= MEDIA_VPDQ_QUALITY) usable++;
-    if (usable == 0) return matches;
+    size_t usable = usable_frames(m->frames, m->nframes);
+    size_t uplain = usable_frames(m->plain, m->nplain);
+    if (usable == 0 && uplain == 0) return matches;
     struct vpdq_cand *cands = malloc(VPDQ_CANDIDATES_MAX * sizeof *cands);
     struct store_pdq_hit *hits = malloc(VPDQ_HITS_PER_FRAME * sizeof *hits);
     struct media_vpdq_frame *cf = malloc(PROTO_VPDQ_FRAMES_MAX * sizeof *cf);
@@ -457,16 +497,10 @@ static json_t *vpdq_matches(struct call *k, struct store_rd *rd, const struct ap
         *err = -ENOMEM;
         goto out;
     }
-    size_t nc = 0, step = (usable + VPDQ_PROBE_FRAMES - 1) / VPDQ_PROBE_FRAMES, seen = 0;
-    for (size_t i = 0; i < m->nframes; i++) {
-        if (m->frames[i].quality < MEDIA_VPDQ_QUALITY) continue;
-        if (seen++ % step) continue;
-        size_t total =
-            store_pdq_query(k->n->vpdq, m->frames[i].hash, maxd, hits, VPDQ_HITS_PER_FRAME);
-        size_t got = total < VPDQ_HITS_PER_FRAME ? total : VPDQ_HITS_PER_FRAME;
-        for (size_t h = 0; h < got; h++)
-            cand_add(cands, &nc, hits[h].id);
-    }
+    size_t nc = 0;
+    size_t budget = m->every_frame ? VPDQ_PROBE_DENSE : VPDQ_PROBE_FRAMES;
+    vpdq_probe(k->n, m->frames, m->nframes, usable, budget, maxd, hits, cands, &nc);
+    vpdq_probe(k->n, m->plain, m->nplain, uplain, budget, maxd, hits, cands, &nc);
     size_t kept = 0;
     for (size_t i = 0; i < nc; i++) {
         struct store_rec sr;
@@ -475,7 +509,8 @@ static json_t *vpdq_matches(struct call *k, struct store_rd *rd, const struct ap
             r.kind != PROTO_SIGNAL || r.u.signal.stype != PROTO_ST_VPDQ)
             continue;
         size_t n = api_vpdq_unpack(&r.u.signal.value, cf);
-        media_vpdq_match(m->frames, m->nframes, cf, n, maxd, MEDIA_VPDQ_QUALITY, &cands[i].res);
+        media_vpdq_match_cropped(m->frames, m->nframes, m->plain, m->nplain, cf, n, maxd,
+                                 MEDIA_VPDQ_QUALITY, VPDQ_WINDOW_MS, &cands[i].res);
         if (media_vpdq_is_match(&cands[i].res, MEDIA_VPDQ_MATCH_PCT)) cands[kept++] = cands[i];
     }
     qsort(cands, kept, sizeof *cands, cand_cmp);
@@ -493,6 +528,7 @@ static json_t *vpdq_matches(struct call *k, struct store_rd *rd, const struct ap
                             json_integer((json_int_t)(r.u.signal.value.n / PROTO_VPDQ_FRAME_LEN)));
         json_object_set_new(o, "query_match_pct", json_real(x->query_pct));
         json_object_set_new(o, "compared_match_pct", json_real(x->compared_pct));
+        json_object_set_new(o, "window_pct", json_real(x->window_pct));
         if (v > *best) *best = v;
         json_array_append_new(matches, o);
     }
@@ -554,9 +590,9 @@ static void media_after(uv_work_t *w, int status)
     } else {
         json_t *ms = vpdq_matches(k, rd, m, j->maxd, now, &v, &rc);
         if (v > best) best = v;
-        json_t *o =
-            json_pack("{s:s,s:I,s:b,s:s,s:o}", "type", "vpdq", "frames", (json_int_t)m->nframes,
-                      "truncated", m->truncated, "verdict", policy_verdict_name(v), "matches", ms);
+        json_t *o = json_pack("{s:s,s:I,s:b,s:b,s:s,s:o}", "type", "vpdq", "frames",
+                              (json_int_t)m->nframes, "every_frame", m->every_frame, "truncated",
+                              m->truncated, "verdict", policy_verdict_name(v), "matches", ms);
         if (m->truncated) json_object_set_new(o, "note", json_string(m->note));
         json_array_append_new(results, o);
     }

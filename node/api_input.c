@@ -510,8 +510,9 @@ enum api_media_kind api_media_probe(const uint8_t *buf, size_t len)
 void api_media_free(struct api_media *m)
 {
     free(m->frames);
-    m->frames = NULL;
-    m->nframes = 0;
+    free(m->plain);
+    m->frames = m->plain = NULL;
+    m->nframes = m->nplain = 0;
 }
 
 static int media_fail(struct api_media *out, int rc)
@@ -561,12 +562,32 @@ int api_media_hash(const uint8_t *buf, size_t len, enum api_media_kind kind,
     media_vpdq_opts_default(&o);
     if (opts) {
         o.max_ms = opts->video_max_ms;
-        o.crop_borders = opts->crop_borders;
+        o.crop_borders = opts->crop_borders || opts->query;
+        o.keep_plain = opts->query;
+        if (opts->query) o.fps = 0;
     }
+    uint32_t max_ms = o.max_ms ? o.max_ms : MEDIA_VPDQ_MAX_MS;
+    uint64_t start = gif_mono_ns();
     struct media_vpdq_info info;
     rc = media_vpdq_hash_info(buf, len, &o, &out->frames, &out->nframes, &out->truncated, &info,
                               err, errlen);
+    /* A query hashed at every frame that reached the frame cap is longer than the cap covers
+     * (2 min 16 s at 30 fps): hash it again at 1 fps within what is left of the time cap (with
+     * no time left, keep the frames hashed so far). */
+    uint64_t spent = (gif_mono_ns() - start) / 1000000u;
+    if (rc == 0 && o.fps == 0 && out->truncated && out->nframes == MEDIA_VPDQ_MAX_FRAMES &&
+        spent + 1000 < max_ms) {
+        free(out->frames);
+        free(info.plain);
+        o.fps = 1.0;
+        o.max_ms = max_ms - (uint32_t)spent;
+        rc = media_vpdq_hash_info(buf, len, &o, &out->frames, &out->nframes, &out->truncated, &info,
+                                  err, errlen);
+    }
     if (rc) return media_fail(out, rc);
+    out->every_frame = o.fps == 0;
+    out->plain = info.plain;
+    out->nplain = info.nplain;
     if (out->nframes == 0) {
         snprintf(err, errlen, "the video has no frame to hash");
         return media_fail(out, GIF_E_INVALID);

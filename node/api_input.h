@@ -81,6 +81,9 @@ struct api_media_opts {
     uint32_t video_max_ms; /* cap on decode wall time; 0 = MEDIA_VPDQ_MAX_MS */
     int crop_borders;      /* 1: crop letterbox/pillarbox borders before hashing frames (the
                             * query side; stored signals stay reference-compatible) */
+    int query;             /* 1: hash a video as a query (docs/video.md "How a query should be
+                            * matched"): crop borders and keep the uncropped hashes too (plain),
+                            * every frame when the 4,096-frame cap covers the video, else 1 fps */
 };
 
 /* Every signal of one file: md5 and sha256 of the bytes, plus pdq (image) or vpdq (video). */
@@ -92,8 +95,12 @@ struct api_media {
     struct media_pdq pdq;            /* images */
     struct media_vpdq_frame *frames; /* videos: malloc'd, api_media_free frees */
     size_t nframes;
-    int truncated;  /* videos: frames decoded before a cut or cap */
-    char note[160]; /* why truncated, when it is */
+    struct media_vpdq_frame *plain; /* opts->query, when borders were cropped: the same frames
+                                     * hashed uncropped (malloc'd, api_media_free frees) */
+    size_t nplain;
+    int every_frame; /* videos: hashed at every frame (else at 1 fps) */
+    int truncated;   /* videos: frames decoded before a cut or cap */
+    char note[160];  /* why truncated, when it is */
 };
 
 /*
