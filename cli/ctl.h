@@ -184,13 +184,16 @@ const char *ctl_api_errtext(char *out, size_t outlen, int status, const json_t *
 int ctl_read_file(const char *name, uint8_t **buf, size_t *len);
 
 struct api_media;
+struct api_media_opts;
 /*
  * Hashes a file's bytes: md5 and sha256 always; pdq for an image, vpdq for a video (the kind
  * guessed from the bytes). Returns 1 when the bytes are media and decoded (m->kind set), 0 when
  * they are no image or video format (only md5 and sha256 are set, m->kind is 0), or -1 when
- * they look like media but do not decode (reason in err; md5 and sha256 still set).
+ * they look like media but do not decode (reason in err; md5 and sha256 still set). opts may
+ * be NULL (full resolution, 1 fps; see api_media_hash).
  */
-int ctl_media_hash(const uint8_t *buf, size_t len, struct api_media *m, char *err, size_t errlen);
+int ctl_media_hash(const uint8_t *buf, size_t len, const struct api_media_opts *opts,
+                   struct api_media *m, char *err, size_t errlen);
 
 /* ---- Shared between consortium.c and verify.c. */
 

@@ -12,7 +12,7 @@
 #include "util/gif.h"
 
 const char ctl_hash_help[] =
-    "Usage: gifctl hash FILE...\n"
+    "Usage: gifctl hash [--squash] FILE...\n"
     "\n"
     "Compute every signal of each file, as a node would publish or match them, with no node\n"
     "needed ('-' reads standard input): md5 and sha256 of the bytes; for an image (JPEG, PNG,\n"
@@ -24,6 +24,9 @@ const char ctl_hash_help[] =
     "A file that cannot be read, or that looks like an image or video but does not decode, is\n"
     "reported on standard error (and with \"error\" in --json); the others are still hashed\n"
     "and the exit code is 2.\n"
+    "--squash hashes images as the reference's pdq-photo-hasher tool does: anything over 512 px\n"
+    "is squashed to 512x512 first. Nodes publish and match full-resolution hashes (the\n"
+    "reference library's); use it only to compare with that tool's output.\n"
     "\n"
     "Example:\n"
     "  gifctl hash photo.jpg upload.mp4\n"
@@ -80,12 +83,13 @@ int ctl_read_file(const char *name, uint8_t **buf, size_t *len)
     return CTL_OK;
 }
 
-int ctl_media_hash(const uint8_t *buf, size_t len, struct api_media *m, char *err, size_t errlen)
+int ctl_media_hash(const uint8_t *buf, size_t len, const struct api_media_opts *opts,
+                   struct api_media *m, char *err, size_t errlen)
 {
     err[0] = '\0';
     enum api_media_kind kind = len ? api_media_probe(buf, len) : API_MEDIA_NONE;
     if (kind != API_MEDIA_NONE) {
-        int rc = api_media_hash(buf, len, kind, NULL, m, err, errlen);
+        int rc = api_media_hash(buf, len, kind, opts, m, err, errlen);
         if (rc == 0) return 1;
     }
     uint8_t md5[16], sha[32];
@@ -108,8 +112,12 @@ int ctl_hash(struct ctl_ctx *c, int argc, char **argv)
 {
     struct ctl_args a;
     ctl_args_init(&a, c, argc, argv);
+    static const struct ctl_optdef defs[] = {{"squash", false, 1}, {NULL, false, 0}};
+    struct api_media_opts opts = {0};
     const char *val;
-    int r = ctl_args_next(&a, NULL, &val);
+    int r;
+    while ((r = ctl_args_next(&a, defs, &val)) > 0)
+        opts.tool_squash = 1;
     if (r < 0) return ctl_args_stop(c, r);
     if (a.npos == 0) return ctl_usage(c, "hash: give at least one FILE");
     int ec = CTL_OK;
@@ -124,7 +132,7 @@ int ctl_hash(struct ctl_ctx *c, int argc, char **argv)
         }
         struct api_media m;
         char err[256];
-        int got = ctl_media_hash(buf, len, &m, err, sizeof err);
+        int got = ctl_media_hash(buf, len, &opts, &m, err, sizeof err);
         free(buf);
         if (got < 0) {
             ctl_err("%s: %s", name, err);

@@ -126,7 +126,7 @@ static int publish_file(struct ctl_ctx *c, const char *name, json_t *body)
     }
     struct api_media m;
     char err[256];
-    int got = ctl_media_hash(buf, len, &m, err, sizeof err);
+    int got = ctl_media_hash(buf, len, NULL, &m, err, sizeof err);
     free(buf);
     if (got < 0) {
         ctl_err("%s: %s: nothing published", name, err);

@@ -550,6 +550,11 @@ int api_media_hash(const uint8_t *buf, size_t len, enum api_media_kind kind,
         if (rc) return media_fail(out, rc);
         out->width = img.width;
         out->height = img.height;
+        if (opts && opts->tool_squash && (rc = media_rgb_squash_tool(&img)) != 0) {
+            media_rgb_free(&img);
+            snprintf(err, errlen, "squashing the image failed: %s", gif_strerror(rc));
+            return media_fail(out, rc);
+        }
         rc = media_image_pdq(&img, &out->pdq, NULL);
         media_rgb_free(&img);
         if (rc) {

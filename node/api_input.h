@@ -84,6 +84,9 @@ struct api_media_opts {
     int query;             /* 1: hash a video as a query (docs/video.md "How a query should be
                             * matched"): crop borders and keep the uncropped hashes too (plain),
                             * every frame when the 4,096-frame cap covers the video, else 1 fps */
+    int tool_squash;       /* images: squash to 512x512 first when a side is over 512, as the
+                            * reference's command-line tool does (its output, not the reference
+                            * library's: nodes publish and match full-resolution hashes) */
 };
 
 /* Every signal of one file: md5 and sha256 of the bytes, plus pdq (image) or vpdq (video). */

@@ -279,6 +279,18 @@ contains "$out" "$(md5sum a.bin | cut -d' ' -f1)" "hash - reads stdin"
 expect 2 "hash of a missing file among good ones" -- "$GIFCTL" hash a.bin nope.bin
 contains "$out" "^a.bin  md5" "the good file is still hashed"
 contains "$err" "nope.bin" "the missing file is named"
+png=${GIF_SOURCE_DIR:-.}/../shared/testdata/pdq/decoded-png/bridge-1-original.png
+if [ -f "$png" ]; then
+    # 1600x1004: the reference library and its command-line tool (512x512 squash) differ here.
+    expect 0 "hash of a 1600x1004 image" -- "$GIFCTL" hash "$png"
+    contains "$out" "pdq     f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22  quality 100" \
+        "full-resolution pdq equals the reference library's"
+    expect 0 "hash --squash" -- "$GIFCTL" hash --squash "$png"
+    contains "$out" "pdq     d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22  quality 100" \
+        "--squash pdq equals the reference tool's"
+else
+    echo "SKIP: --squash check: ../shared/testdata/pdq is absent"
+fi
 
 echo
 if [ "$failures" -ne 0 ]; then
