@@ -331,7 +331,8 @@ def wait_links(nodes, deg, limit=60):
 
 METRICS = ["gifnet_peer_records_received_total", "gifnet_peer_duplicates_total",
            "gifnet_peer_records_pushed_total", "gifnet_peer_push_dropped_total",
-           "gifnet_antientropy_pulls_total", "gifnet_plumtree_prunes_total", "gifnet_plumtree_grafts_total"]
+           "gifnet_antientropy_pulls_total", "gifnet_plumtree_prunes_total", "gifnet_plumtree_grafts_total",
+           "gifnet_peer_cut_through_total"]
 
 
 def metrics(nodes):
@@ -477,6 +478,7 @@ def propagation_run(nodes, label):
         "pushed": d["gifnet_peer_records_pushed_total"], "dropped": d["gifnet_peer_push_dropped_total"],
         "pulls": d["gifnet_antientropy_pulls_total"],
         "prunes": d["gifnet_plumtree_prunes_total"], "grafts": d["gifnet_plumtree_grafts_total"],
+        "cut": d["gifnet_peer_cut_through_total"] / (R * (n - 1)),
     }
     order.sort()
     q = max(1, len(order) // 4)
@@ -490,7 +492,8 @@ def propagation_run(nodes, label):
         f"p99 {res['p99']:.0f} ms, max {res['max']:.0f} ms (any node: p50 {res['node_p50']:.0f}, "
         f"p99 {res['node_p99']:.0f}); copies/node/record {res['copies']:.2f}, duplicates {res['dups']:.0f} "
         f"({res['dups_per']:.2f}/node/record), push dropped {res['dropped']:.0f}, WANTs {res['pulls']:.0f}, "
-        f"prunes {res['prunes']:.0f}, grafts {res['grafts']:.0f}; last-node p50 of the first/last quarter "
+        f"prunes {res['prunes']:.0f}, grafts {res['grafts']:.0f}, forwarded on receipt (cut-through) "
+        f"{100 * res['cut']:.0f}% of node-records; last-node p50 of the first/last quarter "
         f"published: {res['first_q']:.0f}/{res['last_q']:.0f} ms")
     return res
 

@@ -187,6 +187,12 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
            "Links made lazy (a push brought only duplicates).", m->net_prunes);
     scalar(&o, "gifnet_plumtree_grafts_total", "counter",
            "GRAFT requests sent (announced records that did not arrive by push).", m->net_grafts);
+    put(&o,
+        "# HELP gifnet_plumtree_graft_timeout_seconds How long an announced record may take to "
+        "arrive by push before it is grafted (adapted to the lag seen).\n"
+        "# TYPE gifnet_plumtree_graft_timeout_seconds gauge\n"
+        "gifnet_plumtree_graft_timeout_seconds %.3f\n",
+        (double)m->net_graft_timeout_ms / 1000.0);
     scalar(&o, "gifnet_antientropy_pulls_total", "counter", "WANT requests sent to peers.",
            m->net_pulls);
     /* Per peer link (ready links only; a link's counters start when it does). */

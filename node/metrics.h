@@ -32,6 +32,7 @@ struct metrics {
     uint64_t net_pulls;       /* WANT requests sent */
     uint64_t net_penalties;   /* peers penalised for protocol violations */
     uint64_t net_cut_through; /* pushed records forwarded before they were durable here */
+    uint64_t net_graft_timeout_ms; /* gauge: the current adaptive graft timeout */
     uint64_t net_prunes;      /* links made lazy after a push brought only duplicates */
     uint64_t net_grafts;      /* GRAFT requests sent for announced records that did not come */
     uint64_t prop_buckets[METRICS_PROP_BUCKETS]; /* origin's publish time to local acceptance */

@@ -44,10 +44,13 @@
 #define BACKOFF_MAX_MS 2000 /* a healed partition waits at most this for its links */
 #define HANDSHAKE_TIMEOUT_MS 10000
 #define MISS_MAX 256 /* announced records awaited per link */
-#define GRAFT_MS                                                                                   \
-    100                  /* how long an announced record may take to arrive by push. Measured      \
-                          * (docs/performance.md): 1 s made delivery slower (p50 2 s at 16         \
-                          * nodes) without ending the prune/graft churn; tuning is open work */
+/* How long an announced record may take to arrive by push before it is grafted: adapted, as
+ * TCP adapts its retransmission timeout, to the lag this node sees between an announcement
+ * and the push of the same record (smoothed lag + 4 x its mean deviation), within these
+ * bounds. A fixed 100 ms made a loaded host graft records whose push was merely slow; every
+ * such graft adds an eager link, a duplicate and a prune (docs/network.md). */
+#define GRAFT_MIN_MS 100
+#define GRAFT_MAX_MS 1000
 #define GRAFT_TICK_MS 20 /* also how long announcements wait to share an IHAVE frame */
 #define IHAVE_BATCH 256  /* announcements queued per link before an early flush */
 
@@ -91,6 +94,7 @@ struct peer {
     struct missing { /* announced by this peer, not yet received */
         struct peer_entry e;
         uint64_t deadline_ms;
+        uint64_t since_ms; /* when the announcement came */
     } miss[MISS_MAX];
     size_t nmiss;
     struct peer_entry *ihave; /* announcements not yet sent (lazy push), IHAVE_BATCH at most */
@@ -158,6 +162,9 @@ struct cut {
 
 struct net {
     struct node *n;
+    double lag_ms, lag_dev_ms; /* smoothed announcement-to-push lag and its mean deviation */
+    bool lag_known;
+    uint32_t graft_ms;                         /* the current graft timeout */
     uint8_t okeys[ORIGINS_MAX][PROTO_KEY_LEN]; /* origin index -> key */
     uint16_t oslots[ORIGIN_SLOTS];             /* open addressing over okeys: index + 1 */
     uint64_t opush_ms[ORIGINS_MAX];            /* when a push of that origin last arrived */
@@ -670,6 +677,23 @@ void net_push(struct node *n, const struct proto_record *r, const uint8_t *rec, 
     }
 }
 
+static void graft_sample(struct net *net, uint64_t lag)
+{
+    double s = (double)lag;
+    if (!net->lag_known) {
+        net->lag_ms = s;
+        net->lag_dev_ms = s / 2;
+        net->lag_known = true;
+    } else {
+        net->lag_dev_ms +=
+            ((s > net->lag_ms ? s - net->lag_ms : net->lag_ms - s) - net->lag_dev_ms) / 4;
+        net->lag_ms += (s - net->lag_ms) / 8;
+    }
+    double t = net->lag_ms + 4 * net->lag_dev_ms;
+    net->graft_ms = t < GRAFT_MIN_MS ? GRAFT_MIN_MS : t > GRAFT_MAX_MS ? GRAFT_MAX_MS : (uint32_t)t;
+    net->n->metrics.net_graft_timeout_ms = net->graft_ms;
+}
+
 /* Records announced by a lazy peer that did not arrive by push in time: ask it for them
  * (GRAFT), which also makes the link eager again. */
 static void graft_tick(uv_timer_t *t)
@@ -688,8 +712,13 @@ static void graft_tick(uv_timer_t *t)
         for (size_t i = 0; i < p->nmiss; i++) {
             struct missing *m = &p->miss[i];
             struct store_head h;
-            if (store_head_get(rd, m->e.origin, &h) == 0 && h.seq >= m->e.seq) continue;
-            if (cut_find(net, m->e.origin, m->e.seq)) continue;
+            if ((store_head_get(rd, m->e.origin, &h) == 0 && h.seq >= m->e.seq) ||
+                cut_find(net, m->e.origin, m->e.seq)) {
+                /* It came by push after all: a sample of the announcement-to-push lag (to a
+                 * tick: it arrived since the last one). */
+                graft_sample(net, now - m->since_ms);
+                continue;
+            }
             if (m->deadline_ms > now) {
                 p->miss[keep++] = *m;
                 continue;
@@ -723,7 +752,8 @@ static void take_ihave(struct peer *p, struct peer_list *l)
         if (cut_find(p->n->net, e.origin, e.seq)) continue; /* here, being written */
         if (p->nmiss == MISS_MAX) break;                    /* anti-entropy catches up the rest */
         p->miss[p->nmiss].e = e;
-        p->miss[p->nmiss++].deadline_ms = now + GRAFT_MS;
+        p->miss[p->nmiss].since_ms = now;
+        p->miss[p->nmiss++].deadline_ms = now + p->n->net->graft_ms;
     }
     store_rd_close(rd);
 }
@@ -1536,6 +1566,8 @@ int net_start(struct node *n, char *err, size_t errlen)
     uv_timer_init(n->loop, &net->graft_timer);
     net->graft_timer.data = net;
     net->graft_timer_open = true;
+    net->graft_ms = GRAFT_MIN_MS;
+    n->metrics.net_graft_timeout_ms = GRAFT_MIN_MS;
     uv_timer_start(&net->graft_timer, graft_tick, GRAFT_TICK_MS, GRAFT_TICK_MS);
     GIF_INFO("net", "peers: listening on %s:%d, %zu seed%s", c->peer_host, c->peer_port, c->nseeds,
              c->nseeds == 1 ? "" : "s");
