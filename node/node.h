@@ -21,6 +21,9 @@
 /* vpdq frames below this quality are not indexed (matching ignores them too). */
 #define NODE_VPDQ_INDEX_QUALITY 50
 
+/* Most worker jobs checking one batch's signatures at once (write.c uses one per core). */
+#define NODE_VERIFY_JOBS 8
+
 struct write_req;
 struct net;
 
@@ -59,12 +62,23 @@ struct node {
     size_t nsrc;
     uint64_t feed_seen; /* highest feed position applied to the index and events */
 
-    /* The write pipeline (write.c). */
+    /* The write pipeline (write.c): queued, then signatures checked (wq_vbatch, on up to
+     * NODE_VERIFY_JOBS worker jobs), then ready, then written (wq_batch, one writer). One
+     * batch at most in each stage, in queue order. */
     struct write_req *wq_head, *wq_tail;
     size_t wq_len;
     bool wq_busy;
     uv_work_t wq_work;
-    struct write_req *wq_batch; /* the batch being written */
+    struct write_req *wq_batch;  /* the batch being written */
+    struct write_req *wq_vbatch; /* the batch whose signatures are being checked */
+    struct write_req *wq_ready;  /* checked, waiting for the writer */
+    unsigned wq_vjobs;           /* verify jobs of wq_vbatch still running */
+    struct write_vjob {
+        uv_work_t work;
+        struct node *n;
+        struct write_req *batch;
+        size_t from, to; /* this job's share of the batch's ingest records */
+    } wq_vjob[NODE_VERIFY_JOBS];
 
     size_t media_jobs; /* POST /v1/match/media requests hashing on the worker pool */
 

@@ -1,8 +1,20 @@
 /*
- * The write pipeline. API writes and ingests queue here; one batch at a time goes to libuv's
- * worker pool, where every queued publish shares one store_publish transaction and every
- * queued ingest one store_ingest transaction (group commit: one fsync serves many requests).
- * Each request is answered on the loop thread only after its transaction is durable.
+ * The write pipeline. API writes and ingests queue here and go through three stages, one
+ * batch at a time in each, in queue order:
+ *
+ *   1. verify: the signatures of a batch's ingested records are checked on libuv's worker
+ *      pool, split across one job per core (store_ingest_verify: a read-transaction lookup
+ *      first, so a record already stored is never verified). Skipped when nothing in the
+ *      batch needs it (publishes, gossip already prechecked by net.c).
+ *   2. ready: checked, waiting for the writer.
+ *   3. write: one worker job where every queued publish shares one store_publish transaction
+ *      and every queued ingest one store_ingest transaction (group commit: one fsync serves
+ *      many requests); store_ingest trusts the marks of stage 1.
+ *
+ * So the next batch's signatures are checked while the writer commits the previous one, and
+ * while both run the queue fills up, making the next batch (and transaction) larger, up to
+ * BATCH_MAX_ITEMS. Each request is answered on the loop thread only after its transaction
+ * is durable, in queue order.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +25,7 @@
 
 #define WQ_MAX_REQS 4096      /* queued requests before the API answers 503 */
 #define BATCH_MAX_ITEMS 20000 /* records per transaction */
+#define VERIFY_MIN_SLICE 32   /* fewer records than this per job are not worth a job */
 
 static void node_write_kick(struct node *n);
 
@@ -136,11 +149,99 @@ static void after_work_cb(uv_work_t *req, int status)
     node_write_kick(n);
 }
 
-/* Starts a batch if none is running and requests are waiting. */
-static void node_write_kick(struct node *n)
+/* Fails every request of a batch that cannot be started (cannot happen with a live loop). */
+static void batch_fail(struct node *n, struct write_req *w, int rc)
 {
-    if (n->wq_busy || !n->wq_head) return;
-    /* Take whole requests up to the batch cap (always at least one). */
+    while (w) {
+        struct write_req *next = w->next;
+        w->done(n, w, rc);
+        w = next;
+    }
+}
+
+static void write_start(struct node *n, struct write_req *batch)
+{
+    n->wq_batch = batch;
+    n->wq_busy = true;
+    n->wq_work.data = n;
+    int rc = uv_queue_work(n->loop, &n->wq_work, work_cb, after_work_cb);
+    if (rc != 0) {
+        GIF_ERROR("write", "uv_queue_work: %s", uv_strerror(rc));
+        n->wq_busy = false;
+        n->wq_batch = NULL;
+        batch_fail(n, batch, -EIO);
+    }
+}
+
+/* Checks the signatures of records [from, to) of the batch's ingests (worker thread). */
+static void verify_cb(uv_work_t *req)
+{
+    struct write_vjob *j = req->data;
+    size_t off = 0;
+    for (struct write_req *w = j->batch; w && off < j->to; w = w->next) {
+        if (w->kind != WRITE_INGEST) continue;
+        size_t a = j->from > off ? j->from - off : 0, b = j->to - off < w->n ? j->to - off : w->n;
+        /* A storage error leaves records unmarked: store_ingest then verifies them itself. */
+        if (a < b) (void)store_ingest_verify(j->n->store, w->in + a, b - a, NULL);
+        off += w->n;
+    }
+}
+
+static void verify_after_cb(uv_work_t *req, int status)
+{
+    struct write_vjob *j = req->data;
+    struct node *n = j->n;
+    (void)status; /* a cancelled job only leaves records for store_ingest to verify */
+    if (--n->wq_vjobs > 0) return;
+    n->wq_ready = n->wq_vbatch;
+    n->wq_vbatch = NULL;
+    node_write_kick(n);
+}
+
+/* Sends batch to the verify stage, or straight on when nothing in it needs checking. */
+static void verify_start(struct node *n, struct write_req *batch)
+{
+    size_t total = 0, todo = 0;
+    for (struct write_req *w = batch; w; w = w->next) {
+        if (w->kind != WRITE_INGEST) continue;
+        total += w->n;
+        for (size_t i = 0; i < w->n; i++)
+            if (!w->in[i].verified) todo++;
+    }
+    if (todo == 0) {
+        n->wq_ready = batch;
+        return;
+    }
+    unsigned cores = uv_available_parallelism();
+    size_t jobs = (todo + VERIFY_MIN_SLICE - 1) / VERIFY_MIN_SLICE;
+    if (jobs > cores) jobs = cores;
+    if (jobs > NODE_VERIFY_JOBS) jobs = NODE_VERIFY_JOBS;
+    if (jobs == 0) jobs = 1;
+    n->wq_vbatch = batch;
+    n->wq_vjobs = 0;
+    for (size_t i = 0; i < jobs; i++) {
+        struct write_vjob *j = &n->wq_vjob[i];
+        j->n = n;
+        j->batch = batch;
+        j->from = total * i / jobs;
+        j->to = total * (i + 1) / jobs;
+        j->work.data = j;
+        int rc = uv_queue_work(n->loop, &j->work, verify_cb, verify_after_cb);
+        if (rc != 0) {
+            GIF_ERROR("write", "uv_queue_work: %s", uv_strerror(rc));
+            break;
+        }
+        n->wq_vjobs++;
+    }
+    if (n->wq_vjobs == 0) { /* the writer verifies instead */
+        n->wq_vbatch = NULL;
+        n->wq_ready = batch;
+    }
+}
+
+/* Takes whole requests off the queue, up to the batch cap (always at least one). */
+static struct write_req *take_batch(struct node *n)
+{
     struct write_req *first = n->wq_head, *last = first;
     size_t items = first->n;
     n->wq_len--;
@@ -152,19 +253,21 @@ static void node_write_kick(struct node *n)
     n->wq_head = last->next;
     if (!n->wq_head) n->wq_tail = NULL;
     last->next = NULL;
-    n->wq_batch = first;
-    n->wq_busy = true;
-    n->wq_work.data = n;
-    int rc = uv_queue_work(n->loop, &n->wq_work, work_cb, after_work_cb);
-    if (rc != 0) {
-        /* Cannot happen with a live loop; fail the batch rather than lose track of it. */
-        GIF_ERROR("write", "uv_queue_work: %s", uv_strerror(rc));
-        n->wq_busy = false;
-        n->wq_batch = NULL;
-        while (first) {
-            struct write_req *next = first->next;
-            first->done(n, first, -EIO);
-            first = next;
+    return first;
+}
+
+/* Moves batches along the stages as far as they can go. Loop thread. */
+static void node_write_kick(struct node *n)
+{
+    for (;;) {
+        /* The writer first, so that its job is ahead of the next verify jobs in the pool. */
+        if (!n->wq_busy && n->wq_ready) {
+            struct write_req *b = n->wq_ready;
+            n->wq_ready = NULL;
+            write_start(n, b);
+            continue;
         }
+        if (n->wq_vbatch || n->wq_ready || !n->wq_head) return;
+        verify_start(n, take_batch(n));
     }
 }

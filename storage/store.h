@@ -57,7 +57,12 @@ struct store_result {
 struct store_in {
     const uint8_t *buf;
     size_t len;
-    bool verified; /* the caller has checked the signature (store_precheck): skip it */
+    /* The signature check already done: 0 none (store_ingest verifies); 1 (true) good
+     * (store_precheck, store_ingest_verify): skip it; a negative GIF_E_* code (GIF_E_BADSIG
+     * from store_ingest_verify): it failed, and store_ingest reports that code without
+     * verifying again (unless the record is a duplicate). One field rather than two so that
+     * callers' positional initialisers {buf, len, verified} stay complete. */
+    int verified;
 };
 
 /*
@@ -70,6 +75,20 @@ struct store_in {
  */
 int store_ingest(struct store *s, const struct store_in *in, size_t n, uint64_t now_ms,
                  struct store_result *res);
+
+/*
+ * The part of store_ingest that needs no write transaction, for a slice of a batch: decodes
+ * each record whose verified is 0, skips those already stored
+ * (accepted, held aside or kept as a fork proof: one read transaction for the slice, so a
+ * duplicate costs a lookup and no signature check), and checks the signature of the rest,
+ * setting in[i].verified to 1, or to the failure's code. Records that do not decode are left
+ * for store_ingest to report. Safe to call on several threads at once, on disjoint slices,
+ * while a writer runs: a record stored meanwhile is verified for nothing, never wrongly
+ * answered. Returns 0, or a storage error (then the rest of the slice is left unmarked, and
+ * store_ingest verifies it itself). *checked, if not NULL, gets the number of signatures
+ * checked.
+ */
+int store_ingest_verify(struct store *s, struct store_in *in, size_t n, size_t *checked);
 
 /*
  * Would store_ingest accept r (decoded from buf, len) right now, as the next record of its

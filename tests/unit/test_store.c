@@ -1,5 +1,6 @@
 /* Unit tests for storage/store.c: every acceptance rule, the indexes, durability edges. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -136,7 +137,7 @@ static void d_feedback(struct proto_record *d, const uint8_t target[32], uint8_t
 /* Ingests one record; the call itself must succeed. Returns the record's status. */
 static int ingest1(struct fx *f, const struct blob *b, struct store_result *out)
 {
-    struct store_in in = {b->buf, b->len, false};
+    struct store_in in = {b->buf, b->len, 0};
     struct store_result res;
     assert_int_equal(store_ingest(f->s, &in, 1, NOW, &res), 0);
     if (out) *out = res;
@@ -905,6 +906,130 @@ static void test_lookup_and_pdq_each(void **state)
     store_rd_close(rd);
 }
 
+/* store_ingest_verify: duplicates are not verified, marks are set, and store_ingest trusts
+ * them (a good record marked bad is refused without a second check: proof it was not
+ * re-verified), while a duplicate is still reported as one whatever its mark. */
+static void test_ingest_verify(void **state)
+{
+    struct fx *f = *state;
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    struct proto_record d;
+    struct blob b[4];
+    for (int i = 0; i < 4; i++) {
+        d_signal(&d, PROTO_ST_MD5, val32((uint8_t)(90 + i)), 16, false);
+        b[i] = sign_next(&a, &d);
+    }
+    assert_int_equal(ingest1(f, &b[0], NULL), 0);
+    uint8_t *bad = malloc(b[2].len);
+    memcpy(bad, b[2].buf, b[2].len);
+    bad[b[2].len - 1] ^= 1;
+    uint8_t junk[4] = {1, 2, 3, 4};
+    struct store_in in[6] = {
+        {b[0].buf, b[0].len, 0}, /* stored already */
+        {b[1].buf, b[1].len, 0}, {bad, b[2].len, 0}, {junk, 4, 0},
+        {b[3].buf, b[3].len, 1}, /* marked by the caller: left alone */
+        {b[2].buf, b[2].len, 0},
+    };
+    size_t checked = 99;
+    assert_int_equal(store_ingest_verify(f->s, in, 6, &checked), 0);
+    assert_int_equal(checked, 3);
+    assert_int_equal(in[0].verified, 0);
+    assert_int_equal(in[1].verified, 1);
+    assert_int_equal(in[2].verified, GIF_E_BADSIG);
+    assert_int_equal(in[3].verified, 0);
+    assert_int_equal(in[4].verified, 1);
+    assert_int_equal(in[5].verified, 1);
+
+    struct store_result res[6];
+    assert_int_equal(store_ingest(f->s, in, 6, NOW, res), 0);
+    assert_int_equal(res[0].status, GIF_E_DUPLICATE);
+    assert_int_equal(res[1].status, 0);
+    assert_int_equal(res[2].status, GIF_E_BADSIG);
+    assert_true(res[3].status == GIF_E_MALFORMED || res[3].status == GIF_E_NONCANONICAL);
+    /* b[3] follows b[2], which is accepted after it in this call: held, then released. */
+    assert_int_equal(res[4].status, GIF_E_PENDING);
+    assert_int_equal(res[5].status, 0);
+
+    /* A good record marked bad is refused as marked; a duplicate stays a duplicate. */
+    d_signal(&d, PROTO_ST_MD5, val32(95), 16, false);
+    struct blob g = sign_next(&a, &d);
+    struct store_in m[2] = {{g.buf, g.len, GIF_E_BADSIG}, {b[1].buf, b[1].len, GIF_E_BADSIG}};
+    assert_int_equal(store_ingest(f->s, m, 2, NOW, res), 0);
+    assert_int_equal(res[0].status, GIF_E_BADSIG);
+    assert_int_equal(res[1].status, GIF_E_DUPLICATE);
+    m[0].verified = 0;
+    assert_int_equal(store_ingest(f->s, m, 1, NOW, res), 0);
+    assert_int_equal(res[0].status, 0);
+    blob_free(&g);
+    free(bad);
+    for (int i = 0; i < 4; i++)
+        blob_free(&b[i]);
+}
+
+struct verify_slice {
+    struct store *s;
+    struct store_in *in;
+    size_t n, checked;
+    int rc;
+};
+
+static void *verify_slice_thread(void *arg)
+{
+    struct verify_slice *v = arg;
+    v->rc = store_ingest_verify(v->s, v->in, v->n, &v->checked);
+    return NULL;
+}
+
+/* Slices checked on two threads at once, while a writer commits on a third, then one
+ * store_ingest of the whole batch accepts everything (ASan/TSan-friendly: no shared state
+ * but the store). */
+static void test_ingest_verify_threads(void **state)
+{
+    struct fx *f = *state;
+    struct key a, c;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    add_member(f, &c, PROTO_ROLE_PLATFORM, "C");
+    enum { N = 200 };
+    struct blob b[N], w[N / 2];
+    struct store_in in[N], win[N / 2];
+    struct proto_record d;
+    uint8_t v[16] = {0};
+    for (int i = 0; i < N; i++) {
+        v[0] = (uint8_t)i, v[1] = 1;
+        d_signal(&d, PROTO_ST_MD5, v, 16, false);
+        b[i] = sign_next(&a, &d);
+        in[i] = (struct store_in){b[i].buf, b[i].len, 0};
+    }
+    for (int i = 0; i < N / 2; i++) {
+        v[0] = (uint8_t)i, v[1] = 2;
+        d_signal(&d, PROTO_ST_MD5, v, 16, false);
+        w[i] = sign_next(&c, &d);
+        win[i] = (struct store_in){w[i].buf, w[i].len, 0};
+    }
+    struct verify_slice sl[2] = {{f->s, in, N / 2, 0, -1}, {f->s, in + N / 2, N - N / 2, 0, -1}};
+    pthread_t th[2];
+    for (int t = 0; t < 2; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, verify_slice_thread, &sl[t]), 0);
+    struct store_result wres[N / 2], res[N];
+    assert_int_equal(store_ingest(f->s, win, N / 2, NOW, wres), 0);
+    for (int t = 0; t < 2; t++) {
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_int_equal(sl[t].rc, 0);
+    }
+    assert_int_equal(sl[0].checked + sl[1].checked, N);
+    assert_int_equal(store_ingest(f->s, in, N, NOW, res), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(in[i].verified, 1);
+        assert_int_equal(res[i].status, 0);
+        blob_free(&b[i]);
+    }
+    for (int i = 0; i < N / 2; i++) {
+        assert_int_equal(wres[i].status, 0);
+        blob_free(&w[i]);
+    }
+}
+
 static void test_held_dropped_on_release(void **state)
 {
     struct fx *f = *state;
@@ -1241,6 +1366,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_and_pdq_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_dependencies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_verify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_verify_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_held_dropped_on_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iterators, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish, setup, teardown),
