@@ -1,10 +1,20 @@
 /*
  * The in-memory PDQ similarity index: every live pdq signal's hash and record id, answering
- * "which hashes lie within Hamming distance d of q". Built from the store at start
- * (store_pdq_each) and kept current by the node as records are accepted and retracted.
+ * "which hashes lie within Hamming distance d of q" with every answer a brute-force scan would
+ * give (100% recall, any radius). Built from the store at start (store_pdq_each) and kept
+ * current by the node as records are accepted and retracted. docs/matching.md has the method,
+ * the memory per hash and the measured figures.
  *
- * This version is a linear scan with hardware popcount, correct for any radius 0..256.
- * Not thread-safe: one thread owns it (the node's loop).
+ * Small sets are scanned linearly with hardware popcount. From STORE_PDQ_MIH_MIN entries on,
+ * a multi-index (11 substring tables probed at radius 2 for distance 31, by the generalised
+ * pigeonhole principle) finds candidates, and every candidate is checked at full distance;
+ * radii where the tables would cost more than a scan are scanned.
+ *
+ * Threading: the owner thread calls new/add/remove/reserve/free. Queries (store_pdq_query,
+ * store_pdq_query_batch, store_pdq_count) only read the index and keep their scratch on the
+ * stack, so any number of them may run at once on any threads, as long as no add, remove,
+ * reserve or free runs at the same time (the caller's lock or hand-off provides that; e.g.
+ * the loop stops adding while a uv_queue_work batch holds the index).
  */
 #ifndef GIF_STORAGE_PDQ_H
 #define GIF_STORAGE_PDQ_H
@@ -13,6 +23,9 @@
 #include <stdint.h>
 
 #include "protocol/record.h"
+
+/* Below this many entries a query scans: the tables cost more than they save. */
+#define STORE_PDQ_MIH_MIN 16384
 
 struct store_pdq;
 
@@ -24,19 +37,41 @@ struct store_pdq_hit {
 
 int store_pdq_new(struct store_pdq **out);
 void store_pdq_free(struct store_pdq *x);
-/* Adds (hash, id) in O(1) amortised. The caller adds each record once (the node applies each
- * feed position once); a repeated pair is stored twice. Returns 0 or -ENOMEM. */
+/*
+ * Adds (hash, id) in O(1) amortised: 11 bucket appends once the tables exist. When the count
+ * passes a power of two times 64 the tables are rebuilt with 4x the buckets (about 2 s at
+ * 10M: store_pdq_reserve avoids it while a known number of hashes is loaded). The caller adds
+ * each record once (the node applies each feed position once); a repeated pair is stored
+ * twice. Returns 0 or -ENOMEM (the index is unchanged then).
+ */
 int store_pdq_add(struct store_pdq *x, const uint8_t hash[static 32],
                   const uint8_t id[static PROTO_ID_LEN]);
-/* Removes every entry with this id; returns how many were removed. */
+/*
+ * Sizes the index for n entries in all, so that adding up to n builds no table twice.
+ * Optional. Returns 0 or -ENOMEM.
+ */
+int store_pdq_reserve(struct store_pdq *x, size_t n);
+/* Removes every entry with this id (a pdq signal's one hash, or all of a vpdq signal's frames)
+ * in O(entries removed), through an id map; returns how many were removed. */
 size_t store_pdq_remove(struct store_pdq *x, const uint8_t id[static PROTO_ID_LEN]);
 size_t store_pdq_count(const struct store_pdq *x);
 /*
- * Finds entries within max_distance of q. Writes up to max hits, nearest first (ties by id),
- * and returns the total number within the radius (which may exceed max).
+ * Finds entries within max_distance of q (a negative distance finds nothing; 256 and above
+ * find everything). Writes up to max hits, nearest first (ties by id, then by hash), and
+ * returns the total number within the radius (which may exceed max). Allocates nothing.
  */
 size_t store_pdq_query(const struct store_pdq *x, const uint8_t q[static 32], int max_distance,
                        struct store_pdq_hit *hits, size_t max);
+/*
+ * nq queries at once, for a worker thread (see Threading above): query k writes up to max hits
+ * to hits[k * max ...] and its total to totals[k], exactly as store_pdq_query would. Scans
+ * share one pass over the hashes for the whole batch. Returns 0.
+ */
+int store_pdq_query_batch(const struct store_pdq *x, const uint8_t (*q)[32], size_t nq,
+                          int max_distance, struct store_pdq_hit *hits, size_t max,
+                          size_t *totals);
+/* Bytes the index holds allocated (hashes, ids, id map, tables), for metrics and benches. */
+size_t store_pdq_memory(const struct store_pdq *x);
 /* Hamming distance of two 256-bit hashes. */
 int store_pdq_distance(const uint8_t a[static 32], const uint8_t b[static 32]);
 

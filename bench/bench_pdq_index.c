@@ -1,0 +1,373 @@
+/*
+ * PDQ radius search at scale (issue 5; method in docs/matching.md): storage/pdq.c's index
+ * against a plain brute-force scan, on the same generated data in the same run. Prints
+ * figures; never fails on timing (it exits 1 only if recall is below 100%).
+ *
+ * Two data sets per size N:
+ * - planted: N random hashes; 1,000 query hashes each have 12 planted copies at distances
+ *   0, 4, 8, 16, 24, 28, 30, 31, 32, 33, 40 and 48 (so radius 31 must find exactly 8, and the
+ *   copies at r and r + 1 test the edge). Queries are the 1,000 bases.
+ * - clustered: noisy copies of 10,000 random centres (each copy flips 0-40 bits), the hard case
+ *   for substring indexes: many entries share chunks. Queries are centres with 0-16 bits
+ *   flipped, so each has hundreds of answers.
+ *
+ * For each: build time through store_pdq_add (what the node does at start), index bytes,
+ * radius-31 queries per second on 1 and 2 threads (page of 100 hits, as the API), the batch
+ * function, the brute-force scan on 1 and 2 threads, and recall: for a sample of queries, the
+ * index's totals and pages must equal brute force's. Peak RSS at the end.
+ *
+ * usage: bench_pdq_index [--sizes 1000000,10000000] [--dump DIR]
+ *   --dump DIR writes each data set as DIR/<set>-<N>.bin for bench/faiss_bench.cpp:
+ *   u64 N, u64 nq, N x 32 hash bytes, nq x 32 query bytes, nq x u64 brute-force totals.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "storage/pdq.h"
+
+#define RADIUS 31
+#define PAGE 100
+#define NQ 1000
+#define CENTRES 10000
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t rng = 0x243f6a8885a308d3ull;
+static uint64_t rnd(void)
+{
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return rng * 0x2545f4914f6cdd1dull;
+}
+
+static void rnd_hash(uint8_t h[32])
+{
+    for (int i = 0; i < 4; i++) {
+        uint64_t v = rnd();
+        memcpy(h + 8 * i, &v, 8);
+    }
+}
+
+static void flip(uint8_t out[32], const uint8_t in[32], int bits)
+{
+    memcpy(out, in, 32);
+    uint64_t done[4] = {0};
+    for (int k = 0; k < bits;) {
+        int i = (int)(rnd() & 255);
+        if (done[i >> 6] >> (i & 63) & 1) continue;
+        done[i >> 6] |= 1ull << (i & 63);
+        out[i >> 3] ^= (uint8_t)(1u << (i & 7));
+        k++;
+    }
+}
+
+struct set {
+    const char *name;
+    size_t n;
+    uint8_t (*h)[32];
+    uint8_t (*q)[32];
+};
+
+static void gen_planted(struct set *s, size_t n)
+{
+    static const int d[] = {0, 4, 8, 16, 24, 28, 30, 31, 32, 33, 40, 48};
+    const size_t nd = sizeof d / sizeof d[0];
+    s->name = "planted";
+    s->n = n;
+    s->h = malloc(n * 32);
+    s->q = malloc(NQ * 32);
+    for (size_t i = 0; i < n; i++)
+        rnd_hash(s->h[i]);
+    for (size_t k = 0; k < NQ; k++) {
+        rnd_hash(s->q[k]);
+        /* Spread the plants over the array, as arrival order would. */
+        for (size_t j = 0; j < nd; j++)
+            flip(s->h[(k * nd + j) * (n / (NQ * nd))], s->q[k], d[j]);
+    }
+}
+
+static void gen_clustered(struct set *s, size_t n)
+{
+    s->name = "clustered";
+    s->n = n;
+    s->h = malloc(n * 32);
+    s->q = malloc(NQ * 32);
+    uint8_t(*c)[32] = malloc(CENTRES * 32);
+    for (size_t i = 0; i < CENTRES; i++)
+        rnd_hash(c[i]);
+    for (size_t i = 0; i < n; i++)
+        flip(s->h[i], c[rnd() % CENTRES], (int)(rnd() % 41));
+    for (size_t k = 0; k < NQ; k++)
+        flip(s->q[k], c[rnd() % CENTRES], (int)(rnd() % 17));
+    free(c);
+}
+
+/* ---- the baseline: a flat array scanned with popcount, as storage/pdq.c was ---- */
+
+struct flat {
+    uint64_t (*w)[4];
+    size_t n;
+};
+
+static size_t flat_query(const struct flat *f, const uint8_t q[32], int r)
+{
+    uint64_t qw[4];
+    memcpy(qw, q, 32);
+    size_t total = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        int d = __builtin_popcountll(qw[0] ^ f->w[i][0]) + __builtin_popcountll(qw[1] ^ f->w[i][1]) +
+                __builtin_popcountll(qw[2] ^ f->w[i][2]) + __builtin_popcountll(qw[3] ^ f->w[i][3]);
+        total += d <= r;
+    }
+    return total;
+}
+
+/* ---- threads ---- */
+
+struct job {
+    const struct store_pdq *x;
+    const struct flat *f;
+    const uint8_t (*q)[32];
+    size_t lo, hi;
+    size_t sum;
+};
+
+static void *run_index(void *arg)
+{
+    struct job *j = arg;
+    struct store_pdq_hit hits[PAGE];
+    for (size_t k = j->lo; k < j->hi; k++)
+        j->sum += store_pdq_query(j->x, j->q[k % NQ], RADIUS, hits, PAGE);
+    return NULL;
+}
+
+static void *run_flat(void *arg)
+{
+    struct job *j = arg;
+    for (size_t k = j->lo; k < j->hi; k++)
+        j->sum += flat_query(j->f, j->q[k % NQ], RADIUS);
+    return NULL;
+}
+
+/* Runs nq queries split over nt threads; returns queries per second. */
+static double qps(void *(*fn)(void *), const struct store_pdq *x, const struct flat *f,
+                  const uint8_t (*q)[32], size_t nq, int nt)
+{
+    pthread_t th[2];
+    struct job j[2];
+    double t0 = now_s();
+    for (int i = 0; i < nt; i++) {
+        j[i] = (struct job){x, f, q, nq * (size_t)i / (size_t)nt, nq * (size_t)(i + 1) / (size_t)nt,
+                            0};
+        pthread_create(&th[i], NULL, fn, &j[i]);
+    }
+    for (int i = 0; i < nt; i++)
+        pthread_join(th[i], NULL);
+    return (double)nq / (now_s() - t0);
+}
+
+static int hit_cmp(const void *a, const void *b)
+{
+    const struct store_pdq_hit *x = a, *y = b;
+    if (x->distance != y->distance) return x->distance < y->distance ? -1 : 1;
+    int c = memcmp(x->id, y->id, 32);
+    return c ? c : memcmp(x->hash, y->hash, 32);
+}
+
+/* Brute force over the set with full hit lists: the reference for recall. */
+static size_t ref_page(const struct set *s, const uint8_t q[32], struct store_pdq_hit *page,
+                       struct store_pdq_hit **all, size_t *cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        int d = store_pdq_distance(q, s->h[i]);
+        if (d > RADIUS) continue;
+        if (n == *cap) {
+            *cap = *cap ? *cap * 2 : 1024;
+            *all = realloc(*all, *cap * sizeof **all);
+        }
+        struct store_pdq_hit *h = &(*all)[n++];
+        memset(h->id, 0, 32);
+        memcpy(h->id, &i, sizeof i);
+        memcpy(h->hash, s->h[i], 32);
+        h->distance = d;
+    }
+    qsort(*all, n, sizeof **all, hit_cmp);
+    memcpy(page, *all, (n < PAGE ? n : PAGE) * sizeof *page);
+    return n;
+}
+
+static long peak_rss_mib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024;
+}
+
+static void dump(const char *dir, const struct set *s, const size_t *ref_totals)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s-%zu.bin", dir, s->name, s->n);
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        perror(path);
+        return;
+    }
+    uint64_t n = s->n, nq = NQ;
+    fwrite(&n, 8, 1, f);
+    fwrite(&nq, 8, 1, f);
+    fwrite(s->h, 32, s->n, f);
+    fwrite(s->q, 32, NQ, f);
+    for (size_t k = 0; k < NQ; k++) {
+        uint64_t t = ref_totals[k];
+        fwrite(&t, 8, 1, f);
+    }
+    fclose(f);
+    printf("  wrote %s\n", path);
+}
+
+static int run_set(struct set *s, const char *dumpdir)
+{
+    printf("%s, N=%zu, radius %d, page %d\n", s->name, s->n, RADIUS, PAGE);
+    fflush(stdout);
+    struct store_pdq *x;
+    if (store_pdq_new(&x) != 0) return -1;
+    double t0 = now_s();
+    for (size_t i = 0; i < s->n; i++) {
+        uint8_t id[32] = {0};
+        memcpy(id, &i, sizeof i); /* ref_page builds the same ids */
+        if (store_pdq_add(x, s->h[i], id) != 0) {
+            fprintf(stderr, "out of memory at %zu\n", i);
+            return -1;
+        }
+    }
+    double build = now_s() - t0;
+    size_t mem = store_pdq_memory(x);
+    printf("  build (store_pdq_add x N): %.2f s; index %.0f MiB (%.1f bytes per hash; "
+           "ids and hashes are 64 of them)\n",
+           build, (double)mem / 1048576.0, (double)mem / (double)s->n);
+    fflush(stdout);
+
+    /* Recall on a sample, against brute force with full lists. */
+    size_t sample = s->n >= 5000000 ? 100 : 300;
+    size_t *ref_totals = calloc(NQ, sizeof *ref_totals);
+    struct store_pdq_hit want[PAGE], got[PAGE], *all = NULL;
+    size_t cap = 0, agree = 0, found = 0, expected = 0;
+    t0 = now_s();
+    for (size_t k = 0; k < sample; k++) {
+        size_t nw = ref_page(s, s->q[k], want, &all, &cap);
+        ref_totals[k] = nw;
+        size_t ng = store_pdq_query(x, s->q[k], RADIUS, got, PAGE);
+        size_t shown = nw < PAGE ? nw : PAGE;
+        int same = ng == nw;
+        for (size_t i = 0; i < shown && same; i++)
+            same = got[i].distance == want[i].distance && !memcmp(got[i].id, want[i].id, 32);
+        agree += same;
+        expected += nw;
+        found += ng < nw ? ng : nw;
+    }
+    double tref = now_s() - t0;
+    printf("  recall on %zu queries vs brute force: %.4f%% of %zu answers; %zu/%zu identical "
+           "pages (reference took %.1f s)\n",
+           sample, expected ? 100.0 * (double)found / (double)expected : 100.0, expected, agree,
+           sample, tref);
+    free(all);
+    fflush(stdout);
+
+    size_t nidx = s->n >= 5000000 ? 20000 : 50000;
+    double q1 = qps(run_index, x, NULL, (const uint8_t(*)[32])s->q, nidx, 1);
+    double q2 = qps(run_index, x, NULL, (const uint8_t(*)[32])s->q, nidx, 2);
+    printf("  index: %.0f queries/s on 1 thread (%.3f ms each), %.0f/s on 2 threads\n", q1,
+           1000.0 / q1, q2);
+    fflush(stdout);
+
+    size_t *tot = malloc(NQ * sizeof *tot);
+    struct store_pdq_hit *pages = malloc((size_t)NQ * PAGE * sizeof *pages);
+    t0 = now_s();
+    store_pdq_query_batch(x, (const uint8_t(*)[32])s->q, NQ, RADIUS, pages, PAGE, tot);
+    double tb = now_s() - t0;
+    printf("  batch of %d on 1 thread: %.0f queries/s\n", NQ, NQ / tb);
+    free(pages);
+    free(tot);
+
+    struct flat f = {malloc(s->n * 32), s->n};
+    memcpy(f.w, s->h, s->n * 32);
+    size_t nflat = s->n >= 5000000 ? 60 : 300;
+    double f1 = qps(run_flat, NULL, &f, (const uint8_t(*)[32])s->q, nflat, 1);
+    double f2 = qps(run_flat, NULL, &f, (const uint8_t(*)[32])s->q, nflat, 2);
+    printf("  brute-force scan: %.1f queries/s on 1 thread (%.1f ms each), %.1f/s on 2 "
+           "threads (%.1f ms)\n",
+           f1, 1000.0 / f1, f2, 1000.0 / f2);
+    printf("  speed-up over brute force on 2 threads: %.0fx\n", q2 / f2);
+    free(f.w);
+
+    double ts = now_s();
+    size_t removed = 0;
+    for (size_t i = 0; i < 1000; i++) {
+        uint8_t id[32] = {0};
+        size_t v = i * (s->n / 1000);
+        memcpy(id, &v, sizeof v);
+        removed += store_pdq_remove(x, id);
+    }
+    printf("  remove by id: %.1f us each (%zu removed); peak RSS so far %ld MiB\n",
+           (now_s() - ts) * 1e6 / 1000, removed, peak_rss_mib());
+    fflush(stdout);
+    if (dumpdir) {
+        /* FAISS compares against the totals of the same sample; the rest are left at 0. */
+        for (size_t k = sample; k < NQ; k++)
+            ref_totals[k] = SIZE_MAX;
+        dump(dumpdir, s, ref_totals);
+    }
+    free(ref_totals);
+    store_pdq_free(x);
+    return agree == sample ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *sizes = "1000000,10000000", *dumpdir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--sizes") && i + 1 < argc)
+            sizes = argv[++i];
+        else if (!strcmp(argv[i], "--dump") && i + 1 < argc)
+            dumpdir = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--sizes N,N...] [--dump DIR]\n", argv[0]);
+            return 2;
+        }
+    }
+    printf("bench_pdq_index: storage/pdq.c radius search vs brute force (docs/matching.md)\n");
+    int bad = 0;
+    for (const char *p = sizes; *p;) {
+        char *end;
+        size_t n = strtoull(p, &end, 10);
+        if (end == p || n < 20000) {
+            fprintf(stderr, "bad size in --sizes (at least 20000): %s\n", p);
+            return 2;
+        }
+        for (int which = 0; which < 2; which++) {
+            struct set s;
+            rng = 0x243f6a8885a308d3ull ^ n ^ (uint64_t)which; /* faiss_bench reads the dump */
+            if (which == 0)
+                gen_planted(&s, n);
+            else
+                gen_clustered(&s, n);
+            bad |= run_set(&s, dumpdir);
+            free(s.h);
+            free(s.q);
+        }
+        p = *end == ',' ? end + 1 : end;
+    }
+    printf("peak RSS: %ld MiB\n", peak_rss_mib());
+    return bad;
+}
