@@ -346,6 +346,14 @@ expect_records "the restarted n3 holds all $TOTAL records within 15 s" 15 "$TOTA
 echo "# figure: n3 caught up $(($(now_ms) - T0)) ms after its restart (polled)"
 expect_same_feeds "n3 holds exactly the records of the others" "${N[@]:1}"
 expect_links "n3's links are back" 15 "${N[3]}" "${N[2]}" "${N[4]}"
+# Catch-up is by pull, each origin from one peer, and pulled records are not pushed on: n3
+# received what it lacked exactly once.
+use_node "${N[3]}"
+get /metrics
+expect_eq "the restarted n3 received no record twice" 0 \
+    "$(awk '$1 == "gifnet_peer_duplicates_total" {print $2}' <<<"$BODY")"
+check "the restarted n3 received records from its peers" \
+    awk '$1 == "gifnet_peer_records_received_total" {exit !($2 >= 1)}' <<<"$BODY"
 
 # =====================================================================================
 echo "# 6. a node frozen (SIGSTOP) catches up after SIGCONT"
