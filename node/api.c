@@ -35,9 +35,164 @@ static void reply_raw(struct call *k, int status, const char *ctype, const char 
     http_respond(k->c, status, ctype, k->head ? "" : body, k->head ? 0 : len);
 }
 
+/*
+ * A compact writer for jansson trees into a fixed buffer. jansson's own dump goes through a
+ * callback per token and re-validates UTF-8 one character at a time: measured, it was a fifth
+ * of gifd's CPU on single lookups (docs/performance.md). This writes the same JSON for what
+ * answers hold (objects in insertion order, as jansson dumps them without JSON_SORT_KEYS;
+ * strings are valid UTF-8 already, so bytes >= 0x80 pass as they are and only '"', '\\' and
+ * control characters are escaped); reals are left to jansson. w->full is set when the buffer
+ * is too small (or a tree is deeper than 64): the caller then falls back to json_dumps.
+ */
+struct jw {
+    char *p;
+    size_t len, cap;
+    bool full;
+};
+
+static void jw_put(struct jw *w, const char *s, size_t n)
+{
+    if (w->full || n > w->cap - w->len) {
+        w->full = true;
+        return;
+    }
+    memcpy(w->p + w->len, s, n);
+    w->len += n;
+}
+
+static void jw_str(struct jw *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (w->full || n > (w->cap - w->len) / 6 || w->cap - w->len - 6 * n < 2) {
+        w->full = true; /* room for the worst case (every byte \u00XX) is checked once */
+        return;
+    }
+    char *o = w->p + w->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            *o++ = (char)c;
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default:
+            *o++ = 'u', *o++ = '0', *o++ = '0', *o++ = hex[c >> 4], *o++ = hex[c & 15];
+            break;
+        }
+    }
+    *o++ = '"';
+    w->len = (size_t)(o - w->p);
+}
+
+static void jw_int(struct jw *w, json_int_t v)
+{
+    char b[24], *e = b + sizeof b, *o = e;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--o = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0) *--o = '-';
+    jw_put(w, o, (size_t)(e - o));
+}
+
+static void jw_value(struct jw *w, const json_t *v, int depth)
+{
+    if (w->full || depth > 64) {
+        w->full = true;
+        return;
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        size_t klen;
+        json_t *x;
+        char sep = '{';
+        json_object_keylen_foreach((json_t *)v, key, klen, x)
+        {
+            jw_put(w, &sep, 1);
+            sep = ',';
+            jw_str(w, key, klen);
+            jw_put(w, ":", 1);
+            jw_value(w, x, depth + 1);
+        }
+        if (sep == '{') jw_put(w, "{", 1);
+        jw_put(w, "}", 1);
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *x;
+        jw_put(w, "[", 1);
+        json_array_foreach((json_t *)v, i, x)
+        {
+            if (i) jw_put(w, ",", 1);
+            jw_value(w, x, depth + 1);
+        }
+        jw_put(w, "]", 1);
+        break;
+    }
+    case JSON_STRING:
+        jw_str(w, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        jw_int(w, json_integer_value(v));
+        break;
+    case JSON_TRUE:
+        jw_put(w, "true", 4);
+        break;
+    case JSON_FALSE:
+        jw_put(w, "false", 5);
+        break;
+    case JSON_NULL:
+        jw_put(w, "null", 4);
+        break;
+    default: { /* JSON_REAL: jansson's own formatting */
+        if (w->full) return;
+        size_t n = json_dumpb(v, w->p + w->len, w->cap - w->len, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (n == 0 || n > w->cap - w->len)
+            w->full = true;
+        else
+            w->len += n;
+        break;
+    }
+    }
+}
+
 /* Answers with j (consumed). */
 static void reply_json(struct call *k, int status, json_t *j)
 {
+    /* Most answers (every lookup of one key) fit here: no heap string, no copy to add the
+     * newline. */
+    char quick[16384];
+    struct jw w = {.p = quick, .cap = sizeof quick - 1};
+    if (j) jw_value(&w, j, 0);
+    if (j && !w.full) {
+        json_decref(j);
+        quick[w.len++] = '\n';
+        reply_raw(k, status, "application/json", quick, w.len);
+        return;
+    }
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!s) {

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,13 +63,19 @@ struct store {
     uint64_t max_skew_ms;
     uint32_t held_max;
     char dir[512];
+    /* One closed snapshot kept for the next store_rd_open: its transaction reset (holding no
+     * pages), its cursors kept, so that a request's snapshot costs no allocation. Any
+     * thread may take or return it. */
+    _Atomic(struct store_rd *) spare;
 };
 
 struct store_rd {
     struct store *s;
     MDB_txn *txn;
     MDB_cursor *exact; /* opened on first lookup and reused, so lookups allocate nothing */
+    MDB_cursor *fb;    /* likewise for store_feedback_of */
 };
+static void rd_free(struct store_rd *rd);
 
 /* One write transaction and the state carried across the records of a batch. */
 struct wtx {
@@ -459,6 +466,8 @@ fail_free:
 void store_close(struct store *s)
 {
     if (!s) return;
+    struct store_rd *rd = atomic_exchange(&s->spare, NULL);
+    if (rd) rd_free(rd);
     mdb_env_close(s->env);
     free(s);
 }
@@ -1066,10 +1075,31 @@ out:
 
 /* ---- Reading. */
 
+/* Frees a snapshot for good. */
+static void rd_free(struct store_rd *rd)
+{
+    if (rd->exact) mdb_cursor_close(rd->exact);
+    if (rd->fb) mdb_cursor_close(rd->fb);
+    mdb_txn_abort(rd->txn);
+    free(rd);
+}
+
 int store_rd_open(struct store *s, struct store_rd **out)
 {
     *out = NULL;
-    struct store_rd *rd = calloc(1, sizeof(*rd));
+    struct store_rd *rd = atomic_exchange(&s->spare, NULL);
+    if (rd) {
+        /* MDB_NOTLS: a reset read transaction may be renewed on any thread. */
+        int rc = mdb_txn_renew(rd->txn);
+        if (!rc && rd->exact) rc = mdb_cursor_renew(rd->txn, rd->exact);
+        if (!rc && rd->fb) rc = mdb_cursor_renew(rd->txn, rd->fb);
+        if (!rc) {
+            *out = rd;
+            return 0;
+        }
+        rd_free(rd); /* then open a fresh one */
+    }
+    rd = calloc(1, sizeof(*rd));
     if (!rd) return -ENOMEM;
     rd->s = s;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &rd->txn);
@@ -1084,9 +1114,9 @@ int store_rd_open(struct store *s, struct store_rd **out)
 void store_rd_close(struct store_rd *rd)
 {
     if (!rd) return;
-    if (rd->exact) mdb_cursor_close(rd->exact);
-    mdb_txn_abort(rd->txn);
-    free(rd);
+    mdb_txn_reset(rd->txn); /* releases the snapshot's pages at once */
+    struct store_rd *none = NULL;
+    if (!atomic_compare_exchange_strong(&rd->s->spare, &none, rd)) rd_free(rd);
 }
 
 static void rec_from_val(const MDB_val *v, struct store_rec *out)
@@ -1165,11 +1195,16 @@ int store_feedback_of(struct store_rd *rd, const uint8_t id[static PROTO_ID_LEN]
                       struct store_fb *out)
 {
     memset(out, 0, sizeof(*out));
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(rd->txn, rd->s->fb, &c);
-    if (rc) return store_err(rc, "open feedback cursor");
-    struct org_seen *orgs = NULL;
-    size_t norgs = 0, cap = 0;
+    int rc;
+    if (!rd->fb && (rc = mdb_cursor_open(rd->txn, rd->s->fb, &rd->fb)))
+        return store_err(rc, "open feedback cursor");
+    MDB_cursor *c = rd->fb;
+    /* Organisations seen: on the stack up to ORGS_STACK (no allocation for a lookup's usual
+     * handful of verdicts), on the heap past that. */
+    enum { ORGS_STACK = 16 };
+    struct org_seen stack_orgs[ORGS_STACK];
+    struct org_seen *orgs = stack_orgs;
+    size_t norgs = 0, cap = ORGS_STACK;
     uint8_t k[FBKEY_LEN] = {0};
     memcpy(k, id, PROTO_ID_LEN);
     MDB_val key = mv(k, sizeof(k)), v;
@@ -1202,12 +1237,14 @@ int store_feedback_of(struct store_rd *rd, const uint8_t id[static PROTO_ID_LEN]
             if (orgs[j].len == olen && memcmp(orgs[j].org, org, olen) == 0) break;
         if (j == norgs) {
             if (norgs == cap) {
-                size_t ncap = cap ? cap * 2 : 16;
-                struct org_seen *no = realloc(orgs, ncap * sizeof(*no));
+                size_t ncap = cap * 2;
+                struct org_seen *no = orgs == stack_orgs ? malloc(ncap * sizeof(*no))
+                                                         : realloc(orgs, ncap * sizeof(*no));
                 if (!no) {
                     rc = -ENOMEM;
                     goto done;
                 }
+                if (orgs == stack_orgs) memcpy(no, stack_orgs, sizeof(stack_orgs));
                 orgs = no;
                 cap = ncap;
             }
@@ -1224,8 +1261,7 @@ int store_feedback_of(struct store_rd *rd, const uint8_t id[static PROTO_ID_LEN]
     }
     rc = rc == MDB_NOTFOUND || rc == 0 ? 0 : store_err(rc, "walk feedback");
 done:
-    free(orgs);
-    mdb_cursor_close(c);
+    if (orgs != stack_orgs) free(orgs);
     if (rc) memset(out, 0, sizeof(*out));
     return rc;
 }

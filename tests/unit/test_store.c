@@ -1030,6 +1030,35 @@ static void test_ingest_verify_threads(void **state)
     }
 }
 
+/* More organisations than store_feedback_of keeps on its stack (16): counted all the same. */
+static void test_feedback_many_orgs(void **state)
+{
+    struct fx *f = *state;
+    struct key a, m[20];
+    add_member(f, &a, PROTO_ROLE_AGENCY, "A");
+    struct proto_record d;
+    uint8_t target[32];
+    d_signal(&d, PROTO_ST_MD5, val32(99), 16, false);
+    assert_int_equal(put_next(f, &a, &d, target), 0);
+    for (int i = 0; i < 20; i++) {
+        char org[16];
+        snprintf(org, sizeof org, "Org %d", i);
+        add_member(f, &m[i], PROTO_ROLE_PLATFORM, org);
+        d_feedback(&d, target, i % 2 ? PROTO_FB_AGREE : PROTO_FB_FALSE_POSITIVE);
+        assert_int_equal(put_next(f, &m[i], &d, NULL), 0);
+    }
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    struct store_fb fb;
+    for (int rep = 0; rep < 2; rep++) { /* the second call reuses the snapshot's cursor */
+        assert_int_equal(store_feedback_of(rd, target, &fb), 0);
+        assert_int_equal(fb.orgs_agree, 10);
+        assert_int_equal(fb.orgs_dispute, 10);
+        assert_int_equal(fb.count[PROTO_FB_AGREE], 10);
+    }
+    store_rd_close(rd);
+}
+
 static void test_held_dropped_on_release(void **state)
 {
     struct fx *f = *state;
@@ -1367,6 +1396,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lookup_and_pdq_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_dependencies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_verify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_feedback_many_orgs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_verify_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_held_dropped_on_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iterators, setup, teardown),
