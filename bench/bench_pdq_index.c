@@ -125,7 +125,8 @@ static size_t flat_query(const struct flat *f, const uint8_t q[32], int r)
     memcpy(qw, q, 32);
     size_t total = 0;
     for (size_t i = 0; i < f->n; i++) {
-        int d = __builtin_popcountll(qw[0] ^ f->w[i][0]) + __builtin_popcountll(qw[1] ^ f->w[i][1]) +
+        int d = __builtin_popcountll(qw[0] ^ f->w[i][0]) +
+                __builtin_popcountll(qw[1] ^ f->w[i][1]) +
                 __builtin_popcountll(qw[2] ^ f->w[i][2]) + __builtin_popcountll(qw[3] ^ f->w[i][3]);
         total += d <= r;
     }

@@ -37,49 +37,74 @@
 static const uint8_t CH_START[M] = {0, 24, 48, 72, 95, 118, 141, 164, 187, 210, 233};
 static const uint8_t CH_BITS[M] = {24, 24, 24, 23, 23, 23, 23, 23, 23, 23, 23};
 
-struct bucket {
-    uint32_t off; /* first word in the table's arena */
-    uint32_t n;
-    uint32_t cap;
-};
-
+/*
+ * A table: dir[b] is the arena offset of bucket b's run; a run is two header words (count,
+ * capacity) followed by its words, so a probe reads the small directory and then one run.
+ */
 struct table {
-    struct bucket *b; /* 2^p buckets */
-    uint32_t *e;      /* arena: each bucket's run, with holes left by relocated runs */
-    size_t used;      /* arena words handed out (live runs and holes) */
+    uint32_t *dir; /* 2^p offsets */
+    uint32_t *e;   /* arena: runs, and holes left by runs that moved on growing */
+    size_t used;   /* arena words handed out (live runs and holes) */
     size_t cap;
     size_t garbage; /* words in holes */
     int sb;         /* slot bits: a word is residual << sb | slot */
 };
+#define HDR 2
 
 struct store_pdq {
     uint64_t (*h)[4];
     uint8_t (*id)[PROTO_ID_LEN];
     uint32_t *next; /* next slot with the same id, NONE at the end */
     size_t n, cap;
+    size_t hcap, idncap, nextcap; /* each array's; cap is the least */
     uint32_t *idmap; /* linear probing: the head slot of each id's chain, NONE if empty */
     size_t idcap, nid;
     int p; /* 0 while there are no tables */
     struct table t[M];
 };
 
-/* Large arrays are scattered reads: huge pages save a TLB miss per probe where the kernel
- * gives them (transparent_hugepage=madvise). */
-static void advise_huge(void *p, size_t bytes)
-{
-    const uintptr_t huge = 2u << 20;
-    if (bytes < huge) return;
-    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
-    uintptr_t end = ((uintptr_t)p + bytes) & ~(huge - 1);
-    if (end > a) (void)madvise((void *)a, end - a, MADV_HUGEPAGE);
-}
+/*
+ * Arrays of a megabyte or more are mapped directly: mremap grows them without copying, they
+ * start page-aligned (so a 32-byte hash never straddles two cache lines), and they can ask for
+ * huge pages, which save a TLB miss on most of the index's scattered reads where the kernel
+ * gives them (transparent_hugepage=madvise). Smaller ones use malloc, where the sanitizers
+ * watch them.
+ */
+#define BIG ((size_t)1 << 20)
 
-static void *grow_array(void *p, size_t count, size_t size)
+static void *arr_resize(void *p, size_t old, size_t count, size_t size)
 {
     if (count > SIZE_MAX / size) return NULL;
-    void *q = realloc(p, count * size);
-    if (q) advise_huge(q, count * size);
+    size_t bytes = count * size;
+    void *q;
+    if (bytes < BIG) {
+        if (old < BIG) return realloc(p, bytes);
+        q = malloc(bytes);
+        if (!q) return NULL;
+        memcpy(q, p, bytes);
+        munmap(p, old);
+        return q;
+    }
+    if (old >= BIG && p) {
+        q = mremap(p, old, bytes, MREMAP_MAYMOVE);
+        if (q == MAP_FAILED) return NULL;
+    } else {
+        q = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (q == MAP_FAILED) return NULL;
+        if (p) memcpy(q, p, old < bytes ? old : bytes);
+        free(p);
+    }
+    (void)madvise(q, bytes, MADV_HUGEPAGE);
     return q;
+}
+
+static void arr_free(void *p, size_t bytes)
+{
+    if (!p) return;
+    if (bytes >= BIG)
+        munmap(p, bytes);
+    else
+        free(p);
 }
 
 static void pdq_load(uint64_t w[4], const uint8_t h[32])
@@ -136,7 +161,7 @@ static int idmap_reserve(struct store_pdq *x, size_t nid)
     size_t cap = x->idcap ? x->idcap : 1024;
     while (nid * 10 > cap * 7)
         cap *= 2;
-    uint32_t *m = grow_array(NULL, cap, sizeof *m);
+    uint32_t *m = arr_resize(NULL, 0, cap, sizeof *m);
     if (!m) return -ENOMEM;
     memset(m, 0xff, cap * sizeof *m);
     uint32_t *old = x->idmap;
@@ -150,7 +175,7 @@ static int idmap_reserve(struct store_pdq *x, size_t nid)
             j = (j + 1) & (cap - 1);
         m[j] = old[i];
     }
-    free(old);
+    arr_free(old, oldcap * sizeof *old);
     return 0;
 }
 
@@ -181,84 +206,102 @@ static uint32_t bucket_of(const struct store_pdq *x, const uint64_t w[4], int i,
     return c & ((1u << x->p) - 1);
 }
 
-static void table_free(struct table *t)
+static void table_free(struct table *t, int p)
 {
-    free(t->b);
-    free(t->e);
+    arr_free(t->dir, ((size_t)1 << p) * sizeof *t->dir);
+    arr_free(t->e, t->cap * sizeof *t->e);
     memset(t, 0, sizeof *t);
 }
 
 static void tables_free(struct store_pdq *x)
 {
     for (int i = 0; i < M; i++)
-        table_free(&x->t[i]);
+        table_free(&x->t[i], x->p);
     x->p = 0;
 }
 
-/* Room left in a run after a build or compaction: absorbs growth without relocating. */
+/* Room in a run after a build or compaction: absorbs growth without moving. */
 static uint32_t run_cap(uint32_t n)
 {
     return n + (n >> 3) + 1;
 }
 
+/* Lays out runs for the counts in dir (replaced by offsets) in a fresh arena. */
+static int table_layout(struct table *t, size_t nb)
+{
+    size_t off = 0;
+    for (size_t b = 0; b < nb; b++)
+        off += HDR + run_cap(t->dir[b]);
+    size_t cap = off + off / 16 + 1024;
+    if (cap > UINT32_MAX) return -ENOMEM;
+    t->e = arr_resize(NULL, 0, cap, sizeof *t->e);
+    if (!t->e) return -ENOMEM;
+    t->cap = cap;
+    t->used = off;
+    t->garbage = 0;
+    off = 0;
+    for (size_t b = 0; b < nb; b++) {
+        uint32_t n = t->dir[b];
+        t->dir[b] = (uint32_t)off;
+        t->e[off] = 0;
+        t->e[off + 1] = run_cap(n);
+        off += HDR + run_cap(n);
+    }
+    return 0;
+}
+
 /* Builds table i for slots 0..nslots-1 with 2^p buckets by counting sort. */
-static int table_build(struct store_pdq *x, int i, int p, size_t nslots)
+static int table_build(struct store_pdq *x, int i, int p, size_t nslots, struct table *out)
 {
     struct table t = {0};
     size_t nb = (size_t)1 << p;
     t.sb = 32 - (CH_BITS[i] - p);
-    t.b = grow_array(NULL, nb, sizeof *t.b);
-    if (!t.b) return -ENOMEM;
-    memset(t.b, 0, nb * sizeof *t.b);
+    t.dir = arr_resize(NULL, 0, nb, sizeof *t.dir);
+    if (!t.dir) return -ENOMEM;
+    memset(t.dir, 0, nb * sizeof *t.dir);
     uint32_t pmask = (uint32_t)nb - 1;
     for (size_t s = 0; s < nslots; s++)
-        t.b[chunk(x->h[s], i) & pmask].n++;
-    size_t off = 0;
-    for (size_t b = 0; b < nb; b++) {
-        t.b[b].off = (uint32_t)off;
-        t.b[b].cap = run_cap(t.b[b].n);
-        off += t.b[b].cap;
-        t.b[b].n = 0;
-    }
-    if (off > UINT32_MAX) {
-        free(t.b);
-        return -ENOMEM;
-    }
-    t.cap = off + off / 8 + 1024;
-    t.used = off;
-    t.e = grow_array(NULL, t.cap, sizeof *t.e);
-    if (!t.e) {
-        free(t.b);
+        t.dir[chunk(x->h[s], i) & pmask]++;
+    if (table_layout(&t, nb) != 0) {
+        arr_free(t.dir, nb * sizeof *t.dir);
         return -ENOMEM;
     }
     for (size_t s = 0; s < nslots; s++) {
         uint32_t c = chunk(x->h[s], i);
-        struct bucket *bk = &t.b[c & pmask];
-        t.e[bk->off + bk->n++] = (c >> p) << t.sb | (uint32_t)s;
+        uint32_t *run = t.e + t.dir[c & pmask];
+        run[HDR + run[0]++] = (c >> p) << t.sb | (uint32_t)s;
     }
-    table_free(&x->t[i]);
-    x->t[i] = t;
+    *out = t;
     return 0;
 }
 
-/* Rebuilds every table with 2^p buckets; on failure drops them all (queries scan). */
+/* Rebuilds every table with 2^p buckets, one at a time (so the old and new copies of only one
+ * table coexist); on failure drops them all, and queries scan. */
 static int tables_build(struct store_pdq *x, int p, size_t nslots)
 {
     for (int i = 0; i < M; i++) {
-        if (table_build(x, i, p, nslots) != 0) {
+        struct table t;
+        if (table_build(x, i, p, nslots, &t) != 0) {
             tables_free(x);
             return -ENOMEM;
         }
+        table_free(&x->t[i], x->p);
+        x->t[i] = t;
     }
     x->p = p;
     return 0;
 }
 
-/* The bucket count for n entries: about 32 per bucket after a build. */
+/* Average bucket size right after a build, and the one that triggers a rebuild with twice the
+ * buckets. Smaller buckets mean more probes; larger ones longer runs to read. */
+#define FILL 8
+#define FILL_MAX 16
+
+/* The bucket count for n entries. */
 static int p_for(size_t n)
 {
     int p = P_MIN;
-    while (p < P_MAX && ((size_t)8 << p) < n)
+    while (p < P_MAX && ((size_t)FILL << p) < n)
         p++;
     return p;
 }
@@ -269,50 +312,53 @@ static uint32_t run_grow(uint32_t cap)
 }
 
 /* Copies every live run to a fresh arena with a little room each; keeps the old one if memory
- * is short (a hole-ridden arena still answers correctly). */
+ * is short (holes cost memory, not answers). */
 static void table_compact(struct table *t, int p)
 {
-    size_t nb = (size_t)1 << p, need = 0;
+    size_t nb = (size_t)1 << p;
+    struct table c = *t;
+    uint32_t *old = t->dir;
+    c.dir = arr_resize(NULL, 0, nb, sizeof *c.dir);
+    if (!c.dir) return;
     for (size_t b = 0; b < nb; b++)
-        need += run_cap(t->b[b].n);
-    size_t cap = need + need / 8 + 1024;
-    uint32_t *e = grow_array(NULL, cap, sizeof *e);
-    if (!e) return;
-    size_t off = 0;
-    for (size_t b = 0; b < nb; b++) {
-        struct bucket *bk = &t->b[b];
-        memcpy(e + off, t->e + bk->off, bk->n * sizeof *e);
-        bk->off = (uint32_t)off;
-        bk->cap = run_cap(bk->n);
-        off += bk->cap;
+        c.dir[b] = t->e[old[b]];
+    if (table_layout(&c, nb) != 0) {
+        arr_free(c.dir, nb * sizeof *c.dir);
+        return;
     }
-    free(t->e);
-    t->e = e;
-    t->cap = cap;
-    t->used = off;
-    t->garbage = 0;
+    for (size_t b = 0; b < nb; b++) {
+        const uint32_t *from = t->e + old[b];
+        uint32_t *to = c.e + c.dir[b];
+        memcpy(to + HDR, from + HDR, from[0] * sizeof *to);
+        to[0] = from[0];
+    }
+    table_free(t, p);
+    *t = c;
 }
 
-/* Makes room for appending to bucket b of table t, relocating its run to the arena's end if
- * full. Fails only before changing anything. */
+/* Makes room for appending to bucket b of table t, moving its run to the arena's end if full.
+ * Fails only before changing anything. */
 static int table_room(struct table *t, uint32_t b)
 {
-    struct bucket *bk = &t->b[b];
-    if (bk->n < bk->cap) return 0;
-    uint32_t ncap = run_grow(bk->cap);
-    if (t->used + ncap > t->cap) {
-        size_t cap = t->cap + t->cap / 2 + ncap;
+    uint32_t *run = t->e + t->dir[b];
+    if (run[0] < run[1]) return 0;
+    uint32_t ncap = run_grow(run[1]), n = run[0], ocap = run[1];
+    if (t->used + HDR + ncap > t->cap) {
+        size_t cap = t->cap + t->cap / 2 + HDR + ncap;
         if (cap > UINT32_MAX) return -ENOMEM;
-        uint32_t *e = grow_array(t->e, cap, sizeof *e);
+        uint32_t *e = arr_resize(t->e, t->cap * sizeof *e, cap, sizeof *e);
         if (!e) return -ENOMEM;
         t->e = e;
         t->cap = cap;
+        run = t->e + t->dir[b];
     }
-    memcpy(t->e + t->used, t->e + bk->off, bk->n * sizeof *t->e);
-    t->garbage += bk->cap;
-    bk->off = (uint32_t)t->used;
-    bk->cap = ncap;
-    t->used += ncap;
+    uint32_t *to = t->e + t->used;
+    memcpy(to + HDR, run + HDR, n * sizeof *to);
+    to[0] = n;
+    to[1] = ncap;
+    t->garbage += HDR + ocap;
+    t->dir[b] = (uint32_t)t->used;
+    t->used += HDR + ncap;
     return 0;
 }
 
@@ -325,8 +371,8 @@ static int tables_add(struct store_pdq *x, uint32_t slot)
     }
     for (int i = 0; i < M; i++) {
         struct table *t = &x->t[i];
-        struct bucket *bk = &t->b[b[i]];
-        t->e[bk->off + bk->n++] = word[i];
+        uint32_t *run = t->e + t->dir[b[i]];
+        run[HDR + run[0]++] = word[i];
         if (t->garbage > 4096 && t->garbage > t->used / 3) table_compact(t, x->p);
     }
     return 0;
@@ -339,14 +385,13 @@ static void tables_edit(struct store_pdq *x, uint32_t slot, uint32_t to)
     for (int i = 0; i < M; i++) {
         struct table *t = &x->t[i];
         uint32_t word;
-        struct bucket *bk = &t->b[bucket_of(x, x->h[slot], i, &word, slot)];
-        uint32_t *run = t->e + bk->off;
-        for (uint32_t j = 0; j < bk->n; j++) {
-            if (run[j] != word) continue;
+        uint32_t *run = t->e + t->dir[bucket_of(x, x->h[slot], i, &word, slot)];
+        for (uint32_t j = 0; j < run[0]; j++) {
+            if (run[HDR + j] != word) continue;
             if (to == NONE)
-                run[j] = run[--bk->n];
+                run[HDR + j] = run[HDR + --run[0]];
             else
-                run[j] = (word >> t->sb << t->sb) | to;
+                run[HDR + j] = (word >> t->sb << t->sb) | to;
             break;
         }
     }
@@ -364,10 +409,10 @@ void store_pdq_free(struct store_pdq *x)
 {
     if (!x) return;
     tables_free(x);
-    free(x->h);
-    free(x->id);
-    free(x->next);
-    free(x->idmap);
+    arr_free(x->h, x->hcap * sizeof *x->h);
+    arr_free(x->id, x->idncap * sizeof *x->id);
+    arr_free(x->next, x->nextcap * sizeof *x->next);
+    arr_free(x->idmap, x->idcap * sizeof *x->idmap);
     free(x);
 }
 
@@ -378,11 +423,11 @@ size_t store_pdq_count(const struct store_pdq *x)
 
 size_t store_pdq_memory(const struct store_pdq *x)
 {
-    size_t m = sizeof *x + x->cap * (sizeof *x->h + sizeof *x->id + sizeof *x->next) +
-               x->idcap * sizeof *x->idmap;
+    size_t m = sizeof *x + x->hcap * sizeof *x->h + x->idncap * sizeof *x->id +
+               x->nextcap * sizeof *x->next + x->idcap * sizeof *x->idmap;
     if (x->p)
         for (int i = 0; i < M; i++)
-            m += ((size_t)1 << x->p) * sizeof(struct bucket) + x->t[i].cap * sizeof(uint32_t);
+            m += (((size_t)1 << x->p) + x->t[i].cap) * sizeof(uint32_t);
     return m;
 }
 
@@ -390,20 +435,29 @@ static int slots_reserve(struct store_pdq *x, size_t n)
 {
     if (n <= x->cap) return 0;
     if (n > SLOTS_MAX) return -ENOMEM;
-    size_t cap = x->cap ? x->cap + x->cap / 2 : 1024;
+    size_t cap = x->cap ? x->cap + x->cap / 4 : 1024;
     if (cap < n) cap = n;
     if (cap > SLOTS_MAX) cap = SLOTS_MAX;
-    /* Each array is stored as soon as it grows, so a later failure leaves a consistent
-     * index with some spare capacity. */
-    void *h = grow_array(x->h, cap, sizeof *x->h);
-    if (!h) return -ENOMEM;
-    x->h = h;
-    void *id = grow_array(x->id, cap, sizeof *x->id);
-    if (!id) return -ENOMEM;
-    x->id = id;
-    void *next = grow_array(x->next, cap, sizeof *x->next);
-    if (!next) return -ENOMEM;
-    x->next = next;
+    /* Each array keeps its own capacity, so that one failing to grow leaves the others grown
+     * and every size known. */
+    if (x->hcap < cap) {
+        void *h = arr_resize(x->h, x->hcap * sizeof *x->h, cap, sizeof *x->h);
+        if (!h) return -ENOMEM;
+        x->h = h;
+        x->hcap = cap;
+    }
+    if (x->idncap < cap) {
+        void *id = arr_resize(x->id, x->idncap * sizeof *x->id, cap, sizeof *x->id);
+        if (!id) return -ENOMEM;
+        x->id = id;
+        x->idncap = cap;
+    }
+    if (x->nextcap < cap) {
+        void *next = arr_resize(x->next, x->nextcap * sizeof *x->next, cap, sizeof *x->next);
+        if (!next) return -ENOMEM;
+        x->next = next;
+        x->nextcap = cap;
+    }
     x->cap = cap;
     return 0;
 }
@@ -412,8 +466,7 @@ int store_pdq_reserve(struct store_pdq *x, size_t n)
 {
     int rc = slots_reserve(x, n);
     if (rc == 0) rc = idmap_reserve(x, n);
-    if (rc == 0 && n >= STORE_PDQ_MIH_MIN && p_for(n) > x->p)
-        rc = tables_build(x, p_for(n), x->n);
+    if (rc == 0 && n >= STORE_PDQ_MIH_MIN && p_for(n) > x->p) rc = tables_build(x, p_for(n), x->n);
     return rc;
 }
 
@@ -428,8 +481,8 @@ int store_pdq_add(struct store_pdq *x, const uint8_t hash[static 32],
     uint32_t s = (uint32_t)x->n;
     pdq_load(x->h[s], hash);
     memcpy(x->id[s], id, PROTO_ID_LEN);
-    if (x->p ? (n > ((size_t)16 << x->p) && x->p < P_MAX) : n >= STORE_PDQ_MIH_MIN) {
-        rc = tables_build(x, p_for(n), n); /* includes slot s */
+    if (x->p ? (n > ((size_t)FILL_MAX << x->p) && x->p < P_MAX) : n >= STORE_PDQ_MIH_MIN) {
+        rc = tables_build(x, x->p ? x->p + 1 : p_for(n), n); /* includes slot s */
     } else if (x->p) {
         rc = tables_add(x, s);
     }
@@ -588,7 +641,7 @@ static void scan(const struct store_pdq *x, const uint64_t (*q)[4], size_t nq, i
 #define CANDS 256
 
 struct visit {
-    const struct bucket *bk;
+    const uint32_t *dir;
     const uint32_t *run;
     uint32_t n, qres;
     int tol, table;
@@ -620,8 +673,7 @@ static void probe_verify(struct probe *pr)
         /* Report it from the first table whose probe reaches it. */
         int first = 1;
         for (int j = 0; j < pr->c[k].table && first; j++)
-            if (pr->t[j] >= 0 && __builtin_popcount(chunk(h, j) ^ pr->qc[j]) <= pr->t[j])
-                first = 0;
+            if (pr->t[j] >= 0 && __builtin_popcount(chunk(h, j) ^ pr->qc[j]) <= pr->t[j]) first = 0;
         if (first) answer_add(pr->a, x, pr->c[k].slot, d);
     }
     pr->nc = 0;
@@ -629,22 +681,22 @@ static void probe_verify(struct probe *pr)
 
 static void visit_open(struct probe *pr, struct visit *v)
 {
-    struct bucket bk = *v->bk;
-    v->run = pr->x->t[v->table].e + bk.off;
-    v->n = bk.n;
+    v->run = pr->x->t[v->table].e + *v->dir;
     __builtin_prefetch(v->run);
-    if (bk.n > 16) __builtin_prefetch(v->run + 16);
+    __builtin_prefetch(v->run + 16);
 }
 
 static void visit_scan(struct probe *pr, const struct visit *v)
 {
     const struct store_pdq *x = pr->x;
     int sb = x->t[v->table].sb, tol = v->tol;
-    uint32_t qres = v->qres, smask = (1u << sb) - 1;
-    for (uint32_t j = 0; j < v->n; j++) {
-        if (__builtin_popcount((v->run[j] >> sb) ^ qres) > tol) continue;
+    uint32_t qres = v->qres, smask = (1u << sb) - 1, n = v->run[0];
+    const uint32_t *w = v->run + HDR;
+    if (n > 16) __builtin_prefetch(w + 30);
+    for (uint32_t j = 0; j < n; j++) {
+        if (__builtin_popcount((w[j] >> sb) ^ qres) > tol) continue;
         if (pr->nc == CANDS) probe_verify(pr);
-        uint32_t s = v->run[j] & smask;
+        uint32_t s = w[j] & smask;
         __builtin_prefetch(x->h[s]);
         pr->c[pr->nc].slot = s;
         pr->c[pr->nc].table = v->table;
@@ -656,8 +708,8 @@ static void probe_push(struct probe *pr, int i, uint32_t bucket, int tol)
 {
     const struct table *t = &pr->x->t[i];
     struct visit *v = &pr->v[pr->head % RING];
-    v->bk = &t->b[bucket];
-    __builtin_prefetch(v->bk);
+    v->dir = &t->dir[bucket];
+    __builtin_prefetch(v->dir);
     v->qres = pr->qc[i] >> pr->x->p;
     v->tol = tol;
     v->table = i;
@@ -726,13 +778,12 @@ size_t store_pdq_query(const struct store_pdq *x, const uint8_t q[static 32], in
     if (use_tables(x, max_distance))
         query_tables(x, qw, max_distance, &a);
     else
-        scan(x, (const uint64_t(*)[4])&qw, 1, max_distance, &a);
+        scan(x, (const uint64_t(*)[4]) & qw, 1, max_distance, &a);
     return a.total;
 }
 
 int store_pdq_query_batch(const struct store_pdq *x, const uint8_t (*q)[32], size_t nq,
-                          int max_distance, struct store_pdq_hit *hits, size_t max,
-                          size_t *totals)
+                          int max_distance, struct store_pdq_hit *hits, size_t max, size_t *totals)
 {
     if (max_distance < 0 || x->n == 0) {
         for (size_t k = 0; k < nq; k++)
@@ -742,8 +793,7 @@ int store_pdq_query_batch(const struct store_pdq *x, const uint8_t (*q)[32], siz
     if (max_distance > 256) max_distance = 256;
     if (use_tables(x, max_distance)) {
         for (size_t k = 0; k < nq; k++)
-            totals[k] = store_pdq_query(x, q[k], max_distance, hits ? hits + k * max : NULL,
-                                        max);
+            totals[k] = store_pdq_query(x, q[k], max_distance, hits ? hits + k * max : NULL, max);
         return 0;
     }
     /* A scan is memory-bound: a group of queries shares each block of hashes. */

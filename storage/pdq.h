@@ -38,9 +38,9 @@ struct store_pdq_hit {
 int store_pdq_new(struct store_pdq **out);
 void store_pdq_free(struct store_pdq *x);
 /*
- * Adds (hash, id) in O(1) amortised: 11 bucket appends once the tables exist. When the count
- * passes a power of two times 64 the tables are rebuilt with 4x the buckets (about 2 s at
- * 10M: store_pdq_reserve avoids it while a known number of hashes is loaded). The caller adds
+ * Adds (hash, id) in O(1) amortised: 11 bucket appends once the tables exist. Each time the
+ * count doubles the tables are rebuilt with twice the buckets (a few seconds at 10M;
+ * store_pdq_reserve avoids that while a known number of hashes is loaded). The caller adds
  * each record once (the node applies each feed position once); a repeated pair is stored
  * twice. Returns 0 or -ENOMEM (the index is unchanged then).
  */
@@ -68,8 +68,7 @@ size_t store_pdq_query(const struct store_pdq *x, const uint8_t q[static 32], in
  * share one pass over the hashes for the whole batch. Returns 0.
  */
 int store_pdq_query_batch(const struct store_pdq *x, const uint8_t (*q)[32], size_t nq,
-                          int max_distance, struct store_pdq_hit *hits, size_t max,
-                          size_t *totals);
+                          int max_distance, struct store_pdq_hit *hits, size_t max, size_t *totals);
 /* Bytes the index holds allocated (hashes, ids, id map, tables), for metrics and benches. */
 size_t store_pdq_memory(const struct store_pdq *x);
 /* Hamming distance of two 256-bit hashes. */

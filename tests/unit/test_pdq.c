@@ -1,4 +1,4 @@
-/* Unit tests for storage/pdq.c against a bit-by-bit reference. */
+/* Unit tests for storage/pdq.c (scan and multi-index) against a bit-by-bit reference. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,12 +26,18 @@ static void rnd_bytes(uint8_t *p, size_t n)
         p[i] = (uint8_t)(rnd() >> 56);
 }
 
-/* Reference distance: one bit at a time. */
+/* Reference distance: one bit at a time, through a byte table (fast enough for the index
+ * tests under the sanitizers). */
 static int ref_distance(const uint8_t a[32], const uint8_t b[32])
 {
+    static uint8_t bits[256];
+    if (!bits[255])
+        for (int v = 0; v < 256; v++)
+            for (int i = 0; i < 8; i++)
+                bits[v] = (uint8_t)(bits[v] + ((v >> i) & 1));
     int d = 0;
-    for (int i = 0; i < 256; i++)
-        d += ((a[i / 8] ^ b[i / 8]) >> (i % 8)) & 1;
+    for (int i = 0; i < 32; i++)
+        d += bits[a[i] ^ b[i]];
     return d;
 }
 
@@ -80,7 +86,8 @@ static int ref_cmp(const void *x, const void *y)
 {
     const struct store_pdq_hit *a = x, *b = y;
     if (a->distance != b->distance) return a->distance < b->distance ? -1 : 1;
-    return memcmp(a->id, b->id, 32);
+    int c = memcmp(a->id, b->id, 32);
+    return c ? c : memcmp(a->hash, b->hash, 32); /* one id may hold several hashes */
 }
 
 /* Checks a query against brute force over ents[0..n), for radius r and a page of max. */
@@ -230,6 +237,203 @@ static void test_add_and_remove(void **state)
     store_pdq_free(NULL);
 }
 
+/* ---- the multi-index (from STORE_PDQ_MIH_MIN entries on) against brute force ---- */
+
+#define BIG (STORE_PDQ_MIH_MIN * 2)
+
+/* Checks every radius in rs for each query: totals, and a full page, against brute force. */
+static void check_many(const struct store_pdq *x, const struct ent *ents, size_t n,
+                       const uint8_t (*qs)[32], size_t nq, const int *rs, size_t nr)
+{
+    for (size_t k = 0; k < nq; k++)
+        for (size_t i = 0; i < nr; i++)
+            check_query(x, ents, n, qs[k], rs[i], 64);
+}
+
+/* Random hashes plus, for each query, copies at known distances (incl. r and r + 1). */
+static void test_index_random_planted(void **state)
+{
+    (void)state;
+    static const int dists[] = {0, 1, 2, 3, 10, 21, 30, 31, 32, 33, 40, 63, 64, 65};
+    const size_t nd = sizeof dists / sizeof dists[0], nq = 8;
+    struct ent *ents = calloc(BIG, sizeof *ents);
+    uint8_t(*qs)[32] = calloc(nq, 32);
+    assert_non_null(ents);
+    assert_non_null(qs);
+    for (size_t k = 0; k < nq; k++)
+        rnd_bytes(qs[k], 32);
+    struct store_pdq *x;
+    assert_int_equal(store_pdq_new(&x), 0);
+    for (size_t i = 0; i < BIG; i++) {
+        if (i % 97 == 0 && i / 97 < nq * nd)
+            flip_bits(ents[i].h, qs[(i / 97) / nd], dists[(i / 97) % nd]);
+        else
+            rnd_bytes(ents[i].h, 32);
+        rnd_bytes(ents[i].id, 32);
+        assert_int_equal(store_pdq_add(x, ents[i].h, ents[i].id), 0);
+    }
+    static const int rs[] = {0, 1, 10, 11, 21, 31, 32, 33, 42, 63, 64, 100};
+    check_many(x, ents, BIG, (const uint8_t(*)[32])qs, nq, rs, sizeof rs / sizeof rs[0]);
+    /* Exactly the planted copies within 31 (random hashes are ~128 away). */
+    struct store_pdq_hit hits[16];
+    assert_int_equal(store_pdq_query(x, qs[3], 31, hits, 16), 8);
+    assert_int_equal(hits[7].distance, 31);
+    assert_int_equal(store_pdq_query(x, qs[3], 32, hits, 16), 9);
+    assert_int_equal(store_pdq_query(x, qs[3], -1, hits, 16), 0);
+    assert_int_equal(store_pdq_query(x, qs[3], 1000, NULL, 0), BIG);
+    /* The batch answers the same, in both of its modes (tables at 31, a shared scan at 100). */
+    size_t totals[12];
+    struct store_pdq_hit *pages = calloc(nq * 16, sizeof *pages);
+    assert_non_null(pages);
+    for (int r = 31; r <= 100; r += 69) {
+        assert_int_equal(
+            store_pdq_query_batch(x, (const uint8_t(*)[32])qs, nq, r, pages, 16, totals), 0);
+        for (size_t k = 0; k < nq; k++) {
+            size_t want = store_pdq_query(x, qs[k], r, hits, 16);
+            assert_int_equal(totals[k], want);
+            for (size_t i = 0; i < (want < 16 ? want : 16); i++) {
+                assert_int_equal(pages[k * 16 + i].distance, hits[i].distance);
+                assert_memory_equal(pages[k * 16 + i].id, hits[i].id, 32);
+            }
+        }
+    }
+    assert_true(store_pdq_memory(x) > BIG * 64);
+    free(pages);
+    store_pdq_free(x);
+    free(qs);
+    free(ents);
+}
+
+/* Noisy copies of a few centres: many entries share chunks, the hard case for the tables. */
+static void test_index_clustered(void **state)
+{
+    (void)state;
+    enum { CENTRES = 40, NQ = 6 };
+    uint8_t centres[CENTRES][32], qs[NQ][32];
+    for (int c = 0; c < CENTRES; c++)
+        rnd_bytes(centres[c], 32);
+    struct ent *ents = calloc(BIG, sizeof *ents);
+    assert_non_null(ents);
+    struct store_pdq *x;
+    assert_int_equal(store_pdq_new(&x), 0);
+    for (size_t i = 0; i < BIG; i++) {
+        flip_bits(ents[i].h, centres[rnd() % CENTRES], (int)(rnd() % 48));
+        rnd_bytes(ents[i].id, 32);
+        assert_int_equal(store_pdq_add(x, ents[i].h, ents[i].id), 0);
+    }
+    for (int k = 0; k < NQ; k++)
+        flip_bits(qs[k], centres[k], k * 3);
+    static const int rs[] = {0, 8, 20, 31, 32, 40};
+    check_many(x, ents, BIG, (const uint8_t(*)[32])qs, NQ, rs, sizeof rs / sizeof rs[0]);
+    store_pdq_free(x);
+    free(ents);
+}
+
+/* Adds, removes and re-adds across the table threshold; vpdq-like ids with many entries. */
+static void test_index_remove_readd(void **state)
+{
+    (void)state;
+    enum { PER_ID = 50 };
+    struct ent *ents = calloc(BIG, sizeof *ents);
+    uint8_t *alive = calloc(BIG, 1);
+    assert_non_null(ents);
+    assert_non_null(alive);
+    uint8_t base[32];
+    rnd_bytes(base, 32);
+    struct store_pdq *x;
+    assert_int_equal(store_pdq_new(&x), 0);
+    for (size_t i = 0; i < BIG; i++) {
+        /* Half near one hash so that queries have many answers; ids shared by PER_ID. */
+        if (i % 2)
+            flip_bits(ents[i].h, base, (int)(rnd() % 40));
+        else
+            rnd_bytes(ents[i].h, 32);
+        if (i % PER_ID == 0)
+            rnd_bytes(ents[i].id, 32);
+        else
+            memcpy(ents[i].id, ents[i - i % PER_ID].id, 32);
+        assert_int_equal(store_pdq_add(x, ents[i].h, ents[i].id), 0);
+        alive[i] = 1;
+    }
+    /* Remove every third id (PER_ID entries each) and some single-entry ones. */
+    size_t live = BIG;
+    for (size_t i = 0; i + PER_ID <= BIG; i += PER_ID * 3) {
+        assert_int_equal(store_pdq_remove(x, ents[i].id), PER_ID);
+        assert_int_equal(store_pdq_remove(x, ents[i].id), 0);
+        memset(alive + i, 0, PER_ID);
+        live -= PER_ID;
+    }
+    assert_int_equal(store_pdq_count(x), live);
+    struct ent *cur = calloc(BIG, sizeof *cur);
+    assert_non_null(cur);
+    size_t nc = 0;
+    for (size_t i = 0; i < BIG; i++)
+        if (alive[i]) cur[nc++] = ents[i];
+    uint8_t q[32];
+    flip_bits(q, base, 5);
+    static const int rs[] = {0, 15, 31, 32, 64};
+    for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++)
+        check_query(x, cur, nc, q, rs[i], 100);
+    check_query(x, cur, nc, cur[nc / 2].h, 31, 100);
+    /* Re-add the removed ones: everything is found again. */
+    for (size_t i = 0; i < BIG; i++) {
+        if (alive[i]) continue;
+        assert_int_equal(store_pdq_add(x, ents[i].h, ents[i].id), 0);
+    }
+    assert_int_equal(store_pdq_count(x), BIG);
+    for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++)
+        check_query(x, ents, BIG, q, rs[i], 100);
+    /* Remove everything, one id at a time; the index ends empty. */
+    for (size_t i = 0; i < BIG; i += PER_ID)
+        assert_int_equal(store_pdq_remove(x, ents[i].id), BIG - i < PER_ID ? BIG - i : PER_ID);
+    assert_int_equal(store_pdq_count(x), 0);
+    assert_int_equal(store_pdq_query(x, q, 256, NULL, 0), 0);
+    assert_int_equal(store_pdq_add(x, q, q), 0);
+    assert_int_equal(store_pdq_query(x, q, 0, NULL, 0), 1);
+    store_pdq_free(x);
+    free(cur);
+    free(alive);
+    free(ents);
+}
+
+/* Ties: the same hash under many ids, and one id under many hashes, sort by id then hash. */
+static void test_index_ties(void **state)
+{
+    (void)state;
+    struct store_pdq *x;
+    assert_int_equal(store_pdq_new(&x), 0);
+    assert_int_equal(store_pdq_reserve(x, BIG), 0);
+    uint8_t h[32], id[32], other[32];
+    rnd_bytes(h, 32);
+    for (size_t i = 0; i < BIG - 20; i++) {
+        rnd_bytes(other, 32);
+        rnd_bytes(id, 32);
+        assert_int_equal(store_pdq_add(x, other, id), 0);
+    }
+    for (int i = 10; i > 0; i--) {
+        memset(id, i, 32);
+        assert_int_equal(store_pdq_add(x, h, id), 0); /* 10 ids, one hash */
+    }
+    memset(id, 0, 32);
+    for (int i = 0; i < 10; i++) {
+        flip_bits(other, h, 2);
+        assert_int_equal(store_pdq_add(x, other, id), 0); /* one id, 10 hashes at 2 */
+    }
+    struct store_pdq_hit hits[20];
+    assert_int_equal(store_pdq_query(x, h, 31, hits, 20), 20);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(hits[i].distance, 0);
+        assert_int_equal(hits[i].id[0], i + 1);
+    }
+    for (int i = 10; i < 19; i++) {
+        assert_int_equal(hits[i].distance, 2);
+        assert_true(memcmp(hits[i].hash, hits[i + 1].hash, 32) < 0);
+    }
+    assert_int_equal(store_pdq_remove(x, id), 10);
+    assert_int_equal(store_pdq_query(x, h, 31, hits, 20), 10);
+    store_pdq_free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +441,10 @@ int main(void)
         cmocka_unit_test(test_query_vs_brute_force),
         cmocka_unit_test(test_ordering_ties_by_id),
         cmocka_unit_test(test_add_and_remove),
+        cmocka_unit_test(test_index_random_planted),
+        cmocka_unit_test(test_index_clustered),
+        cmocka_unit_test(test_index_remove_readd),
+        cmocka_unit_test(test_index_ties),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
