@@ -9,3 +9,4 @@ for b in build/bench_*; do
 done
 # gifd nodes on 127.0.0.1: propagation at 16 and 32 nodes, a 60 s partition (about 3-5 min)
 bench/bench_network.sh
+bench/bench_http.sh # exact lookups over HTTP with wrk: 1M md5 signals loaded, single GETs and POST batches (about 3 min)
