@@ -34,6 +34,7 @@ fuzz: deps
 	@cmake --build build-fuzz -j $(JOBS)
 
 bench: build
+	@bash scripts/deps.sh bench
 	@bash bench/run.sh
 
 format:

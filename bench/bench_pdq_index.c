@@ -17,8 +17,9 @@
  * index's totals and pages must equal brute force's. Peak RSS at the end.
  *
  * usage: bench_pdq_index [--sizes 1000000,10000000] [--dump DIR]
- *   --dump DIR writes each data set as DIR/<set>-<N>.bin for bench/faiss_bench.cpp:
- *   u64 N, u64 nq, N x 32 hash bytes, nq x 32 query bytes, nq x u64 brute-force totals.
+ *   --dump DIR (or GIF_BENCH_DUMP=DIR) writes each data set as DIR/<set>-<N>.bin for
+ * bench/faiss_bench.cpp: u64 N, u64 nq, N x 32 hash bytes, nq x 32 query bytes, nq x u64
+ * brute-force totals.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -336,7 +337,8 @@ static int run_set(struct set *s, const char *dumpdir)
 
 int main(int argc, char **argv)
 {
-    const char *sizes = "1000000,10000000", *dumpdir = NULL;
+    /* bench/run.sh asks for the dump through the environment (it runs every bench_* alike). */
+    const char *sizes = "1000000,10000000", *dumpdir = getenv("GIF_BENCH_DUMP");
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--sizes") && i + 1 < argc)
             sizes = argv[++i];
