@@ -26,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${BENCH_HTTP_BUILD:-build}
-GIFD=$ROOT/$BUILD/gifd
+GIFD=${BENCH_HTTP_GIFD:-$ROOT/$BUILD/gifd}  # BENCH_HTTP_GIFD: another gifd to compare
 GIFCTL=$ROOT/$BUILD/gifctl
 N=${BENCH_HTTP_N:-1000000}
 SECS=${BENCH_HTTP_SECS:-10}

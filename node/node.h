@@ -21,8 +21,8 @@
 /* vpdq frames below this quality are not indexed (matching ignores them too). */
 #define NODE_VPDQ_INDEX_QUALITY 50
 
-/* Most worker jobs checking one batch's signatures at once (write.c uses one per core). */
-#define NODE_VERIFY_JOBS 8
+/* Most worker jobs checking one batch's signatures (write.c uses four per core). */
+#define NODE_VERIFY_JOBS 16
 
 struct write_req;
 struct net;

@@ -26,6 +26,7 @@
 #define WQ_MAX_REQS 4096      /* queued requests before the API answers 503 */
 #define BATCH_MAX_ITEMS 20000 /* records per transaction */
 #define VERIFY_MIN_SLICE 32   /* fewer records than this per job are not worth a job */
+#define VERIFY_JOBS_PER_CORE 4
 
 static void node_write_kick(struct node *n);
 
@@ -212,9 +213,11 @@ static void verify_start(struct node *n, struct write_req *batch)
         n->wq_ready = batch;
         return;
     }
-    unsigned cores = uv_available_parallelism();
+    /* Several jobs per core, taken in turn by the pool's threads: a share slowed down by the
+     * writer (or anything else on the machine) does not leave a core idle at the end. */
+    size_t cores = uv_available_parallelism();
     size_t jobs = (todo + VERIFY_MIN_SLICE - 1) / VERIFY_MIN_SLICE;
-    if (jobs > cores) jobs = cores;
+    if (jobs > VERIFY_JOBS_PER_CORE * cores) jobs = VERIFY_JOBS_PER_CORE * cores;
     if (jobs > NODE_VERIFY_JOBS) jobs = NODE_VERIFY_JOBS;
     if (jobs == 0) jobs = 1;
     n->wq_vbatch = batch;
