@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,21 +42,38 @@ static void reply_raw(struct call *k, int status, const char *ctype, const char 
  * of gifd's CPU on single lookups (docs/performance.md). This writes the same JSON for what
  * answers hold (objects in insertion order, as jansson dumps them without JSON_SORT_KEYS;
  * strings are valid UTF-8 already, so bytes >= 0x80 pass as they are and only '"', '\\' and
- * control characters are escaped); reals are left to jansson. w->full is set when the buffer
- * is too small (or a tree is deeper than 64): the caller then falls back to json_dumps.
+ * control characters are escaped); reals are left to jansson. It starts in the caller's
+ * buffer (the stack) and moves to the heap only for a large answer (a batch). w->full is set
+ * on running out of memory (or for a tree deeper than 64): the caller then falls back to
+ * json_dumps.
  */
 struct jw {
     char *p;
-    size_t len, cap;
+    size_t len, cap;   /* cap excludes one byte kept for the caller's newline */
+    const char *stack; /* the caller's buffer: p points to it until the first growth */
     bool full;
 };
 
+/* Makes room for n more bytes. Returns false (and sets full) when out of memory. */
+static bool jw_room(struct jw *w, size_t n)
+{
+    if (w->full) return false;
+    if (n <= w->cap - w->len) return true;
+    size_t ncap = w->cap * 2 > w->len + n ? w->cap * 2 : w->len + n;
+    char *np = w->p == w->stack ? malloc(ncap + 1) : realloc(w->p, ncap + 1);
+    if (!np) {
+        w->full = true;
+        return false;
+    }
+    if (w->p == w->stack) memcpy(np, w->p, w->len);
+    w->p = np;
+    w->cap = ncap;
+    return true;
+}
+
 static void jw_put(struct jw *w, const char *s, size_t n)
 {
-    if (w->full || n > w->cap - w->len) {
-        w->full = true;
-        return;
-    }
+    if (!jw_room(w, n)) return;
     memcpy(w->p + w->len, s, n);
     w->len += n;
 }
@@ -63,8 +81,9 @@ static void jw_put(struct jw *w, const char *s, size_t n)
 static void jw_str(struct jw *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    if (w->full || n > (w->cap - w->len) / 6 || w->cap - w->len - 6 * n < 2) {
-        w->full = true; /* room for the worst case (every byte \u00XX) is checked once */
+    /* Room for the worst case (every byte \u00XX) is made once. */
+    if (n > (SIZE_MAX - 2) / 6 || !jw_room(w, 6 * n + 2)) {
+        w->full = true;
         return;
     }
     char *o = w->p + w->len;
@@ -168,12 +187,12 @@ static void jw_value(struct jw *w, const json_t *v, int depth)
         jw_put(w, "null", 4);
         break;
     default: { /* JSON_REAL: jansson's own formatting */
-        if (w->full) return;
-        size_t n = json_dumpb(v, w->p + w->len, w->cap - w->len, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (n == 0 || n > w->cap - w->len)
+        char b[64];
+        size_t n = json_dumpb(v, b, sizeof b, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (n == 0 || n > sizeof b)
             w->full = true;
         else
-            w->len += n;
+            jw_put(w, b, n);
         break;
     }
     }
@@ -185,14 +204,16 @@ static void reply_json(struct call *k, int status, json_t *j)
     /* Most answers (every lookup of one key) fit here: no heap string, no copy to add the
      * newline. */
     char quick[16384];
-    struct jw w = {.p = quick, .cap = sizeof quick - 1};
+    struct jw w = {.p = quick, .cap = sizeof quick - 1, .stack = quick};
     if (j) jw_value(&w, j, 0);
     if (j && !w.full) {
         json_decref(j);
-        quick[w.len++] = '\n';
-        reply_raw(k, status, "application/json", quick, w.len);
+        w.p[w.len++] = '\n';
+        reply_raw(k, status, "application/json", w.p, w.len);
+        if (w.p != quick) free(w.p);
         return;
     }
+    if (w.p != quick) free(w.p);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!s) {
