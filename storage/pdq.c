@@ -2,8 +2,10 @@
  * PDQ similarity index: multi-index hashing over a dense array of hashes, with a linear scan
  * for small sets and for radii where the tables cost more than a scan (docs/matching.md).
  *
- * Entries live in dense slots 0..n-1 (hash as four native words, id, id-chain link); a remove
- * moves the last slot into the hole, so a scan never meets a dead slot.
+ * Entries live in dense slots 0..n-1: the hash as four native words, and the id (id_len
+ * bytes) in a flat array beside it. A remove moves the last slot into the hole, so a scan
+ * never meets a dead slot. An id map (open addressing, one cell per entry, holding the slot)
+ * finds an id's entries for store_pdq_remove.
  *
  * The 256 bits are cut into M = 11 chunks (three of 24 bits, eight of 23). For a radius r the
  * generalised pigeonhole principle gives each chunk a probe radius t_i with
@@ -16,13 +18,19 @@
  * Table i has 2^p buckets addressed by the low p bits of chunk i; each bucket is a run of
  * 32-bit words holding the chunk's other bits (the residual) above the slot number. A probe
  * enumerates the buckets within k <= t_i flips of q's low bits and keeps the words whose
- * residual is within t_i - k of q's, so only true chunk matches reach the hash array. p grows
- * with n (buckets average 16-64 words), and because n <= 2^(p+6) the slot always fits in the
- * 8 + p bits that a 24-bit chunk leaves.
+ * residual is within t_i - k of q's, so only true chunk matches reach the hash array.
+ *
+ * Tables are built by a counting sort (two passes per table, the tables split over two
+ * threads). Slots [0, nt) are in the tables; slots [nt, n) are pending: added since the last
+ * flush, and scanned by queries. Every PEND adds the pending entries are inserted in place
+ * (or, once the count has doubled since the build, all tables are rebuilt with twice the
+ * buckets). store_pdq_reserve(n) defers the tables until the count reaches n, so that a bulk
+ * load builds them once.
  */
 #include "storage/pdq.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -33,6 +41,8 @@
 #define NONE UINT32_MAX
 /* Entries beyond this would not fit the slot bits at P_MAX. */
 #define SLOTS_MAX (1u << 30)
+/* Adds between two in-place flushes of the pending entries (which queries scan). */
+#define PEND 256
 
 static const uint8_t CH_START[M] = {0, 24, 48, 72, 95, 118, 141, 164, 187, 210, 233};
 static const uint8_t CH_BITS[M] = {24, 24, 24, 23, 23, 23, 23, 23, 23, 23, 23};
@@ -53,24 +63,45 @@ struct table {
 
 struct store_pdq {
     uint64_t (*h)[4];
-    uint8_t (*id)[PROTO_ID_LEN];
-    uint32_t *next; /* next slot with the same id, NONE at the end */
-    size_t n, cap;
-    size_t hcap, idncap, nextcap; /* each array's; cap is the least */
-    uint32_t *idmap; /* linear probing: the head slot of each id's chain, NONE if empty */
+    uint8_t *id; /* idlen bytes per slot */
+    size_t idlen;
+    size_t n, nt, cap;   /* entries; those in the tables; room */
+    size_t hcap, idncap; /* each array's room; cap is the least */
+    size_t defer;        /* store_pdq_reserve's target: no tables before n reaches it */
+    size_t retry;        /* after a failed build: the count at which to try again */
+    uint32_t *idmap;     /* linear probing, one cell per entry: its slot, NONE if empty */
     size_t idcap, nid;
     int p; /* 0 while there are no tables */
     struct table t[M];
 };
 
 /*
- * Arrays of a megabyte or more are mapped directly: mremap grows them without copying, they
- * start page-aligned (so a 32-byte hash never straddles two cache lines), and they can ask for
- * huge pages, which save a TLB miss on most of the index's scattered reads where the kernel
- * gives them (transparent_hugepage=madvise). Smaller ones use malloc, where the sanitizers
- * watch them.
+ * Arrays of a megabyte or more are mapped directly, at a 2 MiB boundary, and ask for huge
+ * pages: the index's reads are scattered over hundreds of megabytes, and with 4 KiB pages
+ * nearly every one also misses the TLB (measured: a third fewer queries per second). A mapping
+ * that merely starts page-aligned cannot be backed by huge pages at its edges, and mremap moves
+ * mappings to unaligned addresses, so growing copies into a fresh aligned mapping instead (the
+ * arrays grow geometrically, so the copies cost O(1) per entry). Page alignment also keeps a
+ * 32-byte hash within one cache line. Smaller arrays use malloc, where the sanitizers watch
+ * them.
  */
 #define BIG ((size_t)1 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static void *map_aligned(size_t bytes)
+{
+    if (bytes > SIZE_MAX - HUGE_PAGE) return NULL;
+    uint8_t *m =
+        mmap(NULL, bytes + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    uintptr_t a = ((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    uint8_t *q = (uint8_t *)a;
+    size_t head = (size_t)(q - m), len = (bytes + 4095) & ~(size_t)4095;
+    if (head) munmap(m, head);
+    munmap(q + len, HUGE_PAGE - head); /* the mapping ends at m + len + HUGE_PAGE */
+    (void)madvise(q, bytes, MADV_HUGEPAGE);
+    return q;
+}
 
 static void *arr_resize(void *p, size_t old, size_t count, size_t size)
 {
@@ -78,23 +109,22 @@ static void *arr_resize(void *p, size_t old, size_t count, size_t size)
     size_t bytes = count * size;
     void *q;
     if (bytes < BIG) {
-        if (old < BIG) return realloc(p, bytes);
-        q = malloc(bytes);
+        if (old < BIG) return realloc(p, bytes ? bytes : 1);
+        q = malloc(bytes ? bytes : 1);
         if (!q) return NULL;
         memcpy(q, p, bytes);
         munmap(p, old);
         return q;
     }
-    if (old >= BIG && p) {
-        q = mremap(p, old, bytes, MREMAP_MAYMOVE);
-        if (q == MAP_FAILED) return NULL;
-    } else {
-        q = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (q == MAP_FAILED) return NULL;
-        if (p) memcpy(q, p, old < bytes ? old : bytes);
-        free(p);
+    q = map_aligned(bytes);
+    if (!q) return NULL;
+    if (p) {
+        memcpy(q, p, old < bytes ? old : bytes);
+        if (old >= BIG)
+            munmap(p, old);
+        else
+            free(p);
     }
-    (void)madvise(q, bytes, MADV_HUGEPAGE);
     return q;
 }
 
@@ -134,25 +164,35 @@ static uint32_t chunk(const uint64_t w[4], int i)
     return (uint32_t)(v & ((1ull << CH_BITS[i]) - 1));
 }
 
-/* ---- id map ---- */
-
-static size_t id_home(const struct store_pdq *x, const uint8_t id[PROTO_ID_LEN])
+static const uint8_t *id_of(const struct store_pdq *x, size_t s)
 {
-    uint64_t v;
-    memcpy(&v, id, 8);
+    return x->id + s * x->idlen;
+}
+
+static int id_eq(const struct store_pdq *x, size_t s, const uint8_t *id)
+{
+    return memcmp(id_of(x, s), id, x->idlen) == 0;
+}
+
+/* ---- id map: one cell per entry, so an id with many entries has many cells ---- */
+
+static size_t id_home(const struct store_pdq *x, const uint8_t *id)
+{
+    uint64_t v = 0;
+    memcpy(&v, id, x->idlen < 8 ? x->idlen : 8);
     /* Ids are digests; the multiply spreads them anyway so that the table does not depend
-     * on that. */
+     * on that (and short keys, such as feed positions, spread too). */
     v *= 0x9e3779b97f4a7c15ull;
     return (size_t)(v >> 32) & (x->idcap - 1);
 }
 
-/* The position of id's head in the map, or of the empty cell where it would go. */
-static size_t id_find(const struct store_pdq *x, const uint8_t id[PROTO_ID_LEN])
+static void idmap_put(struct store_pdq *x, uint32_t s)
 {
-    size_t i = id_home(x, id);
-    while (x->idmap[i] != NONE && memcmp(x->id[x->idmap[i]], id, PROTO_ID_LEN) != 0)
+    size_t i = id_home(x, id_of(x, s));
+    while (x->idmap[i] != NONE)
         i = (i + 1) & (x->idcap - 1);
-    return i;
+    x->idmap[i] = s;
+    x->nid++;
 }
 
 static int idmap_reserve(struct store_pdq *x, size_t nid)
@@ -168,15 +208,23 @@ static int idmap_reserve(struct store_pdq *x, size_t nid)
     size_t oldcap = x->idcap;
     x->idmap = m;
     x->idcap = cap;
-    for (size_t i = 0; i < oldcap; i++) {
-        if (old[i] == NONE) continue;
-        size_t j = id_home(x, x->id[old[i]]);
-        while (m[j] != NONE)
-            j = (j + 1) & (cap - 1);
-        m[j] = old[i];
-    }
+    x->nid = 0;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i] != NONE) idmap_put(x, old[i]);
     arr_free(old, oldcap * sizeof *old);
     return 0;
+}
+
+/* The cell holding slot s (whose id is id), or of the first cell with that id if s == NONE;
+ * idcap if there is none. */
+static size_t idmap_find(const struct store_pdq *x, const uint8_t *id, uint32_t s)
+{
+    if (!x->idcap) return 0;
+    for (size_t i = id_home(x, id);; i = (i + 1) & (x->idcap - 1)) {
+        uint32_t v = x->idmap[i];
+        if (v == NONE) return x->idcap;
+        if (s == NONE ? id_eq(x, v, id) : v == s) return i;
+    }
 }
 
 /* Empties cell i, shifting later cells of its run back so that no search stops early. */
@@ -185,7 +233,7 @@ static void idmap_delete(struct store_pdq *x, size_t i)
     size_t mask = x->idcap - 1;
     for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
         if (x->idmap[j] == NONE) break;
-        size_t k = id_home(x, x->id[x->idmap[j]]);
+        size_t k = id_home(x, id_of(x, x->idmap[j]));
         /* The entry at j may move to i unless its home lies cyclically in (i, j]. */
         int stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
         if (stays) continue;
@@ -218,12 +266,13 @@ static void tables_free(struct store_pdq *x)
     for (int i = 0; i < M; i++)
         table_free(&x->t[i], x->p);
     x->p = 0;
+    x->nt = 0;
 }
 
-/* Room in a run after a build or compaction: absorbs growth without moving. */
+/* Room in a run after a build or compaction: a little, for adds between builds. */
 static uint32_t run_cap(uint32_t n)
 {
-    return n + (n >> 3) + 1;
+    return n + (n >> 4) + 1;
 }
 
 /* Lays out runs for the counts in dir (replaced by offsets) in a fresh arena. */
@@ -232,7 +281,7 @@ static int table_layout(struct table *t, size_t nb)
     size_t off = 0;
     for (size_t b = 0; b < nb; b++)
         off += HDR + run_cap(t->dir[b]);
-    size_t cap = off + off / 16 + 1024;
+    size_t cap = off + 1024;
     if (cap > UINT32_MAX) return -ENOMEM;
     t->e = arr_resize(NULL, 0, cap, sizeof *t->e);
     if (!t->e) return -ENOMEM;
@@ -251,7 +300,7 @@ static int table_layout(struct table *t, size_t nb)
 }
 
 /* Builds table i for slots 0..nslots-1 with 2^p buckets by counting sort. */
-static int table_build(struct store_pdq *x, int i, int p, size_t nslots, struct table *out)
+static int table_build(const struct store_pdq *x, int i, int p, size_t nslots, struct table *out)
 {
     struct table t = {0};
     size_t nb = (size_t)1 << p;
@@ -275,27 +324,52 @@ static int table_build(struct store_pdq *x, int i, int p, size_t nslots, struct 
     return 0;
 }
 
-/* Rebuilds every table with 2^p buckets, one at a time (so the old and new copies of only one
- * table coexist); on failure drops them all, and queries scan. */
-static int tables_build(struct store_pdq *x, int p, size_t nslots)
+struct build_job {
+    const struct store_pdq *x;
+    struct table *t;
+    int first, step, p, rc;
+    size_t nslots;
+};
+
+static void *build_run(void *arg)
 {
-    for (int i = 0; i < M; i++) {
-        struct table t;
-        if (table_build(x, i, p, nslots, &t) != 0) {
-            tables_free(x);
-            return -ENOMEM;
-        }
-        table_free(&x->t[i], x->p);
-        x->t[i] = t;
+    struct build_job *j = arg;
+    for (int i = j->first; i < M && j->rc == 0; i += j->step)
+        j->rc = table_build(j->x, i, j->p, j->nslots, &j->t[i]);
+    return NULL;
+}
+
+/* Builds every table with 2^p buckets for all slots, on two threads (each a share of the
+ * tables). The old tables go first, so that only the new ones take memory; on failure there
+ * are no tables, and queries scan. */
+static int tables_build(struct store_pdq *x, int p)
+{
+    tables_free(x);
+    struct table t[M];
+    memset(t, 0, sizeof t);
+    struct build_job j[2] = {{x, t, 0, 2, p, 0, x->n}, {x, t, 1, 2, p, 0, x->n}};
+    pthread_t th;
+    int threaded = x->n >= 65536 && pthread_create(&th, NULL, build_run, &j[1]) == 0;
+    if (!threaded) j[0].step = 1;
+    build_run(&j[0]);
+    if (threaded) pthread_join(th, NULL);
+    if (j[0].rc || j[1].rc) {
+        for (int i = 0; i < M; i++)
+            table_free(&t[i], p);
+        return -ENOMEM;
     }
+    memcpy(x->t, t, sizeof t);
     x->p = p;
+    x->nt = x->n;
     return 0;
 }
 
 /* Average bucket size right after a build, and the one that triggers a rebuild with twice the
  * buckets. Smaller buckets mean more probes; larger ones longer runs to read. */
+#ifndef FILL
 #define FILL 8
-#define FILL_MAX 16
+#endif
+#define FILL_MAX (2 * FILL)
 
 /* The bucket count for n entries. */
 static int p_for(size_t n)
@@ -344,7 +418,7 @@ static int table_room(struct table *t, uint32_t b)
     if (run[0] < run[1]) return 0;
     uint32_t ncap = run_grow(run[1]), n = run[0], ocap = run[1];
     if (t->used + HDR + ncap > t->cap) {
-        size_t cap = t->cap + t->cap / 2 + HDR + ncap;
+        size_t cap = t->cap + t->cap / 8 + HDR + ncap;
         if (cap > UINT32_MAX) return -ENOMEM;
         uint32_t *e = arr_resize(t->e, t->cap * sizeof *e, cap, sizeof *e);
         if (!e) return -ENOMEM;
@@ -362,20 +436,53 @@ static int table_room(struct table *t, uint32_t b)
     return 0;
 }
 
-static int tables_add(struct store_pdq *x, uint32_t slot)
+/* Inserts the pending slots [nt, n) into the tables, a group at a time with the directory
+ * entries and run headers requested ahead. Stops at the first failure (the rest stay pending,
+ * where queries still see them). */
+static int tables_add_pending(struct store_pdq *x)
 {
-    uint32_t word[M], b[M];
-    for (int i = 0; i < M; i++) {
-        b[i] = bucket_of(x, x->h[slot], i, &word[i], slot);
-        if (table_room(&x->t[i], b[i]) != 0) return -ENOMEM;
-    }
-    for (int i = 0; i < M; i++) {
-        struct table *t = &x->t[i];
-        uint32_t *run = t->e + t->dir[b[i]];
-        run[HDR + run[0]++] = word[i];
-        if (t->garbage > 4096 && t->garbage > t->used / 3) table_compact(t, x->p);
+    enum { G = 32 };
+    while (x->nt < x->n) {
+        size_t g = x->n - x->nt < G ? x->n - x->nt : G;
+        uint32_t b[G][M], w[G][M];
+        for (size_t k = 0; k < g; k++)
+            for (int i = 0; i < M; i++) {
+                b[k][i] = bucket_of(x, x->h[x->nt + k], i, &w[k][i], (uint32_t)(x->nt + k));
+                __builtin_prefetch(&x->t[i].dir[b[k][i]]);
+            }
+        for (size_t k = 0; k < g; k++)
+            for (int i = 0; i < M; i++)
+                __builtin_prefetch(x->t[i].e + x->t[i].dir[b[k][i]], 1);
+        for (size_t k = 0; k < g; k++) {
+            for (int i = 0; i < M; i++)
+                if (table_room(&x->t[i], b[k][i]) != 0) return -ENOMEM;
+            for (int i = 0; i < M; i++) {
+                struct table *t = &x->t[i];
+                uint32_t *run = t->e + t->dir[b[k][i]];
+                run[HDR + run[0]++] = w[k][i];
+                if (t->garbage > 4096 && t->garbage > t->used / 3) table_compact(t, x->p);
+            }
+            x->nt++;
+        }
     }
     return 0;
+}
+
+/* Brings the tables up to date with every slot: builds them, rebuilds them with more buckets,
+ * or inserts the pending entries. On failure the index stays correct (pending entries and
+ * missing tables are scanned) and the build is retried when the count has doubled. */
+static int tables_flush(struct store_pdq *x)
+{
+    if (x->nt == x->n) return 0;
+    int rc = 0;
+    if (!x->p || (x->n > ((size_t)FILL_MAX << x->p) && x->p < P_MAX)) {
+        if (x->n < STORE_PDQ_MIH_MIN || x->n < x->retry) return 0;
+        rc = tables_build(x, p_for(x->n));
+    } else {
+        rc = tables_add_pending(x);
+    }
+    if (rc) x->retry = 2 * x->n;
+    return rc;
 }
 
 /* Finds slot's word in each of its buckets (its hash is still in x->h[slot]) and either
@@ -399,10 +506,20 @@ static void tables_edit(struct store_pdq *x, uint32_t slot, uint32_t to)
 
 /* ---- life cycle ---- */
 
+int store_pdq_new_idlen(struct store_pdq **out, size_t id_len)
+{
+    *out = NULL;
+    if (id_len < 1 || id_len > PROTO_ID_LEN) return -EINVAL;
+    struct store_pdq *x = calloc(1, sizeof *x);
+    if (!x) return -ENOMEM;
+    x->idlen = id_len;
+    *out = x;
+    return 0;
+}
+
 int store_pdq_new(struct store_pdq **out)
 {
-    *out = calloc(1, sizeof(**out));
-    return *out ? 0 : -ENOMEM;
+    return store_pdq_new_idlen(out, PROTO_ID_LEN);
 }
 
 void store_pdq_free(struct store_pdq *x)
@@ -410,8 +527,7 @@ void store_pdq_free(struct store_pdq *x)
     if (!x) return;
     tables_free(x);
     arr_free(x->h, x->hcap * sizeof *x->h);
-    arr_free(x->id, x->idncap * sizeof *x->id);
-    arr_free(x->next, x->nextcap * sizeof *x->next);
+    arr_free(x->id, x->idncap * x->idlen);
     arr_free(x->idmap, x->idcap * sizeof *x->idmap);
     free(x);
 }
@@ -423,8 +539,8 @@ size_t store_pdq_count(const struct store_pdq *x)
 
 size_t store_pdq_memory(const struct store_pdq *x)
 {
-    size_t m = sizeof *x + x->hcap * sizeof *x->h + x->idncap * sizeof *x->id +
-               x->nextcap * sizeof *x->next + x->idcap * sizeof *x->idmap;
+    size_t m =
+        sizeof *x + x->hcap * sizeof *x->h + x->idncap * x->idlen + x->idcap * sizeof *x->idmap;
     if (x->p)
         for (int i = 0; i < M; i++)
             m += (((size_t)1 << x->p) + x->t[i].cap) * sizeof(uint32_t);
@@ -447,16 +563,10 @@ static int slots_reserve(struct store_pdq *x, size_t n)
         x->hcap = cap;
     }
     if (x->idncap < cap) {
-        void *id = arr_resize(x->id, x->idncap * sizeof *x->id, cap, sizeof *x->id);
+        void *id = arr_resize(x->id, x->idncap * x->idlen, cap, x->idlen);
         if (!id) return -ENOMEM;
         x->id = id;
         x->idncap = cap;
-    }
-    if (x->nextcap < cap) {
-        void *next = arr_resize(x->next, x->nextcap * sizeof *x->next, cap, sizeof *x->next);
-        if (!next) return -ENOMEM;
-        x->next = next;
-        x->nextcap = cap;
     }
     x->cap = cap;
     return 0;
@@ -466,8 +576,14 @@ int store_pdq_reserve(struct store_pdq *x, size_t n)
 {
     int rc = slots_reserve(x, n);
     if (rc == 0) rc = idmap_reserve(x, n);
-    if (rc == 0 && n >= STORE_PDQ_MIH_MIN && p_for(n) > x->p) rc = tables_build(x, p_for(n), x->n);
+    if (rc == 0 && n > x->n) x->defer = n;
     return rc;
+}
+
+int store_pdq_flush(struct store_pdq *x)
+{
+    x->defer = 0;
+    return tables_flush(x);
 }
 
 int store_pdq_add(struct store_pdq *x, const uint8_t hash[static 32],
@@ -480,103 +596,151 @@ int store_pdq_add(struct store_pdq *x, const uint8_t hash[static 32],
     if (rc) return rc;
     uint32_t s = (uint32_t)x->n;
     pdq_load(x->h[s], hash);
-    memcpy(x->id[s], id, PROTO_ID_LEN);
-    if (x->p ? (n > ((size_t)FILL_MAX << x->p) && x->p < P_MAX) : n >= STORE_PDQ_MIH_MIN) {
-        rc = tables_build(x, x->p ? x->p + 1 : p_for(n), n); /* includes slot s */
-    } else if (x->p) {
-        rc = tables_add(x, s);
-    }
-    if (rc) return rc;
-    size_t at = id_find(x, id);
-    if (x->idmap[at] == NONE) {
-        x->next[s] = NONE;
-        x->nid++;
-    } else {
-        x->next[s] = x->idmap[at];
-    }
-    x->idmap[at] = s;
+    memcpy(x->id + (size_t)s * x->idlen, id, x->idlen);
+    idmap_put(x, s);
     x->n = n;
+    if (x->defer) {
+        if (n < x->defer) return 0;
+        x->defer = 0;
+        (void)tables_flush(x);
+    } else if (x->p ? n - x->nt >= PEND : n >= STORE_PDQ_MIH_MIN) {
+        (void)tables_flush(x); /* a failure leaves entries pending, still found */
+    }
     return 0;
 }
 
-/* Points whatever links to slot `from` (the id map or a chain) at slot `to`. */
-static void chain_rename(struct store_pdq *x, uint32_t from, uint32_t to)
+/* Removes slot s (every slot is in the tables, or there are none), moving the last into it. */
+static void slot_remove(struct store_pdq *x, uint32_t s)
 {
-    size_t at = id_find(x, x->id[from]);
-    if (x->idmap[at] == from) {
-        x->idmap[at] = to;
-        return;
+    size_t cell = idmap_find(x, id_of(x, s), s);
+    if (cell < x->idcap) idmap_delete(x, cell);
+    if (x->p) tables_edit(x, s, NONE);
+    uint32_t last = (uint32_t)x->n - 1;
+    if (s != last) {
+        if (x->p) tables_edit(x, last, s);
+        cell = idmap_find(x, id_of(x, last), last);
+        if (cell < x->idcap) x->idmap[cell] = s;
+        memcpy(x->h[s], x->h[last], sizeof *x->h);
+        memcpy(x->id + (size_t)s * x->idlen, id_of(x, last), x->idlen);
     }
-    for (uint32_t s = x->idmap[at]; s != NONE; s = x->next[s]) {
-        if (x->next[s] == from) {
-            x->next[s] = to;
-            return;
-        }
-    }
+    x->n--;
+    if (x->p) x->nt = x->n;
+}
+
+/* Before a remove: every entry in the tables (or no tables at all). */
+static void settle(struct store_pdq *x)
+{
+    x->defer = 0;
+    if (x->p && x->nt < x->n && tables_flush(x) != 0) tables_free(x);
 }
 
 size_t store_pdq_remove(struct store_pdq *x, const uint8_t id[static PROTO_ID_LEN])
 {
     if (x->n == 0) return 0;
-    size_t at = id_find(x, id);
-    if (x->idmap[at] == NONE) return 0;
-    size_t removed = 0;
     uint8_t key[PROTO_ID_LEN];
-    memcpy(key, id, PROTO_ID_LEN); /* id may point into the index itself */
+    memcpy(key, id, x->idlen); /* id may point into the index itself */
+    if (idmap_find(x, key, NONE) == x->idcap) return 0;
+    settle(x);
+    size_t removed = 0;
     for (;;) {
-        uint32_t s = x->idmap[at];
-        int more = x->next[s] != NONE;
-        if (more)
-            x->idmap[at] = x->next[s];
-        else
-            idmap_delete(x, at); /* may shift other ids' cells back into `at` */
-        if (x->p) tables_edit(x, s, NONE);
-        uint32_t last = (uint32_t)x->n - 1;
-        if (s != last) {
-            if (x->p) tables_edit(x, last, s);
-            chain_rename(x, last, s);
-            memcpy(x->h[s], x->h[last], sizeof *x->h);
-            memcpy(x->id[s], x->id[last], sizeof *x->id);
-            x->next[s] = x->next[last];
-        }
-        x->n--;
+        size_t cell = idmap_find(x, key, NONE);
+        if (cell == x->idcap) break;
+        slot_remove(x, x->idmap[cell]);
         removed++;
-        if (!more) break;
-        at = id_find(x, key);
+    }
+    return removed;
+}
+
+size_t store_pdq_remove_hash(struct store_pdq *x, const uint8_t hash[static 32],
+                             const uint8_t id[static PROTO_ID_LEN])
+{
+    if (x->n == 0) return 0;
+    uint8_t key[PROTO_ID_LEN];
+    uint64_t w[4];
+    memcpy(key, id, x->idlen);
+    pdq_load(w, hash);
+    settle(x);
+    size_t removed = 0;
+    for (;;) {
+        uint32_t found = NONE;
+        if (x->p) {
+            /* Table 0's bucket holds every entry with this chunk. */
+            uint32_t word;
+            const struct table *t = &x->t[0];
+            const uint32_t *run = t->e + t->dir[bucket_of(x, w, 0, &word, 0)];
+            uint32_t smask = (1u << t->sb) - 1;
+            for (uint32_t j = 0; j < run[0] && found == NONE; j++) {
+                uint32_t s = run[HDR + j] & smask;
+                if ((run[HDR + j] ^ word) >> t->sb == 0 && !memcmp(x->h[s], w, 32) &&
+                    id_eq(x, s, key))
+                    found = s;
+            }
+        } else {
+            for (size_t s = 0; s < x->n && found == NONE; s++)
+                if (!memcmp(x->h[s], w, 32) && id_eq(x, s, key)) found = (uint32_t)s;
+        }
+        if (found == NONE) break;
+        slot_remove(x, found);
+        removed++;
     }
     return removed;
 }
 
 /* ---- queries ---- */
 
-static int hit_cmp(const struct store_pdq_hit *a, const struct store_pdq_hit *b)
-{
-    if (a->distance != b->distance) return a->distance < b->distance ? -1 : 1;
-    int c = memcmp(a->id, b->id, PROTO_ID_LEN);
-    return c ? c : memcmp(a->hash, b->hash, 32);
-}
-
+/*
+ * An answer keeps the best `max` hits in the caller's array, sorted, while they are found:
+ * during the query a hit holds only its distance and slot (in hash[0..3]); the ids and hashes
+ * are copied in at the end.
+ */
 struct answer {
+    const struct store_pdq *x;
     struct store_pdq_hit *hits;
     size_t max, kept, total;
 };
 
-/* Keeps the best `max` by insertion into a sorted array: max is an API page, small. */
-static void answer_add(struct answer *a, const struct store_pdq *x, uint32_t s, int d)
+static uint32_t hit_slot(const struct store_pdq_hit *h)
+{
+    uint32_t s;
+    memcpy(&s, h->hash, 4);
+    return s;
+}
+
+/* Orders (d, slot) pairs by distance, then id, then hash. */
+static int slot_cmp(const struct store_pdq *x, int da, uint32_t a, int db, uint32_t b)
+{
+    if (da != db) return da < db ? -1 : 1;
+    int c = memcmp(id_of(x, a), id_of(x, b), x->idlen);
+    return c ? c : memcmp(x->h[a], x->h[b], 32);
+}
+
+static void answer_add(struct answer *a, uint32_t s, int d)
 {
     a->total++;
     if (a->max == 0) return;
-    struct store_pdq_hit h;
-    h.distance = d;
-    memcpy(h.id, x->id[s], PROTO_ID_LEN);
-    memcpy(h.hash, x->h[s], 32);
-    if (a->kept == a->max && hit_cmp(&h, &a->hits[a->max - 1]) >= 0) return;
+    if (a->kept == a->max) {
+        const struct store_pdq_hit *w = &a->hits[a->max - 1];
+        if (d > w->distance || slot_cmp(a->x, d, s, w->distance, hit_slot(w)) >= 0) return;
+    }
     size_t i = a->kept < a->max ? a->kept++ : a->max - 1;
-    while (i > 0 && hit_cmp(&h, &a->hits[i - 1]) < 0) {
+    while (i > 0 && slot_cmp(a->x, d, s, a->hits[i - 1].distance, hit_slot(&a->hits[i - 1])) < 0) {
         a->hits[i] = a->hits[i - 1];
         i--;
     }
-    a->hits[i] = h;
+    a->hits[i].distance = d;
+    memcpy(a->hits[i].hash, &s, 4);
+}
+
+static void answer_finish(struct answer *a)
+{
+    const struct store_pdq *x = a->x;
+    for (size_t i = 0; i < a->kept; i++) {
+        struct store_pdq_hit *h = &a->hits[i];
+        uint32_t s = hit_slot(h);
+        memset(h->id, 0, sizeof h->id);
+        memcpy(h->id, id_of(x, s), x->idlen);
+        memcpy(h->hash, x->h[s], 32);
+    }
 }
 
 /* Probe radius per chunk for radius r: sum(t_i + 1) = r + 1, the spare units going to the
@@ -616,34 +780,36 @@ static int use_tables(const struct store_pdq *x, int r)
 }
 
 /* Scans slots [lo, hi) for every query of a batch, sharing each block of hashes. */
-static void scan(const struct store_pdq *x, const uint64_t (*q)[4], size_t nq, int r,
-                 struct answer *a)
+static void scan(const struct store_pdq *x, size_t lo, size_t hi, const uint64_t (*q)[4], size_t nq,
+                 int r, struct answer *a)
 {
     const size_t block = 2048; /* 64 KiB of hashes: stays in L2 across the batch */
-    for (size_t lo = 0; lo < x->n; lo += block) {
-        size_t hi = lo + block < x->n ? lo + block : x->n;
+    for (size_t b = lo; b < hi; b += block) {
+        size_t e = b + block < hi ? b + block : hi;
         for (size_t k = 0; k < nq; k++) {
-            for (size_t s = lo; s < hi; s++) {
+            for (size_t s = b; s < e; s++) {
                 int d = dist_words(q[k], x->h[s]);
-                if (d <= r) answer_add(&a[k], x, (uint32_t)s, d);
+                if (d <= r) answer_add(&a[k], (uint32_t)s, d);
             }
         }
     }
 }
 
-/* One table query in flight. Visits go through a ring: a visit's bucket header is requested
+/* One table query in flight. Visits go through a ring: a visit's directory entry is requested
  * when it is pushed, read LAG1 pushes later (requesting its run), and its run is scanned LAG2
- * pushes later, so that a dozen misses are in flight instead of one. Candidates' hashes are
- * requested when found and checked CANDS at a time. */
+ * pushes later, so that a dozen misses are in flight instead of one. Candidates go through a
+ * second ring: their hashes are requested when found and checked CLAG candidates later. */
 #define RING 64
 #define LAG1 16
 #define LAG2 32
-#define CANDS 256
+#define CRING 1024
+#define CLAG 48
+#define SCAN_BLOCK 64
 
 struct visit {
     const uint32_t *dir;
     const uint32_t *run;
-    uint32_t n, qres;
+    uint32_t qres;
     int tol, table;
 };
 
@@ -655,28 +821,28 @@ struct probe {
     uint32_t qc[M];
     struct answer *a;
     struct visit v[RING];
-    size_t head; /* visits pushed */
-    struct {
-        uint32_t slot;
-        int table;
-    } c[CANDS];
-    int nc;
+    size_t head;         /* visits pushed */
+    size_t chead, ctail; /* candidates pushed, checked */
+    uint32_t cs[CRING];
+    uint8_t ct[CRING];
 };
 
-static void probe_verify(struct probe *pr)
+/* Checks candidates until at most `keep` are unchecked. */
+static void probe_verify(struct probe *pr, size_t keep)
 {
     const struct store_pdq *x = pr->x;
-    for (int k = 0; k < pr->nc; k++) {
-        const uint64_t *h = x->h[pr->c[k].slot];
+    for (; pr->chead - pr->ctail > keep; pr->ctail++) {
+        size_t k = pr->ctail % CRING;
+        uint32_t s = pr->cs[k];
+        const uint64_t *h = x->h[s];
         int d = dist_words(pr->q, h);
         if (d > pr->r) continue;
         /* Report it from the first table whose probe reaches it. */
         int first = 1;
-        for (int j = 0; j < pr->c[k].table && first; j++)
+        for (int j = 0; j < pr->ct[k] && first; j++)
             if (pr->t[j] >= 0 && __builtin_popcount(chunk(h, j) ^ pr->qc[j]) <= pr->t[j]) first = 0;
-        if (first) answer_add(pr->a, x, pr->c[k].slot, d);
+        if (first) answer_add(pr->a, s, d);
     }
-    pr->nc = 0;
 }
 
 static void visit_open(struct probe *pr, struct visit *v)
@@ -692,16 +858,26 @@ static void visit_scan(struct probe *pr, const struct visit *v)
     int sb = x->t[v->table].sb, tol = v->tol;
     uint32_t qres = v->qres, smask = (1u << sb) - 1, n = v->run[0];
     const uint32_t *w = v->run + HDR;
-    if (n > 16) __builtin_prefetch(w + 30);
-    for (uint32_t j = 0; j < n; j++) {
-        if (__builtin_popcount((w[j] >> sb) ^ qres) > tol) continue;
-        if (pr->nc == CANDS) probe_verify(pr);
-        uint32_t s = w[j] & smask;
-        __builtin_prefetch(x->h[s]);
-        pr->c[pr->nc].slot = s;
-        pr->c[pr->nc].table = v->table;
-        pr->nc++;
+    if (n > 14) __builtin_prefetch(w + 30);
+    if (n > 30) __builtin_prefetch(w + 46);
+    for (uint32_t j0 = 0; j0 < n; j0 += SCAN_BLOCK) {
+        uint32_t jn = n - j0 < SCAN_BLOCK ? n - j0 : SCAN_BLOCK;
+        if (pr->chead - pr->ctail + jn > CRING) probe_verify(pr, CLAG);
+        size_t c0 = pr->chead, c = c0;
+        /* Branch-free: most words fail, unpredictably. */
+        for (uint32_t j = 0; j < jn; j++) {
+            uint32_t word = w[j0 + j];
+            pr->cs[c % CRING] = word & smask;
+            c += __builtin_popcount((word >> sb) ^ qres) <= tol;
+        }
+        for (size_t k = c0; k < c; k++) {
+            __builtin_prefetch(x->h[pr->cs[k % CRING]]);
+            pr->ct[k % CRING] = (uint8_t)v->table;
+        }
+        pr->chead = c;
+        if (j0 + SCAN_BLOCK < n) __builtin_prefetch(w + j0 + SCAN_BLOCK + 46);
     }
+    if (pr->chead - pr->ctail > CLAG) probe_verify(pr, CLAG);
 }
 
 static void probe_push(struct probe *pr, int i, uint32_t bucket, int tol)
@@ -725,7 +901,7 @@ static void probe_drain(struct probe *pr)
         visit_open(pr, &pr->v[k % RING]);
     for (size_t k = h > LAG2 ? h - LAG2 : 0; k < h; k++)
         visit_scan(pr, &pr->v[k % RING]);
-    probe_verify(pr);
+    probe_verify(pr, 0);
 }
 
 static void query_tables(const struct store_pdq *x, const uint64_t q[4], int r, struct answer *a)
@@ -736,7 +912,7 @@ static void query_tables(const struct store_pdq *x, const uint64_t q[4], int r, 
     pr.r = r;
     pr.a = a;
     pr.head = 0;
-    pr.nc = 0;
+    pr.chead = pr.ctail = 0;
     probe_radii(r, pr.t);
     int p = x->p;
     uint32_t pmask = (1u << p) - 1;
@@ -759,10 +935,12 @@ static void query_tables(const struct store_pdq *x, const uint64_t q[4], int r, 
     probe_drain(&pr);
 }
 
-static void answer_init(struct answer *a, struct store_pdq_hit *hits, size_t max)
+static void answer_init(struct answer *a, const struct store_pdq *x, struct store_pdq_hit *hits,
+                        size_t max)
 {
+    a->x = x;
     a->hits = hits;
-    a->max = max;
+    a->max = hits ? max : 0;
     a->kept = a->total = 0;
 }
 
@@ -772,13 +950,16 @@ size_t store_pdq_query(const struct store_pdq *x, const uint8_t q[static 32], in
     if (max_distance < 0 || x->n == 0) return 0;
     if (max_distance > 256) max_distance = 256;
     struct answer a;
-    answer_init(&a, hits, max);
+    answer_init(&a, x, hits, max);
     uint64_t qw[4];
     pdq_load(qw, q);
-    if (use_tables(x, max_distance))
+    if (use_tables(x, max_distance)) {
         query_tables(x, qw, max_distance, &a);
-    else
-        scan(x, (const uint64_t(*)[4]) & qw, 1, max_distance, &a);
+        scan(x, x->nt, x->n, (const uint64_t(*)[4]) & qw, 1, max_distance, &a);
+    } else {
+        scan(x, 0, x->n, (const uint64_t(*)[4]) & qw, 1, max_distance, &a);
+    }
+    answer_finish(&a);
     return a.total;
 }
 
@@ -804,11 +985,13 @@ int store_pdq_query_batch(const struct store_pdq *x, const uint8_t (*q)[32], siz
         struct answer a[GROUP];
         for (size_t k = 0; k < g; k++) {
             pdq_load(qw[k], q[k0 + k]);
-            answer_init(&a[k], hits ? hits + (k0 + k) * max : NULL, max);
+            answer_init(&a[k], x, hits ? hits + (k0 + k) * max : NULL, max);
         }
-        scan(x, (const uint64_t(*)[4])qw, g, max_distance, a);
-        for (size_t k = 0; k < g; k++)
+        scan(x, 0, x->n, (const uint64_t(*)[4])qw, g, max_distance, a);
+        for (size_t k = 0; k < g; k++) {
+            answer_finish(&a[k]);
             totals[k0 + k] = a[k].total;
+        }
     }
     return 0;
 }
