@@ -1,4 +1,5 @@
 /* Unit tests for storage/pdq.c (scan and multi-index) against a bit-by-bit reference. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -434,6 +435,82 @@ static void test_index_ties(void **state)
     store_pdq_free(x);
 }
 
+/* 8-byte ids through a bulk load (reserve, then adds: one build), remove by hash and id, and
+ * a reserve that overshoots, ended by store_pdq_flush. */
+static void test_index_idlen_bulk_remove_hash(void **state)
+{
+    (void)state;
+    struct store_pdq *x;
+    assert_int_equal(store_pdq_new_idlen(&x, 0), -EINVAL);
+    assert_int_equal(store_pdq_new_idlen(&x, PROTO_ID_LEN + 1), -EINVAL);
+    assert_int_equal(store_pdq_new_idlen(&x, 8), 0);
+    struct ent *ents = calloc(BIG, sizeof *ents);
+    assert_non_null(ents);
+    uint8_t base[32];
+    rnd_bytes(base, 32);
+    assert_int_equal(store_pdq_reserve(x, BIG), 0);
+    for (size_t i = 0; i < BIG; i++) {
+        if (i % 3 == 0)
+            flip_bits(ents[i].h, base, (int)(rnd() % 40));
+        else
+            rnd_bytes(ents[i].h, 32);
+        rnd_bytes(ents[i].id, 8); /* the rest stays zero, as hits return it */
+        if (i % 500 == 7) memcpy(ents[i].h, ents[i - 1].h, 32); /* same hash, other id */
+        assert_int_equal(store_pdq_add(x, ents[i].h, ents[i].id), 0);
+    }
+    uint8_t q[32];
+    flip_bits(q, base, 3);
+    check_query(x, ents, BIG, q, 31, 100);
+    check_query(x, ents, BIG, ents[7].h, 0, 10);
+    /* Remove by (hash, id): only that pair goes, even where another id has the same hash. */
+    uint8_t wrong[32];
+    memcpy(wrong, ents[7].id, 32);
+    wrong[0] ^= 1;
+    assert_int_equal(store_pdq_remove_hash(x, ents[7].h, wrong), 0);
+    size_t n = BIG;
+    for (size_t i = 7; i < n; i += 500) {
+        assert_int_equal(store_pdq_remove_hash(x, ents[i].h, ents[i].id), 1);
+        assert_int_equal(store_pdq_remove_hash(x, ents[i].h, ents[i].id), 0);
+        ents[i] = ents[--n];
+    }
+    assert_int_equal(store_pdq_count(x), n);
+    check_query(x, ents, n, q, 31, 100);
+    check_query(x, ents, n, ents[6].h, 0, 10);
+    /* Remove by id, then add again past the next flush. */
+    for (size_t i = 0; i < 100; i++) {
+        assert_int_equal(store_pdq_remove(x, ents[i].id), 1);
+        ents[i] = ents[--n];
+    }
+    for (size_t i = 0; i < 100; i++) {
+        flip_bits(ents[n].h, base, (int)(rnd() % 32));
+        memset(ents[n].id, 0, 32);
+        rnd_bytes(ents[n].id, 8);
+        assert_int_equal(store_pdq_add(x, ents[n].h, ents[n].id), 0);
+        n++;
+    }
+    check_query(x, ents, n, q, 31, 100);
+    store_pdq_free(x);
+
+    /* A reserve for more than arrives: queries scan (still exact) until store_pdq_flush. */
+    assert_int_equal(store_pdq_new(&x), 0);
+    assert_int_equal(store_pdq_reserve(x, 4 * BIG), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(store_pdq_add(x, ents[i].h, ents[i].id), 0);
+    check_query(x, ents, n, q, 31, 100);
+    size_t before = store_pdq_memory(x);
+    assert_int_equal(store_pdq_flush(x), 0);
+    assert_true(store_pdq_memory(x) > before); /* the tables */
+    check_query(x, ents, n, q, 31, 100);
+    assert_int_equal(store_pdq_remove_hash(x, ents[5].h, ents[5].id), 1);
+    uint8_t gone[32];
+    memcpy(gone, ents[5].h, 32);
+    ents[5] = ents[--n];
+    check_query(x, ents, n, gone, 0, 10);
+    check_query(x, ents, n, q, 31, 100);
+    store_pdq_free(x);
+    free(ents);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -445,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_index_clustered),
         cmocka_unit_test(test_index_remove_readd),
         cmocka_unit_test(test_index_ties),
+        cmocka_unit_test(test_index_idlen_bulk_remove_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
