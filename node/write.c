@@ -242,6 +242,14 @@ static void verify_start(struct node *n, struct write_req *batch)
     }
 }
 
+static bool needs_verify(const struct write_req *w)
+{
+    if (w->kind != WRITE_INGEST) return false;
+    for (size_t i = 0; i < w->n; i++)
+        if (!w->in[i].verified) return true;
+    return false;
+}
+
 /* Takes whole requests off the queue, up to the batch cap (always at least one). */
 static struct write_req *take_batch(struct node *n)
 {
@@ -271,6 +279,12 @@ static void node_write_kick(struct node *n)
             continue;
         }
         if (n->wq_vbatch || n->wq_ready || !n->wq_head) return;
+        /* While the writer is busy, only work that needs checking moves ahead; the rest
+         * (publishes, gossip already checked on receipt) waits in the queue, so that it joins
+         * the next transaction whole instead of a small batch taken early (which cost a
+         * commit per request under load: measured, 32 nodes, p50 to the last node 0.1-0.5 s
+         * -> 0.8-0.9 s). */
+        if (n->wq_busy && !needs_verify(n->wq_head)) return;
         verify_start(n, take_batch(n));
     }
 }
