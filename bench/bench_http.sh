@@ -13,7 +13,8 @@
 #   4. POST /v1/lookup, batches of 1,000 keys, half of them stored.
 # wrk runs 2 threads and BENCH_HTTP_CONNS connections (default 32); gifd answers every
 # request on its one loop thread. Reported: requests/s, lookups/s and latency percentiles
-# (wrk's). The machine's two cores are shared by wrk and gifd.
+# (wrk's), and gifd's CPU time per lookup (from /proc: steadier than requests/s when other
+# work shares the machine). The machine's two cores are shared by wrk and gifd.
 #
 # Keys: key(i) = hex of four 32-bit words (i*2654435761, i*2246822519, i*3266489917 mod 2^32,
 # then i), i < N stored, i >= N never stored; the CSV writer (Python) and wrk's Lua scripts
@@ -181,16 +182,23 @@ hit=$(curl -s "$URL/v1/lookup?type=md5&value=$k0" | python3 -c 'import json,sys;
 [ "$hit" = 1 ] || { echo "bench_http: stored key $k0 not found (got $hit matches)" >&2; exit 1; }
 
 export BENCH_N=$N BENCH_LUA_DIR=$TMP
+# gifd's CPU time in clock ticks (user + system), from /proc.
+gifd_ticks() { awk '{print $14 + $15}' "/proc/$GIFD_PID/stat"; }
+TICK=$(getconf CLK_TCK)
 run() { # NAME LOOKUPS_PER_REQUEST SCRIPT [ENV...]
-    local name=$1 per=$2 script=$3 line
+    local name=$1 per=$2 script=$3 line c0 c1 cpu
     shift 3
+    c0=$(gifd_ticks)
     line=$(env "$@" wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$TMP/$script" "$URL" | grep '^RESULT') || {
         echo "bench_http: wrk failed for $name" >&2
         return 0
     }
+    c1=$(gifd_ticks)
     read -r _ rps p50 p90 p99 max errs bad <<<"$line"
-    printf '  %-34s %9.0f req/s %10.0f lookups/s   p50 %6.2f  p90 %6.2f  p99 %7.2f  max %7.2f ms%s\n' \
-        "$name" "$rps" "$(echo "$rps * $per" | bc -l)" "$p50" "$p90" "$p99" "$max" \
+    # gifd CPU per lookup: robust to other load on a shared machine, unlike requests/s.
+    cpu=$(echo "($c1 - $c0) * 1000000 / $TICK / ($rps * $SECS * $per)" | bc -l)
+    printf '  %-34s %7.0f req/s %8.0f lookups/s  gifd CPU %5.1f us/lookup  p50 %6.2f p90 %6.2f p99 %7.2f max %7.2f ms%s\n' \
+        "$name" "$rps" "$(echo "$rps * $per" | bc -l)" "$cpu" "$p50" "$p90" "$p99" "$max" \
         "$([ "$errs$bad" = 00 ] || echo "  ($errs socket errors, $bad non-200)")"
     [ "$name" = "GET single, stored key" ] && SINGLE=$rps
     return 0
