@@ -12,7 +12,7 @@
 #include "util/gif.h"
 
 const char ctl_hash_help[] =
-    "Usage: gifctl hash [--squash] FILE...\n"
+    "Usage: gifctl hash [--squash] [--dihedral] FILE...\n"
     "\n"
     "Compute every signal of each file, as a node would publish or match them, with no node\n"
     "needed ('-' reads standard input): md5 and sha256 of the bytes; for an image (JPEG, PNG,\n"
@@ -27,6 +27,10 @@ const char ctl_hash_help[] =
     "--squash hashes images as the reference's pdq-photo-hasher tool does: anything over 512 px\n"
     "is squashed to 512x512 first. Nodes publish and match full-resolution hashes (the\n"
     "reference library's); use it only to compare with that tool's output.\n"
+    "--dihedral also prints an image's 8 dihedral variants (the PDQ of the picture rotated\n"
+    "and flipped), one 'FILE  dihedral  NAME  HASH' line each (--json: \"dihedral\":\n"
+    "[{\"transform\", \"value\", \"quality\"}]); send them as one list to POST /v1/match to\n"
+    "find rotated or mirrored copies.\n"
     "\n"
     "Example:\n"
     "  gifctl hash photo.jpg upload.mp4\n"
@@ -112,12 +116,15 @@ int ctl_hash(struct ctl_ctx *c, int argc, char **argv)
 {
     struct ctl_args a;
     ctl_args_init(&a, c, argc, argv);
-    static const struct ctl_optdef defs[] = {{"squash", false, 1}, {NULL, false, 0}};
+    static const struct ctl_optdef defs[] = {
+        {"squash", false, 1}, {"dihedral", false, 2}, {NULL, false, 0}};
     struct api_media_opts opts = {0};
     const char *val;
     int r;
-    while ((r = ctl_args_next(&a, defs, &val)) > 0)
-        opts.tool_squash = 1;
+    while ((r = ctl_args_next(&a, defs, &val)) > 0) {
+        if (r == 1) opts.tool_squash = 1;
+        if (r == 2) opts.dihedral = 1;
+    }
     if (r < 0) return ctl_args_stop(c, r);
     if (a.npos == 0) return ctl_usage(c, "hash: give at least one FILE");
     int ec = CTL_OK;
@@ -147,6 +154,15 @@ int ctl_hash(struct ctl_ctx *c, int argc, char **argv)
                 json_object_set_new(o, "height", json_integer(m.height));
             }
             if (got > 0 && m.truncated) json_object_set_new(o, "note", json_string(m.note));
+            if (got > 0 && m.has_dih) {
+                json_t *d = json_array();
+                for (int v = 0; v < MEDIA_DIH_COUNT; v++)
+                    json_array_append_new(d, json_pack("{s:s,s:o,s:i}", "transform",
+                                                       media_dihedral_name((enum media_dihedral)v),
+                                                       "value", api_hex(m.dih[v].hash, 32),
+                                                       "quality", m.dih[v].quality));
+                json_object_set_new(o, "dihedral", d);
+            }
             if (got < 0) json_object_set_new(o, "error", json_string(err));
             json_array_append_new(all, o);
         } else {
@@ -158,6 +174,11 @@ int ctl_hash(struct ctl_ctx *c, int argc, char **argv)
             if (got > 0 && m.kind == API_MEDIA_IMAGE) {
                 gif_hex(hex, m.pdq.hash, 32);
                 printf("%s  pdq     %s  quality %d\n", name, hex, m.pdq.quality);
+                for (int v = 0; m.has_dih && v < MEDIA_DIH_COUNT; v++) {
+                    gif_hex(hex, m.dih[v].hash, 32);
+                    printf("%s  dihedral  %-10s  %s\n", name,
+                           media_dihedral_name((enum media_dihedral)v), hex);
+                }
             } else if (got > 0) {
                 size_t usable = 0;
                 for (size_t f = 0; f < m.nframes; f++)

@@ -442,28 +442,268 @@ bad:
     reply_err(k, &e);
 }
 
-/* The pdq signals within maxd of q, nearest first (at most MATCH_HITS_MAX; hits has room for
- * as many), as match objects; *best is the strongest verdict among them. */
-static json_t *near_matches(struct call *k, struct store_rd *rd, const uint8_t q[32], int maxd,
-                            struct store_pdq_hit *hits, uint64_t now, enum policy_verdict *best)
+/* ---- Near matching of pdq hashes: POST /v1/match and the image pdq of POST /v1/match/media.
+ *
+ * A request's queries are flattened into one list of hashes: query i is hashes
+ * [off[i], off[i + 1]) (one hash, or up to MATCH_VARIANTS_MAX variants of one image matched as
+ * one query). match_run looks them all up; match_json then merges each query's hits, keeping
+ * each record's nearest hash. Up to MATCH_INLINE_MAX hashes run on the loop thread; more run on
+ * the worker pool, holding n->pdq (node_pdq_hold: the loop queues index changes meanwhile). */
+
+#define MATCH_VARIANTS_MAX MEDIA_DIH_COUNT /* hashes in one query given as a list */
+#define MATCH_INLINE_MAX 64                /* hashes queried on the loop thread */
+#define MATCH_CHUNK 64                     /* hashes per store_pdq_query_batch call */
+#define MATCH_JOBS_MAX 2                   /* batches on the worker pool at once */
+
+enum match_names {
+    MATCH_NAMES_NONE,      /* a single hash: matches carry no variant */
+    MATCH_NAMES_VARIANT,   /* a list: matches carry "variant", the index of the nearest hash */
+    MATCH_NAMES_TRANSFORM, /* media dihedral variants: matches carry "transform" */
+};
+
+struct match_set {
+    int maxd;
+    size_t nq, nh;
+    uint8_t (*qh)[32];       /* nh hashes */
+    size_t *off;             /* nq + 1 */
+    enum match_names *names; /* nq */
+    /* match_run's answer: the hits of hash h are hits[hoff[h] .. hoff[h + 1]), nearest first
+     * (at most MATCH_HITS_MAX). */
+    struct store_pdq_hit *hits;
+    size_t nhits, caphits;
+    size_t *hoff; /* nh + 1 */
+    int rc;       /* match_run's result */
+};
+
+static void match_set_free(struct match_set *s)
 {
-    size_t total = store_pdq_query(k->n->pdq, q, maxd, hits, MATCH_HITS_MAX);
-    size_t got = total < MATCH_HITS_MAX ? total : MATCH_HITS_MAX;
-    json_t *matches = json_array();
+    free(s->qh), free(s->off), free(s->names), free(s->hits), free(s->hoff);
+    memset(s, 0, sizeof *s);
+}
+
+/* Sized for nq queries of nh hashes in all. Returns 0 or -ENOMEM. */
+static int match_set_init(struct match_set *s, size_t nq, size_t nh, int maxd)
+{
+    memset(s, 0, sizeof *s);
+    s->maxd = maxd;
+    s->nq = nq;
+    s->nh = nh;
+    s->qh = malloc((nh + 1) * sizeof *s->qh);
+    s->off = calloc(nq + 1, sizeof *s->off);
+    s->names = calloc(nq, sizeof *s->names);
+    s->hoff = calloc(nh + 1, sizeof *s->hoff);
+    if (s->qh && s->off && s->names && s->hoff) return 0;
+    match_set_free(s);
+    return -ENOMEM;
+}
+
+/* Looks up every hash of s in x (only reads x: any thread, see docs/matching.md). */
+static int match_run(const struct store_pdq *x, struct match_set *s)
+{
+    size_t chunk = s->nh < MATCH_CHUNK ? s->nh : MATCH_CHUNK;
+    struct store_pdq_hit *buf = malloc(chunk * MATCH_HITS_MAX * sizeof *buf);
+    size_t totals[MATCH_CHUNK];
+    if (!buf) return -ENOMEM;
+    s->nhits = 0;
+    for (size_t h0 = 0; h0 < s->nh; h0 += chunk) {
+        size_t c = s->nh - h0 < chunk ? s->nh - h0 : chunk;
+        store_pdq_query_batch(x, (const uint8_t(*)[32])(s->qh + h0), c, s->maxd, buf,
+                              MATCH_HITS_MAX, totals);
+        for (size_t i = 0; i < c; i++) {
+            size_t got = totals[i] < MATCH_HITS_MAX ? totals[i] : MATCH_HITS_MAX;
+            s->hoff[h0 + i] = s->nhits;
+            if (s->nhits + got > s->caphits) {
+                size_t cap = s->caphits ? 2 * s->caphits : 256;
+                while (cap < s->nhits + got)
+                    cap *= 2;
+                struct store_pdq_hit *p = realloc(s->hits, cap * sizeof *p);
+                if (!p) {
+                    free(buf);
+                    return -ENOMEM;
+                }
+                s->hits = p;
+                s->caphits = cap;
+            }
+            if (got == 0) continue;
+            memcpy(s->hits + s->nhits, buf + i * MATCH_HITS_MAX, got * sizeof *buf);
+            s->nhits += got;
+        }
+    }
+    s->hoff[s->nh] = s->nhits;
+    free(buf);
+    return 0;
+}
+
+struct match_cand {
+    const struct store_pdq_hit *h;
+    unsigned v; /* which hash of the query */
+};
+
+/* By id, then nearest, then earlier hash: a record's best candidate comes first. */
+static int match_cand_by_id(const void *a, const void *b)
+{
+    const struct match_cand *x = a, *y = b;
+    int c = memcmp(x->h->id, y->h->id, PROTO_ID_LEN);
+    if (c) return c;
+    if (x->h->distance != y->h->distance) return x->h->distance < y->h->distance ? -1 : 1;
+    return x->v < y->v ? -1 : x->v > y->v;
+}
+
+/* Nearest first, ties by id (the order of store_pdq_query). */
+static int match_cand_by_distance(const void *a, const void *b)
+{
+    const struct match_cand *x = a, *y = b;
+    if (x->h->distance != y->h->distance) return x->h->distance < y->h->distance ? -1 : 1;
+    return memcmp(x->h->id, y->h->id, PROTO_ID_LEN);
+}
+
+/*
+ * Query q of s (after match_run) as match objects: the records hit by any of its hashes, each
+ * once at its nearest distance (ties to the earlier hash), nearest first (ties by id), at most
+ * MATCH_HITS_MAX. This is exact: a record in the merged first MATCH_HITS_MAX is in the first
+ * MATCH_HITS_MAX of the hash that is nearest to it (every record ahead of it there is ahead of
+ * it in the merge too). *best is the strongest verdict among them. Returns NULL when out of
+ * memory.
+ */
+static json_t *match_json(struct call *k, struct store_rd *rd, const struct match_set *s, size_t q,
+                          uint64_t now, enum policy_verdict *best)
+{
     *best = POLICY_ALLOW;
-    for (size_t h = 0; h < got; h++) {
+    size_t n = 0;
+    for (size_t h = s->off[q]; h < s->off[q + 1]; h++)
+        n += s->hoff[h + 1] - s->hoff[h];
+    struct match_cand *c = malloc((n ? n : 1) * sizeof *c);
+    json_t *matches = json_array();
+    if (!c || !matches) {
+        free(c), json_decref(matches);
+        return NULL;
+    }
+    n = 0;
+    for (size_t h = s->off[q]; h < s->off[q + 1]; h++)
+        for (size_t i = s->hoff[h]; i < s->hoff[h + 1]; i++)
+            c[n++] = (struct match_cand){&s->hits[i], (unsigned)(h - s->off[q])};
+    if (s->off[q + 1] - s->off[q] > 1) { /* keep each record's best, then order them */
+        qsort(c, n, sizeof *c, match_cand_by_id);
+        size_t u = 0;
+        for (size_t i = 0; i < n; i++)
+            if (u == 0 || memcmp(c[i].h->id, c[u - 1].h->id, PROTO_ID_LEN) != 0) c[u++] = c[i];
+        n = u;
+        qsort(c, n, sizeof *c, match_cand_by_distance);
+    }
+    if (n > MATCH_HITS_MAX) n = MATCH_HITS_MAX;
+    for (size_t i = 0; i < n; i++) {
         struct store_rec sr;
         struct proto_record r;
-        if (store_get(rd, hits[h].id, &sr) || proto_decode(&r, sr.buf, sr.len)) continue;
+        if (store_get(rd, c[i].h->id, &sr) || proto_decode(&r, sr.buf, sr.len)) continue;
         enum policy_verdict v;
-        json_t *m = api_match_json(rd, &r, &k->n->cfg, hits[h].distance, now, &v);
+        json_t *m = api_match_json(rd, &r, &k->n->cfg, c[i].h->distance, now, &v);
         if (!m) continue;
+        if (s->names[q] == MATCH_NAMES_VARIANT)
+            json_object_set_new(m, "variant", json_integer(c[i].v));
+        else if (s->names[q] == MATCH_NAMES_TRANSFORM)
+            json_object_set_new(m, "transform",
+                                json_string(media_dihedral_name((enum media_dihedral)c[i].v)));
         if (v > *best) *best = v;
         json_array_append_new(matches, m);
     }
+    free(c);
     k->n->metrics.match_queries++;
     k->n->metrics.match_hits += json_array_size(matches);
     return matches;
+}
+
+/* Parses query value h (a hex string, or a list of 1 to MATCH_VARIANTS_MAX of them) named
+ * field into s->qh from *nh on. Returns 0 or -1 with *e filled. */
+static int match_parse_query(json_t *h, const char *field, uint8_t (*qh)[32], size_t *nh,
+                             struct api_err *e)
+{
+    if (json_is_array(h)) {
+        size_t nv = json_array_size(h);
+        if (nv == 0 || nv > MATCH_VARIANTS_MAX) {
+            api_err_set(e, 400, "invalid_field", field, NULL, 0,
+                        "%s: a list of variants holds 1 to %d pdq hashes (got %zu)", field,
+                        MATCH_VARIANTS_MAX, nv);
+            return -1;
+        }
+        for (size_t v = 0; v < nv; v++) {
+            char sub[64];
+            snprintf(sub, sizeof sub, "%s[%zu]", field, v);
+            json_t *x = json_array_get(h, v);
+            if (json_is_array(x) || match_parse_query(x, sub, qh, nh, e)) {
+                if (json_is_array(x))
+                    api_err_set(e, 400, "invalid_field", sub, NULL, 0,
+                                "%s: a variant is one pdq hash (64 hex digits), not a list", sub);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    if (!json_is_string(h) || gif_unhex(qh[*nh], 32, json_string_value(h), json_string_length(h))) {
+        const char *sv = json_is_string(h) ? json_string_value(h) : "";
+        api_err_set(e, 400, "invalid_field", field, sv, strlen(sv),
+                    "%s: '%.200s' is not a pdq hash (64 hex digits)", field, sv);
+        return -1;
+    }
+    (*nh)++;
+    return 0;
+}
+
+/* Answers a POST /v1/match whose hashes were looked up (s->rc). */
+static void match_reply(struct call *k, struct match_set *s)
+{
+    if (s->rc) {
+        fail(k, 500, "internal", "out of memory matching");
+        return;
+    }
+    struct store_rd *rd = read_begin(k);
+    if (!rd) return;
+    uint64_t now = gif_now_ms();
+    json_t *results = json_array();
+    for (size_t q = 0; q < s->nq; q++) {
+        enum policy_verdict best;
+        json_t *matches = match_json(k, rd, s, q, now, &best);
+        if (!matches) {
+            store_rd_close(rd);
+            json_decref(results);
+            fail(k, 500, "internal", "out of memory matching");
+            return;
+        }
+        json_t *o = json_pack("{s:o,s:s,s:o}", "hash", api_hex(s->qh[s->off[q]], 32), "verdict",
+                              policy_verdict_name(best), "matches", matches);
+        if (s->names[q] == MATCH_NAMES_VARIANT) {
+            json_t *hs = json_array();
+            for (size_t h = s->off[q]; h < s->off[q + 1]; h++)
+                json_array_append_new(hs, api_hex(s->qh[h], 32));
+            json_object_set_new(o, "hashes", hs);
+        }
+        json_array_append_new(results, o);
+    }
+    store_rd_close(rd);
+    reply_json(k, 200, json_pack("{s:i,s:o}", "max_distance", s->maxd, "results", results));
+}
+
+struct match_job {
+    uv_work_t work;
+    struct call k;
+    struct match_set s;
+};
+
+static void match_work(uv_work_t *w)
+{
+    struct match_job *j = w->data;
+    j->s.rc = match_run(j->k.n->pdq, &j->s);
+}
+
+static void match_after(uv_work_t *w, int status)
+{
+    struct match_job *j = w->data;
+    node_pdq_release(j->k.n); /* the index may change again: apply what waited */
+    if (status != 0)
+        fail(&j->k, 503, "unavailable", "the node is stopping");
+    else
+        match_reply(&j->k, &j->s);
+    match_set_free(&j->s);
+    free(j);
 }
 
 static void post_match(struct call *k, const struct http_req *req)
@@ -503,50 +743,58 @@ static void post_match(struct call *k, const struct http_req *req)
         json_array_extend(list, hs);
     else if (hs)
         json_array_append(list, hs); /* rejected below as not a string */
-    size_t nh = json_array_size(list);
-    if (nh == 0 || nh > API_BATCH_MAX) {
+    size_t nq = json_array_size(list), nh = 0;
+    for (size_t i = 0; i < nq; i++) {
+        json_t *h = json_array_get(list, i);
+        nh += json_is_array(h) ? json_array_size(h) : 1;
+    }
+    if (nq == 0 || nh > API_BATCH_MAX) {
         json_decref(list);
-        api_err_set(&e, nh ? 413 : 400, nh ? "too_many" : "missing_field", "hashes", NULL, 0,
-                    "give 1 to %d pdq hashes in hashes (or one in hash)", API_BATCH_MAX);
+        api_err_set(&e, nq ? 413 : 400, nq ? "too_many" : "missing_field", "hashes", NULL, 0,
+                    "give 1 to %d pdq hashes in hashes (or one in hash), variants included",
+                    API_BATCH_MAX);
         goto bad;
     }
-    uint8_t(*qh)[32] = malloc(nh * 32);
-    struct store_pdq_hit *hits = malloc(MATCH_HITS_MAX * sizeof *hits);
-    if (!qh || !hits) {
-        free(qh), free(hits), json_decref(list), json_decref(j);
+    struct match_set s;
+    if (match_set_init(&s, nq, nh, maxd)) {
+        json_decref(list), json_decref(j);
         fail(k, 500, "internal", "out of memory");
         return;
     }
-    for (size_t i = 0; i < nh; i++) {
+    nh = 0;
+    for (size_t i = 0; i < nq; i++) {
         json_t *h = json_array_get(list, i);
-        if (!json_is_string(h) ||
-            gif_unhex(qh[i], 32, json_string_value(h), json_string_length(h))) {
-            char field[32];
-            snprintf(field, sizeof field, one && i == 0 ? "hash" : "hashes[%zu]", one ? i - 1 : i);
-            const char *sv = json_is_string(h) ? json_string_value(h) : "";
-            api_err_set(&e, 400, "invalid_field", field, sv, strlen(sv),
-                        "%s: '%.200s' is not a pdq hash (64 hex digits)", field, sv);
-            free(qh), free(hits), json_decref(list);
+        char field[32];
+        snprintf(field, sizeof field, one && i == 0 ? "hash" : "hashes[%zu]", one ? i - 1 : i);
+        s.off[i] = nh;
+        s.names[i] = json_is_array(h) ? MATCH_NAMES_VARIANT : MATCH_NAMES_NONE;
+        if (match_parse_query(h, field, s.qh, &nh, &e)) {
+            match_set_free(&s), json_decref(list);
             goto bad;
         }
     }
-    struct store_rd *rd = read_begin(k);
-    if (!rd) {
-        free(qh), free(hits), json_decref(list), json_decref(j);
-        return;
+    s.off[nq] = nh;
+    json_decref(list), json_decref(j);
+    struct node *n = k->n;
+    /* A large batch runs on the worker pool, unless two already do or index changes are
+     * waiting for the jobs to finish: then on the loop (as a small one does), so that batches
+     * arriving back to back cannot hold index changes back for good. */
+    if (nh > MATCH_INLINE_MAX && n->pdq_readers < MATCH_JOBS_MAX && n->pdq_npending == 0) {
+        struct match_job *mj = calloc(1, sizeof *mj);
+        if (mj) {
+            mj->k = *k;
+            mj->s = s;
+            mj->work.data = mj;
+            if (uv_queue_work(n->loop, &mj->work, match_work, match_after) == 0) {
+                node_pdq_hold(n);
+                return;
+            }
+            free(mj);
+        }
     }
-    uint64_t now = gif_now_ms();
-    json_t *results = json_array();
-    for (size_t i = 0; i < nh; i++) {
-        enum policy_verdict best;
-        json_t *matches = near_matches(k, rd, qh[i], maxd, hits, now, &best);
-        json_array_append_new(results,
-                              json_pack("{s:o,s:s,s:o}", "hash", api_hex(qh[i], 32), "verdict",
-                                        policy_verdict_name(best), "matches", matches));
-    }
-    store_rd_close(rd);
-    free(qh), free(hits), json_decref(list), json_decref(j);
-    reply_json(k, 200, json_pack("{s:i,s:o}", "max_distance", maxd, "results", results));
+    s.rc = match_run(n->pdq, &s);
+    match_reply(k, &s);
+    match_set_free(&s);
     return;
 bad:
     json_decref(j);
@@ -571,6 +819,7 @@ struct media_job {
     size_t len;
     enum api_media_kind kind;
     int maxd;
+    int dihedral; /* ?dihedral=1: match an image's 8 dihedral variants */
     struct api_media m;
     int rc;
     char err[256];
@@ -579,7 +828,8 @@ struct media_job {
 static void media_work(uv_work_t *w)
 {
     struct media_job *j = w->data;
-    struct api_media_opts o = {.video_max_ms = MEDIA_VIDEO_MAX_MS, .crop_borders = 1, .query = 1};
+    struct api_media_opts o = {
+        .video_max_ms = MEDIA_VIDEO_MAX_MS, .crop_borders = 1, .query = 1, .dihedral = j->dihedral};
     j->rc = api_media_hash(j->body, j->len, j->kind, &o, &j->m, j->err, sizeof j->err);
     /* The bytes are not needed any more: do not keep high-risk content in memory longer. */
     sodium_memzero(j->body, j->len);
@@ -751,17 +1001,29 @@ static void media_after(uv_work_t *w, int status)
     if (v > best) best = v;
     int rc = 0;
     if (m->kind == API_MEDIA_IMAGE) {
-        struct store_pdq_hit *hits = malloc(MATCH_HITS_MAX * sizeof *hits);
-        if (!hits) {
+        /* One query: the pdq, or with ?dihedral=1 the pdq and its 7 other variants (the
+         * original is the pdq itself, which differs from dih[0] for a 64x64 image). */
+        size_t nv = m->has_dih ? MEDIA_DIH_COUNT : 1;
+        struct match_set s;
+        json_t *ms = NULL;
+        if (match_set_init(&s, 1, nv, j->maxd) == 0) {
+            memcpy(s.qh[0], m->pdq.hash, 32);
+            for (size_t d = 1; d < nv; d++)
+                memcpy(s.qh[d], m->dih[d].hash, 32);
+            s.off[1] = nv;
+            s.names[0] = m->has_dih ? MATCH_NAMES_TRANSFORM : MATCH_NAMES_NONE;
+            if (match_run(k->n->pdq, &s) == 0) ms = match_json(k, rd, &s, 0, now, &v);
+            match_set_free(&s);
+        }
+        if (!ms) {
             rc = -ENOMEM;
         } else {
-            json_t *ms = near_matches(k, rd, m->pdq.hash, j->maxd, hits, now, &v);
-            free(hits);
             if (v > best) best = v;
-            json_array_append_new(results,
-                                  json_pack("{s:s,s:o,s:i,s:s,s:o}", "type", "pdq", "value",
-                                            api_hex(m->pdq.hash, 32), "quality", m->pdq.quality,
-                                            "verdict", policy_verdict_name(v), "matches", ms));
+            json_t *o = json_pack("{s:s,s:o,s:i,s:s,s:o}", "type", "pdq", "value",
+                                  api_hex(m->pdq.hash, 32), "quality", m->pdq.quality, "verdict",
+                                  policy_verdict_name(v), "matches", ms);
+            if (m->has_dih) json_object_set_new(o, "dihedral", json_true());
+            json_array_append_new(results, o);
         }
     } else {
         json_t *ms = vpdq_matches(k, rd, m, j->maxd, now, &v, &rc);
@@ -818,6 +1080,19 @@ static void post_match_media(struct call *k, const struct http_req *req)
         }
         maxd = (int)d;
     }
+    int dihedral = 0;
+    ql = http_query_get(req->query, "dihedral", buf, sizeof buf);
+    if (ql != -ENOENT) {
+        if (ql > 0 && (strcmp(buf, "1") == 0 || strcmp(buf, "true") == 0)) {
+            dihedral = 1;
+        } else if (ql < 0 || !(strcmp(buf, "0") == 0 || strcmp(buf, "false") == 0)) {
+            struct api_err e;
+            api_err_set(&e, 400, "invalid_field", "dihedral", buf, ql > 0 ? strlen(buf) : 0,
+                        "dihedral: '%.16s' is not 1, 0, true or false", ql > 0 ? buf : "");
+            reply_err(k, &e);
+            return;
+        }
+    }
     if (req->body_len == 0) {
         fail(k, 400, "missing_body", "the body must hold the media bytes (it is empty)");
         return;
@@ -840,6 +1115,7 @@ static void post_match_media(struct call *k, const struct http_req *req)
     j->len = req->body_len;
     j->kind = kind;
     j->maxd = maxd;
+    j->dihedral = dihedral;
     j->work.data = j;
     int rc = uv_queue_work(n->loop, &j->work, media_work, media_after);
     if (rc) {

@@ -555,8 +555,10 @@ int api_media_hash(const uint8_t *buf, size_t len, enum api_media_kind kind,
             snprintf(err, errlen, "squashing the image failed: %s", gif_strerror(rc));
             return media_fail(out, rc);
         }
-        rc = media_image_pdq(&img, &out->pdq, NULL);
+        int dih = opts && opts->dihedral;
+        rc = media_image_pdq(&img, &out->pdq, dih ? out->dih : NULL);
         media_rgb_free(&img);
+        out->has_dih = rc == 0 && dih;
         if (rc) {
             snprintf(err, errlen, "hashing the image failed: %s", gif_strerror(rc));
             return media_fail(out, rc);

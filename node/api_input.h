@@ -87,6 +87,7 @@ struct api_media_opts {
     int tool_squash;       /* images: squash to 512x512 first when a side is over 512, as the
                             * reference's command-line tool does (its output, not the reference
                             * library's: nodes publish and match full-resolution hashes) */
+    int dihedral;          /* images: also compute the 8 dihedral variants of the pdq (dih) */
 };
 
 /* Every signal of one file: md5 and sha256 of the bytes, plus pdq (image) or vpdq (video). */
@@ -95,8 +96,11 @@ struct api_media {
     uint8_t md5[16];
     uint8_t sha256[32];
     int width, height;
-    struct media_pdq pdq;            /* images */
-    struct media_vpdq_frame *frames; /* videos: malloc'd, api_media_free frees */
+    struct media_pdq pdq;                  /* images */
+    struct media_pdq dih[MEDIA_DIH_COUNT]; /* images with opts->dihedral: the pdq of the image
+                                            * rotated and flipped (enum media_dihedral order) */
+    int has_dih;                           /* dih is filled */
+    struct media_vpdq_frame *frames;       /* videos: malloc'd, api_media_free frees */
     size_t nframes;
     struct media_vpdq_frame *plain; /* opts->query, when borders were cropped: the same frames
                                      * hashed uncropped (malloc'd, api_media_free frees) */

@@ -17,6 +17,54 @@ static int memcmp32(const void *a, const void *b)
     return memcmp(a, b, PROTO_ID_LEN);
 }
 
+/* Adds (hash, id) to n->pdq, or removes id's entries, now or, while a worker job reads the
+ * index (n->pdq_readers), once it is done (node_pdq_release). */
+static void pdq_change(struct node *n, bool add, const uint8_t *hash, const uint8_t *id)
+{
+    if (n->pdq_readers == 0) {
+        if (!add)
+            store_pdq_remove(n->pdq, id);
+        else if (store_pdq_add(n->pdq, hash, id) != 0)
+            GIF_ERROR("index", "out of memory adding a pdq hash: matching is incomplete");
+        return;
+    }
+    if (n->pdq_npending == n->pdq_cappending) {
+        size_t cap = n->pdq_cappending ? 2 * n->pdq_cappending : 64;
+        struct node_pdq_change *p = realloc(n->pdq_pending, cap * sizeof *p);
+        if (!p) {
+            GIF_ERROR("index", "out of memory queueing a pdq index change: matching is incomplete");
+            return;
+        }
+        n->pdq_pending = p;
+        n->pdq_cappending = cap;
+    }
+    struct node_pdq_change *c = &n->pdq_pending[n->pdq_npending++];
+    memset(c->hash, 0, sizeof c->hash);
+    if (add) memcpy(c->hash, hash, sizeof c->hash);
+    memcpy(c->id, id, PROTO_ID_LEN);
+    c->add = add;
+}
+
+void node_pdq_hold(struct node *n)
+{
+    n->pdq_readers++;
+}
+
+void node_pdq_release(struct node *n)
+{
+    if (--n->pdq_readers > 0) return;
+    for (size_t i = 0; i < n->pdq_npending; i++) {
+        const struct node_pdq_change *c = &n->pdq_pending[i];
+        pdq_change(n, c->add, c->hash, c->id);
+    }
+    n->pdq_npending = 0;
+    if (n->pdq_cappending > 4096) { /* do not keep a burst's queue for good */
+        free(n->pdq_pending);
+        n->pdq_pending = NULL;
+        n->pdq_cappending = 0;
+    }
+}
+
 static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct store_rec *sr)
 {
     struct node *n = ctx;
@@ -28,13 +76,12 @@ static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct stor
         r.kind != PROTO_REVOCATION)
         metrics_propagation(&n->metrics, (int64_t)sr->accepted_ms - (int64_t)r.time_ms);
     if (r.kind == PROTO_SIGNAL && r.u.signal.stype == PROTO_ST_PDQ) {
-        if (store_pdq_add(n->pdq, r.u.signal.value.p, id) != 0)
-            GIF_ERROR("index", "out of memory adding a pdq hash: matching is incomplete");
+        pdq_change(n, true, r.u.signal.value.p, id);
     } else if (r.kind == PROTO_SIGNAL && r.u.signal.stype == PROTO_ST_VPDQ) {
         if (node_vpdq_index(n, &r) != 0)
             GIF_ERROR("index", "out of memory adding vpdq frames: matching is incomplete");
     } else if (r.kind == PROTO_RETRACTION) {
-        store_pdq_remove(n->pdq, r.u.retraction.target);
+        pdq_change(n, false, NULL, r.u.retraction.target);
         store_pdq_remove(n->vpdq, r.u.retraction.target);
     } else if (r.kind == PROTO_REVOCATION) {
         net_revoked(n, r.u.revocation.key);
@@ -193,9 +240,15 @@ int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *e
     rc = store_rd_open(n->store, &rd);
     if (rc) return rc;
     uint64_t t0 = gif_mono_ns();
-    rc = store_pdq_each(rd, pdq_load_cb, n->pdq);
+    /* One bulk build instead of one per doubling (docs/matching.md): size the index for every
+     * pdq signal ever accepted (retracted ones included, so at most a few too many), load,
+     * then flush, which builds the tables whatever the count reached. */
     struct store_stats st;
-    if (rc == 0) rc = store_stats_get(rd, &st);
+    rc = store_stats_get(rd, &st);
+    if (rc == 0 && st.by_stype[PROTO_ST_PDQ] > 0)
+        rc = store_pdq_reserve(n->pdq, (size_t)st.by_stype[PROTO_ST_PDQ]);
+    if (rc == 0) rc = store_pdq_each(rd, pdq_load_cb, n->pdq);
+    if (rc == 0) rc = store_pdq_flush(n->pdq);
     if (rc == 0 && st.by_stype[PROTO_ST_VPDQ] > 0) rc = store_feed_each(rd, 0, vpdq_load_cb, n);
     if (rc == 0) rc = store_feed_last(rd, &n->feed_seen);
     struct store_member me;
@@ -263,9 +316,12 @@ void node_free(struct node *n)
     if (n->store) store_close(n->store);
     if (n->pdq) store_pdq_free(n->pdq);
     if (n->vpdq) store_pdq_free(n->vpdq);
+    free(n->pdq_pending);
     if (n->sk) sodium_free(n->sk);
     n->store = NULL;
     n->pdq = NULL;
     n->vpdq = NULL;
+    n->pdq_pending = NULL;
+    n->pdq_npending = n->pdq_cappending = 0;
     n->sk = NULL;
 }

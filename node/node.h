@@ -82,6 +82,18 @@ struct node {
 
     size_t media_jobs; /* POST /v1/match/media requests hashing on the worker pool */
 
+    /* Batches of POST /v1/match querying n->pdq on the worker pool (api.c). The index allows
+     * reads on any thread but no change during them (docs/matching.md "Threading contract"):
+     * while pdq_readers > 0 the loop queues its adds and removes of n->pdq in pdq_pending, in
+     * feed order, and node_pdq_release applies them when the last reader is done. */
+    unsigned pdq_readers;
+    struct node_pdq_change {
+        uint8_t hash[32];
+        uint8_t id[PROTO_ID_LEN];
+        bool add; /* else a removal of every entry with id */
+    } * pdq_pending;
+    size_t pdq_npending, pdq_cappending;
+
     struct sse_client *sse;
     size_t sse_count;
     uv_timer_t keepalive;
@@ -100,6 +112,12 @@ void node_free(struct node *n);
 
 /* Adds the usable frames of vpdq signal r (id) to n->vpdq. Returns 0 or -ENOMEM. */
 int node_vpdq_index(struct node *n, const struct proto_record *r);
+
+/* A worker job starts reading n->pdq (node_pdq_hold) and is done with it
+ * (node_pdq_release, which applies the changes queued meanwhile once no job reads). Loop
+ * thread; every hold is released exactly once, in the job's after-work callback. */
+void node_pdq_hold(struct node *n);
+void node_pdq_release(struct node *n);
 
 /* Applies records accepted since n->feed_seen: index, metrics, events. Loop thread. */
 void node_apply_feed(struct node *n);

@@ -129,6 +129,42 @@ ID_PDQ2=$(jqb .id)
 post_noauth /v1/match "{\"hash\":\"$PDQ\"}"
 expect_jq "two matches, nearest first" '[.results[0].matches[] | .distance] | @tsv' $'0\t3'
 
+# A query given as a list of hashes (an image's dihedral variants, say) is one query: each
+# record once, at its nearest hash, whose index in the list is "variant".
+post_noauth /v1/match "{\"hashes\":[[\"$FAR\",\"$NEAR\"]]}"
+expect_code "a list query answers 200" 200
+expect_jq "... matched through the second hash: distance:variant:id, nearest first" \
+    '[.results[0].matches[] | "\(.distance):\(.variant):\(.id)"] | join(",")' "3:1:$ID_PDQ2,6:1:$ID_PDQ"
+expect_jq "... the result names the first hash and lists them all" \
+    '[.results[0].hash, (.results[0].hashes | join(",")), .results[0].verdict] | @tsv' "$FAR	$FAR,$NEAR	block"
+post_noauth /v1/match "{\"hashes\":[[\"$PDQ\",\"$NEAR\"],\"$NEAR\"]}"
+expect_jq "each record once, a tie going to the earlier hash; a plain hash beside it has no variant" \
+    '[(.results[0].matches | map("\(.distance):\(.variant)") | join(",")), (.results[1].matches | map(has("variant")) | any), (.results[1] | has("hashes"))] | @tsv' \
+    $'0:0,3:0\tfalse\tfalse'
+post_noauth /v1/match "{\"hash\":[\"$NEAR\"]}"
+expect_jq "hash may be a list too" '.results[0].matches | map("\(.distance):\(.variant)") | join(",")' "3:0,6:0"
+post_noauth /v1/match "{\"hashes\":[$(printf '"%s",' "$PDQ" "$PDQ" "$PDQ" "$PDQ" "$PDQ" "$PDQ" "$PDQ" "$PDQ")\"$PDQ\"]}"
+expect_code "nine plain hashes are fine" 200
+post_noauth /v1/match "{\"hashes\":[\"$PDQ\",[$(printf '"%s",' "$PDQ" "$PDQ" "$PDQ" "$PDQ" "$PDQ" "$PDQ" "$PDQ" "$PDQ")\"$PDQ\"]]}"
+expect_err "a list of nine hashes: 400 naming it" 400 invalid_field "hashes[1]"
+post_noauth /v1/match "{\"hashes\":[[\"$PDQ\",[\"$PDQ\"]]]}"
+expect_err "a list inside a list: 400" 400 invalid_field "hashes[0][1]"
+post_noauth /v1/match "{\"hashes\":[[\"$PDQ\",\"xyz\"]]}"
+expect_err "a bad hash in a list: 400 naming it" 400 invalid_field "hashes[0][1]" xyz
+post_noauth /v1/match "{\"hashes\":[[]]}"
+expect_err "an empty list: 400" 400 invalid_field "hashes[0]"
+BIG=$(jq -cn --arg p "$PDQ" '{hashes: [range(126) | [range(8) | $p]]}')
+post_noauth /v1/match "$BIG"
+expect_err "more than 1,000 hashes in all, variants counted: 413" 413 too_many hashes
+
+# A batch of more than 64 hashes is looked up on the worker pool: the same answers.
+BATCH=$(for i in $(seq 1 99); do rand_hex 32; echo; done | jq -R . | jq -cs --arg n "$NEAR" --arg p "$PDQ" '{hashes: (.[0:70] + [$n] + .[70:] + [[$n, $p]])}')
+post_noauth /v1/match "$BATCH"
+expect_code "a batch of 101 queries (102 hashes) answers 200" 200
+expect_jq "... one result per query, the planted ones matched as a single query would be" \
+    '[(.results | length), (.results[70].matches | map("\(.distance):\(.id)") | join(",")), (.results[100].matches | map("\(.distance):\(.variant)") | join(",")), ([.results[].matches | length] | add)] | @tsv' \
+    "101	3:$ID_PDQ2,6:$ID_PDQ	0:1,3:0	4"
+
 # ---- Alerts.
 post /v1/alerts "{\"incident\":\"test-incident\",\"level\":\"content_incident\",\"detector\":\"livestream-v2\",\"detector_version\":\"2.1.0\",\"score\":0.97,\"signals\":[{\"type\":\"pdq\",\"value\":\"$PDQ\"},{\"type\":\"md5\",\"value\":\"$MD5\"}],\"note\":\"live stream\"}"
 expect_code "POST /v1/alerts answers 201" 201

@@ -114,6 +114,34 @@ expect_jq "max_distance=0 leaves the resized copy unmatched" '"\(.max_distance) 
 media_post "$TMP/img-small.png" image/png "?max_distance=300"
 expect_err "max_distance out of range: 400 invalid_field" 400 invalid_field max_distance 300
 
+# ---- Dihedral variants: a copy turned a quarter clockwise (transpose=1) is another pdq.
+ff -i "$TMP/img.jpg" -vf transpose=1 "$TMP/img-rot.png"
+media_post "$TMP/img-rot.png" image/png
+expect_jq "a rotated copy does not match plainly" '"\(.results[2].matches | length) \(.results[2] | has("dihedral"))"' "0 false"
+media_post "$TMP/img-rot.png" image/png "?dihedral=1"
+expect_code "?dihedral=1 answers 200" 200
+# The reference's rotate90 turns a quarter counter-clockwise: the query turned back matches.
+expect_jq "... matches the published record through its rotate90 variant (turned back)" \
+    '.results[2] | "\(.dihedral) \(.matches[0].id) \(.matches[0].transform) \(.matches[0].distance <= 16)"' \
+    "true $PDQ_ID rotate90 true"
+expect_jq "... the value is the pdq of the image as sent; the verdict block" \
+    '"\(.results[2].value | test("^[0-9a-f]{64}$")) \(.verdict)"' "true block"
+media_post "$TMP/img.jpg" image/jpeg "?dihedral=true"
+expect_jq "the original with ?dihedral=true matches through the original, once" \
+    '.results[2].matches | map("\(.transform) \(.distance)") | join(",")' "original 0"
+media_post "$TMP/img.jpg" image/jpeg "?dihedral=2"
+expect_err "dihedral=2: 400 invalid_field" 400 invalid_field dihedral 2
+expect_rc "hash --dihedral prints the 8 variants" 0 "$GIFCTL" hash --dihedral "$TMP/img-rot.png"
+expect_eq "... one line each, in the reference's order" "original rotate90 rotate180 rotate270 flipx flipy flipplus1 flipminus1" \
+    "$(awk '$2 == "dihedral" {print $3}' <<<"$OUT" | xargs)"
+ROT_HASHES=$(awk '$2 == "dihedral" {print $4}' <<<"$OUT" | jq -R . | jq -cs '{hashes: [.]}')
+req POST "$U/v1/match" "$ROT_HASHES"
+expect_jq "the 8 variants sent to POST /v1/match as one list match the record through variant 1 (rotate90)" \
+    '.results[0].matches[0] | "\(.id) \(.variant)"' "$PDQ_ID 1"
+expect_rc "hash --dihedral --json" 0 "$GIFCTL" --json hash --dihedral "$TMP/img-rot.png" "$TMP/clip.mp4"
+expect_eq "... dihedral: 8 {transform, value, quality} for the image, none for the video" "8 true false" \
+    "$(jq -r '"\(.[0].dihedral | length) \(.[0].dihedral[0].value == .[0].signals[2].value) \(.[1] | has("dihedral"))"' <<<"$OUT")"
+
 # ---- Bodies that are not media.
 media_post "$TMP/notes.txt" image/jpeg
 expect_err "text sent as image/jpeg: 422 bad_media" 422 bad_media
