@@ -77,20 +77,46 @@ struct store_rd {
 };
 static void rd_free(struct store_rd *rd);
 
-/* One write transaction and the state carried across the records of a batch. */
-struct wtx {
-    struct store *s;
-    MDB_txn *txn;
-    struct counters c;
-    uint64_t now_ms;
-};
-
 /* A head as stored in the heads table. */
 struct head {
     uint64_t seq;
     uint8_t id[PROTO_ID_LEN];
     uint8_t flags;
     uint32_t held;
+};
+
+/* Heads read or written in this transaction, so that consecutive records of one origin cost
+ * no heads lookup or write each: written back (the dirty ones) before the commit. */
+#define HCACHE_N 16
+struct hcache {
+    uint8_t origin[PROTO_KEY_LEN];
+    struct head h;
+    bool found; /* in the heads table (or written in this transaction) */
+    bool dirty; /* to be written back */
+};
+
+/* Member entries that check_origin read in this transaction; all forgotten on member_write. */
+#define MCACHE_N 16
+struct mcache {
+    uint8_t key[PROTO_KEY_LEN];
+    int rc; /* 0, or -ENOENT: not a member */
+    bool revoked;
+    uint8_t role;
+    uint64_t not_before_ms, not_after_ms;
+};
+
+/* One write transaction and the state carried across the records of a batch. A zeroed wtx
+ * (store_precheck, store_ingest_verify) is a valid read-only one with empty caches. */
+struct wtx {
+    struct store *s;
+    MDB_txn *txn;
+    struct counters c;
+    bool counted; /* c was loaded: held and forks counts say whether those tables are empty */
+    uint64_t now_ms;
+    struct hcache hc[HCACHE_N];
+    unsigned nhc, hnext;
+    struct mcache mc[MCACHE_N];
+    unsigned nmc, mnext;
 };
 
 /* ---- Bytes. */
@@ -230,7 +256,7 @@ static int head_read(MDB_txn *txn, struct store *s, const uint8_t origin[PROTO_K
     return 0;
 }
 
-static int head_write(struct wtx *w, const uint8_t origin[PROTO_KEY_LEN], const struct head *h)
+static int head_put(struct wtx *w, const uint8_t origin[PROTO_KEY_LEN], const struct head *h)
 {
     uint8_t b[HEAD_LEN];
     put_u64(b, h->seq);
@@ -240,13 +266,74 @@ static int head_write(struct wtx *w, const uint8_t origin[PROTO_KEY_LEN], const 
     return db_put(w->txn, w->s->heads, origin, PROTO_KEY_LEN, b, sizeof(b), 0, "write head");
 }
 
+static struct hcache *hcache_find(struct wtx *w, const uint8_t origin[PROTO_KEY_LEN])
+{
+    for (unsigned i = 0; i < w->nhc; i++)
+        if (memcmp(w->hc[i].origin, origin, PROTO_KEY_LEN) == 0) return &w->hc[i];
+    return NULL;
+}
+
+/* A free cache slot for origin, writing back the entry it replaces if that one is dirty. */
+static int hcache_slot(struct wtx *w, const uint8_t origin[PROTO_KEY_LEN], struct hcache **out)
+{
+    struct hcache *e;
+    if (w->nhc < HCACHE_N) {
+        e = &w->hc[w->nhc++];
+    } else {
+        e = &w->hc[w->hnext];
+        w->hnext = (w->hnext + 1) % HCACHE_N;
+        if (e->dirty) {
+            int rc = head_put(w, e->origin, &e->h);
+            if (rc) return rc;
+        }
+    }
+    memcpy(e->origin, origin, PROTO_KEY_LEN);
+    e->dirty = false;
+    *out = e;
+    return 0;
+}
+
+/* Writes a head (into the transaction's cache; heads_flush writes it to the table). */
+static int head_write(struct wtx *w, const uint8_t origin[PROTO_KEY_LEN], const struct head *h)
+{
+    struct hcache *e = hcache_find(w, origin);
+    int rc;
+    if (!e && (rc = hcache_slot(w, origin, &e))) return rc;
+    e->h = *h;
+    e->found = true;
+    e->dirty = true;
+    return 0;
+}
+
+static int heads_flush(struct wtx *w)
+{
+    for (unsigned i = 0; i < w->nhc; i++) {
+        struct hcache *e = &w->hc[i];
+        if (!e->dirty) continue;
+        int rc = head_put(w, e->origin, &e->h);
+        if (rc) return rc;
+        e->dirty = false;
+    }
+    return 0;
+}
+
 /* Reads a head, counting a new origin when there is none yet (found = false). */
 static int head_load(struct wtx *w, const uint8_t origin[PROTO_KEY_LEN], struct head *h,
                      bool *found)
 {
-    int rc = head_read(w->txn, w->s, origin, h);
-    *found = rc == 0;
-    return rc == -ENOENT ? 0 : rc;
+    struct hcache *e = hcache_find(w, origin);
+    if (!e) {
+        struct head t;
+        int rc = head_read(w->txn, w->s, origin, &t);
+        if (rc && rc != -ENOENT) return rc;
+        bool in_table = rc == 0;
+        if ((rc = hcache_slot(w, origin, &e))) return rc;
+        e->h = t; /* zeroed by head_read when there is none */
+        e->found = in_table;
+    }
+    *h = e->h;
+    *found = e->found;
+    return 0;
 }
 
 static void member_decode(const uint8_t key[PROTO_KEY_LEN], const MDB_val *v,
@@ -293,6 +380,8 @@ static int member_write(struct wtx *w, const struct store_member *m, uint64_t ro
     memcpy(b + 34, m->record_id, PROTO_ID_LEN);
     b[66] = (uint8_t)olen;
     memcpy(b + MEM_FIXED, m->org, olen);
+    w->nmc = 0;
+    w->mnext = 0;
     return db_put(w->txn, w->s->members, m->key, PROTO_KEY_LEN, b, MEM_FIXED + olen, 0,
                   "write member");
 }
@@ -501,6 +590,8 @@ static int is_duplicate(struct wtx *w, const struct proto_record *r, const uint8
     MDB_val v;
     int rc = db_get(w->txn, w->s->records, r->id, PROTO_ID_LEN, &v, "read record");
     if (rc != -ENOENT) return rc ? rc : 1;
+    /* With the counters loaded, empty forks and held tables (the usual case) need no look. */
+    if (w->counted && w->c.forks == 0 && w->c.held == 0) return 0;
     uint8_t k[LOGKEY_LEN];
     logkey(k, r->origin, r->seq);
     rc = db_get(w->txn, w->s->forks, k, sizeof(k), &v, "read fork");
@@ -528,20 +619,38 @@ static int check_origin(struct wtx *w, const struct proto_record *r, int *status
         *status = GIF_E_ROLE;
         return 0;
     }
-    struct store_member m;
-    int rc = member_read(w->txn, w->s, r->origin, &m, NULL);
-    if (rc == -ENOENT) {
-        *status = GIF_E_NOTMEMBER;
-        return 0;
+    /* The origins of a batch read their member entries once (member_write forgets them). */
+    struct mcache *mc = NULL;
+    for (unsigned i = 0; i < w->nmc && !mc; i++)
+        if (memcmp(w->mc[i].key, r->origin, PROTO_KEY_LEN) == 0) mc = &w->mc[i];
+    if (!mc) {
+        struct store_member t;
+        memset(&t, 0, sizeof(t));
+        int rc = member_read(w->txn, w->s, r->origin, &t, NULL);
+        if (rc && rc != -ENOENT) return rc;
+        if (w->nmc < MCACHE_N) {
+            mc = &w->mc[w->nmc++];
+        } else {
+            mc = &w->mc[w->mnext];
+            w->mnext = (w->mnext + 1) % MCACHE_N;
+        }
+        memcpy(mc->key, r->origin, PROTO_KEY_LEN);
+        mc->rc = rc;
+        mc->revoked = t.revoked;
+        mc->role = t.role;
+        mc->not_before_ms = t.not_before_ms;
+        mc->not_after_ms = t.not_after_ms;
     }
-    if (rc) return rc;
-    if (m.revoked)
-        *status = GIF_E_REVOKED;
-    else if (!store_member_active(&m, r->time_ms))
+    uint64_t t = r->time_ms;
+    if (mc->rc == -ENOENT)
         *status = GIF_E_NOTMEMBER;
-    else if (m.role != PROTO_ROLE_AGENCY && m.role != PROTO_ROLE_PLATFORM)
+    else if (mc->revoked)
+        *status = GIF_E_REVOKED;
+    else if (t < mc->not_before_ms || (mc->not_after_ms && t > mc->not_after_ms))
+        *status = GIF_E_NOTMEMBER; /* store_member_active without the revoked test */
+    else if (mc->role != PROTO_ROLE_AGENCY && mc->role != PROTO_ROLE_PLATFORM)
         *status = GIF_E_ROLE; /* observers (and unknown roles) publish nothing */
-    else if (r->kind == PROTO_SIGNAL && r->u.signal.verified && m.role != PROTO_ROLE_AGENCY)
+    else if (r->kind == PROTO_SIGNAL && r->u.signal.verified && mc->role != PROTO_ROLE_AGENCY)
         *status = GIF_E_ROLE;
     return 0;
 }
@@ -860,12 +969,14 @@ static int wtx_begin(struct store *s, struct wtx *w, uint64_t now_ms)
         mdb_txn_abort(w->txn);
         w->txn = NULL;
     }
+    w->counted = rc == 0;
     return rc;
 }
 
 /* Commits (durably unless no_sync) or, on rc != 0, aborts. Returns the final code. */
 static int wtx_end(struct wtx *w, int rc)
 {
+    if (!rc) rc = heads_flush(w);
     if (!rc) rc = counters_save(w);
     if (rc) {
         mdb_txn_abort(w->txn);
@@ -940,6 +1051,7 @@ int store_ingest_verify(struct store *s, struct store_in *in, size_t n, size_t *
         free(r);
         return store_err(rc, "begin read transaction");
     }
+    w.counted = counters_load(w.txn, s, &w.c) == 0;
     size_t done = 0;
     for (size_t i = 0; i < n; i++) {
         struct store_in *x = &in[i];

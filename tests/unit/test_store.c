@@ -1177,6 +1177,70 @@ static void test_batch_dependencies(void **state)
     blob_free(&b2);
 }
 
+/* More origins in one batch than the transaction's head and member caches hold (16): heads
+ * evicted while dirty, a record held and released, and a revocation in the middle of the
+ * batch that the member cache must see. */
+static void test_many_origins_one_batch(void **state)
+{
+    struct fx *f = *state;
+    enum { NO = 20, ROUNDS = 3 };
+    struct key m[NO];
+    for (int o = 0; o < NO; o++)
+        add_member(f, &m[o], PROTO_ROLE_AGENCY, "Many");
+    struct blob b[NO * ROUNDS + 4];
+    struct store_in in[NO * ROUNDS + 4];
+    struct proto_record d;
+    size_t n = 0;
+    for (int r = 0; r < ROUNDS; r++)
+        for (int o = 0; o < NO; o++) {
+            d_signal(&d, PROTO_ST_URL, val32((uint8_t)(r * NO + o)), 32, false);
+            b[n++] = sign_next(&m[o], &d);
+        }
+    /* Origin 1: seq 5 first (held), then 4 (releases 5). */
+    d_signal(&d, PROTO_ST_URL, val32(200), 32, false);
+    struct blob s4 = sign_next(&m[1], &d);
+    d_signal(&d, PROTO_ST_URL, val32(201), 32, false);
+    b[n++] = sign_next(&m[1], &d);
+    b[n++] = s4;
+    /* Origin 0 revoked inside the batch: its next record is refused. */
+    d_revocation(&d, m[0].pk);
+    b[n++] = sign_next(&f->root, &d);
+    d_signal(&d, PROTO_ST_URL, val32(202), 32, false);
+    b[n++] = sign_next(&m[0], &d);
+    for (size_t i = 0; i < n; i++)
+        in[i] = (struct store_in){b[i].buf, b[i].len, 0};
+    struct store_result res[NO * ROUNDS + 4];
+    assert_int_equal(store_ingest(f->s, in, n, NOW, res), 0);
+    for (size_t i = 0; i < NO * ROUNDS; i++)
+        assert_int_equal(res[i].status, 0);
+    assert_int_equal(res[NO * ROUNDS].status, GIF_E_PENDING);
+    assert_int_equal(res[NO * ROUNDS + 1].status, 0);
+    assert_int_equal(res[NO * ROUNDS + 2].status, 0);
+    assert_int_equal(res[NO * ROUNDS + 3].status, GIF_E_REVOKED);
+    for (int o = 0; o < NO; o++) {
+        int rc;
+        struct store_head h = head_of(f, m[o].pk, &rc);
+        assert_int_equal(rc, 0);
+        uint64_t want = o == 1 ? ROUNDS + 2 : ROUNDS;
+        assert_int_equal(h.seq, want);
+        assert_int_equal(h.held, 0);
+        if (o != 0) assert_memory_equal(h.id, m[o].head, PROTO_ID_LEN);
+    }
+    struct store_rd *rd;
+    struct store_stats st;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    assert_int_equal(store_stats_get(rd, &st), 0);
+    store_rd_close(rd);
+    assert_int_equal(st.origins, NO + 1); /* and the root */
+    assert_int_equal(st.held, 0);
+    /* The same batch again: every record a duplicate (the last one still refused). */
+    assert_int_equal(store_ingest(f->s, in, n, NOW, res), 0);
+    for (size_t i = 0; i + 1 < n; i++)
+        assert_int_equal(res[i].status, GIF_E_DUPLICATE);
+    for (size_t i = 0; i < n; i++)
+        blob_free(&b[i]);
+}
+
 static void test_publish(void **state)
 {
     struct fx *f = *state;
@@ -1395,6 +1459,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_and_pdq_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_dependencies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_origins_one_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feedback_many_orgs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_verify_threads, setup, teardown),
