@@ -25,7 +25,7 @@ const char ctl_lookup_help[] =
 
 const char ctl_match_help[] =
     "Usage: gifctl match HASH... [--max-distance N]\n"
-    "       gifctl match FILE... [--max-distance N]\n"
+    "       gifctl match FILE... [--max-distance N] [--dihedral]\n"
     "\n"
     "Near-match PDQ hashes (64 hex digits each) against the node's signals (POST /v1/match):\n"
     "every stored PDQ within Hamming distance N (default 31, 0..256), nearest first. Prints\n"
@@ -39,6 +39,8 @@ const char ctl_match_help[] =
     "Options:\n"
     "  --max-distance N   largest Hamming distance that counts as a match (default 31; for a\n"
     "                     video, between two frames)\n"
+    "  --dihedral         for image files: also match the image rotated and flipped (its 8\n"
+    "                     dihedral variants; each match names the transform that found it)\n"
     "\n"
     "Example:\n"
     "  gifctl match f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22 \\\n"
@@ -51,8 +53,11 @@ static void print_match(const json_t *m)
     char sk[CTL_SHORT_ID + 1], labels[512];
     ctl_jjoin(labels, sizeof labels, json_object_get(m, "labels"), ",");
     const json_t *dist = json_object_get(m, "distance");
-    char d[16] = "";
+    char d[48] = "";
     if (json_is_integer(dist)) snprintf(d, sizeof d, "d=%lld", (long long)json_integer_value(dist));
+    const char *tf = ctl_jstr(m, "transform", NULL); /* a dihedral match: which variant */
+    if (tf && strcmp(tf, "original") != 0)
+        snprintf(d + strlen(d), sizeof d - strlen(d), "%s%s", d[0] ? " " : "", tf);
     char org[160];
     snprintf(org, sizeof org, "%s (%s)", ctl_jstr(m, "org", "?"), ctl_jstr(m, "role", "?"));
     printf("  %-*s  %-6s  %-14s  %-5s  %-28s  %-30s  %s%s\n", CTL_SHORT_ID,
@@ -125,7 +130,7 @@ static bool is_file_arg(const char *s)
 }
 
 /* POST /v1/match/media for each file; returns the exit code. */
-static int match_files(struct ctl_ctx *c, int n, char **files, uint64_t dist)
+static int match_files(struct ctl_ctx *c, int n, char **files, uint64_t dist, bool dihedral)
 {
     json_t *all = c->json ? json_array() : NULL;
     bool any = false;
@@ -146,8 +151,9 @@ static int match_files(struct ctl_ctx *c, int n, char **files, uint64_t dist)
             ec = CTL_USAGE;
             continue;
         }
-        char path[64];
-        snprintf(path, sizeof path, "/v1/match/media?max_distance=%llu", (unsigned long long)dist);
+        char path[80];
+        snprintf(path, sizeof path, "/v1/match/media?max_distance=%llu%s", (unsigned long long)dist,
+                 dihedral ? "&dihedral=1" : "");
         json_t *j;
         int rc = ctl_api_bytes(
             c, path, kind == API_MEDIA_IMAGE ? "image/x-unknown" : "video/x-unknown", buf, len, &j);
@@ -213,21 +219,28 @@ static int match_files(struct ctl_ctx *c, int n, char **files, uint64_t dist)
 
 int ctl_match(struct ctl_ctx *c, int argc, char **argv)
 {
-    enum { O_DIST = 1 };
-    static const struct ctl_optdef defs[] = {{"max-distance", true, O_DIST}, {NULL, false, 0}};
+    enum { O_DIST = 1, O_DIH };
+    static const struct ctl_optdef defs[] = {
+        {"max-distance", true, O_DIST}, {"dihedral", false, O_DIH}, {NULL, false, 0}};
     struct ctl_args a;
     ctl_args_init(&a, c, argc, argv);
     const char *val;
     uint64_t dist = 31;
+    bool dihedral = false;
     int r;
-    while ((r = ctl_args_next(&a, defs, &val)) > 0)
+    while ((r = ctl_args_next(&a, defs, &val)) > 0) {
         if (r == O_DIST && ctl_parse_uint("--max-distance", val, 256, &dist)) return CTL_USAGE;
+        if (r == O_DIH) dihedral = true;
+    }
     if (r < 0) return ctl_args_stop(c, r);
     if (a.npos == 0) return ctl_usage(c, "match: give at least one PDQ hash or file");
     int nfiles = 0;
     for (int i = 0; i < a.npos; i++)
         if (is_file_arg(argv[i])) nfiles++;
-    if (nfiles == a.npos) return match_files(c, a.npos, argv, dist);
+    if (nfiles == a.npos) return match_files(c, a.npos, argv, dist, dihedral);
+    if (dihedral)
+        return ctl_usage(c, "match: --dihedral is for image files (for hashes, send the 8 "
+                            "variants from 'gifctl hash --dihedral' to POST /v1/match as a list)");
     if (nfiles > 0) return ctl_usage(c, "match: give either PDQ hashes or files, not both");
     if (a.npos > 1000) return ctl_usage(c, "match: at most 1000 hashes per call");
     json_t *hashes = json_array();

@@ -131,6 +131,10 @@ expect_jq "the original with ?dihedral=true matches through the original, once" 
     '.results[2].matches | map("\(.transform) \(.distance)") | join(",")' "original 0"
 media_post "$TMP/img.jpg" image/jpeg "?dihedral=2"
 expect_err "dihedral=2: 400 invalid_field" 400 invalid_field dihedral 2
+expect_rc "gifctl match of the rotated copy finds nothing plainly (exit 1)" 1 ctl match "$TMP/img-rot.png"
+expect_rc "gifctl match --dihedral finds it (exit 0)" 0 ctl match --dihedral "$TMP/img-rot.png"
+check "... and names the transform that found it" grep -q "${PDQ_ID:0:12}.*rotate90" <<<"$OUT"
+expect_rc "--dihedral with hashes is a usage error" 2 ctl match --dihedral "$(printf 'f%.0s' {1..64})"
 expect_rc "hash --dihedral prints the 8 variants" 0 "$GIFCTL" hash --dihedral "$TMP/img-rot.png"
 expect_eq "... one line each, in the reference's order" "original rotate90 rotate180 rotate270 flipx flipy flipplus1 flipminus1" \
     "$(awk '$2 == "dihedral" {print $3}' <<<"$OUT" | xargs)"
