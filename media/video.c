@@ -44,17 +44,6 @@ struct media_video {
     struct media_video_info info;
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static const char *averr(int e, char *b, size_t n)
 {
     if (av_strerror(e, b, n) < 0) snprintf(b, n, "error %d", e);
@@ -154,11 +143,11 @@ int media_video_open(const uint8_t *buf, size_t len, uint64_t deadline_ns, uint6
     av_log_set_level(AV_LOG_QUIET);
     if (max_pixels == 0) max_pixels = MEDIA_VIDEO_MAX_PIXELS_DEFAULT;
     if (!buf || len == 0) {
-        seterr(err, errlen, "empty input");
+        gif_seterr(err, errlen, "empty input");
         return GIF_E_INVALID;
     }
     if (len > (size_t)INT64_MAX / 2) {
-        seterr(err, errlen, "input of %zu bytes is too large", len);
+        gif_seterr(err, errlen, "input of %zu bytes is too large", len);
         return GIF_E_TOOBIG;
     }
     struct media_video *v = calloc(1, sizeof(*v));
@@ -186,13 +175,13 @@ int media_video_open(const uint8_t *buf, size_t len, uint64_t deadline_ns, uint6
         /* Not ENOMEM here: a playlist demuxer reports the refused open of its first entry as
          * that. */
         rc = map_averror(v, r) == -ETIMEDOUT ? -ETIMEDOUT : GIF_E_INVALID;
-        seterr(err, errlen, "not a recognised video container: %s", averr(r, eb, sizeof(eb)));
+        gif_seterr(err, errlen, "not a recognised video container: %s", averr(r, eb, sizeof(eb)));
         goto fail;
     }
     r = avformat_find_stream_info(v->fmt, NULL);
     if (r < 0) {
         rc = map_averror(v, r);
-        seterr(err, errlen, "cannot read the stream information: %s", averr(r, eb, sizeof(eb)));
+        gif_seterr(err, errlen, "cannot read the stream information: %s", averr(r, eb, sizeof(eb)));
         goto fail;
     }
     /* The first video stream, as the reference takes it, but never a cover picture. */
@@ -206,7 +195,7 @@ int media_video_open(const uint8_t *buf, size_t len, uint64_t deadline_ns, uint6
     }
     rc = GIF_E_INVALID;
     if (v->stream < 0) {
-        seterr(err, errlen, "no video stream (%s container)", v->fmt->iformat->name);
+        gif_seterr(err, errlen, "no video stream (%s container)", v->fmt->iformat->name);
         goto fail;
     }
     for (unsigned i = 0; i < v->fmt->nb_streams; i++)
@@ -215,14 +204,14 @@ int media_video_open(const uint8_t *buf, size_t len, uint64_t deadline_ns, uint6
     const AVCodecParameters *par = st->codecpar;
     if (par->width < 0 || par->height < 0 ||
         (uint64_t)par->width * (uint64_t)par->height > max_pixels) {
-        seterr(err, errlen, "frame size %dx%d is over the cap of %llu pixels", par->width,
-               par->height, (unsigned long long)max_pixels);
+        gif_seterr(err, errlen, "frame size %dx%d is over the cap of %llu pixels", par->width,
+                   par->height, (unsigned long long)max_pixels);
         rc = GIF_E_TOOBIG;
         goto fail;
     }
     const AVCodec *codec = avcodec_find_decoder(par->codec_id);
     if (!codec) {
-        seterr(err, errlen, "no decoder for codec %s", avcodec_get_name(par->codec_id));
+        gif_seterr(err, errlen, "no decoder for codec %s", avcodec_get_name(par->codec_id));
         goto fail;
     }
     v->dec = avcodec_alloc_context3(codec);
@@ -230,7 +219,7 @@ int media_video_open(const uint8_t *buf, size_t len, uint64_t deadline_ns, uint6
     r = avcodec_parameters_to_context(v->dec, par);
     if (r < 0) {
         rc = map_averror(v, r);
-        seterr(err, errlen, "bad codec parameters: %s", averr(r, eb, sizeof(eb)));
+        gif_seterr(err, errlen, "bad codec parameters: %s", averr(r, eb, sizeof(eb)));
         goto fail;
     }
     /* One thread: requests are decoded in parallel by the caller's worker pool, and the
@@ -241,15 +230,15 @@ int media_video_open(const uint8_t *buf, size_t len, uint64_t deadline_ns, uint6
     r = avcodec_open2(v->dec, codec, NULL);
     if (r < 0) {
         rc = map_averror(v, r);
-        seterr(err, errlen, "cannot open the %s decoder: %s", codec->name,
-               averr(r, eb, sizeof(eb)));
+        gif_seterr(err, errlen, "cannot open the %s decoder: %s", codec->name,
+                   averr(r, eb, sizeof(eb)));
         goto fail;
     }
     AVRational fr = st->avg_frame_rate;
     if (fr.num == 0 || fr.den == 0) fr = st->r_frame_rate;
     double fps = (fr.num && fr.den) ? av_q2d(fr) : 0;
     if (!(fps > 0) || !isfinite(fps)) {
-        seterr(err, errlen, "the video stream has no frame rate");
+        gif_seterr(err, errlen, "the video stream has no frame rate");
         goto fail;
     }
     v->info.width = par->width;
@@ -280,7 +269,7 @@ int media_video_open(const uint8_t *buf, size_t len, uint64_t deadline_ns, uint6
     return 0;
 nomem:
     rc = -ENOMEM;
-    seterr(err, errlen, "out of memory");
+    gif_seterr(err, errlen, "out of memory");
 fail:
     media_video_close(v);
     return rc;
@@ -334,13 +323,13 @@ int media_video_next(struct media_video *v, uint32_t *index, char *err, size_t e
         }
         if (r != AVERROR(EAGAIN)) {
             v->done = 1;
-            seterr(err, errlen, "decoding frame %u failed: %s", v->next_index,
-                   averr(r, eb, sizeof(eb)));
+            gif_seterr(err, errlen, "decoding frame %u failed: %s", v->next_index,
+                       averr(r, eb, sizeof(eb)));
             return map_averror(v, r);
         }
         if (past_deadline(v)) {
             v->done = 1;
-            seterr(err, errlen, "decode time cap reached after %u frames", v->next_index);
+            gif_seterr(err, errlen, "decode time cap reached after %u frames", v->next_index);
             return -ETIMEDOUT;
         }
         r = av_read_frame(v->fmt, v->pkt);
@@ -349,9 +338,9 @@ int media_video_next(struct media_video *v, uint32_t *index, char *err, size_t e
             start_drain(v);
             if (r == AVERROR_EOF && !timed_out) continue;
             if (timed_out) v->done = 1;
-            seterr(err, errlen,
-                   "reading the container failed after %u frames (offset %zu of %zu): %s",
-                   v->next_index, v->pos, v->len, averr(r, eb, sizeof(eb)));
+            gif_seterr(err, errlen,
+                       "reading the container failed after %u frames (offset %zu of %zu): %s",
+                       v->next_index, v->pos, v->len, averr(r, eb, sizeof(eb)));
             return map_averror(v, r);
         }
         if (v->pkt->stream_index != v->stream) {
@@ -363,8 +352,8 @@ int media_video_next(struct media_video *v, uint32_t *index, char *err, size_t e
         av_packet_unref(v->pkt);
         if (r < 0) {
             start_drain(v);
-            seterr(err, errlen, "decoding failed after %u frames: %s", v->next_index,
-                   averr(r, eb, sizeof(eb)));
+            gif_seterr(err, errlen, "decoding failed after %u frames: %s", v->next_index,
+                       averr(r, eb, sizeof(eb)));
             return map_averror(v, r);
         }
     }

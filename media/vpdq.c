@@ -14,17 +14,6 @@
 
 #include "util/gif.h"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 void media_vpdq_opts_default(struct media_vpdq_opts *o)
 {
     memset(o, 0, sizeof(*o));
@@ -201,11 +190,11 @@ static int find_borders(const uint8_t *buf, size_t len, const struct media_vpdq_
 static int check_opts(const struct media_vpdq_opts *o, char *err, size_t errlen)
 {
     if (!(o->fps >= 0) || !isfinite(o->fps)) {
-        seterr(err, errlen, "frame rate %g is not a number >= 0", o->fps);
+        gif_seterr(err, errlen, "frame rate %g is not a number >= 0", o->fps);
         return GIF_E_INVALID;
     }
     if (o->scale < 0 || o->scale > 4096) {
-        seterr(err, errlen, "scale %d is outside 0..4096", o->scale);
+        gif_seterr(err, errlen, "scale %d is outside 0..4096", o->scale);
         return GIF_E_INVALID;
     }
     return 0;
@@ -316,7 +305,7 @@ int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq
             /* Keep the first reason; the decoder may still drain a few frames. */
             if (stop == 0) {
                 stop = r;
-                seterr(err, errlen, "%s", e);
+                gif_seterr(err, errlen, "%s", e);
             }
             continue;
         }
@@ -324,8 +313,8 @@ int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq
         if (idx % step != 0) continue;
         if (cnt == max_frames) {
             capped = 1;
-            seterr(err, errlen, "frame cap of %u hashed frames reached at frame %u", max_frames,
-                   idx);
+            gif_seterr(err, errlen, "frame cap of %u hashed frames reached at frame %u", max_frames,
+                       idx);
             break;
         }
         if (cnt == cap) {
@@ -339,7 +328,7 @@ int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq
             }
             if (!nf) {
                 stop = -ENOMEM;
-                seterr(err, errlen, "out of memory");
+                gif_seterr(err, errlen, "out of memory");
                 break;
             }
             cap = nc;
@@ -350,7 +339,7 @@ int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq
         if (rc != 0) {
             if (stop == 0) {
                 stop = rc;
-                seterr(err, errlen, "hashing frame %u failed: %s", idx, gif_strerror(rc));
+                gif_seterr(err, errlen, "hashing frame %u failed: %s", idx, gif_strerror(rc));
             }
             break;
         }
@@ -374,17 +363,18 @@ int media_vpdq_hash_info(const uint8_t *buf, size_t len, const struct media_vpdq
         free(out);
         free(plain);
         if (stop == -ETIMEDOUT || stop == -ENOMEM) return stop;
-        if (stop == 0) seterr(err, errlen, "the video has no decodable frame");
+        if (stop == 0) gif_seterr(err, errlen, "the video has no decodable frame");
         return GIF_E_INVALID;
     }
     if (stop != 0 || capped || cut || info->damaged) {
         *truncated = 1;
         if (stop == 0 && !capped && cut)
-            seterr(err, errlen, "the data ends before frames the container lists (truncated file)");
+            gif_seterr(err, errlen,
+                       "the data ends before frames the container lists (truncated file)");
         else if (stop == 0 && !capped)
-            seterr(err, errlen,
-                   "damaged frames: %u (the decoder concealed errors), the first is frame %u",
-                   info->damaged, first_damaged);
+            gif_seterr(err, errlen,
+                       "damaged frames: %u (the decoder concealed errors), the first is frame %u",
+                       info->damaged, first_damaged);
     }
     *frames = out;
     *n = cnt;

@@ -36,17 +36,6 @@
 #define RECORD_PLAIN 16384
 #define ORG_BUF (4 * TLS_ORG_MAX + 1) /* TLS_ORG_MAX characters of UTF-8 */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* The reason of OpenSSL's latest error, for messages; clears the queue. */
 static const char *ossl_reason(void)
 {
@@ -170,14 +159,14 @@ int tls_root_cert(const uint8_t root_sk[static TLS_SK_LEN], const char *name, ui
     X509_NAME *subj = NULL;
     EVP_PKEY *k = pkey_from_sk(root_sk);
     if (!k) {
-        seterr(err, errlen, "root key: not a valid Ed25519 secret key (%s)", ossl_reason());
+        gif_seterr(err, errlen, "root key: not a valid Ed25519 secret key (%s)", ossl_reason());
         goto out;
     }
     subj = X509_NAME_new();
     if (!subj || (name && name[0] && !name_add(subj, "O", name)) ||
         !name_add(subj, "CN", ROOT_CN)) {
-        seterr(err, errlen, "root certificate: bad consortium name '%s' (%s)", name ? name : "",
-               ossl_reason());
+        gif_seterr(err, errlen, "root certificate: bad consortium name '%s' (%s)", name ? name : "",
+                   ossl_reason());
         goto out;
     }
     int64_t nb = (int64_t)(now_ms / 1000) - ROOT_BACKDATE_S;
@@ -191,12 +180,12 @@ int tls_root_cert(const uint8_t root_sk[static TLS_SK_LEN], const char *name, ui
         !add_ext(x, &v3, NID_subject_key_identifier, "hash") ||
         !add_ext(x, &v3, NID_authority_key_identifier, "keyid:always") ||
         X509_sign(x, k, NULL) <= 0) {
-        seterr(err, errlen, "root certificate: %s", ossl_reason());
+        gif_seterr(err, errlen, "root certificate: %s", ossl_reason());
         rc = -ENOMEM;
         goto out;
     }
     rc = x509_to_pem(x, pem, pemlen);
-    if (rc) seterr(err, errlen, "root certificate: out of memory");
+    if (rc) gif_seterr(err, errlen, "root certificate: out of memory");
 out:
     X509_free(x);
     X509_NAME_free(subj);
@@ -218,39 +207,39 @@ int tls_node_cert(const uint8_t root_sk[static TLS_SK_LEN], const char *root_pem
     X509_NAME *subj = NULL;
     EVP_PKEY *nk = NULL, *k = pkey_from_sk(root_sk);
     if (!k) {
-        seterr(err, errlen, "root key: not a valid Ed25519 secret key");
+        gif_seterr(err, errlen, "root key: not a valid Ed25519 secret key");
         goto out;
     }
     root = pem_to_x509(root_pem);
     if (!root) {
-        seterr(err, errlen, "root certificate: not a PEM certificate (%s)", ossl_reason());
+        gif_seterr(err, errlen, "root certificate: not a PEM certificate (%s)", ossl_reason());
         goto out;
     }
     if (EVP_PKEY_eq(X509_get0_pubkey(root), k) != 1) {
-        seterr(err, errlen, "root certificate: not the certificate of this root key");
+        gif_seterr(err, errlen, "root certificate: not the certificate of this root key");
         rc = GIF_E_ROOT;
         goto out;
     }
     nk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, node_pk, TLS_KEY_LEN);
     if (!nk) {
-        seterr(err, errlen, "node key: not an Ed25519 public key (%s)", ossl_reason());
+        gif_seterr(err, errlen, "node key: not an Ed25519 public key (%s)", ossl_reason());
         goto out;
     }
     if (!org || !org[0]) {
-        seterr(err, errlen, "node certificate: the organisation is empty");
+        gif_seterr(err, errlen, "node certificate: the organisation is empty");
         goto out;
     }
     char cn[2 * TLS_KEY_LEN + 1];
     gif_hex(cn, node_pk, TLS_KEY_LEN);
     subj = X509_NAME_new();
     if (!subj || !name_add(subj, "O", org) || !name_add(subj, "CN", cn)) {
-        seterr(err, errlen, "node certificate: bad organisation '%s' (%s)", org, ossl_reason());
+        gif_seterr(err, errlen, "node certificate: bad organisation '%s' (%s)", org, ossl_reason());
         goto out;
     }
     int64_t nb = (int64_t)(not_before_ms / 1000);
     int64_t na = not_after_ms ? (int64_t)(not_after_ms / 1000) : nb + TLS_NODE_YEARS * YEAR_S;
     if (na <= nb) {
-        seterr(err, errlen, "node certificate: not_after is not after not_before");
+        gif_seterr(err, errlen, "node certificate: not_after is not after not_before");
         goto out;
     }
     x = cert_start(nk, subj, root, nb, na);
@@ -262,12 +251,12 @@ int tls_node_cert(const uint8_t root_sk[static TLS_SK_LEN], const char *root_pem
         !add_ext(x, &v3, NID_subject_key_identifier, "hash") ||
         !add_ext(x, &v3, NID_authority_key_identifier, "keyid:always") ||
         X509_sign(x, k, NULL) <= 0) {
-        seterr(err, errlen, "node certificate: %s", ossl_reason());
+        gif_seterr(err, errlen, "node certificate: %s", ossl_reason());
         rc = -ENOMEM;
         goto out;
     }
     rc = x509_to_pem(x, pem, pemlen);
-    if (rc) seterr(err, errlen, "node certificate: out of memory");
+    if (rc) gif_seterr(err, errlen, "node certificate: out of memory");
 out:
     X509_free(x);
     X509_free(root);
@@ -339,7 +328,7 @@ static int check_issued(X509 *cert, X509 *ca, char *err, size_t errlen)
             char r[TLS_REASON_MAX];
             verify_reason(X509_STORE_CTX_get_error(sc), r, sizeof r);
             /* The sentence names a "peer" for the handshake's sake; here it is a file. */
-            seterr(err, errlen, "%s", strncmp(r, "peer ", 5) == 0 ? r + 5 : r);
+            gif_seterr(err, errlen, "%s", strncmp(r, "peer ", 5) == 0 ? r + 5 : r);
             break;
         }
         X509_STORE_CTX_cleanup(sc);
@@ -357,7 +346,7 @@ int tls_cert_check(const char *cert_pem, const char *ca_pem, char *err, size_t e
     X509 *cert = pem_to_x509(cert_pem), *ca = pem_to_x509(ca_pem);
     int rc = GIF_E_INVALID;
     if (!cert || !ca)
-        seterr(err, errlen, "%s: not a PEM certificate", !cert ? "certificate" : "CA");
+        gif_seterr(err, errlen, "%s: not a PEM certificate", !cert ? "certificate" : "CA");
     else
         rc = check_issued(cert, ca, err, errlen);
     X509_free(cert);
@@ -390,16 +379,16 @@ int tls_ctx_new(struct tls_ctx **out, const uint8_t sk[static TLS_SK_LEN], const
     X509_STORE *store = NULL;
     EVP_PKEY *k = pkey_from_sk(sk);
     if (!cert || !ca) {
-        seterr(err, errlen, "%s: not a PEM certificate",
-               !cert ? "node certificate" : "root certificate");
+        gif_seterr(err, errlen, "%s: not a PEM certificate",
+                   !cert ? "node certificate" : "root certificate");
         goto out;
     }
     if (!k) {
-        seterr(err, errlen, "node key: not a valid Ed25519 secret key");
+        gif_seterr(err, errlen, "node key: not a valid Ed25519 secret key");
         goto out;
     }
     if (EVP_PKEY_eq(X509_get0_pubkey(cert), k) != 1) {
-        seterr(err, errlen, "node certificate: issued for another key than the node's");
+        gif_seterr(err, errlen, "node certificate: issued for another key than the node's");
         goto out;
     }
     if (root_key) {
@@ -409,7 +398,7 @@ int tls_ctx_new(struct tls_ctx **out, const uint8_t sk[static TLS_SK_LEN], const
         if (!cak || EVP_PKEY_get_id(cak) != EVP_PKEY_ED25519 ||
             EVP_PKEY_get_raw_public_key(cak, rk, &n) != 1 || n != TLS_KEY_LEN ||
             memcmp(rk, root_key, TLS_KEY_LEN) != 0) {
-            seterr(err, errlen, "root certificate: its key is not the consortium's root key");
+            gif_seterr(err, errlen, "root certificate: its key is not the consortium's root key");
             rc = GIF_E_ROOT;
             goto out;
         }
@@ -417,14 +406,14 @@ int tls_ctx_new(struct tls_ctx **out, const uint8_t sk[static TLS_SK_LEN], const
     char why[TLS_REASON_MAX];
     rc = check_issued(cert, ca, why, sizeof why);
     if (rc) {
-        seterr(err, errlen, "node certificate: %s", why);
+        gif_seterr(err, errlen, "node certificate: %s", why);
         goto out;
     }
     rc = -ENOMEM;
     t = calloc(1, sizeof *t);
     store = trust_store(ca);
     if (!t || !store || !(t->ssl = SSL_CTX_new(TLS_method()))) {
-        seterr(err, errlen, "TLS context: out of memory");
+        gif_seterr(err, errlen, "TLS context: out of memory");
         goto out;
     }
     SSL_CTX *s = t->ssl;
@@ -435,7 +424,7 @@ int tls_ctx_new(struct tls_ctx **out, const uint8_t sk[static TLS_SK_LEN], const
         SSL_CTX_use_certificate(s, cert) != 1 || SSL_CTX_use_PrivateKey(s, k) != 1 ||
         SSL_CTX_check_private_key(s) != 1 || SSL_CTX_set1_sigalgs_list(s, "ed25519") != 1 ||
         SSL_CTX_set1_client_sigalgs_list(s, "ed25519") != 1 || SSL_CTX_set_num_tickets(s, 0) != 1) {
-        seterr(err, errlen, "TLS context: %s", ossl_reason());
+        gif_seterr(err, errlen, "TLS context: %s", ossl_reason());
         goto out;
     }
     SSL_CTX_set_cert_store(s, store); /* the context owns it now */
@@ -472,7 +461,7 @@ static int read_pem(const char *path, char **out, char *err, size_t errlen)
     FILE *f = fopen(path, "rb");
     if (!f) {
         int e = errno;
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(e));
+        gif_seterr(err, errlen, "%s: cannot open: %s", path, strerror(e));
         return -e;
     }
     char *buf = malloc(TLS_PEM_MAX + 1);
@@ -481,8 +470,9 @@ static int read_pem(const char *path, char **out, char *err, size_t errlen)
     fclose(f);
     if (bad) {
         free(buf);
-        seterr(err, errlen, "%s: %s", path,
-               bad == GIF_E_TOOBIG ? "larger than 64 KiB: not a certificate" : gif_strerror(bad));
+        gif_seterr(err, errlen, "%s: %s", path,
+                   bad == GIF_E_TOOBIG ? "larger than 64 KiB: not a certificate"
+                                       : gif_strerror(bad));
         return bad;
     }
     buf[n] = '\0';
@@ -497,12 +487,12 @@ int tls_ctx_load(struct tls_ctx **out, const char *key_path, const char *cert_pa
     char *cert = NULL, *ca = NULL, why[512];
     uint8_t *sk = sodium_malloc(TLS_SK_LEN);
     if (!sk) {
-        seterr(err, errlen, "%s: out of memory", key_path);
+        gif_seterr(err, errlen, "%s: out of memory", key_path);
         return -ENOMEM;
     }
     int rc = proto_keyfile_read_sk(key_path, sk, why, sizeof why);
     if (rc) {
-        seterr(err, errlen, "%s", why);
+        gif_seterr(err, errlen, "%s", why);
         goto out;
     }
     if ((rc = read_pem(cert_path, &cert, err, errlen)) != 0 ||
@@ -510,7 +500,8 @@ int tls_ctx_load(struct tls_ctx **out, const char *key_path, const char *cert_pa
         goto out;
     rc = tls_ctx_new(out, sk, cert, ca, root_key, why, sizeof why);
     /* Which file is at fault: tls_ctx_new says "node certificate: ..." or "root ...". */
-    if (rc) seterr(err, errlen, "%s: %s", strncmp(why, "root", 4) == 0 ? ca_path : cert_path, why);
+    if (rc)
+        gif_seterr(err, errlen, "%s: %s", strncmp(why, "root", 4) == 0 ? ca_path : cert_path, why);
 out:
     sodium_memzero(sk, TLS_SK_LEN);
     sodium_free(sk);

@@ -182,17 +182,6 @@ static int store_err(int rc, const char *what)
     }
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- Small typed accessors over a transaction. Each returns 0, -ENOENT or an error. */
 
 static int db_get(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, MDB_val *out,
@@ -435,37 +424,38 @@ static int check_meta(struct store *s, MDB_txn *txn, char *err, size_t errlen)
         if (!rc)
             rc = db_put(txn, s->meta, META_ROOT, sizeof(META_ROOT) - 1, s->root, PROTO_KEY_LEN, 0,
                         "write root");
-        if (rc) seterr(err, errlen, "cannot initialise store at %s: %s", s->dir, gif_strerror(rc));
+        if (rc)
+            gif_seterr(err, errlen, "cannot initialise store at %s: %s", s->dir, gif_strerror(rc));
         return rc;
     }
     if (rc) {
-        seterr(err, errlen, "cannot read store at %s: %s", s->dir, gif_strerror(rc));
+        gif_seterr(err, errlen, "cannot read store at %s: %s", s->dir, gif_strerror(rc));
         return rc;
     }
     uint32_t schema = v.mv_size == 4 ? get_u32(v.mv_data) : 0;
     if (schema > STORE_SCHEMA_VERSION) {
-        seterr(err, errlen,
-               "store at %s has schema %u; this gifd reads up to schema %u: upgrade gifd", s->dir,
-               schema, STORE_SCHEMA_VERSION);
+        gif_seterr(err, errlen,
+                   "store at %s has schema %u; this gifd reads up to schema %u: upgrade gifd",
+                   s->dir, schema, STORE_SCHEMA_VERSION);
         return GIF_E_SCHEMA;
     }
     if (schema < 1) {
-        seterr(err, errlen, "store at %s has an unreadable schema version", s->dir);
+        gif_seterr(err, errlen, "store at %s has an unreadable schema version", s->dir);
         return GIF_E_SCHEMA;
     }
     rc = db_get(txn, s->meta, META_ROOT, sizeof(META_ROOT) - 1, &v, "read root");
     if (rc || v.mv_size != PROTO_KEY_LEN) {
-        seterr(err, errlen, "store at %s has no consortium root key recorded", s->dir);
+        gif_seterr(err, errlen, "store at %s has no consortium root key recorded", s->dir);
         return rc ? rc : -EIO;
     }
     if (memcmp(v.mv_data, s->root, PROTO_KEY_LEN) != 0) {
         char have[2 * PROTO_KEY_LEN + 1], want[2 * PROTO_KEY_LEN + 1];
         gif_hex(have, v.mv_data, PROTO_KEY_LEN);
         gif_hex(want, s->root, PROTO_KEY_LEN);
-        seterr(err, errlen,
-               "store at %s belongs to consortium root %s, but the configured root is %s: "
-               "use a fresh data directory for a different consortium",
-               s->dir, have, want);
+        gif_seterr(err, errlen,
+                   "store at %s belongs to consortium root %s, but the configured root is %s: "
+                   "use a fresh data directory for a different consortium",
+                   s->dir, have, want);
         return GIF_E_ROOT;
     }
     return 0;
@@ -484,13 +474,13 @@ int store_open(struct store **out, const char *dir, const struct store_opts *opt
     s->held_max = opts->held_max ? opts->held_max : STORE_DEFAULT_HELD;
     int rc;
     if ((size_t)snprintf(s->dir, sizeof(s->dir), "%s", dir) >= sizeof(s->dir)) {
-        seterr(err, errlen, "store directory path is too long: %s", dir);
+        gif_seterr(err, errlen, "store directory path is too long: %s", dir);
         rc = -ENAMETOOLONG;
         goto fail_free;
     }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         rc = -errno;
-        seterr(err, errlen, "cannot create store directory %s: %s", dir, gif_strerror(rc));
+        gif_seterr(err, errlen, "cannot create store directory %s: %s", dir, gif_strerror(rc));
         goto fail_free;
     }
 
@@ -511,7 +501,7 @@ int store_open(struct store **out, const char *dir, const struct store_opts *opt
     rc = mdb_env_open(s->env, dir, flags, 0600);
     if (rc) {
         int code = store_err(rc, "mdb_env_open");
-        seterr(err, errlen, "cannot open store at %s: %s", dir, mdb_strerror(rc));
+        gif_seterr(err, errlen, "cannot open store at %s: %s", dir, mdb_strerror(rc));
         rc = code;
         goto fail_env;
     }
@@ -519,24 +509,24 @@ int store_open(struct store **out, const char *dir, const struct store_opts *opt
     rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc) {
         rc = store_err(rc, "begin open transaction");
-        seterr(err, errlen, "cannot open store at %s: %s", dir, gif_strerror(rc));
+        gif_seterr(err, errlen, "cannot open store at %s: %s", dir, gif_strerror(rc));
         goto fail_env;
     }
     rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
     if (rc) {
         rc = store_err(rc, "open meta");
-        seterr(err, errlen, "cannot open store at %s: %s", dir, gif_strerror(rc));
+        gif_seterr(err, errlen, "cannot open store at %s: %s", dir, gif_strerror(rc));
         goto fail_txn;
     }
     if ((rc = check_meta(s, txn, err, errlen))) goto fail_txn;
     if ((rc = open_dbis(s, txn))) {
-        seterr(err, errlen, "cannot open the tables of store at %s: %s", dir, gif_strerror(rc));
+        gif_seterr(err, errlen, "cannot open the tables of store at %s: %s", dir, gif_strerror(rc));
         goto fail_txn;
     }
     rc = mdb_txn_commit(txn);
     if (rc) {
         rc = store_err(rc, "commit open transaction");
-        seterr(err, errlen, "cannot initialise store at %s: %s", dir, gif_strerror(rc));
+        gif_seterr(err, errlen, "cannot initialise store at %s: %s", dir, gif_strerror(rc));
         goto fail_env;
     }
     GIF_INFO("store", "opened %s (schema %d)", dir, STORE_SCHEMA_VERSION);

@@ -56,6 +56,11 @@ int gif_time_parse(const char *s, uint64_t *ms);
 /* Formats ms as "2026-11-22T03:30:00.123Z" into out (at least 32 bytes). */
 void gif_time_fmt(char *out, size_t outlen, uint64_t ms);
 
+/* Writes a formatted one-line reason into err (if err is not NULL and errlen > 0). The
+ * project's functions that explain a failure take (char *err, size_t errlen). */
+void gif_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Wall clock in milliseconds since the Unix epoch. */
 uint64_t gif_now_ms(void);
 /* Monotonic clock in nanoseconds. */
