@@ -22,40 +22,7 @@
 #include "media/pdq.h"
 #include "util/gif.h"
 
-static char data_dir[4096];
-
-static int have_data(void)
-{
-    const char *src = getenv("GIF_SOURCE_DIR");
-    if (!src) return 0;
-    snprintf(data_dir, sizeof(data_dir), "%s/../shared/testdata/pdq", src);
-    struct stat st;
-    return stat(data_dir, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-#define NEED_DATA()                                                                                \
-    do {                                                                                           \
-        if (!have_data()) {                                                                        \
-            print_message("SKIP: no PDQ test data (GIF_SOURCE_DIR/../shared/testdata/pdq)\n");     \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
-
-static uint8_t *slurp(const char *rel, size_t *n)
-{
-    char path[8192];
-    snprintf(path, sizeof(path), "%s/%s", data_dir, rel);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)len + 1);
-    assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
+#include "pdq_testdata.h"
 
 static int decode(const uint8_t *b, size_t n, int ignore_exif, int lenient, uint64_t cap,
                   struct media_rgb *img, char *err, size_t errlen)

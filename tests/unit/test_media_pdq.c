@@ -21,43 +21,7 @@
 #include "media/pdq.h"
 #include "util/gif.h"
 
-static char data_dir[4096];
-
-static int have_data(void)
-{
-    const char *src = getenv("GIF_SOURCE_DIR");
-    if (!src) return 0;
-    snprintf(data_dir, sizeof(data_dir), "%s/../shared/testdata/pdq", src);
-    struct stat st;
-    return stat(data_dir, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-#define NEED_DATA()                                                                                \
-    do {                                                                                           \
-        if (!have_data()) {                                                                        \
-            print_message("SKIP: no PDQ test data (GIF_SOURCE_DIR/../shared/testdata/pdq)\n");     \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
-
-static uint8_t *slurp(const char *rel, size_t *n)
-{
-    char path[8192];
-    snprintf(path, sizeof(path), "%s/%s", data_dir, rel);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
+#include "pdq_testdata.h"
 
 /* Reads a text file's lines into a malloc'd array of strings (one allocation each). */
 static char **read_lines(const char *rel, int *count)
