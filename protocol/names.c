@@ -5,11 +5,14 @@
 #include "util/gif.h"
 
 static const char *const kinds[] = {NULL,       "signal",     "alert",     "retraction",
-                                    "feedback", "membership", "revocation"};
+                                    "feedback", "membership", "revocation", "incident",
+                                    "grant"};
 static const char *const stypes[] = {NULL, "md5", "sha256", "pdq", "vpdq", "url"};
 static const char *const roles[] = {NULL, "agency", "platform", "observer"};
 static const char *const contents[] = {"unknown", "image", "video", "audio", "text", "url", "file"};
 static const char *const fbs[] = {NULL, "agree", "disagree", "seen", "blocked", "false_positive"};
+static const char *const actions[] = {NULL, "escalate", "deescalate", "conclude", "reopen"};
+static const char *const rights[] = {NULL, "incidents"};
 static const char *const levels[] = {NULL, "situational_awareness", "content_incident",
                                      "content_incident_protocol"};
 
@@ -60,6 +63,8 @@ TABLE(role, roles)
 TABLE(content, contents)
 TABLE(fb, fbs)
 TABLE(level, levels)
+TABLE(action, actions)
+TABLE(right, rights)
 
 size_t proto_stype_len(uint8_t stype)
 {

@@ -59,7 +59,10 @@ static int dec_signal(struct mp_rd *r, struct proto_signal *s)
 {
     size_t n;
     uint64_t x;
-    TRY(mp_array(r, &n, 9, 0));
+    /* Nine fields, or ten when the signal names its source: an empty source is never
+     * written, so each signal still has one encoding. */
+    TRY(mp_array(r, &n, -1, 10));
+    if (n != 9 && n != 10) return GIF_E_MALFORMED;
     TRY(mp_u8(r, &s->stype, PROTO_ST_URL));
     if (s->stype == 0) return GIF_E_INVALID;
     TRY(mp_bin(r, &s->value, PROTO_VPDQ_FRAMES_MAX * PROTO_VPDQ_FRAME_LEN));
@@ -83,6 +86,10 @@ static int dec_signal(struct mp_rd *r, struct proto_signal *s)
     TRY(mp_uint(r, &x, UINT64_MAX));
     s->expires_ms = x;
     TRY(mp_bool(r, &s->verified));
+    if (n == 10) {
+        TRY(mp_str(r, &s->source, PROTO_NAME_MAX));
+        if (s->source.n == 0) return GIF_E_NONCANONICAL;
+    }
     return 0;
 }
 
@@ -155,6 +162,26 @@ static int dec_body(struct mp_rd *r, struct proto_record *rec)
         TRY(mp_array(r, &n, 2, 0));
         TRY(mp_bin_fixed(r, rec->u.revocation.key, PROTO_KEY_LEN));
         return mp_str(r, &rec->u.revocation.reason, PROTO_TEXT_MAX);
+    case PROTO_INCIDENT: {
+        struct proto_incident *in = &rec->u.incident;
+        TRY(mp_array(r, &n, 4, 0));
+        TRY(mp_str(r, &in->incident, PROTO_INCIDENT_MAX));
+        if (in->incident.n == 0) return GIF_E_INVALID;
+        TRY(mp_u8(r, &in->action, PROTO_ACT_REOPEN));
+        if (in->action == 0) return GIF_E_INVALID;
+        TRY(mp_u8(r, &in->level, PROTO_LEVEL_PROTOCOL));
+        if (in->level == 0) return GIF_E_INVALID;
+        return mp_str(r, &in->note, PROTO_TEXT_MAX);
+    }
+    case PROTO_GRANT: {
+        struct proto_grant *g = &rec->u.grant;
+        TRY(mp_array(r, &n, 3, 0));
+        TRY(mp_str(r, &g->org, PROTO_NAME_MAX));
+        if (g->org.n == 0) return GIF_E_INVALID;
+        TRY(mp_u8(r, &g->right, PROTO_RIGHT_INCIDENTS));
+        if (g->right == 0) return GIF_E_INVALID;
+        return mp_bool(r, &g->granted);
+    }
     default:
         return GIF_E_INVALID;
     }
@@ -180,7 +207,7 @@ static int decode(struct proto_record *out, const uint8_t *buf, size_t len)
     TRY(mp_uint(&p, &x, UINT32_MAX));
     if (x != PROTO_VERSION) return GIF_E_VERSION;
     out->version = (uint32_t)x;
-    TRY(mp_u8(&p, &out->kind, PROTO_REVOCATION));
+    TRY(mp_u8(&p, &out->kind, PROTO_KIND_MAX));
     if (out->kind == 0) return GIF_E_INVALID;
     TRY(mp_bin_fixed(&p, out->origin, PROTO_KEY_LEN));
     TRY(mp_uint(&p, &out->seq, UINT64_MAX));
@@ -261,7 +288,7 @@ static int enc_body(msgpack_packer *pk, const struct proto_record *d)
         struct proto_str labels[PROTO_LABELS_MAX];
         memcpy(labels, s->labels, s->nlabels * sizeof labels[0]);
         qsort(labels, s->nlabels, sizeof labels[0], cmp_label);
-        msgpack_pack_array(pk, 9);
+        msgpack_pack_array(pk, s->source.n ? 10 : 9);
         msgpack_pack_uint8(pk, s->stype);
         pk_bin(pk, s->value.p, s->value.n);
         msgpack_pack_array(pk, s->nlabels);
@@ -276,6 +303,7 @@ static int enc_body(msgpack_packer *pk, const struct proto_record *d)
             msgpack_pack_true(pk);
         else
             msgpack_pack_false(pk);
+        if (s->source.n) pk_str(pk, &s->source);
         return 0;
     }
     case PROTO_ALERT: {
@@ -325,6 +353,22 @@ static int enc_body(msgpack_packer *pk, const struct proto_record *d)
         msgpack_pack_array(pk, 2);
         pk_bin(pk, d->u.revocation.key, PROTO_KEY_LEN);
         pk_str(pk, &d->u.revocation.reason);
+        return 0;
+    case PROTO_INCIDENT:
+        msgpack_pack_array(pk, 4);
+        pk_str(pk, &d->u.incident.incident);
+        msgpack_pack_uint8(pk, d->u.incident.action);
+        msgpack_pack_uint8(pk, d->u.incident.level);
+        pk_str(pk, &d->u.incident.note);
+        return 0;
+    case PROTO_GRANT:
+        msgpack_pack_array(pk, 3);
+        pk_str(pk, &d->u.grant.org);
+        msgpack_pack_uint8(pk, d->u.grant.right);
+        if (d->u.grant.granted)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
         return 0;
     default:
         return GIF_E_INVALID;

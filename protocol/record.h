@@ -47,7 +47,10 @@ enum proto_kind {
     PROTO_FEEDBACK = 4,
     PROTO_MEMBERSHIP = 5,
     PROTO_REVOCATION = 6,
+    PROTO_INCIDENT = 7, /* an agency's (or granted organisation's) change of an incident's state */
+    PROTO_GRANT = 8,    /* the consortium root grants an organisation a right */
 };
+#define PROTO_KIND_MAX PROTO_GRANT
 
 enum proto_stype {
     PROTO_ST_MD5 = 1,    /* 16 bytes */
@@ -82,6 +85,17 @@ enum proto_fb {
 };
 #define PROTO_FB_COUNT 5
 
+enum proto_action {
+    PROTO_ACT_ESCALATE = 1,
+    PROTO_ACT_DEESCALATE = 2,
+    PROTO_ACT_CONCLUDE = 3,
+    PROTO_ACT_REOPEN = 4,
+};
+
+enum proto_right {
+    PROTO_RIGHT_INCIDENTS = 1, /* may publish incident records, as an agency does */
+};
+
 enum proto_level {
     PROTO_LEVEL_SITUATIONAL = 1, /* situational awareness */
     PROTO_LEVEL_INCIDENT = 2,    /* content incident */
@@ -110,6 +124,7 @@ struct proto_signal {
     uint8_t confidence;                        /* 0..100 */
     uint64_t expires_ms;                       /* 0 = never */
     bool verified;                             /* only an agency may set it */
+    struct proto_str source; /* where an imported signal came from; may be empty */
 };
 
 struct proto_sigref {
@@ -137,6 +152,19 @@ struct proto_feedback {
     uint8_t target[PROTO_ID_LEN];
     uint8_t verdict; /* enum proto_fb */
     struct proto_str note;
+};
+
+struct proto_incident {
+    struct proto_str incident; /* non-empty */
+    uint8_t action;            /* enum proto_action */
+    uint8_t level;             /* enum proto_level: the incident's level after the action */
+    struct proto_str note;
+};
+
+struct proto_grant {
+    struct proto_str org; /* non-empty */
+    uint8_t right;        /* enum proto_right */
+    bool granted;         /* false withdraws it */
 };
 
 struct proto_membership {
@@ -168,6 +196,8 @@ struct proto_record {
         struct proto_feedback feedback;
         struct proto_membership membership;
         struct proto_revocation revocation;
+        struct proto_incident incident;
+        struct proto_grant grant;
     } u;
     /* Filled by proto_decode (and by proto_sign for the record it produced): */
     struct proto_bytes payload; /* the exact signed bytes */
@@ -220,6 +250,10 @@ const char *proto_fb_name(uint8_t verdict);
 int proto_fb_parse(const char *s, uint8_t *out);
 const char *proto_level_name(uint8_t level);
 int proto_level_parse(const char *s, uint8_t *out);
+const char *proto_action_name(uint8_t action);
+int proto_action_parse(const char *s, uint8_t *out);
+const char *proto_right_name(uint8_t right);
+int proto_right_parse(const char *s, uint8_t *out);
 
 /* The behaviour-label taxonomy (docs/protocol.md). Returns true for a known label. The
  * decoder accepts any [a-z0-9_] label so that a newer taxonomy does not split the network;
