@@ -37,6 +37,9 @@
 #define MEM_FIXED (1 + 1 + 8 + 8 + 8 + 8 + PROTO_ID_LEN + 1)
 #define HEAD_FROZEN 0x01
 #define MEM_REVOKED 0x01
+#define GRANT_VAL_LEN (1 + 8) /* granted || root seq */
+#define INC_VAL_LEN (8 + 8 + 1 + 1 + 8 + PROTO_ID_LEN + 1 + 4 * 4)
+#define INC_KEY_MAX PROTO_INCIDENT_MAX
 
 static const char META_SCHEMA[] = "schema";
 static const char META_ROOT[] = "root";
@@ -53,12 +56,14 @@ struct counters {
     uint64_t forks;
     uint64_t origins;
     uint64_t feed_last;
+    uint64_t by_kind_hi[2]; /* kinds 7 and 8: appended, so older counters keep their places */
 };
 #define COUNTERS_N (sizeof(struct counters) / sizeof(uint64_t))
 
 struct store {
     MDB_env *env;
     MDB_dbi meta, records, log, heads, feed, exact, retr, fb, members, held, forks;
+    MDB_dbi grants, incidents, increcs;
     uint8_t root[PROTO_KEY_LEN];
     uint64_t max_skew_ms;
     uint32_t held_max;
@@ -101,6 +106,7 @@ struct mcache {
     uint8_t key[PROTO_KEY_LEN];
     int rc; /* 0, or -ENOENT: not a member */
     bool revoked;
+    bool incidents; /* may publish incident records: an agency, or granted the right */
     uint8_t role;
     uint64_t not_before_ms, not_after_ms;
 };
@@ -400,6 +406,9 @@ static int open_dbis(struct store *s, MDB_txn *txn)
         {"members", 0, offsetof(struct store, members)},
         {"held", 0, offsetof(struct store, held)},
         {"forks", 0, offsetof(struct store, forks)},
+        {"grants", 0, offsetof(struct store, grants)},
+        {"incidents", 0, offsetof(struct store, incidents)},
+        {"incident_records", MDB_DUPSORT | MDB_DUPFIXED, offsetof(struct store, increcs)},
     };
     for (size_t i = 0; i < GIF_ARRAY_LEN(t); i++) {
         MDB_dbi *dbi = (MDB_dbi *)((char *)s + t[i].off);
@@ -595,12 +604,142 @@ static int is_duplicate(struct wtx *w, const struct proto_record *r, const uint8
     return 0;
 }
 
+/* ---- Grants and incidents (docs/storage.md). */
+
+static size_t grant_key(uint8_t k[1 + PROTO_NAME_MAX], const char *org, size_t olen, uint8_t right)
+{
+    if (olen > PROTO_NAME_MAX) olen = PROTO_NAME_MAX;
+    k[0] = right;
+    memcpy(k + 1, org, olen);
+    return 1 + olen;
+}
+
+/* Whether org holds right: 0 and *granted, or -ENOENT when never granted. */
+static int grant_read(MDB_txn *txn, struct store *s, const char *org, uint8_t right, bool *granted)
+{
+    uint8_t k[1 + PROTO_NAME_MAX];
+    MDB_val v;
+    int rc = db_get(txn, s->grants, k, grant_key(k, org, strlen(org), right), &v, "read grant");
+    if (rc) return rc;
+    if (v.mv_size < GRANT_VAL_LEN) return store_err(MDB_CORRUPTED, "grant value too short");
+    *granted = ((const uint8_t *)v.mv_data)[0] != 0;
+    return 0;
+}
+
+static void inc_decode(const MDB_val *k, const MDB_val *v, struct store_incident *in)
+{
+    const uint8_t *p = v->mv_data;
+    memset(in, 0, sizeof *in);
+    size_t n = k->mv_size > PROTO_INCIDENT_MAX ? PROTO_INCIDENT_MAX : k->mv_size;
+    memcpy(in->id, k->mv_data, n);
+    in->id[n] = '\0';
+    in->opened_ms = get_u64(p);
+    in->updated_ms = get_u64(p + 8);
+    in->alert_level = p[16];
+    in->action = p[17];
+    in->action_ms = get_u64(p + 18);
+    memcpy(in->action_id, p + 26, PROTO_ID_LEN);
+    in->action_level = p[26 + PROTO_ID_LEN];
+    const uint8_t *c = p + 27 + PROTO_ID_LEN;
+    in->confirmed = (c[0] & 0x80) != 0;
+    in->alerts = get_u32(c) & 0x7fffffffu;
+    in->signals = get_u32(c + 4);
+    in->actions = get_u32(c + 8);
+    in->records = get_u32(c + 12);
+    in->level = in->action ? in->action_level : in->alert_level;
+    in->concluded = in->action == PROTO_ACT_CONCLUDE;
+}
+
+static void inc_encode(uint8_t p[INC_VAL_LEN], const struct store_incident *in)
+{
+    put_u64(p, in->opened_ms);
+    put_u64(p + 8, in->updated_ms);
+    p[16] = in->alert_level;
+    p[17] = in->action;
+    put_u64(p + 18, in->action_ms);
+    memcpy(p + 26, in->action_id, PROTO_ID_LEN);
+    p[26 + PROTO_ID_LEN] = in->action_level;
+    uint8_t *c = p + 27 + PROTO_ID_LEN;
+    put_u32(c, (in->alerts & 0x7fffffffu) | (in->confirmed ? 0x80000000u : 0));
+    put_u32(c + 4, in->signals);
+    put_u32(c + 8, in->actions);
+    put_u32(c + 12, in->records);
+}
+
+/*
+ * Files record r (accepted at feed position fk) under incident name: lists it in the
+ * incident's records and folds it into the incident's state. The state depends only on the
+ * set of records, never on their arrival order: the level set by the latest action (by time,
+ * then id), else the highest alert level.
+ */
+static int inc_file(struct wtx *w, const struct proto_str *name, const struct proto_record *r,
+                    const uint8_t fk[8], bool by_agency)
+{
+    if (name->n == 0 || name->n > INC_KEY_MAX) return 0;
+    /* The name may point into a stored record's page, which a write may move: copy it. */
+    uint8_t nm[INC_KEY_MAX];
+    size_t nn = name->n;
+    memcpy(nm, name->p, nn);
+    struct store_incident in;
+    MDB_val k = mv(nm, nn), v;
+    int rc = mdb_get(w->txn, w->s->incidents, &k, &v);
+    if (rc == 0 && v.mv_size >= INC_VAL_LEN) {
+        inc_decode(&k, &v, &in);
+    } else if (rc == 0 || rc == MDB_NOTFOUND) {
+        memset(&in, 0, sizeof in);
+        in.opened_ms = r->time_ms;
+    } else {
+        return store_err(rc, "read incident");
+    }
+    if (r->time_ms < in.opened_ms) in.opened_ms = r->time_ms;
+    if (r->time_ms > in.updated_ms) in.updated_ms = r->time_ms;
+    in.records++;
+    switch (r->kind) {
+    case PROTO_ALERT:
+        in.alerts++;
+        if (r->u.alert.level > in.alert_level) in.alert_level = r->u.alert.level;
+        if (by_agency) in.confirmed = true;
+        break;
+    case PROTO_SIGNAL:
+        in.signals++;
+        break;
+    case PROTO_INCIDENT:
+        in.actions++;
+        in.confirmed = true;
+        if (!in.action || r->time_ms > in.action_ms ||
+            (r->time_ms == in.action_ms && memcmp(r->id, in.action_id, PROTO_ID_LEN) > 0)) {
+            in.action = r->u.incident.action;
+            in.action_level = r->u.incident.level;
+            in.action_ms = r->time_ms;
+            memcpy(in.action_id, r->id, PROTO_ID_LEN);
+        }
+        break;
+    default:
+        break;
+    }
+    uint8_t b[INC_VAL_LEN];
+    inc_encode(b, &in);
+    if ((rc = db_put(w->txn, w->s->incidents, nm, nn, b, sizeof b, 0, "write incident")))
+        return rc;
+    return db_put(w->txn, w->s->increcs, nm, nn, fk, 8, 0, "write incident record");
+}
+
+/* The incident a stored signal or alert belongs to (empty if none). */
+static struct proto_str incident_of(const struct proto_record *t)
+{
+    struct proto_str none = {"", 0};
+    if (t->kind == PROTO_SIGNAL) return t->u.signal.incident;
+    if (t->kind == PROTO_ALERT) return t->u.alert.incident;
+    if (t->kind == PROTO_INCIDENT) return t->u.incident.incident;
+    return none;
+}
+
 /* Rules 2 and 3: may this origin publish this record at its time? Sets *status. */
 static int check_origin(struct wtx *w, const struct proto_record *r, int *status)
 {
     bool from_root = memcmp(r->origin, w->s->root, PROTO_KEY_LEN) == 0;
     *status = 0;
-    if (r->kind == PROTO_MEMBERSHIP || r->kind == PROTO_REVOCATION) {
+    if (r->kind == PROTO_MEMBERSHIP || r->kind == PROTO_REVOCATION || r->kind == PROTO_GRANT) {
         if (!from_root) *status = GIF_E_ROOT;
         return 0;
     }
@@ -630,6 +769,13 @@ static int check_origin(struct wtx *w, const struct proto_record *r, int *status
         mc->role = t.role;
         mc->not_before_ms = t.not_before_ms;
         mc->not_after_ms = t.not_after_ms;
+        mc->incidents = t.role == PROTO_ROLE_AGENCY;
+        if (rc == 0 && !mc->incidents) {
+            bool g;
+            int grc = grant_read(w->txn, w->s, t.org, PROTO_RIGHT_INCIDENTS, &g);
+            if (grc && grc != -ENOENT) return grc;
+            mc->incidents = grc == 0 && g;
+        }
     }
     uint64_t t = r->time_ms;
     if (mc->rc == -ENOENT)
@@ -641,6 +787,8 @@ static int check_origin(struct wtx *w, const struct proto_record *r, int *status
     else if (mc->role != PROTO_ROLE_AGENCY && mc->role != PROTO_ROLE_PLATFORM)
         *status = GIF_E_ROLE; /* observers (and unknown roles) publish nothing */
     else if (r->kind == PROTO_SIGNAL && r->u.signal.verified && mc->role != PROTO_ROLE_AGENCY)
+        *status = GIF_E_ROLE;
+    else if (r->kind == PROTO_INCIDENT && !mc->incidents)
         *status = GIF_E_ROLE;
     return 0;
 }
@@ -689,6 +837,39 @@ static int check_kind(struct wtx *w, const struct proto_record *r, int *status)
     }
 }
 
+static const struct mcache *mcache_find(const struct wtx *w, const uint8_t key[PROTO_KEY_LEN])
+{
+    for (unsigned i = 0; i < w->nmc; i++)
+        if (memcmp(w->mc[i].key, key, PROTO_KEY_LEN) == 0) return &w->mc[i];
+    return NULL;
+}
+
+/* Adds (stype, value) -> (feed, id) to the exact index; values too long for it (vpdq) are
+ * matched through the frame index instead. */
+static int exact_put(struct wtx *w, uint8_t stype, const struct proto_bytes *value,
+                     const uint8_t fk[8], const uint8_t id[PROTO_ID_LEN])
+{
+    if (stype == PROTO_ST_VPDQ || value->n + 1 > EXACT_KEY_MAX) return 0;
+    uint8_t ek[EXACT_KEY_MAX], ev[EXACT_VAL_LEN];
+    ek[0] = stype;
+    memcpy(ek + 1, value->p, value->n);
+    memcpy(ev, fk, 8);
+    memcpy(ev + 8, id, PROTO_ID_LEN);
+    return db_put(w->txn, w->s->exact, ek, 1 + value->n, ev, sizeof(ev), 0, "write exact index");
+}
+
+/* Files a retraction or feedback under the incident of its target, if the target is here. */
+static int inc_file_target(struct wtx *w, const uint8_t target[PROTO_ID_LEN],
+                           const struct proto_record *r, const uint8_t fk[8])
+{
+    struct proto_record t;
+    int rc = stored_record(w, target, &t);
+    if (rc == -ENOENT) return 0;
+    if (rc) return rc;
+    struct proto_str name = incident_of(&t);
+    return inc_file(w, &name, r, fk, false);
+}
+
 /* Rule 7: writes an accepted record and its indexes. h is the origin's head (updated). */
 static int accept(struct wtx *w, const struct proto_record *r, const uint8_t *buf, size_t len,
                   struct head *h, bool head_found, uint64_t *feed_out)
@@ -724,15 +905,34 @@ static int accept(struct wtx *w, const struct proto_record *r, const uint8_t *bu
     case PROTO_SIGNAL: {
         const struct proto_signal *sg = &r->u.signal;
         if (sg->stype < GIF_ARRAY_LEN(w->c.by_stype)) w->c.by_stype[sg->stype]++;
-        if (sg->stype == PROTO_ST_VPDQ || sg->value.n + 1 > EXACT_KEY_MAX) break;
-        uint8_t ek[EXACT_KEY_MAX], ev[EXACT_VAL_LEN];
-        ek[0] = sg->stype;
-        memcpy(ek + 1, sg->value.p, sg->value.n);
-        memcpy(ev, fk, 8);
-        memcpy(ev + 8, r->id, PROTO_ID_LEN);
-        if ((rc = db_put(w->txn, s->exact, ek, 1 + sg->value.n, ev, sizeof(ev), 0,
-                         "write exact index")))
+        if ((rc = exact_put(w, sg->stype, &sg->value, fk, r->id))) return rc;
+        if ((rc = inc_file(w, &sg->incident, r, fk, false))) return rc;
+        break;
+    }
+    case PROTO_ALERT: {
+        /* The signals an alert carries match like signals (the answer names the alert). */
+        const struct proto_alert *a = &r->u.alert;
+        for (size_t i = 0; i < a->nsignals; i++)
+            if ((rc = exact_put(w, a->signals[i].stype, &a->signals[i].value, fk, r->id)))
+                return rc;
+        const struct mcache *mc = mcache_find(w, r->origin);
+        if ((rc = inc_file(w, &a->incident, r, fk, mc && mc->incidents))) return rc;
+        break;
+    }
+    case PROTO_INCIDENT:
+        if ((rc = inc_file(w, &r->u.incident.incident, r, fk, true))) return rc;
+        break;
+    case PROTO_GRANT: {
+        const struct proto_grant *g = &r->u.grant;
+        uint8_t k[1 + PROTO_NAME_MAX], v[GRANT_VAL_LEN];
+        v[0] = g->granted;
+        put_u64(v + 1, r->seq);
+        /* Root records are accepted in seq order: overwriting keeps the latest. */
+        if ((rc = db_put(w->txn, s->grants, k, grant_key(k, g->org.p, g->org.n, g->right), v,
+                         sizeof v, 0, "write grant")))
             return rc;
+        w->nmc = 0; /* cached rights are stale */
+        w->mnext = 0;
         break;
     }
     case PROTO_RETRACTION:
@@ -740,6 +940,7 @@ static int accept(struct wtx *w, const struct proto_record *r, const uint8_t *bu
                          MDB_NOOVERWRITE, "write retraction")))
             return rc;
         w->c.retracted++;
+        if ((rc = inc_file_target(w, r->u.retraction.target, r, fk))) return rc;
         break;
     case PROTO_FEEDBACK: {
         uint8_t k[FBKEY_LEN], v[FB_VAL_LEN];
@@ -751,6 +952,7 @@ static int accept(struct wtx *w, const struct proto_record *r, const uint8_t *bu
         /* Records of one origin are accepted in seq order, so overwriting keeps the latest. */
         if ((rc = db_put(w->txn, s->fb, k, sizeof(k), v, sizeof(v), 0, "write feedback")))
             return rc;
+        if ((rc = inc_file_target(w, r->u.feedback.target, r, fk))) return rc;
         break;
     }
     case PROTO_MEMBERSHIP: {
@@ -790,7 +992,10 @@ static int accept(struct wtx *w, const struct proto_record *r, const uint8_t *bu
         break;
     }
     w->c.records++;
-    if (r->kind < GIF_ARRAY_LEN(w->c.by_kind)) w->c.by_kind[r->kind]++;
+    if (r->kind < GIF_ARRAY_LEN(w->c.by_kind))
+        w->c.by_kind[r->kind]++;
+    else if (r->kind - GIF_ARRAY_LEN(w->c.by_kind) < GIF_ARRAY_LEN(w->c.by_kind_hi))
+        w->c.by_kind_hi[r->kind - GIF_ARRAY_LEN(w->c.by_kind)]++;
     w->c.feed_last = feed;
     *feed_out = feed;
     return 0;
@@ -1525,7 +1730,8 @@ int store_stats_get(struct store_rd *rd, struct store_stats *out)
     int rc = counters_load(rd->txn, rd->s, &c);
     if (rc) return rc;
     out->records = c.records;
-    memcpy(out->by_kind, c.by_kind, sizeof(out->by_kind));
+    memcpy(out->by_kind, c.by_kind, sizeof(c.by_kind));
+    memcpy(out->by_kind + GIF_ARRAY_LEN(c.by_kind), c.by_kind_hi, sizeof(c.by_kind_hi));
     memcpy(out->by_stype, c.by_stype, sizeof(out->by_stype));
     out->retracted = c.retracted;
     out->held = c.held;
@@ -1572,4 +1778,81 @@ int store_pdq_each(struct store_rd *rd, store_pdq_cb cb, void *ctx)
     MDB_val start = mv(&k, 1);
     int rc = walk(rd, rd->s->exact, &start, pdq_walk_fn, &pw);
     return pw.end ? 0 : rc;
+}
+
+/* ---- Incidents and grants, read side. */
+
+int store_incident_get(struct store_rd *rd, const char *id, size_t idlen,
+                       struct store_incident *out)
+{
+    if (idlen == 0 || idlen > INC_KEY_MAX) return -ENOENT;
+    MDB_val k = mv(id, idlen), v;
+    int rc = store_err(mdb_get(rd->txn, rd->s->incidents, &k, &v), "read incident");
+    if (rc) return rc;
+    if (v.mv_size < INC_VAL_LEN) return store_err(MDB_CORRUPTED, "incident value too short");
+    inc_decode(&k, &v, out);
+    return 0;
+}
+
+struct inc_walk {
+    store_incident_cb cb;
+    void *ctx;
+};
+static int inc_walk_fn(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    struct inc_walk *iw = ctx;
+    if (k->mv_size == 0 || k->mv_size > INC_KEY_MAX || v->mv_size < INC_VAL_LEN) return 0;
+    struct store_incident in;
+    inc_decode(k, v, &in);
+    return iw->cb(iw->ctx, &in);
+}
+
+int store_incidents_each(struct store_rd *rd, store_incident_cb cb, void *ctx)
+{
+    struct inc_walk iw = {cb, ctx};
+    return walk(rd, rd->s->incidents, NULL, inc_walk_fn, &iw);
+}
+
+int store_feed_get(struct store_rd *rd, uint64_t pos, uint8_t id[static PROTO_ID_LEN],
+                   struct store_rec *out)
+{
+    uint8_t fk[8];
+    put_u64(fk, pos);
+    MDB_val v;
+    int rc = db_get(rd->txn, rd->s->feed, fk, 8, &v, "read feed");
+    if (rc) return rc;
+    if (v.mv_size != PROTO_ID_LEN) return store_err(MDB_CORRUPTED, "feed value size");
+    memcpy(id, v.mv_data, PROTO_ID_LEN);
+    return store_get(rd, id, out);
+}
+
+int store_incident_records(struct store_rd *rd, const char *id, size_t idlen, store_feed_cb cb,
+                           void *ctx)
+{
+    if (idlen == 0 || idlen > INC_KEY_MAX) return 0;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(rd->txn, rd->s->increcs, &c);
+    if (rc) return store_err(rc, "open cursor");
+    MDB_val k = mv(id, idlen), v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+        if (v.mv_size != 8) continue;
+        uint8_t rid[PROTO_ID_LEN];
+        struct store_rec r;
+        int e = store_feed_get(rd, get_u64(v.mv_data), rid, &r);
+        if (e == -ENOENT) continue;
+        if (!e) e = cb(ctx, rid, &r);
+        if (e) {
+            mdb_cursor_close(c);
+            return e;
+        }
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : store_err(rc, "walk incident records");
+}
+
+bool store_grant_held(struct store_rd *rd, const char *org, uint8_t right)
+{
+    bool g = false;
+    return grant_read(rd->txn, rd->s, org, right, &g) == 0 && g;
 }

@@ -136,8 +136,8 @@ int store_log_get(struct store_rd *rd, const uint8_t origin[static PROTO_KEY_LEN
                   uint8_t id[static PROTO_ID_LEN], struct store_rec *out);
 
 /*
- * Exact lookup: ids of signal records with this (stype, value), oldest first, retracted ones
- * included. Writes up to max ids and sets *n to the number written. Returns 0 (also when none
+ * Exact lookup: ids of signal records, and of alerts carrying a signal, with this (stype,
+ * value), oldest first, retracted ones included. Writes up to max ids and sets *n to the number written. Returns 0 (also when none
  * match) or a negative code. Allocates nothing.
  */
 int store_lookup(struct store_rd *rd, uint8_t stype, const uint8_t *value, size_t vlen,
@@ -207,7 +207,7 @@ int store_forks_each(struct store_rd *rd, store_fork_cb cb, void *ctx);
 
 struct store_stats {
     uint64_t records;     /* accepted records */
-    uint64_t by_kind[7];  /* indexed by enum proto_kind */
+    uint64_t by_kind[PROTO_KIND_MAX + 1]; /* indexed by enum proto_kind */
     uint64_t by_stype[6]; /* signals, indexed by enum proto_stype */
     uint64_t retracted;
     uint64_t held;
@@ -218,6 +218,44 @@ struct store_stats {
     uint64_t feed_last;
 };
 int store_stats_get(struct store_rd *rd, struct store_stats *out);
+
+/*
+ * Incidents. An incident is named by the alerts, signals and incident records that carry its
+ * id; its state is folded from them in any arrival order (docs/storage.md): the level set by
+ * the latest incident record (by time, then id), else the highest alert level; concluded when
+ * that latest record concludes it; confirmed once an agency (or an organisation granted the
+ * right) alerted or acted on it.
+ */
+struct store_incident {
+    char id[PROTO_INCIDENT_MAX + 1]; /* NUL-terminated */
+    uint64_t opened_ms;              /* earliest time of a record filed under it */
+    uint64_t updated_ms;             /* latest */
+    uint8_t level;                   /* enum proto_level in force */
+    uint8_t alert_level;             /* highest alert level */
+    uint8_t action;                  /* latest incident record's action, 0 if none */
+    uint8_t action_level;
+    uint64_t action_ms;
+    uint8_t action_id[PROTO_ID_LEN];
+    bool confirmed;
+    bool concluded;
+    uint32_t alerts, signals, actions;
+    uint32_t records; /* everything filed under it: also retractions and feedback of those */
+};
+/* Returns 0 and fills *out, or -ENOENT. */
+int store_incident_get(struct store_rd *rd, const char *id, size_t idlen,
+                       struct store_incident *out);
+typedef int (*store_incident_cb)(void *ctx, const struct store_incident *in);
+/* Incidents in id order. */
+int store_incidents_each(struct store_rd *rd, store_incident_cb cb, void *ctx);
+/* The records filed under an incident, in feed order (alerts, incident records, signals,
+ * and retractions and feedback whose target is one of those). */
+int store_incident_records(struct store_rd *rd, const char *id, size_t idlen, store_feed_cb cb,
+                           void *ctx);
+/* Whether org holds right (enum proto_right), by the root's latest grant record. */
+bool store_grant_held(struct store_rd *rd, const char *org, uint8_t right);
+/* The record at feed position pos: 0, or -ENOENT. */
+int store_feed_get(struct store_rd *rd, uint64_t pos, uint8_t id[static PROTO_ID_LEN],
+                   struct store_rec *out);
 
 /* Every pdq signal not retracted: to build the similarity index at start. */
 typedef int (*store_pdq_cb)(void *ctx, const uint8_t hash[32], const uint8_t id[PROTO_ID_LEN]);
