@@ -331,6 +331,7 @@ static json_t *lookup_one(struct call *k, struct store_rd *rd, uint8_t stype, co
             enum policy_verdict v;
             json_t *m = api_match_json(rd, &r, &k->n->cfg, -1, now, &v);
             if (!m) continue;
+            api_tally_match(k->n, m);
             if (v > best) best = v;
             json_array_append_new(matches, m);
         }
@@ -603,6 +604,7 @@ static json_t *match_json(struct call *k, struct store_rd *rd, const struct matc
         else if (s->names[q] == MATCH_NAMES_TRANSFORM)
             json_object_set_new(m, "transform",
                                 json_string(media_dihedral_name((enum media_dihedral)c[i].v)));
+        api_tally_match(k->n, m);
         if (v > *best) *best = v;
         json_array_append_new(matches, m);
     }
@@ -931,10 +933,11 @@ static json_t *vpdq_matches(struct call *k, struct store_rd *rd, const struct ap
     for (size_t i = 0; i < nc; i++) {
         struct store_rec sr;
         struct proto_record r;
+        const struct proto_bytes *frames;
         if (store_get(rd, cands[i].id, &sr) || proto_decode(&r, sr.buf, sr.len) ||
-            r.kind != PROTO_SIGNAL || r.u.signal.stype != PROTO_ST_VPDQ)
+            !(frames = node_vpdq_value(&r)))
             continue;
-        size_t n = api_vpdq_unpack(&r.u.signal.value, cf);
+        size_t n = api_vpdq_unpack(frames, cf);
         media_vpdq_match_cropped(m->frames, m->nframes, m->plain, m->nplain, cf, n, maxd,
                                  MEDIA_VPDQ_QUALITY, VPDQ_WINDOW_MS, &cands[i].res);
         if (media_vpdq_is_match(&cands[i].res, MEDIA_VPDQ_MATCH_PCT)) cands[kept++] = cands[i];
@@ -950,8 +953,10 @@ static json_t *vpdq_matches(struct call *k, struct store_rd *rd, const struct ap
         /* The frame list can hold 4,096 frames: GET /v1/records/{id} gives it. */
         json_object_del(o, "value");
         const struct media_vpdq_match *x = &cands[i].res;
+        const struct proto_bytes *frames = node_vpdq_value(&r);
         json_object_set_new(o, "frames",
-                            json_integer((json_int_t)(r.u.signal.value.n / PROTO_VPDQ_FRAME_LEN)));
+                            json_integer((json_int_t)(frames ? frames->n / PROTO_VPDQ_FRAME_LEN : 0)));
+        api_tally_match(k->n, o);
         json_object_set_new(o, "query_match_pct", json_real(x->query_pct));
         json_object_set_new(o, "compared_match_pct", json_real(x->compared_pct));
         json_object_set_new(o, "window_pct", json_real(x->window_pct));
@@ -1160,6 +1165,241 @@ static void get_record(struct call *k, const char *idhex)
     reply_json(k, 200, j);
 }
 
+/* ---- Incidents and the policy. */
+
+/* Counts a match under its incident, for GET /v1/incidents (local only: never published). */
+void api_tally_match(struct node *n, json_t *match)
+{
+    const char *inc = json_string_value(json_object_get(match, "incident"));
+    if (!inc || !*inc) return;
+    for (size_t i = 0; i < n->ntally; i++)
+        if (strcmp(n->tally[i].id, inc) == 0) {
+            n->tally[i].matches++;
+            return;
+        }
+    if (n->ntally == NODE_TALLY_MAX) return;
+    if (n->ntally == n->captally) {
+        size_t cap = n->captally ? 2 * n->captally : 16;
+        void *p = realloc(n->tally, cap * sizeof *n->tally);
+        if (!p) return;
+        n->tally = p;
+        n->captally = cap;
+    }
+    snprintf(n->tally[n->ntally].id, sizeof n->tally[n->ntally].id, "%s", inc);
+    n->tally[n->ntally++].matches = 1;
+}
+
+static uint64_t tally_of(const struct node *n, const char *inc)
+{
+    for (size_t i = 0; i < n->ntally; i++)
+        if (strcmp(n->tally[i].id, inc) == 0) return n->tally[i].matches;
+    return 0;
+}
+
+struct inc_list {
+    struct node *n;
+    json_t *arr;
+    int status; /* 0 all, 1 open, 2 concluded */
+};
+
+static int inc_list_cb(void *ctx, const struct store_incident *in)
+{
+    struct inc_list *l = ctx;
+    if ((l->status == 1 && in->concluded) || (l->status == 2 && !in->concluded)) return 0;
+    json_array_append_new(l->arr, api_incident_json(in, tally_of(l->n, in->id)));
+    return 0;
+}
+
+static int by_updated_desc(const void *a, const void *b)
+{
+    const char *x = json_string_value(json_object_get(*(json_t *const *)a, "updated"));
+    const char *y = json_string_value(json_object_get(*(json_t *const *)b, "updated"));
+    return strcmp(y ? y : "", x ? x : "");
+}
+
+static void get_incidents(struct call *k, const struct http_req *req)
+{
+    char status[16] = "";
+    struct inc_list l = {k->n, NULL, 0};
+    if (http_query_get(req->query, "status", status, sizeof status) > 0) {
+        if (strcmp(status, "open") == 0)
+            l.status = 1;
+        else if (strcmp(status, "concluded") == 0)
+            l.status = 2;
+        else if (strcmp(status, "all") != 0) {
+            fail(k, 400, "invalid_field", "status: '%s' is not open, concluded or all", status);
+            return;
+        }
+    }
+    struct store_rd *rd = read_begin(k);
+    if (!rd) return;
+    l.arr = json_array();
+    int rc = store_incidents_each(rd, inc_list_cb, &l);
+    store_rd_close(rd);
+    if (rc < 0) {
+        json_decref(l.arr);
+        fail_store(k, rc);
+        return;
+    }
+    /* Most recently active first: what an analyst looks at during a crisis. */
+    size_t cnt = json_array_size(l.arr);
+    json_t **v = malloc((cnt ? cnt : 1) * sizeof *v), *sorted = json_array();
+    if (!v) {
+        json_decref(l.arr), json_decref(sorted);
+        fail(k, 500, "internal", "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < cnt; i++)
+        v[i] = json_array_get(l.arr, i);
+    qsort(v, cnt, sizeof *v, by_updated_desc);
+    for (size_t i = 0; i < cnt; i++)
+        json_array_append(sorted, v[i]);
+    free(v);
+    json_decref(l.arr);
+    reply_json(k, 200, json_pack("{s:o}", "incidents", sorted));
+}
+
+struct inc_detail {
+    struct store_rd *rd;
+    struct node *n;
+    json_t *timeline, *signals, *orgs;
+    uint64_t now;
+};
+
+static int inc_detail_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct store_rec *sr)
+{
+    struct inc_detail *d = ctx;
+    (void)id;
+    struct proto_record r;
+    if (proto_decode(&r, sr->buf, sr->len) != 0) return 0;
+    json_t *e = api_timeline_json(d->rd, &r, sr, &d->n->cfg);
+    json_array_append_new(d->timeline, e);
+    const char *org = json_string_value(json_object_get(e, "org"));
+    if (org) {
+        json_t *o = json_object_get(d->orgs, org);
+        if (!o) {
+            o = json_pack("{s:s,s:O,s:i}", "org", org, "role", json_object_get(e, "role"),
+                          "records", 0);
+            json_object_set_new(d->orgs, org, o);
+        }
+        json_object_set_new(o, "records",
+                            json_integer(json_integer_value(json_object_get(o, "records")) + 1));
+    }
+    enum policy_verdict v;
+    json_t *m = api_match_json(d->rd, &r, &d->n->cfg, -1, d->now, &v);
+    if (m) json_array_append_new(d->signals, m);
+    return 0;
+}
+
+static void get_incident(struct call *k, const char *raw)
+{
+    const char *id = raw; /* the path is already percent-decoded */
+    size_t n = strlen(raw);
+    if (n > PROTO_INCIDENT_MAX) {
+        fail(k, 400, "invalid_field", "incident: not an incident id of 1 to %d bytes",
+             PROTO_INCIDENT_MAX);
+        return;
+    }
+    struct store_rd *rd = read_begin(k);
+    if (!rd) return;
+    struct store_incident in;
+    int rc = store_incident_get(rd, id, n, &in);
+    if (rc) {
+        store_rd_close(rd);
+        if (rc == -ENOENT)
+            fail(k, 404, "not_found", "no incident '%.64s' on this node", id);
+        else
+            fail_store(k, rc);
+        return;
+    }
+    struct inc_detail d = {rd, k->n, json_array(), json_array(), json_object(), gif_now_ms()};
+    rc = store_incident_records(rd, id, n, inc_detail_cb, &d);
+    store_rd_close(rd);
+    if (rc < 0) {
+        json_decref(d.timeline), json_decref(d.signals), json_decref(d.orgs);
+        fail_store(k, rc);
+        return;
+    }
+    json_t *j = api_incident_json(&in, tally_of(k->n, in.id));
+    json_t *orgs = json_array();
+    const char *key;
+    json_t *v;
+    json_object_foreach(d.orgs, key, v) json_array_append(orgs, v);
+    json_decref(d.orgs);
+    json_object_set_new(j, "organisations", orgs);
+    json_object_set_new(j, "timeline", d.timeline);
+    json_object_set_new(j, "signals", d.signals);
+    reply_json(k, 200, j);
+}
+
+struct explain_ctx {
+    json_t *rules;
+};
+
+static void explain_cb(void *ctx, const char *rule, enum policy_verdict verdict, bool applies,
+                       bool decided)
+{
+    struct explain_ctx *e = ctx;
+    json_array_append_new(e->rules, json_pack("{s:s,s:s,s:b,s:b}", "rule", rule, "verdict",
+                                              policy_verdict_name(verdict), "applies", applies,
+                                              "decided", decided));
+}
+
+static void get_explain(struct call *k, const struct http_req *req)
+{
+    char idhex[80], dist[16];
+    uint8_t id[32];
+    if (http_query_get(req->query, "id", idhex, sizeof idhex) <= 0 || parse_id(idhex, id)) {
+        fail(k, 400, "invalid_field", "id: give the record id (64 hex digits) as ?id=");
+        return;
+    }
+    int distance = -1;
+    if (http_query_get(req->query, "distance", dist, sizeof dist) > 0) {
+        char *end;
+        long d = strtol(dist, &end, 10);
+        if (*end || d < 0 || d > 256) {
+            fail(k, 400, "invalid_field", "distance: '%s' is not a distance from 0 to 256", dist);
+            return;
+        }
+        distance = (int)d;
+    }
+    struct store_rd *rd = read_begin(k);
+    if (!rd) return;
+    struct store_rec sr;
+    struct proto_record r;
+    int rc = store_get(rd, id, &sr);
+    if (rc == 0) rc = proto_decode(&r, sr.buf, sr.len);
+    if (rc || (r.kind != PROTO_SIGNAL && r.kind != PROTO_ALERT)) {
+        store_rd_close(rd);
+        if (rc == -ENOENT)
+            fail(k, 404, "not_found", "no record %s on this node", idhex);
+        else if (rc)
+            fail_store(k, rc);
+        else
+            fail(k, 422, "not_matchable",
+                 "record %s is a %s: the policy decides on signals and alerts", idhex,
+                 proto_kind_name(r.kind));
+        return;
+    }
+    json_t *inputs = api_policy_json(rd, &r, &k->n->cfg, distance, gif_now_ms());
+    struct store_member m;
+    bool found = store_member_get(rd, r.origin, &m) == 0;
+    struct store_fb fb;
+    if (store_feedback_of(rd, r.id, &fb) != 0) memset(&fb, 0, sizeof fb);
+    struct store_incident inc;
+    struct policy_input in;
+    api_policy_input(rd, &r, &k->n->cfg, distance, gif_now_ms(), &m, found,
+                     store_retraction_of(rd, r.id, NULL) == 0, &fb, &inc, &in);
+    struct explain_ctx e = {json_array()};
+    const char *rule;
+    enum policy_verdict v = policy_decide(&k->n->cfg.policy, &in, &rule);
+    policy_explain(&k->n->cfg.policy, &in, explain_cb, &e);
+    store_rd_close(rd);
+    reply_json(k, 200,
+               json_pack("{s:s,s:s,s:s,s:o,s:o}", "id", idhex, "verdict", policy_verdict_name(v),
+                         "rule", rule, "inputs", inputs, "rules", e.rules));
+}
+
 struct feed_walk {
     struct store_rd *rd;
     struct node *n;
@@ -1293,7 +1533,7 @@ static void get_status(struct call *k)
         return;
     }
     json_t *kinds = json_object(), *types = json_object();
-    for (uint8_t i = PROTO_SIGNAL; i <= PROTO_REVOCATION; i++)
+    for (uint8_t i = PROTO_SIGNAL; i <= PROTO_KIND_MAX; i++)
         json_object_set_new(kinds, proto_kind_name(i), json_integer((json_int_t)st.by_kind[i]));
     for (uint8_t i = PROTO_ST_MD5; i <= PROTO_ST_URL; i++)
         json_object_set_new(types, proto_stype_name(i), json_integer((json_int_t)st.by_stype[i]));
@@ -1708,6 +1948,7 @@ static void post_simple(struct call *k, const struct http_req *req, uint8_t kind
     struct api_err e;
     int rc = kind == PROTO_ALERT        ? api_parse_alert(j, &wc->one, &wc->arena, &e)
              : kind == PROTO_RETRACTION ? api_parse_retraction(j, &wc->one, &e)
+             : kind == PROTO_INCIDENT   ? api_parse_incident(j, &wc->one, &e)
                                         : api_parse_feedback(j, &wc->one, &e);
     if (rc) {
         reply_err(k, &e);
@@ -1813,12 +2054,24 @@ void api_handle(void *ctx, struct http_conn *c, const struct http_req *req)
     ROUTE("/v1/alerts", R_POST, WRITE(post_simple(&k, req, PROTO_ALERT)));
     ROUTE("/v1/retractions", R_POST, WRITE(post_simple(&k, req, PROTO_RETRACTION)));
     ROUTE("/v1/feedback", R_POST, WRITE(post_simple(&k, req, PROTO_FEEDBACK)));
+    ROUTE("/v1/incidents", R_GET, get_incidents(&k, req));
+    ROUTE("/v1/incidents", R_POST, WRITE(post_simple(&k, req, PROTO_INCIDENT)));
+    ROUTE("/v1/policy/explain", R_GET, get_explain(&k, req));
     ROUTE("/v1/records", R_GET, get_feed(&k, req));
     ROUTE("/v1/records", R_POST, WRITE(post_records(&k, req)));
     ROUTE("/v1/events", R_GET, get_events(&k, req));
     ROUTE("/metrics", R_GET, get_metrics(&k));
 #undef ROUTE
 #undef WRITE
+    if (strncmp(p, "/v1/incidents/", 14) == 0 && p[14]) {
+        if (m == R_GET) {
+            get_incident(&k, p + 14);
+        } else {
+            http_add_header(c, "Allow: GET, HEAD");
+            fail(&k, 405, "method_not_allowed", "%s takes GET", p);
+        }
+        return;
+    }
     if (strncmp(p, "/v1/records/", 12) == 0 && p[12]) {
         if (m == R_GET) {
             get_record(&k, p + 12);

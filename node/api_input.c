@@ -303,7 +303,7 @@ int api_parse_signal(json_t *obj, struct proto_record *d, struct arena *a, const
 {
     static const char *const fields[] = {
         "type",         "value",      "labels",  "entity",   "incident",
-        "content_type", "confidence", "expires", "verified", NULL};
+        "content_type", "confidence", "expires", "verified", "source", NULL};
     memset(d, 0, sizeof *d);
     d->kind = PROTO_SIGNAL;
     struct proto_signal *s = &d->u.signal;
@@ -342,6 +342,7 @@ int api_parse_signal(json_t *obj, struct proto_record *d, struct arena *a, const
     }
     if (get_str(obj, "entity", &s->entity, PROTO_NAME_MAX, prefix, e)) return -1;
     if (get_str(obj, "incident", &s->incident, PROTO_INCIDENT_MAX, prefix, e)) return -1;
+    if (get_str(obj, "source", &s->source, PROTO_NAME_MAX, prefix, e)) return -1;
     s->content = PROTO_CT_UNKNOWN;
     if (get_enum(obj, "content_type", &s->content, proto_content_parse,
                  "unknown, image, video, audio, text, url, file", prefix, e) < 0)
@@ -665,4 +666,30 @@ json_t *api_media_signals_json(const struct api_media *m, int with_frames)
         json_array_append_new(a, v);
     }
     return a;
+}
+
+int api_parse_incident(json_t *obj, struct proto_record *d, struct api_err *e)
+{
+    static const char *const fields[] = {"incident", "action", "level", "note", NULL};
+    memset(d, 0, sizeof *d);
+    d->kind = PROTO_INCIDENT;
+    struct proto_incident *in = &d->u.incident;
+    if (api_check_fields(obj, fields, "", e)) return -1;
+    for (const char *const *f = fields; *f && strcmp(*f, "note") != 0; f++)
+        if (!json_object_get(obj, *f) || json_is_null(json_object_get(obj, *f))) {
+            missing(e, "", *f);
+            return -1;
+        }
+    if (get_str(obj, "incident", &in->incident, PROTO_INCIDENT_MAX, "", e)) return -1;
+    if (in->incident.n == 0) {
+        bad(e, "", "incident", json_object_get(obj, "incident"), "must not be empty");
+        return -1;
+    }
+    if (get_enum(obj, "action", &in->action, proto_action_parse,
+                 "escalate, deescalate, conclude, reopen", "", e) < 0)
+        return -1;
+    if (get_enum(obj, "level", &in->level, proto_level_parse,
+                 "situational_awareness, content_incident, content_incident_protocol", "", e) < 0)
+        return -1;
+    return get_str(obj, "note", &in->note, PROTO_TEXT_MAX, "", e);
 }

@@ -40,6 +40,8 @@ int api_parse_signal(json_t *obj, struct proto_record *draft, struct arena *a,
 int api_parse_alert(json_t *obj, struct proto_record *draft, struct arena *a, struct api_err *e);
 int api_parse_retraction(json_t *obj, struct proto_record *draft, struct api_err *e);
 int api_parse_feedback(json_t *obj, struct proto_record *draft, struct api_err *e);
+/* POST /v1/incidents: {incident, action, level, note?} (docs/api.md). */
+int api_parse_incident(json_t *obj, struct proto_record *draft, struct api_err *e);
 
 /*
  * Parses a (type, value) pair as used by lookups into the stored key bytes: hex for md5,

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "node/config.h"
+#include "node/policy.h"
 #include "protocol/record.h"
 #include "storage/store.h"
 
@@ -21,11 +22,29 @@ json_t *api_value_json(uint8_t stype, const struct proto_bytes *v);
 json_t *api_record_json(struct store_rd *rd, const struct proto_record *r,
                         const struct store_rec *sr, const struct node_config *cfg, uint64_t now_ms);
 /*
- * A match object for signal r; distance < 0 for exact. Sets *verdict to the policy verdict.
- * Returns NULL for a record that is not a signal.
+ * A match object for signal r, or for alert r (a signal it carries matched); distance < 0 for
+ * exact. Sets *verdict to the policy verdict. Returns NULL for a record of another kind.
  */
 json_t *api_match_json(struct store_rd *rd, const struct proto_record *r,
                        const struct node_config *cfg, int distance, uint64_t now_ms,
                        enum policy_verdict *verdict);
+
+/* The state of the incident r (a signal or an alert) names; zeroed (id "") if none. */
+void api_incident_state(struct store_rd *rd, const struct proto_record *r,
+                        struct store_incident *in);
+/* What the policy sees of r (a signal or an alert), as a match at distance (-1: exact). */
+void api_policy_input(struct store_rd *rd, const struct proto_record *r,
+                      const struct node_config *cfg, int distance, uint64_t now_ms,
+                      const struct store_member *m, bool member_found, bool retracted,
+                      const struct store_fb *fb, struct store_incident *inc,
+                      struct policy_input *in);
+/* An incident's state (GET /v1/incidents); local_matches is this node's own count. */
+json_t *api_incident_json(const struct store_incident *in, uint64_t local_matches);
+/* One entry of an incident's timeline: time, kind, organisation and the kind's key fields. */
+json_t *api_timeline_json(struct store_rd *rd, const struct proto_record *r,
+                          const struct store_rec *sr, const struct node_config *cfg);
+/* What the policy sees of signal or alert r (GET /v1/policy/explain "inputs"). */
+json_t *api_policy_json(struct store_rd *rd, const struct proto_record *r,
+                        const struct node_config *cfg, int distance, uint64_t now_ms);
 
 #endif

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "node/policy.h"
 #include "util/gif.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -48,6 +49,7 @@ void config_defaults(struct node_config *c)
     c->policy.block_min_agree = 2;
     c->policy.review_min_disputes = 2;
     c->policy.block_max_distance = 31;
+    c->policy.block_incident_level = PROTO_LEVEL_INCIDENT;
     c->policy.dflt = POLICY_REVIEW;
 }
 
@@ -368,6 +370,28 @@ static int handler(void *user, const char *section, const char *key, const char 
         if (!parse_u64(v, 0, 256, &u))
             return fail(L, section, key, "'%s' is not a distance from 0 to 256", v);
         c->policy.block_max_distance = (int)u;
+    } else if (IS("policy", "block_incident_level")) {
+        uint8_t lv;
+        if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0)
+            c->policy.block_incident_level = 0;
+        else if (proto_level_parse(v, &lv) == 0)
+            c->policy.block_incident_level = lv;
+        else
+            return fail(L, section, key,
+                        "'%s' is not off, situational_awareness, content_incident or "
+                        "content_incident_protocol",
+                        v);
+    } else if (IS("policy", "rule")) {
+        if (c->policy.nrules == POLICY_RULES_MAX)
+            return fail(L, section, key, "more than %d rules", POLICY_RULES_MAX);
+        char why[256];
+        struct policy_rule *r = &c->policy.rules[c->policy.nrules];
+        if (policy_rule_parse(v, r, why, sizeof why))
+            return fail(L, section, key, "'%.200s': %s", v, why);
+        for (size_t i = 0; i < c->policy.nrules; i++)
+            if (strcmp(c->policy.rules[i].name, r->name) == 0)
+                return fail(L, section, key, "a second rule named '%s'", r->name);
+        c->policy.nrules++;
     } else if (IS("policy", "default")) {
         if (strcasecmp(v, "block") == 0)
             c->policy.dflt = POLICY_BLOCK;

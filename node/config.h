@@ -17,6 +17,26 @@
 
 enum policy_verdict { POLICY_ALLOW = 0, POLICY_REVIEW = 1, POLICY_BLOCK = 2 };
 
+#define POLICY_RULES_MAX 32 /* [policy] rule lines */
+#define POLICY_CONDS_MAX 8  /* conditions per rule */
+#define POLICY_NAME_MAX 32
+
+/* One condition of a configured rule (node/policy.c parses and evaluates them). */
+struct policy_cond {
+    uint8_t what; /* enum policy_field (policy.h) */
+    uint8_t op;   /* enum policy_op */
+    int64_t value;
+    char label[PROTO_LABEL_MAX + 1];
+};
+
+/* A configured rule: `rule = NAME: VERDICT if COND and COND ...` (docs/policy.md). */
+struct policy_rule {
+    char name[POLICY_NAME_MAX + 1];
+    enum policy_verdict verdict;
+    size_t ncond;
+    struct policy_cond cond[POLICY_CONDS_MAX];
+};
+
 struct policy_config {
     bool block_role[4];           /* indexed by enum proto_role: records from these roles block */
     bool block_verified;          /* a signal an agency marked verified blocks */
@@ -24,6 +44,10 @@ struct policy_config {
     uint32_t review_min_disputes; /* review when this many organisations dispute; 0 = never */
     int block_max_distance;       /* near matches further than this are at most review */
     enum policy_verdict dflt;     /* verdict when no rule decides */
+    uint8_t block_incident_level; /* a confirmed open incident at this level or above blocks
+                                     its signals (enum proto_level); 0 = never */
+    size_t nrules;                /* configured rules, tried in order before the built-in ones */
+    struct policy_rule rules[POLICY_RULES_MAX];
 };
 
 struct node_config {

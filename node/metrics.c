@@ -130,7 +130,7 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
     if (!o.buf) return NULL;
     put(&o, "# HELP gifnet_records_total Records accepted into the store since start, by kind.\n"
             "# TYPE gifnet_records_total counter\n");
-    for (uint8_t k = PROTO_SIGNAL; k <= PROTO_REVOCATION; k++)
+    for (uint8_t k = PROTO_SIGNAL; k <= PROTO_KIND_MAX; k++)
         put(&o, "gifnet_records_total{kind=\"%s\"} %llu\n", proto_kind_name(k),
             (unsigned long long)m->records_by_kind[k]);
     scalar(&o, "gifnet_records_stored", "gauge", "Records in the store.", g->records);

@@ -5,13 +5,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "protocol/record.h"
+
 #define METRICS_BUCKETS 13
 #define METRICS_REASONS 24 /* -GIF_E_* - 1000, plus 0 for "other" */
 #define METRICS_CODES 16
 #define METRICS_PROP_BUCKETS 12
 
 struct metrics {
-    uint64_t records_by_kind[7];
+    uint64_t records_by_kind[PROTO_KIND_MAX + 1];
     uint64_t lookups_by_type[6];
     uint64_t lookup_matches;
     uint64_t match_queries;

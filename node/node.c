@@ -77,6 +77,13 @@ static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct stor
         metrics_propagation(&n->metrics, (int64_t)sr->accepted_ms - (int64_t)r.time_ms);
     if (r.kind == PROTO_SIGNAL && r.u.signal.stype == PROTO_ST_PDQ) {
         pdq_change(n, true, r.u.signal.value.p, id);
+    } else if (r.kind == PROTO_ALERT) {
+        /* The signals an alert carries match like signals (store.c indexes the exact ones). */
+        for (size_t i = 0; i < r.u.alert.nsignals; i++)
+            if (r.u.alert.signals[i].stype == PROTO_ST_PDQ)
+                pdq_change(n, true, r.u.alert.signals[i].value.p, id);
+        if (node_vpdq_index(n, &r) != 0)
+            GIF_ERROR("index", "out of memory adding vpdq frames: matching is incomplete");
     } else if (r.kind == PROTO_SIGNAL && r.u.signal.stype == PROTO_ST_VPDQ) {
         if (node_vpdq_index(n, &r) != 0)
             GIF_ERROR("index", "out of memory adding vpdq frames: matching is incomplete");
@@ -107,9 +114,19 @@ void node_apply_feed(struct node *n)
     store_rd_close(rd);
 }
 
+const struct proto_bytes *node_vpdq_value(const struct proto_record *r)
+{
+    if (r->kind == PROTO_SIGNAL && r->u.signal.stype == PROTO_ST_VPDQ) return &r->u.signal.value;
+    if (r->kind == PROTO_ALERT)
+        for (size_t i = 0; i < r->u.alert.nsignals; i++)
+            if (r->u.alert.signals[i].stype == PROTO_ST_VPDQ) return &r->u.alert.signals[i].value;
+    return NULL;
+}
+
 int node_vpdq_index(struct node *n, const struct proto_record *r)
 {
-    const struct proto_bytes *v = &r->u.signal.value;
+    const struct proto_bytes *v = node_vpdq_value(r);
+    if (!v) return 0;
     for (size_t off = 0; off + PROTO_VPDQ_FRAME_LEN <= v->n; off += PROTO_VPDQ_FRAME_LEN) {
         if (v->p[off + 32] < NODE_VPDQ_INDEX_QUALITY) continue;
         int rc = store_pdq_add(n->vpdq, v->p + off, r->id);
@@ -126,7 +143,7 @@ static int vpdq_load_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct 
     (void)id;
     struct proto_record r;
     if (proto_decode(&r, sr->buf, sr->len) != 0) return 0;
-    if (r.kind == PROTO_SIGNAL && r.u.signal.stype == PROTO_ST_VPDQ) return node_vpdq_index(n, &r);
+    if (node_vpdq_value(&r)) return node_vpdq_index(n, &r);
     if (r.kind == PROTO_RETRACTION) store_pdq_remove(n->vpdq, r.u.retraction.target);
     return 0;
 }
@@ -249,7 +266,8 @@ int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *e
         rc = store_pdq_reserve(n->pdq, (size_t)st.by_stype[PROTO_ST_PDQ]);
     if (rc == 0) rc = store_pdq_each(rd, pdq_load_cb, n->pdq);
     if (rc == 0) rc = store_pdq_flush(n->pdq);
-    if (rc == 0 && st.by_stype[PROTO_ST_VPDQ] > 0) rc = store_feed_each(rd, 0, vpdq_load_cb, n);
+    if (rc == 0 && (st.by_stype[PROTO_ST_VPDQ] > 0 || st.by_kind[PROTO_ALERT] > 0))
+        rc = store_feed_each(rd, 0, vpdq_load_cb, n);
     if (rc == 0) rc = store_feed_last(rd, &n->feed_seen);
     struct store_member me;
     bool member = store_member_get(rd, n->pk, &me) == 0;
@@ -317,6 +335,7 @@ void node_free(struct node *n)
     if (n->pdq) store_pdq_free(n->pdq);
     if (n->vpdq) store_pdq_free(n->vpdq);
     free(n->pdq_pending);
+    free(n->tally);
     if (n->sk) sodium_free(n->sk);
     n->store = NULL;
     n->pdq = NULL;

@@ -94,6 +94,13 @@ struct node {
     } * pdq_pending;
     size_t pdq_npending, pdq_cappending;
 
+    /* Matches answered per incident since start (api_tally_match): local, never published. */
+    struct node_tally {
+        char id[PROTO_INCIDENT_MAX + 1];
+        uint64_t matches;
+    } * tally;
+    size_t ntally, captally;
+
     struct sse_client *sse;
     size_t sse_count;
     uv_timer_t keepalive;
@@ -101,6 +108,11 @@ struct node {
     uv_signal_t sigint, sigterm;
     bool stopping;
 };
+
+#define NODE_TALLY_MAX 4096 /* incidents whose local matches are counted */
+
+/* Counts match object m (from api_match_json) under its incident, if it names one. */
+void api_tally_match(struct node *n, json_t *m);
 
 /* Reads the config, keys and store, builds the index, starts the API. Returns 0 or a
  * negative code with a sentence in err. */
@@ -110,7 +122,10 @@ void node_stop(struct node *n);
 /* Frees what node_start acquired; call after uv_run returns. */
 void node_free(struct node *n);
 
-/* Adds the usable frames of vpdq signal r (id) to n->vpdq. Returns 0 or -ENOMEM. */
+/* The frame list of vpdq signal r, or the first one alert r carries; NULL if none. */
+const struct proto_bytes *node_vpdq_value(const struct proto_record *r);
+/* Adds the usable frames of r's frame list (node_vpdq_value) under r's id to n->vpdq.
+ * Returns 0 or -ENOMEM. */
 int node_vpdq_index(struct node *n, const struct proto_record *r);
 
 /* A worker job starts reading n->pdq (node_pdq_hold) and is done with it

@@ -166,16 +166,25 @@ expect_jq "... one result per query, the planted ones matched as a single query 
     "101	3:$ID_PDQ2,6:$ID_PDQ	0:1,3:0	4"
 
 # ---- Alerts.
-post /v1/alerts "{\"incident\":\"test-incident\",\"level\":\"content_incident\",\"detector\":\"livestream-v2\",\"detector_version\":\"2.1.0\",\"score\":0.97,\"signals\":[{\"type\":\"pdq\",\"value\":\"$PDQ\"},{\"type\":\"md5\",\"value\":\"$MD5\"}],\"note\":\"live stream\"}"
+# The alert carries hashes of its own: the signals an alert carries match like signals.
+APDQ=$(rand_hex 32)
+AMD5=$(rand_hex 16)
+post /v1/alerts "{\"incident\":\"test-incident\",\"level\":\"content_incident\",\"detector\":\"livestream-v2\",\"detector_version\":\"2.1.0\",\"score\":0.97,\"signals\":[{\"type\":\"pdq\",\"value\":\"$APDQ\"},{\"type\":\"md5\",\"value\":\"$AMD5\"}],\"note\":\"live stream\"}"
 expect_code "POST /v1/alerts answers 201" 201
 ID_ALERT=$(jqb .id)
 get "/v1/records/$ID_ALERT"
 expect_code "GET /v1/records/{alert id} answers 200" 200
 expect_jq "the alert's body keeps every field" \
     '[.kind, .body.incident, .body.level, .body.detector, .body.detector_version, .body.score, (.body.signals | length), .body.signals[0].value, .body.note] | @tsv' \
-    "alert	test-incident	content_incident	livestream-v2	2.1.0	0.97	2	$PDQ	live stream"
+    "alert	test-incident	content_incident	livestream-v2	2.1.0	0.97	2	$APDQ	live stream"
 get /v1/status
 expect_jq "status counts the alert" .by_kind.alert 1
+get "/v1/lookup?type=md5&value=$AMD5"
+expect_jq "an md5 the alert carries is found, naming the alert; an agency's alert confirms its incident, which blocks" \
+    '[.verdict, .matches[0].kind, .matches[0].id, .matches[0].incident_state.confirmed, .matches[0].rule] | @tsv' \
+    "block	alert	$ID_ALERT	true	incident"
+post_noauth /v1/match "{\"hash\":\"$APDQ\"}"
+expect_jq "a pdq the alert carries is near-matched, naming the alert" '[.results[0].matches[] | "\(.kind):\(.id):\(.distance)"] | join(",")' "alert:$ID_ALERT:0"
 
 # ---- Records by id.
 get "/v1/records/$ID_MD5"
@@ -214,7 +223,7 @@ expect_code "retracting the pdq answers 201" 201
 post_noauth /v1/match "{\"hash\":\"$PDQ\"}"
 expect_jq "the retracted pdq is no longer matched; the other one still is" '[.results[0].matches[] | .id] | join(",")' "$ID_PDQ2"
 get /v1/status
-expect_jq "status: 2 retracted, pdq_index 1" '[.retracted, .pdq_index] | @tsv' $'2\t1'
+expect_jq "status: 2 retracted, pdq_index 2 (a signal's and the alert's)" '[.retracted, .pdq_index] | @tsv' $'2\t2'
 post /v1/retractions "{\"target\":\"$ID_MD5\"}"
 expect_err "retracting twice answers 422 rejected" 422 rejected
 post /v1/retractions "{\"target\":\"$(rand_hex 32)\"}"
@@ -408,7 +417,7 @@ get /metrics
 expect_code "GET /metrics answers 200" 200
 check "metrics count md5 lookups" grep -qE '^gifnet_lookups_total\{type="md5"\} [1-9]' <<<"$BODY"
 check "metrics count records by kind" grep -qE '^gifnet_records_total\{kind="signal"\} [1-9]' <<<"$BODY"
-check "metrics give the pdq index size" grep -qE '^gifnet_pdq_index_size 1$' <<<"$BODY"
+check "metrics give the pdq index size" grep -qE '^gifnet_pdq_index_size 2$' <<<"$BODY"
 check "metrics count 201 answers" grep -qE '^gifnet_http_requests_total\{code="201"\} [1-9]' <<<"$BODY"
 
 for n in a p q r e; do stop_node "$TMP/$n"; done

@@ -100,7 +100,7 @@ expect_rc "match against a closed port exits 3" 3 "$GIFCTL" --api "$CLOSED" matc
 
 # ---- alert.
 expect_rc "alert exits 0" 0 ctl alert --incident cli-incident --level content_incident --detector livestream-v2 \
-    --detector-version 2.1.0 --score 0.9 --signal "pdq:$PDQ" --signal "md5:$MD5" --note "from gifctl"
+    --detector-version 2.1.0 --score 0.9 --signal "pdq:$(rand_hex 32)" --signal "md5:$(rand_hex 16)" --note "from gifctl"
 ID_ALERT=$(grep -oE '^[0-9a-f]{64}' <<<"$OUT")
 get "/v1/records/$ID_ALERT"
 expect_jq "the alert holds what was given" '.body | [.incident, .level, .detector, .score, (.signals | length), .note] | @tsv' \
