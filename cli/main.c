@@ -13,6 +13,7 @@
 
 #include "cli/ctl.h"
 #include "cli/http.h"
+#include "cli/report.h"
 #include "util/gif.h"
 
 static const struct ctl_verb verbs[] = {
@@ -29,6 +30,7 @@ static const struct ctl_verb verbs[] = {
     {"feedback", ctl_feedback, "give a verdict on another member's record", ctl_feedback_help},
     {"import", ctl_import, "publish hashes in bulk from CSV or JSON Lines", ctl_import_help},
     {"export", ctl_export, "write the node's records as JSON Lines or CSV", ctl_export_help},
+    {"report", ctl_report, "a transparency report from the node's log (text, JSON, SVG)", ctl_report_help},
     {"watch", ctl_watch, "print records as the node accepts them", ctl_watch_help},
     {"hash", ctl_hash, "compute the signals of files (md5, sha256, pdq, vpdq)", ctl_hash_help},
     {"verify", ctl_verify, "check an export's signatures, chains and memberships offline",
