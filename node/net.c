@@ -1057,7 +1057,7 @@ static void take_records(struct peer *p, struct peer_list *l)
                     c->len = rec.n;
                     n->metrics.net_cut_through++;
                     net_push(n, &r, rec.p, rec.n, p,
-                             r.kind == PROTO_ALERT || r.kind == PROTO_REVOCATION);
+                             r.kind == PROTO_ALERT || r.kind == PROTO_INCIDENT || r.kind == PROTO_REVOCATION);
                 }
                 verified = true;
             }

@@ -101,7 +101,7 @@ static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct stor
      * after the batch (net.c), and pull them from us, each from one peer. */
     if (!net_forwarded(n, &r) && !(src && src->pulled))
         net_push(n, &r, sr->buf, sr->len, src ? src->peer : NULL,
-                 r.kind == PROTO_ALERT || r.kind == PROTO_REVOCATION);
+                 r.kind == PROTO_ALERT || r.kind == PROTO_INCIDENT || r.kind == PROTO_REVOCATION);
     api_broadcast(n, sr->feed, sr->buf, sr->len, sr->accepted_ms);
     return 0;
 }

@@ -90,6 +90,8 @@ static void test_defaults(void **state)
     assert_int_equal(c.policy.review_min_disputes, 2);
     assert_int_equal(c.policy.block_max_distance, 31);
     assert_int_equal(c.policy.dflt, POLICY_REVIEW);
+    assert_int_equal(c.policy.block_incident_level, PROTO_LEVEL_INCIDENT);
+    assert_int_equal(c.policy.nrules, 0);
 }
 
 static void test_minimal_file_defaults(void **state)
@@ -152,6 +154,9 @@ static void test_full_file(void **state)
                        "block_min_agree = 0\n"
                        "review_min_disputes = 5\n"
                        "block_max_distance = 256\n"
+                       "block_incident_level = content_incident_protocol\n"
+                       "rule = crisis: block if incident >= content_incident and alert\n"
+                       "rule = stale: review if age > 730d\n"
                        "default = allow\n";
     assert_int_equal(load(f, &c, text, err, sizeof err), 0);
     assert_string_equal(c.data_dir, "/var/lib/gifd");
@@ -182,6 +187,12 @@ static void test_full_file(void **state)
     assert_int_equal(c.policy.review_min_disputes, 5);
     assert_int_equal(c.policy.block_max_distance, 256);
     assert_int_equal(c.policy.dflt, POLICY_ALLOW);
+    assert_int_equal(c.policy.block_incident_level, PROTO_LEVEL_PROTOCOL);
+    assert_int_equal(c.policy.nrules, 2); /* repeated keys add rules, in file order */
+    assert_string_equal(c.policy.rules[0].name, "crisis");
+    assert_int_equal(c.policy.rules[0].verdict, POLICY_BLOCK);
+    assert_int_equal(c.policy.rules[0].ncond, 2);
+    assert_string_equal(c.policy.rules[1].name, "stale");
 
     /* An empty block_roles list means no role blocks by itself; yes/1 are booleans. */
     assert_int_equal(load(f, &c,
@@ -228,6 +239,9 @@ static void test_bad_values(void **state)
         {"policy", "block_min_agree", "two"},
         {"policy", "review_min_disputes", "-1"},
         {"policy", "block_max_distance", "257"},
+        {"policy", "block_incident_level", "severe"},
+        {"policy", "rule", "crisis: block when alert"},
+        {"policy", "rule", "x: block if age > soon"},
         {"policy", "default", "deny"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

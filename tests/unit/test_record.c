@@ -408,6 +408,97 @@ static void build_vector(struct proto_record *d, uint8_t pk[32], uint8_t sk[64])
     make_signal(d, pk);
 }
 
+/* Kinds 7 and 8, and a signal's optional source: round trips and the rules of each field. */
+static void test_incident_grant_source(void **state)
+{
+    (void)state;
+    uint8_t pk[32], sk[64];
+    seed_key(11, pk, sk);
+    struct proto_record d, r;
+    size_t len;
+    uint8_t *buf;
+
+    base(&d, PROTO_INCIDENT, pk);
+    d.u.incident.incident = S("inc-2026-007");
+    d.u.incident.action = PROTO_ACT_ESCALATE;
+    d.u.incident.level = PROTO_LEVEL_PROTOCOL;
+    d.u.incident.note = S("verified by the unit");
+    buf = sign_ok(&d, sk, &len);
+    assert_int_equal(proto_decode(&r, buf, len), 0);
+    assert_int_equal(proto_verify(&r), 0);
+    assert_int_equal(r.kind, PROTO_INCIDENT);
+    assert_int_equal(r.u.incident.action, PROTO_ACT_ESCALATE);
+    assert_int_equal(r.u.incident.level, PROTO_LEVEL_PROTOCOL);
+    assert_memory_equal(r.u.incident.incident.p, "inc-2026-007", 12);
+    assert_memory_equal(r.u.incident.note.p, "verified by the unit", 20);
+    free(buf);
+    d.u.incident.action = 5; /* no such action */
+    assert_int_equal(proto_sign(&d, sk, &buf, &len), GIF_E_INVALID);
+    d.u.incident.action = PROTO_ACT_CONCLUDE;
+    d.u.incident.level = 0;
+    assert_int_equal(proto_sign(&d, sk, &buf, &len), GIF_E_INVALID);
+    d.u.incident.level = PROTO_LEVEL_SITUATIONAL;
+    d.u.incident.incident = S("");
+    assert_int_equal(proto_sign(&d, sk, &buf, &len), GIF_E_INVALID);
+
+    base(&d, PROTO_GRANT, pk);
+    d.u.grant.org = S("Platform B");
+    d.u.grant.right = PROTO_RIGHT_INCIDENTS;
+    d.u.grant.granted = true;
+    buf = sign_ok(&d, sk, &len);
+    assert_int_equal(proto_decode(&r, buf, len), 0);
+    assert_int_equal(r.u.grant.right, PROTO_RIGHT_INCIDENTS);
+    assert_true(r.u.grant.granted);
+    assert_memory_equal(r.u.grant.org.p, "Platform B", 10);
+    free(buf);
+    d.u.grant.right = 2;
+    assert_int_equal(proto_sign(&d, sk, &buf, &len), GIF_E_INVALID);
+
+    /* A source makes the signal's body ten fields long; without one it stays at nine, so
+     * records signed before the field existed decode and keep their ids. */
+    make_signal(&d, pk);
+    uint8_t *plain = sign_ok(&d, sk, &len);
+    size_t plen = len;
+    assert_int_equal(proto_decode(&r, plain, plen), 0);
+    assert_int_equal(r.u.signal.source.n, 0);
+    d.u.signal.source = S("misp:CIRCL/event 1234");
+    buf = sign_ok(&d, sk, &len);
+    assert_int_equal(len, plen + 1 + 21);
+    assert_int_equal(proto_decode(&r, buf, len), 0);
+    assert_memory_equal(r.u.signal.source.p, "misp:CIRCL/event 1234", 21);
+    free(buf);
+    free(plain);
+    char longer[PROTO_NAME_MAX + 2];
+    memset(longer, 'x', sizeof longer);
+    d.u.signal.source = (struct proto_str){longer, PROTO_NAME_MAX + 1};
+    assert_int_equal(proto_sign(&d, sk, &buf, &len), GIF_E_TOOBIG);
+
+    /* A ten-field body with an empty source is not canonical (the nine-field form is). */
+    uint8_t body[64] = {0x9a, 0x01, 0xc4, 0x10};
+    size_t o = 4;
+    memcpy(body + o, MD5, 16);
+    o += 16;
+    uint8_t tail[] = {0x90, 0xa0, 0xa0, 0x00, 0x64, 0x00, 0xc2, 0xa0};
+    memcpy(body + o, tail, sizeof tail);
+    o += sizeof tail;
+    assert_int_equal(decode_signal_body(body, o, pk, sk), GIF_E_NONCANONICAL);
+    body[o - 1] = 0xa1; /* "s" */
+    body[o++] = 's';
+    assert_int_equal(decode_signal_body(body, o, pk, sk), 0);
+    body[0] = 0x9b; /* eleven fields */
+    body[o++] = 0xc2;
+    assert_int_equal(decode_signal_body(body, o, pk, sk), GIF_E_TOOBIG);
+
+    uint8_t v;
+    assert_int_equal(proto_kind_parse("incident", &v), 0);
+    assert_int_equal(v, PROTO_INCIDENT);
+    assert_string_equal(proto_kind_name(PROTO_GRANT), "grant");
+    assert_int_equal(proto_action_parse("deescalate", &v), 0);
+    assert_int_equal(v, PROTO_ACT_DEESCALATE);
+    assert_null(proto_action_name(9));
+    assert_string_equal(proto_right_name(PROTO_RIGHT_INCIDENTS), "incidents");
+}
+
 static void test_vectors(void **state)
 {
     (void)state;
@@ -558,6 +649,7 @@ int main(void)
         cmocka_unit_test(test_bad_signature),
         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_signal_body_rules),
+        cmocka_unit_test(test_incident_grant_source),
         cmocka_unit_test(test_vectors),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_vpdq_value),

@@ -775,6 +775,171 @@ static void test_retraction(void **state)
     store_rd_close(rd);
 }
 
+static void d_incident(struct proto_record *d, const char *inc, uint8_t action, uint8_t level)
+{
+    memset(d, 0, sizeof(*d));
+    d->kind = PROTO_INCIDENT;
+    d->u.incident.incident = (struct proto_str){inc, strlen(inc)};
+    d->u.incident.action = action;
+    d->u.incident.level = level;
+}
+
+static void d_grant(struct proto_record *d, const char *org, bool granted)
+{
+    memset(d, 0, sizeof(*d));
+    d->kind = PROTO_GRANT;
+    d->u.grant.org = (struct proto_str){org, strlen(org)};
+    d->u.grant.right = PROTO_RIGHT_INCIDENTS;
+    d->u.grant.granted = granted;
+}
+
+static struct store_incident incident_of(struct fx *f, const char *id)
+{
+    struct store_rd *rd;
+    struct store_incident in;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    assert_int_equal(store_incident_get(rd, id, strlen(id), &in), 0);
+    store_rd_close(rd);
+    return in;
+}
+
+static int put_next_t(struct fx *f, struct key *k, struct proto_record *d, uint64_t t,
+                      uint8_t *id_out)
+{
+    struct blob b = sign_next_t(k, d, t);
+    int st = ingest1(f, &b, NULL);
+    if (id_out) memcpy(id_out, b.id, PROTO_ID_LEN);
+    blob_free(&b);
+    return st;
+}
+
+static int count_inc(void *ctx, const struct store_incident *in)
+{
+    (void)in;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int inc_rec_cb(void *ctx, const uint8_t id[32], const struct store_rec *r)
+{
+    uint64_t *last = ctx;
+    (void)id;
+    assert_true(r->feed > *last); /* feed order */
+    *last = r->feed;
+    return 0;
+}
+
+/* Incidents: who may act on them, their state folded in time order whatever the arrival
+ * order, grants, alert-carried signals found by exact lookup, and what is filed under them. */
+static void test_incidents(void **state)
+{
+    struct fx *f = *state;
+    struct key a, p, q;
+    add_member(f, &a, PROTO_ROLE_AGENCY, "CTU");
+    add_member(f, &p, PROTO_ROLE_PLATFORM, "PlatP");
+    add_member(f, &q, PROTO_ROLE_PLATFORM, "PlatQ");
+    struct proto_record d;
+    uint8_t alert_id[32], id[32];
+
+    /* A platform's detector alerts: the incident opens, unconfirmed. */
+    memset(&d, 0, sizeof d);
+    d.kind = PROTO_ALERT;
+    d.u.alert.incident = S("inc-1");
+    d.u.alert.level = PROTO_LEVEL_SITUATIONAL;
+    d.u.alert.detector = S("live-v3");
+    d.u.alert.nsignals = 2;
+    d.u.alert.signals[0] = (struct proto_sigref){PROTO_ST_MD5, {val32(70), 16}};
+    d.u.alert.signals[1] = (struct proto_sigref){PROTO_ST_PDQ, {val32(71), 32}};
+    assert_int_equal(put_next_t(f, &p, &d, NOW - 5000, alert_id), 0);
+    struct store_incident in = incident_of(f, "inc-1");
+    assert_string_equal(in.id, "inc-1");
+    assert_int_equal(in.level, PROTO_LEVEL_SITUATIONAL);
+    assert_false(in.confirmed);
+    assert_false(in.concluded);
+    assert_int_equal(in.alerts, 1);
+    assert_int_equal(in.opened_ms, NOW - 5000);
+
+    struct store_rd *rd;
+    uint8_t ids[4][32];
+    size_t n;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    assert_int_equal(store_lookup(rd, PROTO_ST_MD5, val32(70), 16, ids, 4, &n), 0);
+    assert_int_equal(n, 1);
+    assert_memory_equal(ids[0], alert_id, 32);
+    assert_int_equal(store_lookup(rd, PROTO_ST_PDQ, val32(71), 32, ids, 4, &n), 0);
+    assert_int_equal(n, 1);
+    assert_false(store_grant_held(rd, "PlatQ", PROTO_RIGHT_INCIDENTS));
+    store_rd_close(rd);
+
+    /* Platforms may not act on incidents; the agency may. */
+    struct key retry = p;
+    d_incident(&d, "inc-1", PROTO_ACT_ESCALATE, PROTO_LEVEL_PROTOCOL);
+    assert_int_equal(put_next(f, &p, &d, NULL), GIF_E_ROLE);
+    p = retry;
+    assert_int_equal(put_next_t(f, &a, &d, NOW - 1000, id), 0);
+    in = incident_of(f, "inc-1");
+    assert_int_equal(in.level, PROTO_LEVEL_PROTOCOL);
+    assert_true(in.confirmed);
+    assert_int_equal(in.action, PROTO_ACT_ESCALATE);
+    assert_memory_equal(in.action_id, id, 32);
+
+    /* An action timed before the latest one arrives late: the state stays the latest's, as
+     * on a node that received them in time order. */
+    d_incident(&d, "inc-1", PROTO_ACT_DEESCALATE, PROTO_LEVEL_INCIDENT);
+    assert_int_equal(put_next_t(f, &a, &d, NOW - 3000, NULL), 0);
+    in = incident_of(f, "inc-1");
+    assert_int_equal(in.level, PROTO_LEVEL_PROTOCOL);
+    assert_int_equal(in.actions, 2);
+
+    /* The root grants PlatQ the right: its incident records are accepted; withdrawn: not. */
+    d_grant(&d, "PlatQ", true);
+    assert_int_equal(put_next(f, &f->root, &d, NULL), 0);
+    retry = p;
+    d_grant(&d, "PlatQ", true);
+    assert_int_equal(put_next(f, &p, &d, NULL), GIF_E_ROOT); /* only the root grants */
+    p = retry;
+    d_incident(&d, "inc-1", PROTO_ACT_CONCLUDE, PROTO_LEVEL_PROTOCOL);
+    assert_int_equal(put_next_t(f, &q, &d, NOW, NULL), 0);
+    in = incident_of(f, "inc-1");
+    assert_true(in.concluded);
+    assert_int_equal(in.action, PROTO_ACT_CONCLUDE);
+    d_grant(&d, "PlatQ", false);
+    assert_int_equal(put_next(f, &f->root, &d, NULL), 0);
+    retry = q;
+    d_incident(&d, "inc-1", PROTO_ACT_REOPEN, PROTO_LEVEL_INCIDENT);
+    assert_int_equal(put_next(f, &q, &d, NULL), GIF_E_ROLE);
+    q = retry;
+
+    /* A signal under the incident, feedback on the alert and its retraction are filed too. */
+    d_signal(&d, PROTO_ST_SHA256, val32(72), 32, false);
+    d.u.signal.incident = S("inc-1");
+    assert_int_equal(put_next(f, &q, &d, NULL), 0);
+    d_feedback(&d, alert_id, PROTO_FB_FALSE_POSITIVE);
+    assert_int_equal(put_next(f, &q, &d, NULL), 0);
+    d_retraction(&d, alert_id);
+    assert_int_equal(put_next(f, &p, &d, NULL), 0);
+    in = incident_of(f, "inc-1");
+    assert_int_equal(in.signals, 1);
+    assert_int_equal(in.alerts, 1);
+    assert_int_equal(in.actions, 3);
+    assert_int_equal(in.records, 7);
+
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    int count = 0;
+    assert_int_equal(store_incidents_each(rd, count_inc, &count), 0);
+    assert_int_equal(count, 1);
+    uint64_t last = 0;
+    assert_int_equal(store_incident_records(rd, "inc-1", 5, inc_rec_cb, &last), 0);
+    assert_true(last > 0);
+    struct store_incident none;
+    assert_int_equal(store_incident_get(rd, "inc-2", 5, &none), -ENOENT);
+    struct store_stats st;
+    assert_int_equal(store_stats_get(rd, &st), 0);
+    assert_int_equal(st.by_kind[PROTO_INCIDENT], 3);
+    assert_int_equal(st.by_kind[PROTO_GRANT], 2);
+    store_rd_close(rd);
+}
+
 static void test_feedback(void **state)
 {
     struct fx *f = *state;
@@ -1457,6 +1622,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_prev, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retraction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incidents, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_and_pdq_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_dependencies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_origins_one_batch, setup, teardown),
