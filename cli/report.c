@@ -41,8 +41,8 @@ struct report {
     json_int_t order;  /* insertion counter: ties in time keep feed order */
 };
 
-static const char *const KNOWN_KINDS[] = {"signal",     "alert",    "retraction", "feedback",
-                                          "membership", "revocation", "incident",  "grant"};
+static const char *const KNOWN_KINDS[] = {"signal",     "alert",      "retraction", "feedback",
+                                          "membership", "revocation", "incident",   "grant"};
 
 static const char *const ORG_COUNTERS[] = {"signals",     "alerts",   "incident_actions",
                                            "retractions", "feedback", "disputes_raised"};
@@ -144,10 +144,9 @@ struct report *report_new(const struct report_opts *o)
     struct report *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     if (o) r->o = *o;
-    json_t **objs[] = {&r->roles,     &r->by_kind,   &r->sig_label, &r->sig_type,
-                       &r->sig_org,   &r->sig_month, &r->sig_day,   &r->sig_source,
-                       &r->retr_org,  &r->retracted, &r->known,     &r->incidents,
-                       &r->feedback,  &r->orgs};
+    json_t **objs[] = {&r->roles,     &r->by_kind,   &r->sig_label,  &r->sig_type, &r->sig_org,
+                       &r->sig_month, &r->sig_day,   &r->sig_source, &r->retr_org, &r->retracted,
+                       &r->known,     &r->incidents, &r->feedback,   &r->orgs};
     for (size_t i = 0; i < GIF_ARRAY_LEN(objs); i++)
         if (!(*objs[i] = json_object())) goto fail;
     if (!(r->retr_list = json_array()) || !(r->grants = json_array())) goto fail;
@@ -160,9 +159,9 @@ fail:
 void report_free(struct report *r)
 {
     if (!r) return;
-    json_t *all[] = {r->node,      r->roles,     r->by_kind,   r->sig_label, r->sig_type,
-                     r->sig_org,   r->sig_month, r->sig_day,   r->sig_source, r->retr_org,
-                     r->retr_list, r->retracted, r->known,     r->incidents, r->feedback,
+    json_t *all[] = {r->node,      r->roles,     r->by_kind, r->sig_label,  r->sig_type,
+                     r->sig_org,   r->sig_month, r->sig_day, r->sig_source, r->retr_org,
+                     r->retr_list, r->retracted, r->known,   r->incidents,  r->feedback,
                      r->orgs,      r->grants};
     for (size_t i = 0; i < GIF_ARRAY_LEN(all); i++)
         json_decref(all[i]);
@@ -201,7 +200,8 @@ void report_set_cursor(struct report *r, const char *next)
 static json_t *org_counters(struct report *r, const char *org, const json_t *rec)
 {
     const char *role = jstr(rec, "role", NULL);
-    if (role && !json_object_get(r->roles, org)) json_object_set_new(r->roles, org, json_string(role));
+    if (role && !json_object_get(r->roles, org))
+        json_object_set_new(r->roles, org, json_string(role));
     return child(r->orgs, org);
 }
 
@@ -210,8 +210,8 @@ static json_t *incident(struct report *r, const char *id)
 {
     json_t *inc = json_object_get(r->incidents, id);
     if (!inc) {
-        inc = json_pack("{s:[], s:I, s:{}, s:I, s:I}", "events", "signals", (json_int_t)0,
-                        "by_org", "first_signal", (json_int_t)0, "last_signal", (json_int_t)0);
+        inc = json_pack("{s:[], s:I, s:{}, s:I, s:I}", "events", "signals", (json_int_t)0, "by_org",
+                        "first_signal", (json_int_t)0, "last_signal", (json_int_t)0);
         json_object_set_new(r->incidents, id, inc);
     }
     return inc;
@@ -230,12 +230,13 @@ static void remember(struct report *r, const json_t *rec, const json_t *body, co
 {
     const char *id = jstr(rec, "id", NULL);
     if (!id) return;
-    json_t *k = json_pack("{s:s, s:s, s:s?, s:O?, s:s?, s:s?}", "kind", kind, "org", org, "time",
-                          jstr(rec, "time", NULL), "labels", json_object_get(body, "labels"),
-                          "type", jstr(body, "type", NULL), "incident",
-                          jstr(body, "incident", NULL));
+    json_t *k =
+        json_pack("{s:s, s:s, s:s?, s:O?, s:s?, s:s?}", "kind", kind, "org", org, "time",
+                  jstr(rec, "time", NULL), "labels", json_object_get(body, "labels"), "type",
+                  jstr(body, "type", NULL), "incident", jstr(body, "incident", NULL));
     if (!k) return;
-    json_object_set_new(k, "retracted", json_boolean(json_is_true(json_object_get(rec, "retracted"))));
+    json_object_set_new(k, "retracted",
+                        json_boolean(json_is_true(json_object_get(rec, "retracted"))));
     json_object_set_new(r->known, id, k);
 }
 
@@ -303,13 +304,13 @@ static void add_alert(struct report *r, const json_t *rec, const json_t *body, c
     bump(org_counters(r, org, rec), "alerts", 1);
     const char *inc_id = jstr(body, "incident", "");
     if (!inc_id[0]) return;
-    json_t *ev = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:O?, s:I, s:s?}", "event", "alert",
-                           "org", org, "id", jstr(rec, "id", NULL), "level",
-                           jstr(body, "level", NULL), "detector", jstr(body, "detector", NULL),
-                           "detector_version", jstr(body, "detector_version", NULL), "score",
-                           json_object_get(body, "score"), "signals",
-                           (json_int_t)json_array_size(json_object_get(body, "signals")), "note",
-                           jstr(body, "note", NULL));
+    json_t *ev =
+        json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:O?, s:I, s:s?}", "event", "alert", "org",
+                  org, "id", jstr(rec, "id", NULL), "level", jstr(body, "level", NULL), "detector",
+                  jstr(body, "detector", NULL), "detector_version",
+                  jstr(body, "detector_version", NULL), "score", json_object_get(body, "score"),
+                  "signals", (json_int_t)json_array_size(json_object_get(body, "signals")), "note",
+                  jstr(body, "note", NULL));
     if (ev) add_event(r, inc_id, ev, t);
 }
 
@@ -325,8 +326,8 @@ static void add_action(struct report *r, const json_t *rec, const json_t *body, 
     if (ev) add_event(r, inc_id, ev, t);
 }
 
-static void add_retraction(struct report *r, const json_t *rec, const json_t *body,
-                           const char *org, uint64_t t, bool counted)
+static void add_retraction(struct report *r, const json_t *rec, const json_t *body, const char *org,
+                           uint64_t t, bool counted)
 {
     const char *target = jstr(body, "target", NULL);
     if (target)
@@ -371,7 +372,8 @@ static void add_grant(struct report *r, const json_t *rec, const json_t *body)
                           jstr(rec, "id", NULL), "org", jstr(body, "org", NULL), "right",
                           jstr(body, "right", NULL));
     if (!g) return;
-    json_object_set_new(g, "granted", json_boolean(!json_is_false(json_object_get(body, "granted"))));
+    json_object_set_new(g, "granted",
+                        json_boolean(!json_is_false(json_object_get(body, "granted"))));
     json_array_append_new(r->grants, g);
 }
 
@@ -562,10 +564,10 @@ static json_t *build_incident(struct report *r, const char *id, const json_t *in
     json_object_foreach((json_t *)by_org, k, v)
     {
         json_int_t first = jint(v, "first", 0);
-        json_t *o = json_pack("{s:s, s:I, s:o, s:I, s:I}", "org", k, "signals",
-                              jint(v, "signals", 0), "first", time_json((uint64_t)first),
-                              "after_ms", first ? first - (json_int_t)base : (json_int_t)0,
-                              "_first", first);
+        json_t *o =
+            json_pack("{s:s, s:I, s:o, s:I, s:I}", "org", k, "signals", jint(v, "signals", 0),
+                      "first", time_json((uint64_t)first), "after_ms",
+                      first ? first - (json_int_t)base : (json_int_t)0, "_first", first);
         json_object_set_new(orgs, k, json_true());
         if (so && o)
             so[j++] = o;
@@ -591,17 +593,17 @@ static json_t *build_incident(struct report *r, const char *id, const json_t *in
 
     json_t *first_alert = fa ? step_json(fa, base) : json_null();
     if (fa) json_object_del(first_alert, "after_ms");
-    json_t *first_signal =
-        first_sig ? json_pack("{s:o, s:I}", "time", time_json(first_sig), "after_ms",
-                              (json_int_t)first_sig - (json_int_t)base)
-                  : json_null();
+    json_t *first_signal = first_sig
+                               ? json_pack("{s:o, s:I}", "time", time_json(first_sig), "after_ms",
+                                           (json_int_t)first_sig - (json_int_t)base)
+                               : json_null();
     json_t *o = json_pack(
-        "{s:s, s:s, s:s?, s:s?, s:o, s:s, s:o, s:o, s:o, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
-        "id", id, "state", open ? "open" : "concluded", "level", level_name, "max_level",
-        max_name, "start", time_json(start), "base", fa ? "first_alert" : "first_record",
-        "first_alert", first_alert, "escalations", esc, "concluded", concluded, "alerts", alerts,
-        "actions", actions, "signals", jint(inc, "signals", 0), "first_signal", first_signal,
-        "signals_by_org", sig_by_org, "orgs", org_list, "timeline", timeline);
+        "{s:s, s:s, s:s?, s:s?, s:o, s:s, s:o, s:o, s:o, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "id",
+        id, "state", open ? "open" : "concluded", "level", level_name, "max_level", max_name,
+        "start", time_json(start), "base", fa ? "first_alert" : "first_record", "first_alert",
+        first_alert, "escalations", esc, "concluded", concluded, "alerts", alerts, "actions",
+        actions, "signals", jint(inc, "signals", 0), "first_signal", first_signal, "signals_by_org",
+        sig_by_org, "orgs", org_list, "timeline", timeline);
     json_object_set_new(o, "_start", json_integer((json_int_t)start));
     free(ev);
     return o;
@@ -686,11 +688,11 @@ static json_t *build_disputes(struct report *r, json_t *disputed_by)
             const json_t *k = json_object_get(r->known, target);
             const json_t *ret = retraction_of(r, target);
             bool is_retracted = ret || json_is_true(json_object_get(k, "retracted"));
-            json_t *d = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:O?, s:s?}", "target", target,
-                                  "kind", jstr(k, "kind", NULL), "type", jstr(k, "type", NULL),
-                                  "org", jstr(k, "org", NULL), "time", jstr(k, "time", NULL),
-                                  "labels", json_object_get(k, "labels"), "incident",
-                                  jstr(k, "incident", NULL));
+            json_t *d =
+                json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:O?, s:s?}", "target", target, "kind",
+                          jstr(k, "kind", NULL), "type", jstr(k, "type", NULL), "org",
+                          jstr(k, "org", NULL), "time", jstr(k, "time", NULL), "labels",
+                          json_object_get(k, "labels"), "incident", jstr(k, "incident", NULL));
             json_object_set_new(d, "orgs_dispute", json_integer((json_int_t)nd));
             json_object_set_new(d, "orgs", names);
             json_object_set_new(d, "orgs_agree", json_integer((json_int_t)json_object_size(aorgs)));
@@ -722,9 +724,8 @@ static json_t *build_disputes(struct report *r, json_t *disputed_by)
     free(list);
     json_t *sorted = sorted_counts(by_orgs);
     json_decref(by_orgs);
-    return json_pack("{s:I, s:I, s:I, s:o, s:o}", "total", (json_int_t)cnt, "retracted",
-                     retracted, "not_retracted", (json_int_t)cnt - retracted, "by_orgs", sorted,
-                     "list", arr);
+    return json_pack("{s:I, s:I, s:I, s:o, s:o}", "total", (json_int_t)cnt, "retracted", retracted,
+                     "not_retracted", (json_int_t)cnt - retracted, "by_orgs", sorted, "list", arr);
 }
 
 static json_t *build_retractions(struct report *r, const json_t *disputed_by)
@@ -736,13 +737,12 @@ static json_t *build_retractions(struct report *r, const json_t *disputed_by)
     {
         const char *target = jstr(e, "target", NULL);
         const json_t *k = target ? json_object_get(r->known, target) : NULL;
-        json_t *o = json_pack("{s:O?, s:O?, s:O?, s:O?, s:s?, s:s?, s:s?, s:O?, s:I}", "id",
-                              json_object_get(e, "id"), "time", json_object_get(e, "time"), "org",
-                              json_object_get(e, "org"), "target", json_object_get(e, "target"),
-                              "target_kind", jstr(k, "kind", NULL), "target_type",
-                              jstr(k, "type", NULL), "target_incident", jstr(k, "incident", NULL),
-                              "reason", json_object_get(e, "reason"), "disputed_by",
-                              target ? jint(disputed_by, target, 0) : 0);
+        json_t *o = json_pack(
+            "{s:O?, s:O?, s:O?, s:O?, s:s?, s:s?, s:s?, s:O?, s:I}", "id", json_object_get(e, "id"),
+            "time", json_object_get(e, "time"), "org", json_object_get(e, "org"), "target",
+            json_object_get(e, "target"), "target_kind", jstr(k, "kind", NULL), "target_type",
+            jstr(k, "type", NULL), "target_incident", jstr(k, "incident", NULL), "reason",
+            json_object_get(e, "reason"), "disputed_by", target ? jint(disputed_by, target, 0) : 0);
         json_array_append_new(list, o);
     }
     return json_pack("{s:I, s:o, s:o}", "total", (json_int_t)json_array_size(r->retr_list),
@@ -771,7 +771,8 @@ json_t *report_build(struct report *r, uint64_t now_ms)
 {
     json_t *by_kind = json_object();
     for (size_t i = 0; i < GIF_ARRAY_LEN(KNOWN_KINDS); i++)
-        json_object_set_new(by_kind, KNOWN_KINDS[i], json_integer(jint(r->by_kind, KNOWN_KINDS[i], 0)));
+        json_object_set_new(by_kind, KNOWN_KINDS[i],
+                            json_integer(jint(r->by_kind, KNOWN_KINDS[i], 0)));
     json_object_set_new(by_kind, "other", json_integer(r->other));
 
     char since[16] = "", until[16] = "";
@@ -783,26 +784,26 @@ json_t *report_build(struct report *r, uint64_t now_ms)
     json_t *retractions = build_retractions(r, disputed_by);
     json_decref(disputed_by);
 
-    json_t *signals = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "total", r->sig_total,
-        "verified", r->sig_verified, "retracted", r->sig_retracted, "unlabelled",
-        r->sig_unlabelled, "under_incident", r->sig_incident, "by_label",
-        sorted_counts(r->sig_label), "by_type", sorted_counts(r->sig_type), "by_org",
-        sorted_counts(r->sig_org), "by_month", sorted_counts(r->sig_month), "by_day",
-        sorted_counts(r->sig_day), "by_source", sorted_counts(r->sig_source));
+    json_t *signals =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "total", r->sig_total,
+                  "verified", r->sig_verified, "retracted", r->sig_retracted, "unlabelled",
+                  r->sig_unlabelled, "under_incident", r->sig_incident, "by_label",
+                  sorted_counts(r->sig_label), "by_type", sorted_counts(r->sig_type), "by_org",
+                  sorted_counts(r->sig_org), "by_month", sorted_counts(r->sig_month), "by_day",
+                  sorted_counts(r->sig_day), "by_source", sorted_counts(r->sig_source));
 
     json_t *rep = json_pack(
         "{s:s, s:i, s:o, s:s, s:O?, s:{s:s?, s:s?, s:o, s:o}, s:{s:I, s:I, s:I, s:o, s:s?}, "
         "s:o, s:o, s:o, s:o, s:o, s:O}",
         "report", "gifnet transparency report", "version", 1, "generated", time_json(now_ms),
         "scope",
-        "consortium-wide as seen by this node: every record it accepted, from every origin",
-        "node", r->node, "period", "since", since[0] ? since : NULL, "until",
-        until[0] ? until : NULL, "first", time_json(r->first_ms), "last", time_json(r->last_ms),
-        "records", "total", r->total, "in_period", r->in_range, "malformed", r->malformed,
-        "by_kind", by_kind, "cursor", r->cursor[0] ? r->cursor : NULL, "signals", signals,
-        "retractions", retractions, "incidents", build_incidents(r), "disputes", disputes,
-        "organisations", build_orgs(r), "grants", r->grants);
+        "consortium-wide as seen by this node: every record it accepted, from every origin", "node",
+        r->node, "period", "since", since[0] ? since : NULL, "until", until[0] ? until : NULL,
+        "first", time_json(r->first_ms), "last", time_json(r->last_ms), "records", "total",
+        r->total, "in_period", r->in_range, "malformed", r->malformed, "by_kind", by_kind, "cursor",
+        r->cursor[0] ? r->cursor : NULL, "signals", signals, "retractions", retractions,
+        "incidents", build_incidents(r), "disputes", disputes, "organisations", build_orgs(r),
+        "grants", r->grants);
     return rep;
 }
 
@@ -923,8 +924,9 @@ static void text_signals(const json_t *rep, FILE *f)
 {
     const json_t *s = json_object_get(rep, "signals");
     json_int_t total = jint(s, "total", 0);
-    fprintf(f, "\nSignals: %" PRId64 " (verified %" PRId64 ", retracted by now %" PRId64
-               ", unlabelled %" PRId64 ", under an incident %" PRId64 ")\n",
+    fprintf(f,
+            "\nSignals: %" PRId64 " (verified %" PRId64 ", retracted by now %" PRId64
+            ", unlabelled %" PRId64 ", under an incident %" PRId64 ")\n",
             (int64_t)total, (int64_t)jint(s, "verified", 0), (int64_t)jint(s, "retracted", 0),
             (int64_t)jint(s, "unlabelled", 0), (int64_t)jint(s, "under_incident", 0));
     counts_table(f, "by label (a signal may carry several)", json_object_get(s, "by_label"), total,
@@ -974,8 +976,9 @@ static void text_incidents(const json_t *rep, FILE *f)
             fprintf(f, "    first alert %s by %s\n", jstr(fa, "time", "-"), jstr(fa, "org", "-"));
         else
             fprintf(f, "    no alert in the period; first record %s\n", jstr(inc, "start", "-"));
-        fprintf(f, "    alerts %" PRId64 ", incident actions %" PRId64 ", signals %" PRId64
-                   "; organisations: ",
+        fprintf(f,
+                "    alerts %" PRId64 ", incident actions %" PRId64 ", signals %" PRId64
+                "; organisations: ",
                 (int64_t)jint(inc, "alerts", 0), (int64_t)jint(inc, "actions", 0),
                 (int64_t)jint(inc, "signals", 0));
         size_t j;
@@ -1003,7 +1006,7 @@ static void text_incidents(const json_t *rep, FILE *f)
         json_array_foreach(json_object_get(inc, "signals_by_org"), j, o)
         {
             dur_fmt(d, sizeof d, jint(o, "after_ms", 0));
-            fprintf(f, "    %-9s %-24s  %-10s  %-20s  %" PRId64 " signals\n", d,
+            fprintf(f, "    %-9s %-24s  %-10s  %-20s  first signal of %" PRId64 "\n", d,
                     jstr(o, "first", "-"), "signals", jstr(o, "org", "-"),
                     (int64_t)jint(o, "signals", 0));
         }
@@ -1017,15 +1020,15 @@ static void text_disputes(const json_t *rep, FILE *f)
             (int64_t)jint(d, "total", 0), (int64_t)jint(d, "retracted", 0),
             (int64_t)jint(d, "not_retracted", 0));
     if (jint(d, "total", 0) == 0) return;
-    fprintf(f, "  %-12s  %-14s  %-20s  %-5s  %-10s  %s\n", "target", "what", "org", "orgs",
-            "state", "disputing organisations");
+    fprintf(f, "  %-12s  %-14s  %-20s  %-5s  %-10s  %s\n", "target", "what", "org", "orgs", "state",
+            "disputing organisations");
     size_t i;
     const json_t *e;
     json_array_foreach(json_object_get(d, "list"), i, e)
     {
         char sid[SHORT + 1], what[64];
-        snprintf(what, sizeof what, "%s%s%s", jstr(e, "kind", "?"), jstr(e, "type", NULL) ? " " : "",
-                 jstr(e, "type", ""));
+        snprintf(what, sizeof what, "%s%s%s", jstr(e, "kind", "?"),
+                 jstr(e, "type", NULL) ? " " : "", jstr(e, "type", ""));
         fprintf(f, "  %-12s  %-14s  %-20s  %-5" PRId64 "  %-10s  ",
                 short_id(sid, jstr(e, "target", NULL)), what, jstr(e, "org", "-"),
                 (int64_t)jint(e, "orgs_dispute", 0),
@@ -1048,8 +1051,9 @@ static void text_orgs(const json_t *rep, FILE *f)
     size_t i;
     const json_t *o;
     json_array_foreach(orgs, i, o)
-        fprintf(f, "  %-24s  %-9s  %8" PRId64 "  %6" PRId64 "  %7" PRId64 "  %8" PRId64 "  %8" PRId64
-                   "  %8" PRId64 "\n",
+        fprintf(f,
+                "  %-24s  %-9s  %8" PRId64 "  %6" PRId64 "  %7" PRId64 "  %8" PRId64 "  %8" PRId64
+                "  %8" PRId64 "\n",
                 jstr(o, "org", "?"), jstr(o, "role", "-"), (int64_t)jint(o, "signals", 0),
                 (int64_t)jint(o, "alerts", 0), (int64_t)jint(o, "incident_actions", 0),
                 (int64_t)jint(o, "retractions", 0), (int64_t)jint(o, "feedback", 0),

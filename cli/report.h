@@ -65,7 +65,10 @@ extern const char ctl_report_help[];
 
 /* Helpers shared by report.c and svg.c. */
 /* Days since the epoch of a time in ms. */
-static inline int64_t report_day(uint64_t ms) { return (int64_t)(ms / REPORT_DAY_MS); }
+static inline int64_t report_day(uint64_t ms)
+{
+    return (int64_t)(ms / REPORT_DAY_MS);
+}
 /* "YYYY-MM-DD" of a day number into out (at least 16 bytes). */
 void report_day_fmt(char *out, size_t outlen, int64_t day);
 /* Parses "YYYY-MM-DD" into a day number; returns 0 or -1. */

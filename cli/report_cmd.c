@@ -117,8 +117,7 @@ int ctl_report(struct ctl_ctx *c, int argc, char **argv)
     if (!format) format = c->json ? "json" : "text";
     if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 && strcmp(format, "svg") != 0)
         return ctl_usage(c, "--format: '%s' is not one of text, json, svg", format);
-    if (has_since && has_until && until < since)
-        return ctl_usage(c, "--until is before --since");
+    if (has_since && has_until && until < since) return ctl_usage(c, "--until is before --since");
     if (has_since && since < 0) return ctl_usage(c, "--since: dates start at 1970-01-01");
 
     struct report_opts o = {
@@ -187,9 +186,9 @@ int ctl_report(struct ctl_ctx *c, int argc, char **argv)
         json_int_t nsig = ctl_jint(sig, "total", 0);
         size_t ninc = json_array_size(json_object_get(doc, "incidents"));
         if (c->json && strcmp(format, "json") != 0) {
-            json_t *s = json_pack("{s:s, s:s, s:I, s:I, s:I}", "out", out, "format", format,
-                                  "records", (json_int_t)records, "signals", nsig, "incidents",
-                                  (json_int_t)ninc);
+            json_t *s =
+                json_pack("{s:s, s:s, s:I, s:I, s:I}", "out", out, "format", format, "records",
+                          (json_int_t)records, "signals", nsig, "incidents", (json_int_t)ninc);
             ctl_print_json(s);
             json_decref(s);
         } else {

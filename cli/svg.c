@@ -19,6 +19,7 @@
 #define MT 110.0 /* top margin: title and incident labels */
 #define MB 78.0  /* bottom margin: x labels and legend */
 #define LABEL_ROWS 4
+#define MIN_DAYS 7
 
 static const char *jstr(const json_t *o, const char *k, const char *dflt)
 {
@@ -37,11 +38,21 @@ static void esc(FILE *f, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&apos;", f); break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        case '\'':
+            fputs("&apos;", f);
+            break;
         default:
             /* Control characters are not allowed in XML 1.0 text. */
             if ((unsigned char)*s >= 0x20 || *s == '\t' || *s == '\n') fputc(*s, f);
@@ -105,13 +116,15 @@ static void marker(FILE *f, const struct chart *c, const char *cls, const char *
     num(f, MT - 6 - row * 14.0);
     fputs("\" y2=\"", f);
     num(f, H - MB);
-    fprintf(f, "\" stroke=\"%s\" stroke-width=\"1.5\"%s%s%s/>", color, dash ? " stroke-dasharray=\"" : "",
-            dash ? dash : "", dash ? "\"" : "");
+    fprintf(f, "\" stroke=\"%s\" stroke-width=\"1.5\"%s%s%s/>", color,
+            dash ? " stroke-dasharray=\"" : "", dash ? dash : "", dash ? "\"" : "");
+    /* Near the right edge the label goes to the left of its line. */
+    bool left = x > W - MR - 6.0 * (double)strlen(label);
     fputs("<text x=\"", f);
-    num(f, x + 3);
+    num(f, left ? x - 3 : x + 3);
     fputs("\" y=\"", f);
     num(f, MT - 9 - row * 14.0);
-    fprintf(f, "\" font-size=\"10\" fill=\"%s\">", color);
+    fprintf(f, "\" font-size=\"10\" fill=\"%s\"%s>", color, left ? " text-anchor=\"end\"" : "");
     esc(f, label);
     fputs("</text></g>\n", f);
 }
@@ -161,15 +174,19 @@ int report_write_svg(const json_t *rep, FILE *f)
     }
     if (!any) c.d0 = c.d1 = report_day(tms(rep, "generated"));
     if (c.d1 < c.d0) c.d1 = c.d0;
+    /* A bar chart of one or two days says little: show at least a week, ending on the last
+     * day, unless the period was given. */
+    if (!jstr(period, "since", NULL) && c.d1 - c.d0 < MIN_DAYS - 1) c.d0 = c.d1 - (MIN_DAYS - 1);
     int64_t ndays = c.d1 - c.d0 + 1;
     c.bw = (W - ML - MR) / (double)ndays;
     double step = tick_step(maxv < 1 ? 1 : maxv);
     c.ymax = ceil((maxv < 1 ? 1 : maxv) / step) * step;
     double ph = H - MT - MB; /* plot height */
 
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" role=\"img\">\n",
+    fprintf(f,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" role=\"img\">\n",
             (int)W, (int)H, (int)W, (int)H);
     char d0s[16], d1s[16];
     report_day_fmt(d0s, sizeof d0s, c.d0);
@@ -177,7 +194,8 @@ int report_write_svg(const json_t *rep, FILE *f)
     const json_t *node = json_object_get(rep, "node");
     fputs("<title>gifnet transparency report: signals per day (UTC)</title>\n", f);
     fputs("<rect x=\"0\" y=\"0\" width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n", f);
-    fputs("<text x=\"12\" y=\"22\" font-size=\"16\" font-weight=\"bold\">Signals per day (UTC), ", f);
+    fputs("<text x=\"12\" y=\"22\" font-size=\"16\" font-weight=\"bold\">Signals per day (UTC), ",
+          f);
     esc(f, d0s);
     fputs(" to ", f);
     esc(f, d1s);
@@ -185,7 +203,7 @@ int report_write_svg(const json_t *rep, FILE *f)
     fputs("Consortium-wide as seen by ", f);
     esc(f, json_is_object(node) ? jstr(node, "org", "this node") : "this node");
     fputs(": every record it accepted, from every origin. ", f);
-    fprintf(f, "%" PRId64 " signals, %zu incidents.</text>\n",
+    fprintf(f, "Signals: %" PRId64 "; incidents: %zu.</text>\n",
             (int64_t)json_integer_value(json_object_get(signals, "total")), json_array_size(incs));
 
     /* Axes, grid and y labels. */
@@ -228,8 +246,9 @@ int report_write_svg(const json_t *rep, FILE *f)
     }
     fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">date (UTC)</text>\n",
             (int)((ML + W - MR) / 2), (int)(H - MB + 36));
-    fprintf(f, "<text transform=\"translate(16 %d) rotate(-90)\" text-anchor=\"middle\">"
-               "signals per day</text>\n",
+    fprintf(f,
+            "<text transform=\"translate(16 %d) rotate(-90)\" text-anchor=\"middle\">"
+            "signals per day</text>\n",
             (int)(MT + ph / 2));
     fputs("</g>\n", f);
 
@@ -254,8 +273,9 @@ int report_write_svg(const json_t *rep, FILE *f)
     }
     fputs("</g>\n", f);
     if (json_integer_value(json_object_get(signals, "total")) == 0)
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"14\" "
-                   "fill=\"#888888\">no signals in this period</text>\n",
+        fprintf(f,
+                "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"14\" "
+                "fill=\"#888888\">no signals in this period</text>\n",
                 (int)((ML + W - MR) / 2), (int)(MT + ph / 2));
 
     /* Incident markers, their labels staggered over a few rows so that neighbours stay legible. */
@@ -281,8 +301,8 @@ int report_write_svg(const json_t *rep, FILE *f)
             snprintf(label, sizeof label, "%s: escalated to %s", id, jstr(e, "level", "?"));
             snprintf(tip, sizeof tip, "incident %s escalated to %s at %s by %s", id,
                      jstr(e, "level", "?"), jstr(e, "time", ""), jstr(e, "org", "?"));
-            marker(f, &c, "incident-escalate", "#e65100", "5 3", tms(e, "time"),
-                   row++ % LABEL_ROWS, label, tip);
+            marker(f, &c, "incident-escalate", "#e65100", "5 3", tms(e, "time"), row++ % LABEL_ROWS,
+                   label, tip);
         }
         const json_t *con = json_object_get(inc, "concluded");
         if (json_is_object(con)) {
@@ -297,17 +317,20 @@ int report_write_svg(const json_t *rep, FILE *f)
 
     /* Legend. */
     double ly = H - 14;
-    fprintf(f, "<g class=\"legend\" font-size=\"11\" fill=\"#333333\">"
-               "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"10\" fill=\"#4a78b5\"/>"
-               "<text x=\"%d\" y=\"%d\">signals per day</text>",
+    fprintf(f,
+            "<g class=\"legend\" font-size=\"11\" fill=\"#333333\">"
+            "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"10\" fill=\"#4a78b5\"/>"
+            "<text x=\"%d\" y=\"%d\">signals per day</text>",
             (int)ML, (int)(ly - 9), (int)ML + 16, (int)ly);
     const char *items[][3] = {{"#c62828", "", "incident start (first alert)"},
                               {"#e65100", "5 3", "escalation"},
                               {"#757575", "2 3", "conclusion"}};
     for (size_t n = 0; n < GIF_ARRAY_LEN(items); n++) {
         int x = (int)ML + 150 + (int)n * 210;
-        fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"1.5\"%s%s%s/>"
-                   "<text x=\"%d\" y=\"%d\">%s</text>",
+        fprintf(f,
+                "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" "
+                "stroke-width=\"1.5\"%s%s%s/>"
+                "<text x=\"%d\" y=\"%d\">%s</text>",
                 x, x + 18, (int)ly - 4, (int)ly - 4, items[n][0],
                 items[n][1][0] ? " stroke-dasharray=\"" : "", items[n][1],
                 items[n][1][0] ? "\"" : "", x + 22, (int)ly, items[n][2]);

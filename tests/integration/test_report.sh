@@ -48,7 +48,9 @@ expect_rc "platform A marks the agency's url false_positive" 0 ctlp feedback "$I
 expect_rc "platform A agrees with the agency's md5" 0 ctlp feedback "$ID_MD5A" --verdict agree
 
 # ---- Platform B: one signal, disputes two records.
-expect_rc "platform B publishes an md5" 0 ctlq publish --type md5 --value "$(rand_hex 16)" --label recruitment
+use_node "$Q"
+post /v1/signals "{\"type\":\"md5\",\"value\":\"$(rand_hex 16)\",\"labels\":[\"recruitment\"],\"source\":\"misp:event-42\"}"
+expect_code "platform B publishes an md5 naming its source" 201
 expect_rc "platform B disagrees with the agency's url" 0 ctlq feedback "$ID_URL" --verdict disagree
 expect_rc "platform B marks platform A's md5 false_positive" 0 ctlq feedback "$ID_PROP" --verdict false_positive
 expect_rc "platform A retracts that md5" 0 ctlp retract "$ID_PROP" --reason "false positive: a news report"
@@ -59,8 +61,12 @@ expect_rc "export platform B" 0 ctlq export --out "$TMP/q.jsonl"
 expect_rc "import platform A's records into the agency's node" 0 ctla import "$TMP/p.jsonl"
 expect_rc "import platform B's records into the agency's node" 0 ctla import "$TMP/q.jsonl"
 
-# TODO(incident kind): escalate inc-1 through POST /v1/incidents once it exists, then check
-# .incidents[0].escalations here.
+# ---- The agency escalates inc-1, then concludes it (POST /v1/incidents).
+use_node "$A"
+post /v1/incidents '{"incident":"inc-1","action":"escalate","level":"content_incident_protocol","note":"verified by analyst"}'
+expect_code "the agency escalates inc-1" 201
+post /v1/incidents '{"incident":"inc-1","action":"conclude","level":"content_incident_protocol","note":"copies contained"}'
+expect_code "the agency concludes inc-1" 201
 
 # ---- The report, as JSON.
 expect_rc "report --format json exits 0" 0 ctla report --format json
@@ -70,8 +76,8 @@ rq() { jq -r "$1" "$R"; }
 expect_eq "the scope says it is consortium-wide as this node sees it" true \
     "$(rq '.scope | test("consortium-wide as seen by this node")')"
 expect_eq "the node is the agency" "CTU agency" "$(rq '.node.org + " " + .node.role')"
-expect_eq "records by kind: signals, alert, retraction, feedback" "7 1 1 4" \
-    "$(rq '.records.by_kind | [.signal, .alert, .retraction, .feedback] | join(" ")')"
+expect_eq "records by kind: signals, alert, retraction, feedback, incident" "7 1 1 4 2" \
+    "$(rq '.records.by_kind | [.signal, .alert, .retraction, .feedback, .incident] | join(" ")')"
 expect_eq "records total is the node's feed" "$(curl -s "$(node_url "$A")/v1/status" | jq .feed_last)" \
     "$(rq .records.total)"
 expect_eq "7 signals, 1 verified, 1 retracted, 1 unlabelled, 3 under an incident" "7 1 1 1 3" \
@@ -81,32 +87,43 @@ expect_eq "signals by type" '{"md5":4,"pdq":1,"sha256":1,"url":1}' "$(jq -c .sig
 expect_eq "signals by label" \
     '{"attack_footage":2,"glorification":2,"perpetrator_content":1,"propaganda":1,"recruitment":1}' \
     "$(jq -c .signals.by_label "$R")"
-expect_eq "signals by month (this month, UTC)" "{\"$(date -u +%Y-%m)\":7}" "$(jq -c .signals.by_month "$R")"
-expect_eq "signals by day (today, UTC)" "{\"$(date -u +%F)\":7}" "$(jq -c .signals.by_day "$R")"
+expect_eq "signals by source" '{"misp:event-42":1}' "$(jq -c .signals.by_source "$R")"
+# (The records' day, so that a run across midnight UTC still checks the right thing.)
+DAY=$(rq '.period.first[0:10]')
+expect_eq "the records are from today or yesterday (UTC)" true \
+    "$([ "$DAY" = "$(date -u +%F)" ] || [ "$DAY" = "$(date -u -d yesterday +%F)" ] && echo true)"
+expect_eq "signals by month (UTC)" "{\"${DAY:0:7}\":7}" "$(jq -c .signals.by_month "$R")"
+expect_eq "signals by day (UTC)" "{\"$DAY\":7}" "$(jq -c .signals.by_day "$R")"
 expect_eq "one retraction, by Platform A, with its reason" \
     "1 1 Platform A false positive: a news report $ID_PROP signal" \
     "$(rq '.retractions | "\(.total) \(.by_org["Platform A"]) \(.list[0].org) \(.list[0].reason) \(.list[0].target) \(.list[0].target_kind)"')"
-expect_eq "one incident, inc-1, open at content_incident" "1 inc-1 open content_incident" \
-    "$(rq '"\(.incidents | length) \(.incidents[0].id) \(.incidents[0].state) \(.incidents[0].level)"')"
-expect_eq "... first alert by CTU, 1 alert, 3 signals from 2 organisations" "CTU 1 3 2" \
-    "$(rq '.incidents[0] | "\(.first_alert.org) \(.alerts) \(.signals) \(.signals_by_org | length)"')"
-expect_eq "... its timeline starts with the alert at +0" "alert 0 livestream-v2" \
-    "$(rq '.incidents[0].timeline[0] | "\(.event) \(.after_ms) \(.detector)"')"
+expect_eq "one incident, inc-1, concluded at content_incident_protocol" \
+    "1 inc-1 concluded content_incident_protocol content_incident_protocol" \
+    "$(rq '"\(.incidents | length) \(.incidents[0].id) \(.incidents[0].state) \(.incidents[0].level) \(.incidents[0].max_level)"')"
+expect_eq "... first alert by CTU, 1 alert, 2 actions, 3 signals from 2 organisations" "CTU 1 2 3 2" \
+    "$(rq '.incidents[0] | "\(.first_alert.org) \(.alerts) \(.actions) \(.signals) \(.signals_by_org | length)"')"
+expect_eq "... its timeline: alert at +0, then escalate and conclude" "alert:0:livestream-v2 escalate:true:null conclude:true:null" \
+    "$(rq '[.incidents[0].timeline[] | "\(.event):\(if .event == "alert" then .after_ms else .after_ms > 0 end):\(.detector)"] | join(" ")')"
+expect_eq "... one escalation by CTU, to content_incident_protocol" "1 CTU content_incident_protocol true" \
+    "$(rq '.incidents[0] | "\(.escalations | length) \(.escalations[0].org) \(.escalations[0].level) \(.escalations[0].after_ms > 0)"')"
+expect_eq "... concluded by CTU after the escalation" "CTU true" \
+    "$(rq '.incidents[0] | "\(.concluded.org) \(.concluded.after_ms >= .escalations[0].after_ms)"')"
 expect_eq "two disputed records" "2 1 1" "$(rq '.disputes | "\(.total) \(.retracted) \(.not_retracted)"')"
 expect_eq "the url is disputed by 2 organisations and stands" "$ID_URL 2 false Platform A,Platform B" \
     "$(rq ".disputes.list[] | select(.target == \"$ID_URL\") | \"\\(.target) \\(.orgs_dispute) \\(.retracted) \\(.orgs | join(\",\"))\"")"
 expect_eq "platform A's md5 is disputed by 1 and retracted" "1 true" \
     "$(rq ".disputes.list[] | select(.target == \"$ID_PROP\") | \"\\(.orgs_dispute) \\(.retracted)\"")"
 expect_eq "the agreed md5 is no dispute" "" "$(rq ".disputes.list[] | select(.target == \"$ID_MD5A\") | .target")"
-expect_eq "organisations: feedback and disputes raised per org" "CTU:0:0 Platform A:2:1 Platform B:2:2" \
-    "$(rq '[.organisations[] | "\(.org):\(.feedback):\(.disputes_raised)"] | join(" ")')"
+expect_eq "organisations: feedback, disputes raised and incident actions per org" \
+    "CTU:0:0:2 Platform A:2:1:0 Platform B:2:2:0" \
+    "$(rq '[.organisations[] | "\(.org):\(.feedback):\(.disputes_raised):\(.incident_actions)"] | join(" ")')"
 
 # --json selects the JSON format too.
 expect_rc "report --json exits 0" 0 ctla --json report
 expect_eq "... printing the same numbers" "7" "$(jq .signals.total <<<"$OUT")"
 
 # ---- Date filters.
-TOMORROW=$(date -u -d tomorrow +%F) YESTERDAY=$(date -u -d yesterday +%F) TODAY=$(date -u +%F)
+TOMORROW=$(date -u -d "$DAY + 1 day" +%F) YESTERDAY=$(date -u -d "$DAY - 1 day" +%F) TODAY=$DAY
 expect_rc "report --since tomorrow exits 0" 0 ctla report --json --since "$TOMORROW"
 expect_eq "... counting nothing" "0 0 0 0" \
     "$(jq -r '[.signals.total, .retractions.total, (.incidents | length), .disputes.total] | join(" ")' <<<"$OUT")"
@@ -120,7 +137,8 @@ expect_eq "... counting everything" "7 1" "$(jq -r '"\(.signals.total) \(.incide
 expect_rc "report (text) exits 0" 0 ctla report
 check "the text names the scope" grep -q "consortium-wide as seen by this node" <<<"$OUT"
 check "the text has the signal count" grep -q "^Signals: 7" <<<"$OUT"
-check "the text has the incident" grep -q "inc-1: open" <<<"$OUT"
+check "the text has the incident" grep -q "inc-1: concluded" <<<"$OUT"
+check "the text has its escalation" grep -qE "escalate +CTU +content_incident_protocol" <<<"$OUT"
 check "the text lists the retraction's reason" grep -q "false positive: a news report" <<<"$OUT"
 check "the text lists the disputes" grep -q "^Disputes: 2" <<<"$OUT"
 expect_rc "report --out FILE (text) exits 0" 0 ctla report --out "$TMP/report.txt"
@@ -132,6 +150,8 @@ check "the SVG starts with an XML declaration" grep -q '^<?xml' "$TMP/report.svg
 check "the SVG ends with </svg>" bash -c "tail -1 '$TMP/report.svg' | grep -q '^</svg>$'"
 expect_eq "the SVG has one bar (one day of signals)" 1 "$(grep -c '<rect x=[^>]*><title>' "$TMP/report.svg")"
 expect_eq "the SVG has an incident marker" 1 "$(grep -c 'class="incident-start"' "$TMP/report.svg")"
+expect_eq "... an escalation marker" 1 "$(grep -c 'class="incident-escalate"' "$TMP/report.svg")"
+expect_eq "... and a conclusion marker" 1 "$(grep -c 'class="incident-conclude"' "$TMP/report.svg")"
 check "the SVG has no NaN and no script or external reference" \
     bash -c "! grep -qiE 'nan|<script|href=|@import|url\\(' '$TMP/report.svg'"
 if command -v python3 >/dev/null; then

@@ -31,8 +31,8 @@ static json_t *base(const char *kind, const char *org, const char *origin, uint6
     char id[65], when[48];
     gif_time_fmt(when, sizeof when, t);
     int n = ++serial;
-    json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:i}", "id", hexid(id, n), "kind",
-                          kind, "origin", origin, "org", org, "seq", seq, "time", when, "feed", n);
+    json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:i}", "id", hexid(id, n), "kind", kind,
+                          "origin", origin, "org", org, "seq", seq, "time", when, "feed", n);
     return r;
 }
 
@@ -73,8 +73,9 @@ static json_t *action(const char *org, uint64_t t, const char *incident, const c
                       const char *level)
 {
     json_t *r = base("incident", org, org, t, 1);
-    json_object_set_new(r, "body", json_pack("{s:s, s:s, s:s, s:s}", "incident", incident, "action",
-                                             what, "level", level, "note", "verified by analyst"));
+    json_object_set_new(r, "body",
+                        json_pack("{s:s, s:s, s:s, s:s}", "incident", incident, "action", what,
+                                  "level", level, "note", "verified by analyst"));
     return r;
 }
 
@@ -90,8 +91,8 @@ static json_t *feedback(const char *org, const char *origin, int seq, uint64_t t
                         const char *target, const char *verdict)
 {
     json_t *r = base("feedback", org, origin, t, seq);
-    json_object_set_new(r, "body",
-                        json_pack("{s:s, s:s, s:s}", "target", target, "verdict", verdict, "note", ""));
+    json_object_set_new(
+        r, "body", json_pack("{s:s, s:s, s:s}", "target", target, "verdict", verdict, "note", ""));
     return r;
 }
 
@@ -213,7 +214,8 @@ static void test_empty_log(void **state)
     assert_non_null(rep);
     assert_int_equal(geti(rep, "records.total"), 0);
     assert_int_equal(geti(rep, "signals.total"), 0);
-    assert_int_equal(json_object_size(json_object_get(json_object_get(rep, "signals"), "by_label")), 0);
+    assert_int_equal(json_object_size(json_object_get(json_object_get(rep, "signals"), "by_label")),
+                     0);
     assert_int_equal(geti(rep, "retractions.total"), 0);
     assert_int_equal(json_array_size(json_object_get(rep, "incidents")), 0);
     assert_int_equal(geti(rep, "disputes.total"), 0);
@@ -241,7 +243,8 @@ static void test_counts(void **state)
 {
     (void)state;
     struct report *r = report_new(NULL);
-    json_t *st = json_pack("{s:{s:s, s:s, s:s}}", "node", "key", "ab", "org", "CTU", "role", "agency");
+    json_t *st =
+        json_pack("{s:{s:s, s:s, s:s}}", "node", "key", "ab", "org", "CTU", "role", "agency");
     report_set_node(r, st);
     json_decref(st);
     json_t *members = json_pack("{s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]}", "members", "org", "CTU",
@@ -395,7 +398,8 @@ static void test_incident_timeline(void **state)
     assert_string_equal(gets(quiet, "base"), "first_record");
     assert_true(json_is_null(json_object_get(quiet, "first_alert")));
     assert_string_equal(gets(quiet, "state"), "open");
-    assert_int_equal(geti(json_array_get(json_object_get(quiet, "escalations"), 0), "after_ms"), 1000);
+    assert_int_equal(geti(json_array_get(json_object_get(quiet, "escalations"), 0), "after_ms"),
+                     1000);
 
     char *txt = render(report_write_text, rep);
     assert_non_null(strstr(txt, "chc: concluded"));
@@ -446,7 +450,8 @@ static void test_retractions_and_disputes(void **state)
     json_t *rep = report_build(r, NOW);
     assert_int_equal(geti(rep, "retractions.total"), 1);
     assert_int_equal(geti(rep, "retractions.by_org.Platform A"), 1);
-    const json_t *rl = json_array_get(json_object_get(json_object_get(rep, "retractions"), "list"), 0);
+    const json_t *rl =
+        json_array_get(json_object_get(json_object_get(rep, "retractions"), "list"), 0);
     assert_string_equal(gets(rl, "target"), id2);
     assert_string_equal(gets(rl, "target_kind"), "signal");
     assert_string_equal(gets(rl, "target_type"), "md5");
@@ -470,7 +475,8 @@ static void test_retractions_and_disputes(void **state)
     assert_string_equal(gets(d1, "type"), "url");
     assert_true(json_is_false(json_object_get(d1, "retracted")));
     assert_true(json_is_null(json_object_get(d1, "retraction")));
-    assert_string_equal(json_string_value(json_array_get(json_object_get(d1, "orgs"), 0)), "Platform B");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(d1, "orgs"), 0)),
+                        "Platform B");
     const json_t *d2 = json_array_get(dl, 1);
     assert_string_equal(gets(d2, "target"), id2);
     assert_true(json_is_true(json_object_get(d2, "retracted")));
@@ -504,10 +510,11 @@ static void test_date_filter(void **state)
     (void)state;
     int64_t d0 = report_day(T0);
     /* The period is 2026-11-19 to 2026-11-20 inclusive. */
-    struct report_opts o = {.since_ms = (uint64_t)(d0 + 1) * DAY, .until_ms = (uint64_t)(d0 + 3) * DAY};
+    struct report_opts o = {.since_ms = (uint64_t)(d0 + 1) * DAY,
+                            .until_ms = (uint64_t)(d0 + 3) * DAY};
     struct report *r = report_new(&o);
-    add(r, signal("CTU", T0, "md5", "glorification", ""));                 /* 18th: out */
-    add(r, signal("CTU", (uint64_t)(d0 + 1) * DAY, "md5", "threat", "x")); /* 19th 00:00: in */
+    add(r, signal("CTU", T0, "md5", "glorification", ""));                    /* 18th: out */
+    add(r, signal("CTU", (uint64_t)(d0 + 1) * DAY, "md5", "threat", "x"));    /* 19th 00:00: in */
     add(r, signal("CTU", (uint64_t)(d0 + 3) * DAY - 1, "pdq", "threat", "")); /* 20th 23:59: in */
     add(r, signal("CTU", (uint64_t)(d0 + 3) * DAY, "pdq", "threat", ""));     /* 21st: out */
     json_t *s = signal("CTU", T0, "md5", "", ""); /* out, but retracted inside */
@@ -526,9 +533,11 @@ static void test_date_filter(void **state)
     assert_int_equal(geti(rep, "records.in_period"), 3);
     assert_int_equal(geti(rep, "signals.total"), 2);
     assert_int_equal(geti(rep, "signals.by_label.threat"), 2);
-    assert_null(json_object_get(json_object_get(json_object_get(rep, "signals"), "by_label"), "glorification"));
+    assert_null(json_object_get(json_object_get(json_object_get(rep, "signals"), "by_label"),
+                                "glorification"));
     assert_int_equal(geti(rep, "retractions.total"), 1);
-    const json_t *rl = json_array_get(json_object_get(json_object_get(rep, "retractions"), "list"), 0);
+    const json_t *rl =
+        json_array_get(json_object_get(json_object_get(rep, "retractions"), "list"), 0);
     assert_string_equal(gets(rl, "reason"), "mistake");
     assert_string_equal(gets(rl, "target_kind"), "signal"); /* known though out of the period */
     const json_t *incs = json_object_get(rep, "incidents");
@@ -559,8 +568,9 @@ static void test_svg_escapes_and_new_kinds(void **state)
     add(r, alert("Org <&>", T0, nasty, "content_incident_protocol"));
     add(r, signal("Org <&>", T0 + 1000, "md5", "threat", nasty));
     json_t *g = base("grant", "consortium", "root", T0, 2);
-    json_object_set_new(g, "body", json_pack("{s:s, s:s, s:b}", "org", "Platform A", "right",
-                                             "incidents", "granted", 1));
+    json_object_set_new(
+        g, "body",
+        json_pack("{s:s, s:s, s:b}", "org", "Platform A", "right", "incidents", "granted", 1));
     add(r, g);
     /* An incident action with an action this build does not know is kept in the timeline. */
     add(r, action("CTU", T0 + 2000, nasty, "annotate", ""));
@@ -609,12 +619,9 @@ static void test_svg_many_days(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty_log),
-        cmocka_unit_test(test_counts),
-        cmocka_unit_test(test_incident_timeline),
-        cmocka_unit_test(test_retractions_and_disputes),
-        cmocka_unit_test(test_date_filter),
-        cmocka_unit_test(test_svg_escapes_and_new_kinds),
+        cmocka_unit_test(test_empty_log),         cmocka_unit_test(test_counts),
+        cmocka_unit_test(test_incident_timeline), cmocka_unit_test(test_retractions_and_disputes),
+        cmocka_unit_test(test_date_filter),       cmocka_unit_test(test_svg_escapes_and_new_kinds),
         cmocka_unit_test(test_svg_many_days),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
