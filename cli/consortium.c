@@ -179,8 +179,9 @@ static int mlog_read(const char *path, const uint8_t root[PROTO_KEY_LEN], struct
                 why = "not signed by this consortium's root key";
             else if (proto_verify(&r) != 0)
                 why = "bad signature";
-            else if (r.kind != PROTO_MEMBERSHIP && r.kind != PROTO_REVOCATION)
-                why = "not a membership or revocation record";
+            else if (r.kind != PROTO_MEMBERSHIP && r.kind != PROTO_REVOCATION &&
+                     r.kind != PROTO_GRANT)
+                why = "not a membership, revocation or grant record";
             else if (r.seq != m->last_seq + 1)
                 why = "seq out of order (a record is missing or reordered)";
             else if (memcmp(r.prev, m->last_id, PROTO_ID_LEN) != 0)
@@ -194,6 +195,10 @@ static int mlog_read(const char *path, const uint8_t root[PROTO_KEY_LEN], struct
         }
         m->last_seq = r.seq;
         memcpy(m->last_id, r.id, PROTO_ID_LEN);
+        if (r.kind == PROTO_GRANT) {
+            free(bytes);
+            continue;
+        }
         const uint8_t *key = r.kind == PROTO_MEMBERSHIP ? r.u.membership.key : r.u.revocation.key;
         struct member_state *ms = mlog_find(m, key);
         if (!ms) {
@@ -833,6 +838,61 @@ int ctl_member_revoke(struct ctl_ctx *c, int argc, char **argv)
     int ec = members_append(o.consortium, &d, revoke_check, id_hex);
     if (ec) return ec;
     return print_added(c, "revocation", id_hex, &d);
+}
+
+const char ctl_member_grant_help[] =
+    "Usage: gifctl member grant --consortium DIR --org NAME [--right incidents] [--withdraw]\n"
+    "\n"
+    "Grant an organisation a right, or withdraw it: sign a grant record with the root key and\n"
+    "append it to DIR/members.jsonl (publish it to a node with 'gifctl import\n"
+    "DIR/members.jsonl'). The one right today is 'incidents': publishing incident records\n"
+    "(escalate, deescalate, conclude, reopen), which agencies may do without a grant. The\n"
+    "latest grant record for an organisation and right is the one in force.\n"
+    "\n"
+    "Options:\n"
+    "  --consortium DIR   the consortium directory\n"
+    "  --org NAME         the organisation, as in its membership records\n"
+    "  --right RIGHT      incidents (the default)\n"
+    "  --withdraw         withdraw the right instead of granting it\n"
+    "\n"
+    "Example:\n"
+    "  gifctl member grant --consortium ./consortium --org 'Platform B' --right incidents\n";
+
+int ctl_member_grant(struct ctl_ctx *c, int argc, char **argv)
+{
+    enum { O_CONS = 1, O_ORG, O_RIGHT, O_WITHDRAW };
+    static const struct ctl_optdef defs[] = {{"consortium", true, O_CONS},
+                                             {"org", true, O_ORG},
+                                             {"right", true, O_RIGHT},
+                                             {"withdraw", false, O_WITHDRAW},
+                                             {NULL, false, 0}};
+    const char *cons = NULL, *org = NULL, *right = "incidents", *val;
+    bool withdraw = false;
+    struct ctl_args a;
+    ctl_args_init(&a, c, argc, argv);
+    int r;
+    while ((r = ctl_args_next(&a, defs, &val)) > 0) {
+        if (r == O_CONS) cons = val;
+        if (r == O_ORG) org = val;
+        if (r == O_RIGHT) right = val;
+        if (r == O_WITHDRAW) withdraw = true;
+    }
+    if (r < 0) return ctl_args_stop(c, r);
+    if (a.npos > 0) return ctl_usage(c, "member grant: unexpected argument '%s'", argv[0]);
+    if (!cons || !org) return ctl_usage(c, "member grant: --consortium DIR and --org NAME are required");
+    if (check_dir("--consortium", cons)) return CTL_USAGE;
+    struct proto_record d;
+    memset(&d, 0, sizeof d);
+    d.kind = PROTO_GRANT;
+    if (!org[0]) return ctl_usage(c, "--org: must not be empty");
+    if (set_str(&d.u.grant.org, "--org", org, PROTO_NAME_MAX)) return CTL_USAGE;
+    if (proto_right_parse(right, &d.u.grant.right))
+        return ctl_usage(c, "--right: '%s' is not a right (incidents)", right);
+    d.u.grant.granted = !withdraw;
+    char id_hex[2 * PROTO_ID_LEN + 1];
+    int ec = members_append(cons, &d, NULL, id_hex);
+    if (ec) return ec;
+    return print_added(c, "grant", id_hex, &d);
 }
 
 /* ---- node init */

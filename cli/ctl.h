@@ -67,13 +67,20 @@ int ctl_feedback(struct ctl_ctx *c, int argc, char **argv);
 int ctl_import(struct ctl_ctx *c, int argc, char **argv);
 int ctl_export(struct ctl_ctx *c, int argc, char **argv);
 int ctl_watch(struct ctl_ctx *c, int argc, char **argv);
+int ctl_incident_list(struct ctl_ctx *c, int argc, char **argv);
+int ctl_incident_show(struct ctl_ctx *c, int argc, char **argv);
+int ctl_incident_action(struct ctl_ctx *c, int argc, char **argv);
+int ctl_policy_explain(struct ctl_ctx *c, int argc, char **argv);
+int ctl_member_grant(struct ctl_ctx *c, int argc, char **argv);
 
 /* Help texts, defined next to each verb. */
 extern const char ctl_keygen_help[], ctl_consortium_init_help[], ctl_member_add_help[],
     ctl_member_revoke_help[], ctl_node_init_help[], ctl_verify_help[], ctl_hash_help[],
     ctl_status_help[], ctl_peers_help[], ctl_members_help[], ctl_lookup_help[], ctl_match_help[],
     ctl_publish_help[], ctl_alert_help[], ctl_retract_help[], ctl_feedback_help[],
-    ctl_import_help[], ctl_export_help[], ctl_watch_help[];
+    ctl_import_help[], ctl_export_help[], ctl_watch_help[], ctl_incident_list_help[],
+    ctl_incident_show_help[], ctl_incident_action_help[], ctl_policy_explain_help[],
+    ctl_member_grant_help[];
 
 /* ---- Argument parsing (args.c).
  *

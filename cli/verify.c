@@ -270,9 +270,10 @@ static const char *origin_problem(struct vstate *v, const struct proto_record *r
                                   size_t buflen)
 {
     bool from_root = memcmp(r->origin, v->root, PROTO_KEY_LEN) == 0;
-    if (r->kind == PROTO_MEMBERSHIP || r->kind == PROTO_REVOCATION)
-        return from_root ? NULL : "membership and revocation records must be signed by the root";
-    if (from_root) return "the root key publishes only membership and revocation records";
+    if (r->kind == PROTO_MEMBERSHIP || r->kind == PROTO_REVOCATION || r->kind == PROTO_GRANT)
+        return from_root ? NULL
+                         : "membership, revocation and grant records must be signed by the root";
+    if (from_root) return "the root key publishes only membership, revocation and grant records";
     char sk[CTL_SHORT_ID + 1], t1[40], t2[40];
     short_key(sk, r->origin);
     const struct member *m = mem_find(v, r->origin);
