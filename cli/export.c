@@ -6,11 +6,12 @@
 #include <unistd.h>
 
 #include "cli/ctl.h"
+#include "cli/interchange.h"
 
 #define EXPORT_PAGE 1000
 
 const char ctl_export_help[] =
-    "Usage: gifctl export [--format jsonl|csv] [--out FILE] [--after CURSOR]\n"
+    "Usage: gifctl export [--format jsonl|csv|stix|misp|te-csv] [--out FILE] [--after CURSOR]\n"
     "\n"
     "Write the node's records in its acceptance order, walking GET /v1/records 1,000 at a\n"
     "time until the end of the feed.\n"
@@ -19,17 +20,27 @@ const char ctl_export_help[] =
     "                   offline and 'gifctl import' can load it into another node\n"
     "  csv              signals only: signal_type,signal,labels,origin_org,time,id (labels\n"
     "                   ';'-separated; vpdq signals are left out: use jsonl for them)\n"
+    "  stix             signals as a STIX 2.1 bundle: an indicator each (file-hash patterns\n"
+    "                   for md5 and sha256; pdq, vpdq and url hashes through gifnet's STIX\n"
+    "                   extension), identities for the origin organisations\n"
+    "  misp             signals as MISP JSON events, one per origin organisation and incident\n"
+    "  te-csv           signals as python-threatexchange CSV (collab,signal_type,signal_str,\n"
+    "                   category,tags); url signals are left out (only their hash is known)\n"
+    "The same records always give the same bytes (ids derive from record ids); retracted\n"
+    "signals are marked revoked (STIX), deleted (MISP), NEGATIVE_CLASS (te-csv). See\n"
+    "docs/interchange.md.\n"
     "With --out the file is written under a temporary name and renamed when complete. The\n"
     "summary (on stderr) gives the cursor to pass as --after for the next incremental export.\n"
     "\n"
     "Options:\n"
-    "  --format F      jsonl or csv\n"
+    "  --format F      jsonl, csv, stix, misp or te-csv\n"
     "  --out FILE      write to FILE instead of standard output\n"
     "  --after CURSOR  start after this feed cursor (default: the beginning)\n"
     "\n"
     "Example:\n"
     "  gifctl export --out records.jsonl\n"
-    "  gifctl export --format csv --out signals.csv\n";
+    "  gifctl export --format csv --out signals.csv\n"
+    "  gifctl export --format stix --out bundle.json\n";
 
 /* Writes s as one CSV field, quoted when it holds a separator, quote or line break. */
 static void csv_field(FILE *f, const char *s, bool last)
@@ -76,9 +87,15 @@ int ctl_export(struct ctl_ctx *c, int argc, char **argv)
     }
     if (r < 0) return ctl_args_stop(c, r);
     if (a.npos > 0) return ctl_usage(c, "export: unexpected argument '%s'", argv[0]);
-    bool csv = strcmp(format, "csv") == 0;
-    if (!csv && strcmp(format, "jsonl") != 0)
-        return ctl_usage(c, "--format: '%s' is not one of jsonl, csv", format);
+    enum ix_format fmt = ix_format_parse(format);
+    if (fmt == IX_NONE)
+        return ctl_usage(c, "--format: '%s' is not one of jsonl, csv, stix, misp, te-csv", format);
+    bool csv = fmt == IX_CSV;
+    json_t *members = NULL;
+    if (fmt == IX_STIX) { /* organisations and roles for the identity objects */
+        int rc = ctl_api(c, "GET", "/v1/members", NULL, &members);
+        if (rc) return rc;
+    }
 
     char tmp[4200];
     FILE *f = stdout;
@@ -94,6 +111,19 @@ int ctl_export(struct ctl_ctx *c, int argc, char **argv)
         out = NULL;
     }
     if (csv) fputs("signal_type,signal,labels,origin_org,time,id\n", f);
+    struct ix_writer *w = NULL;
+    if (fmt == IX_STIX || fmt == IX_MISP || fmt == IX_TECSV) {
+        w = ix_writer_new(fmt, f, members);
+        json_decref(members);
+        if (!w) {
+            ctl_err("out of memory");
+            if (out) {
+                fclose(f);
+                unlink(tmp);
+            }
+            return CTL_USAGE;
+        }
+    }
 
     unsigned long records = 0, written = 0, skipped = 0;
     int ec = CTL_OK;
@@ -107,6 +137,14 @@ int ctl_export(struct ctl_ctx *c, int argc, char **argv)
         json_array_foreach(json_object_get(j, "records"), i, rec)
         {
             records++;
+            if (w) {
+                if (ix_writer_add(w, rec) != 0) {
+                    ctl_err("out of memory");
+                    ec = CTL_USAGE;
+                    break;
+                }
+                continue;
+            }
             if (!csv) {
                 json_dumpf(rec, f, JSON_COMPACT);
                 fputc('\n', f);
@@ -137,12 +175,25 @@ int ctl_export(struct ctl_ctx *c, int argc, char **argv)
         else
             more = false;
         json_decref(j);
+        if (ec) break;
         if (ferror(f)) {
             ctl_err("writing %s failed", out ? tmp : "standard output");
             ec = CTL_USAGE;
             break;
         }
         if (!more) break;
+    }
+    if (w) {
+        struct ix_write_stats ws;
+        if (ec == CTL_OK && ix_writer_finish(w, &ws) != 0) {
+            ctl_err("writing %s failed", out ? tmp : "standard output");
+            ec = CTL_USAGE;
+        }
+        ix_writer_free(w);
+        if (ec == CTL_OK) {
+            written = ws.written;
+            skipped = ws.skipped;
+        }
     }
     if (out) {
         bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
@@ -160,14 +211,19 @@ int ctl_export(struct ctl_ctx *c, int argc, char **argv)
     if (c->json && out) {
         json_t *s = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "out", out, "format", format,
                               "records", (json_int_t)records, "written", (json_int_t)written,
-                              "skipped_vpdq", (json_int_t)skipped, "next", after);
+                              csv ? "skipped_vpdq" : "skipped", (json_int_t)skipped, "next",
+                              after);
         ctl_print_json(s);
         json_decref(s);
     } else {
         fprintf(stderr, "exported %lu %s from %lu records%s%s; next cursor %s\n", written,
-                csv ? "signals" : "records", records, out ? " to " : "", out ? out : "", after);
-        if (skipped)
+                fmt == IX_JSONL ? "records" : "signals", records, out ? " to " : "",
+                out ? out : "", after);
+        if (skipped && csv)
             fprintf(stderr, "left out %lu vpdq signals (CSV has no form for frame lists)\n",
+                    skipped);
+        else if (skipped)
+            fprintf(stderr, "left out %lu url signals (te-csv has no form for URL hashes)\n",
                     skipped);
     }
     return CTL_OK;

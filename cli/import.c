@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/ctl.h"
+#include "cli/interchange.h"
 #include "util/gif.h"
 
 #define IMPORT_BATCH_MAX 1000
@@ -22,38 +23,49 @@
 #define IMPORT_BATCH_BYTES (8u * 1024 * 1024) /* well under the node's default max_body */
 
 const char ctl_import_help[] =
-    "Usage: gifctl import FILE [--format csv|jsonl] [--batch N]\n"
+    "Usage: gifctl import FILE [--format csv|jsonl|stix|misp|te-csv] [--batch N]\n"
     "\n"
     "Publish signals in bulk, or load records signed elsewhere, from FILE ('-' for standard\n"
-    "input). The format follows the extension (.jsonl/.ndjson: JSON Lines; otherwise CSV)\n"
-    "unless --format says.\n"
+    "input). Without --format: .jsonl/.ndjson is JSON Lines; a JSON document (.json, or any\n"
+    "file starting with '{' or '[') is a STIX 2.1 bundle (\"type\": \"bundle\") or MISP JSON\n"
+    "(\"Event\" or \"response\"), or JSON Lines when it holds several objects; anything else\n"
+    "is CSV, python-threatexchange's when the header has a signal_str column.\n"
     "\n"
     "CSV needs a header line. Columns by name (any order, others ignored):\n"
-    "  signal_type       md5, sha256, pdq or url (also video_md5/photo_md5 -> md5,\n"
-    "                    hash_pdq -> pdq, uri -> url); other types are rejected rows\n"
+    "  signal_type       md5, sha256, pdq, url or vpdq (also video_md5/photo_md5 -> md5,\n"
+    "                    video_sha256 -> sha256, hash_pdq -> pdq, uri -> url); other types\n"
+    "                    are rejected rows\n"
     "  signal            the value (python-threatexchange's 'signal_str' also works)\n"
     "  labels            ';'-separated labels from the taxonomy\n"
-    "  tags              ThreatExchange tags: those that are known labels become labels\n"
+    "  tags              free-form tags: known labels become labels; gifnet:KEY=VALUE tags\n"
+    "                    set incident, entity, content_type, confidence, expires\n"
+    "  category          FALSE_POSITIVE or NEGATIVE_CLASS rows are skipped\n"
     "  entity, incident, content_type, confidence, expires, verified   optional\n"
-    "So both 'signal_type,signal,labels' and ThreatExchange's\n"
-    "'signal_type,signal_str,collab,category,tags' exports load as they are.\n"
     "\n"
     "JSON Lines: a line with a \"record\" field (hex of a signed record, as 'gifctl export'\n"
     "writes and members.jsonl holds) is ingested as is (POST /v1/records); any other line is\n"
     "a signal object as in POST /v1/signals.\n"
     "\n"
+    "STIX: each indicator with a file MD5 or SHA-256 or url:value pattern, or gifnet's pdq,\n"
+    "vpdq and url-sha256 patterns, becomes a signal; revoked ones are skipped. MISP: each\n"
+    "md5, sha256, filename|md5, filename|sha256 and url attribute, and hex/text attributes\n"
+    "tagged gifnet:signal-type; deleted ones and to_ids false are skipped. Signals from STIX,\n"
+    "MISP and python-threatexchange CSV carry \"source\" (stix:ORG, misp:ORG/event UUID,\n"
+    "te-csv:FILE) and are signed by this node. See docs/interchange.md.\n"
+    "\n"
     "Rows go to the node in batches (POST /v1/signals, all-or-nothing). Each rejected row is\n"
-    "reported on stderr as 'line N: reason (value)'; the import goes on. A progress bar shows\n"
-    "on a terminal; a summary ends it. Exit 0 when every row was imported, 2 when some were\n"
-    "rejected, 3 when the node could not be reached or refused (the summary says how far it\n"
-    "got).\n"
+    "reported on stderr as 'line N: reason (value)' ('object N' for STIX, 'attribute N' for\n"
+    "MISP); the import goes on. A progress bar shows on a terminal; a summary ends it. Exit 0\n"
+    "when every row was imported or skipped, 2 when some were rejected, 3 when the node could\n"
+    "not be reached or refused (the summary says how far it got).\n"
     "\n"
     "Options:\n"
-    "  --format F   csv or jsonl\n"
+    "  --format F   csv, jsonl, stix, misp or te-csv\n"
     "  --batch N    rows per request, 1..1000 (default 1000)\n"
     "\n"
     "Example:\n"
     "  gifctl import hashes.csv\n"
+    "  gifctl import bundle.json --format stix\n"
     "  gifctl --api http://10.0.0.12:7480 import records.jsonl\n";
 
 struct batch {
@@ -66,7 +78,10 @@ struct imp {
     struct ctl_ctx *c;
     size_t batch_max;
     struct batch sig, rec;
-    unsigned long rows, imported, duplicate, held, rejected;
+    enum ix_format fmt;   /* what is being read */
+    struct ix_sink sink;  /* the readers of interchange.h hand their rows here */
+    unsigned long line0;  /* lines consumed before the reader started */
+    unsigned long rows, imported, duplicate, held, rejected, skipped, ignored;
     int fatal; /* exit code once the node failed: stop */
     /* progress */
     bool tty;
@@ -100,14 +115,22 @@ static void progress_clear(struct imp *im)
     if (im->tty && im->last_ns) fputs("\r\033[K", stderr);
 }
 
-static void reject(struct imp *im, unsigned long line, const char *why, const char *value)
+static void report(struct imp *im, unsigned long item, const char *what, const char *why,
+                   const char *value)
 {
     progress_clear(im);
-    im->rejected++;
+    const char *unit = im->sink.unit ? im->sink.unit : "line";
     if (value && value[0])
-        fprintf(stderr, "line %lu: %s (%.200s)\n", line, why, value);
+        fprintf(stderr, "%s %lu: %s%s (%.200s)\n", unit, item, what, why, value);
     else
-        fprintf(stderr, "line %lu: %s\n", line, why);
+        fprintf(stderr, "%s %lu: %s%s\n", unit, item, what, why);
+}
+
+/* A row that cannot be imported: reported, counted, and the import goes on (exit 2). */
+static void reject(struct imp *im, unsigned long line, const char *why, const char *value)
+{
+    im->rejected++;
+    report(im, line, "", why, value);
 }
 
 static void progress(struct imp *im, bool force)
@@ -268,214 +291,41 @@ static void add(struct imp *im, struct batch *b, json_t *item, unsigned long lin
     b->bytes += bytes;
 }
 
-/* ---- CSV */
+/* ---- What the interchange readers hand over (interchange.h). */
 
-enum col {
-    C_TYPE,
-    C_VALUE,
-    C_LABELS,
-    C_TAGS,
-    C_ENTITY,
-    C_INCIDENT,
-    C_CT,
-    C_CONF,
-    C_EXP,
-    C_VER,
-    C_COUNT
-};
-
-/* Splits one CSV record in place (RFC 4180 quoting). Returns the field count, or -1 when a
- * quoted field is still open at the end of the text. */
-static int csv_split(char *s, char **fields, int max)
+static void sink_signal(void *ctx, unsigned long item, json_t *sig, size_t bytes)
 {
-    int n = 0;
-    char *p = s;
-    for (;;) {
-        char *out = p, *start = p;
-        if (*p == '"') {
-            p++;
-            for (;;) {
-                if (*p == '\0') return -1;
-                if (*p == '"') {
-                    if (p[1] == '"') {
-                        *out++ = '"';
-                        p += 2;
-                        continue;
-                    }
-                    p++;
-                    break;
-                }
-                *out++ = *p++;
-            }
-            while (*p && *p != ',')
-                p++; /* junk after a closing quote is dropped */
-        } else {
-            while (*p && *p != ',')
-                *out++ = *p++;
-        }
-        char sep = *p;
-        *out = '\0';
-        if (n < max) fields[n] = start;
-        n++;
-        if (sep == '\0') break;
-        p++;
+    struct imp *im = ctx;
+    if (im->fatal) {
+        json_decref(sig);
+        return;
     }
-    return n;
+    add(im, &im->sig, sig, item, bytes + 16);
 }
 
-static void trim(char **s)
+static void sink_reject(void *ctx, unsigned long item, const char *why, const char *value)
 {
-    while (isspace((unsigned char)**s))
-        (*s)++;
-    size_t n = strlen(*s);
-    while (n > 0 && isspace((unsigned char)(*s)[n - 1]))
-        (*s)[--n] = '\0';
+    reject(ctx, item, why, value);
 }
 
-/* Signal type names from other tools' exports, mapped to ours. */
-static int map_type(const char *s, uint8_t *st)
+/* Left out on purpose (revoked, deleted, a false positive): reported, not an error. */
+static void sink_skip(void *ctx, unsigned long item, const char *why, const char *value)
 {
-    static const struct {
-        const char *from, *to;
-    } map[] = {{"video_md5", "md5"}, {"photo_md5", "md5"}, {"hash_md5", "md5"},
-               {"hash_pdq", "pdq"},  {"photo_pdq", "pdq"}, {"hash_sha256", "sha256"},
-               {"uri", "url"},       {"url_md5", NULL}};
-    char low[32];
-    size_t n = strlen(s);
-    if (n >= sizeof low) return -1;
-    for (size_t i = 0; i <= n; i++)
-        low[i] = (char)tolower((unsigned char)s[i]);
-    for (size_t i = 0; i < GIF_ARRAY_LEN(map); i++)
-        if (strcmp(low, map[i].from) == 0) {
-            if (!map[i].to) return -1;
-            return proto_stype_parse(map[i].to, st);
-        }
-    if (proto_stype_parse(low, st) != 0 || *st == PROTO_ST_VPDQ) return -1;
-    return 0;
+    struct imp *im = ctx;
+    im->skipped++;
+    report(im, item, "skipped: ", why, value);
 }
 
-static bool add_label(json_t *labels, const char *l, size_t n)
-{
-    if (!proto_label_known(l, n)) return false;
-    size_t i;
-    json_t *v;
-    json_array_foreach(labels, i, v) if (json_string_length(v) == n &&
-                                         memcmp(json_string_value(v), l, n) == 0) return true;
-    if (json_array_size(labels) < PROTO_LABELS_MAX)
-        json_array_append_new(labels, json_stringn(l, n));
-    return true;
-}
+/* ---- CSV (the row code is ix_csv.c) */
 
-/* Builds the signal object of one CSV row, or reports the row. */
-static void csv_row(struct imp *im, unsigned long line, char **f, int nf, const int *col,
-                    size_t bytes)
+static int import_csv(struct imp *im, FILE *f, enum ix_format fmt, const char *file)
 {
-    char *v[C_COUNT];
-    for (int i = 0; i < C_COUNT; i++) {
-        v[i] = col[i] >= 0 && col[i] < nf ? f[col[i]] : NULL;
-        if (v[i]) trim(&v[i]);
-    }
-    uint8_t st;
-    if (!v[C_TYPE] || !v[C_TYPE][0]) return reject(im, line, "no signal_type", NULL);
-    if (map_type(v[C_TYPE], &st) != 0)
-        return reject(im, line, "unsupported signal_type", v[C_TYPE]);
-    const char *value = v[C_VALUE] ? v[C_VALUE] : "";
-    const char *why = ctl_value_problem(st, value);
-    if (why) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "%s value %s", proto_stype_name(st), why);
-        return reject(im, line, msg, value);
-    }
-    json_t *o = json_pack("{s:s, s:s}", "type", proto_stype_name(st), "value", value);
-    json_t *labels = json_array();
-    if (v[C_LABELS]) {
-        for (char *tok = v[C_LABELS]; *tok;) {
-            size_t n = strcspn(tok, ";");
-            char *t = tok;
-            char save = t[n];
-            t[n] = '\0';
-            trim(&t);
-            if (*t && !add_label(labels, t, strlen(t))) {
-                char msg[128];
-                snprintf(msg, sizeof msg, "unknown label '%.60s'", t);
-                json_decref(o);
-                json_decref(labels);
-                return reject(im, line, msg, value);
-            }
-            if (save == '\0') break;
-            tok += n + 1;
-        }
-    }
-    if (v[C_TAGS]) {
-        /* ThreatExchange tags are free-form: keep the ones that name a label. */
-        for (char *tok = strtok(v[C_TAGS], " ,;|"); tok; tok = strtok(NULL, " ,;|")) {
-            for (char *q = tok; *q; q++)
-                *q = *q == '-' ? '_' : (char)tolower((unsigned char)*q);
-            add_label(labels, tok, strlen(tok));
-        }
-    }
-    if (json_array_size(labels)) json_object_set(o, "labels", labels);
-    json_decref(labels);
-    const char *bad = NULL, *badv = NULL;
-    if (v[C_ENTITY] && v[C_ENTITY][0]) {
-        if (strlen(v[C_ENTITY]) > PROTO_NAME_MAX) bad = "entity too long", badv = v[C_ENTITY];
-        json_object_set_new(o, "entity", json_string(v[C_ENTITY]));
-    }
-    if (v[C_INCIDENT] && v[C_INCIDENT][0]) {
-        if (strlen(v[C_INCIDENT]) > PROTO_INCIDENT_MAX)
-            bad = "incident too long", badv = v[C_INCIDENT];
-        json_object_set_new(o, "incident", json_string(v[C_INCIDENT]));
-    }
-    uint8_t ct;
-    if (v[C_CT] && v[C_CT][0]) {
-        if (proto_content_parse(v[C_CT], &ct) != 0) bad = "unknown content_type", badv = v[C_CT];
-        json_object_set_new(o, "content_type", json_string(v[C_CT]));
-    }
-    if (v[C_CONF] && v[C_CONF][0]) {
-        char *end;
-        long cf = strtol(v[C_CONF], &end, 10);
-        if (*end || cf < 0 || cf > 100) bad = "confidence is not 0..100", badv = v[C_CONF];
-        json_object_set_new(o, "confidence", json_integer(cf));
-    }
-    if (v[C_EXP] && v[C_EXP][0]) {
-        uint64_t ms;
-        if (gif_time_parse(v[C_EXP], &ms) != 0)
-            bad = "expires is not a time", badv = v[C_EXP];
-        else
-            json_object_set_new(o, "expires", json_integer((json_int_t)ms));
-    }
-    if (v[C_VER] && v[C_VER][0]) {
-        const char *s = v[C_VER];
-        bool t = !strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "yes");
-        bool fl = !strcasecmp(s, "false") || !strcmp(s, "0") || !strcasecmp(s, "no");
-        if (!t && !fl) bad = "verified is not true/false", badv = s;
-        if (t) json_object_set_new(o, "verified", json_true());
-    }
-    if (bad) {
-        json_decref(o);
-        return reject(im, line, bad, badv);
-    }
-    add(im, &im->sig, o, line, bytes + 64);
-}
-
-static int import_csv(struct imp *im, FILE *f)
-{
-    char *line = NULL, *fields[64];
+    char *line = NULL, *fields[IX_CSV_FIELDS_MAX];
     size_t cap = 0;
     long len;
-    unsigned long lineno = 0;
-    int col[C_COUNT];
-    for (int i = 0; i < C_COUNT; i++)
-        col[i] = -1;
+    unsigned long lineno = im->line0;
+    struct ix_csv csv;
     bool header = false;
-    static const struct {
-        const char *name;
-        enum col c;
-    } names[] = {{"signal_type", C_TYPE}, {"type", C_TYPE},       {"signal", C_VALUE},
-                 {"signal_str", C_VALUE}, {"value", C_VALUE},     {"labels", C_LABELS},
-                 {"tags", C_TAGS},        {"entity", C_ENTITY},   {"incident", C_INCIDENT},
-                 {"content_type", C_CT},  {"confidence", C_CONF}, {"expires", C_EXP},
-                 {"verified", C_VER}};
     char *rec = NULL;
     size_t reclen = 0;
     unsigned long recline = 0;
@@ -489,6 +339,7 @@ static int import_csv(struct imp *im, FILE *f)
         /* A quoted field may span lines: gather them (bounded) before splitting. */
         size_t need = reclen + (size_t)len + 2;
         if (need > IMPORT_LINE_MAX) {
+            im->rows++;
             reject(im, recline ? recline : lineno, "record too long (unclosed quote?)", NULL);
             reclen = 0;
             recline = 0;
@@ -505,7 +356,7 @@ static int import_csv(struct imp *im, FILE *f)
         reclen += (size_t)len;
         char *copy = strdup(rec);
         if (!copy) return CTL_USAGE;
-        int nf = csv_split(copy, fields, (int)GIF_ARRAY_LEN(fields));
+        int nf = ix_csv_split(copy, fields, (int)GIF_ARRAY_LEN(fields));
         if (nf < 0) { /* still inside quotes */
             free(copy);
             continue;
@@ -520,29 +371,21 @@ static int import_csv(struct imp *im, FILE *f)
             continue; /* blank line */
         }
         if (!header) {
-            for (int i = 0; i < nf; i++) {
-                char *h = fields[i];
-                trim(&h);
-                for (char *q = h; *q; q++)
-                    *q = (char)tolower((unsigned char)*q);
-                if (i == 0 && (unsigned char)h[0] == 0xEF) h += 3; /* UTF-8 BOM */
-                for (size_t k = 0; k < GIF_ARRAY_LEN(names); k++)
-                    if (strcmp(h, names[k].name) == 0 && col[names[k].c] < 0) col[names[k].c] = i;
-            }
+            char err[200];
+            int rc = ix_csv_header(&csv, fmt, file, fields, nf, err, sizeof err);
             free(copy);
-            if (col[C_TYPE] < 0 || col[C_VALUE] < 0) {
+            if (rc) {
                 free(rec);
                 free(line);
-                ctl_err("%s: line %lu: the CSV header needs signal_type and signal (or "
-                        "signal_str) columns",
-                        im->c->verb, at);
+                ctl_err("%s: line %lu: %s", im->c->verb, at, err);
                 return CTL_USAGE;
             }
+            if (csv.te) im->fmt = IX_TECSV;
             header = true;
             continue;
         }
         im->rows++;
-        csv_row(im, at, fields, nf, col, bytes);
+        ix_csv_row(&csv, at, fields, nf, bytes, &im->sink);
         free(copy);
         progress(im, false);
     }
@@ -619,7 +462,7 @@ static int import_jsonl(struct imp *im, FILE *f)
     char *line = NULL;
     size_t cap = 0;
     long len;
-    unsigned long lineno = 0;
+    unsigned long lineno = im->line0;
     while (!im->fatal && (len = ctl_readline(f, &line, &cap, IMPORT_LINE_MAX)) != -1) {
         lineno++;
         if (len == -2) {
@@ -642,6 +485,131 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
+/* ---- STIX and MISP: one JSON document, read whole (at most IX_DOC_MAX bytes). */
+
+static int read_all(FILE *f, char **out, size_t *outlen, const char *file)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) goto nomem;
+    for (;;) {
+        if (len == cap) {
+            if (cap >= IX_DOC_MAX) {
+                free(buf);
+                ctl_err("%s: larger than %zu MiB, the most a STIX or MISP document may be", file,
+                        IX_DOC_MAX >> 20);
+                return CTL_USAGE;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) goto nomem;
+            buf = nb;
+            cap *= 2;
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) break;
+    }
+    if (ferror(f)) {
+        free(buf);
+        ctl_err("%s: read failed", file);
+        return CTL_USAGE;
+    }
+    *out = buf;
+    *outlen = len;
+    return 0;
+nomem:
+    free(buf);
+    ctl_err("out of memory");
+    return CTL_USAGE;
+}
+
+/* A whole document of fmt (IX_STIX, IX_MISP, or IX_NONE: decided from the content, where a
+ * stream of JSON objects is JSON Lines). */
+static int import_doc(struct imp *im, FILE *f, enum ix_format fmt, const char *file)
+{
+    char *buf;
+    size_t len;
+    int ec = read_all(f, &buf, &len, file);
+    if (ec) return ec;
+    json_error_t je;
+    json_t *doc = json_loadb(buf, len, 0, &je);
+    if (!doc && fmt == IX_NONE) {
+        /* Several JSON values one after another: JSON Lines. */
+        json_t *first = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, &je);
+        if (first) {
+            json_decref(first);
+            goto jsonl;
+        }
+    }
+    if (!doc) {
+        ctl_err("%s: not JSON: %s (line %d, column %d)", file, je.text, je.line, je.column);
+        free(buf);
+        return CTL_USAGE;
+    }
+    if (fmt == IX_NONE) {
+        fmt = ix_detect_json(doc);
+        if (fmt == IX_NONE && json_is_object(doc)) {
+            json_decref(doc);
+            goto jsonl; /* one line of JSON Lines */
+        }
+        if (fmt == IX_NONE) {
+            ctl_err("%s: neither a STIX bundle nor MISP JSON (use --format)", file);
+            json_decref(doc);
+            free(buf);
+            return CTL_USAGE;
+        }
+    }
+    free(buf);
+    im->fmt = fmt;
+    im->sink.unit = fmt == IX_STIX ? "object" : "attribute";
+    struct ix_read_stats st;
+    char err[300];
+    int rc = fmt == IX_STIX ? ix_stix_read(doc, &im->sink, &st, err, sizeof err)
+                            : ix_misp_read(doc, &im->sink, &st, err, sizeof err);
+    json_decref(doc);
+    if (rc) {
+        ctl_err("%s: %s", file, err);
+        return CTL_USAGE;
+    }
+    im->rows = st.items;
+    im->ignored = st.ignored;
+    return 0;
+jsonl:;
+    FILE *mf = fmemopen(buf, len, "r");
+    if (!mf) {
+        free(buf);
+        ctl_err("out of memory");
+        return CTL_USAGE;
+    }
+    im->fmt = IX_JSONL;
+    ec = import_jsonl(im, mf);
+    fclose(mf);
+    free(buf);
+    return ec;
+}
+
+/* Skips a byte-order mark and white space, counting line breaks; returns the first other byte
+ * (pushed back) or EOF. */
+static int peek_start(FILE *f, unsigned long *lines)
+{
+    int c = getc(f);
+    if (c == 0xEF) {
+        int c2 = getc(f), c3 = getc(f);
+        if (c2 != 0xBB || c3 != 0xBF) {
+            /* Not a BOM: only one byte can be pushed back; CSV handles the rest. */
+            if (c3 != EOF) ungetc(c3, f);
+            return 0xEF;
+        }
+        c = getc(f);
+    }
+    while (c != EOF && isspace(c)) {
+        if (c == '\n') (*lines)++;
+        c = getc(f);
+    }
+    if (c != EOF) ungetc(c, f);
+    return c;
+}
+
 int ctl_import(struct ctl_ctx *c, int argc, char **argv)
 {
     enum { O_FORMAT = 1, O_BATCH };
@@ -662,13 +630,12 @@ int ctl_import(struct ctl_ctx *c, int argc, char **argv)
     if (r < 0) return ctl_args_stop(c, r);
     if (a.npos != 1) return ctl_usage(c, "import: give one FILE ('-' for standard input)");
     const char *file = argv[0];
-    bool jsonl;
+    enum ix_format fmt = IX_NONE;
     if (format) {
-        jsonl = strcmp(format, "jsonl") == 0;
-        if (!jsonl && strcmp(format, "csv") != 0)
-            return ctl_usage(c, "--format: '%s' is not one of csv, jsonl", format);
-    } else {
-        jsonl = ends_with(file, ".jsonl") || ends_with(file, ".ndjson");
+        fmt = ix_format_parse(format);
+        if (fmt == IX_NONE)
+            return ctl_usage(c, "--format: '%s' is not one of csv, jsonl, stix, misp, te-csv",
+                             format);
     }
     bool is_stdin = strcmp(file, "-") == 0;
     FILE *f = is_stdin ? stdin : fopen(file, "r");
@@ -677,6 +644,11 @@ int ctl_import(struct ctl_ctx *c, int argc, char **argv)
         return CTL_USAGE;
     }
     struct imp im = {.c = c, .batch_max = batch, .f = f};
+    im.sink = (struct ix_sink){.ctx = &im,
+                               .unit = "line",
+                               .signal = sink_signal,
+                               .reject = sink_reject,
+                               .skip = sink_skip};
     struct stat sb;
     if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode)) im.size = sb.st_size;
     im.tty = isatty(STDERR_FILENO) && !c->json;
@@ -687,7 +659,26 @@ int ctl_import(struct ctl_ctx *c, int argc, char **argv)
         ec = CTL_USAGE;
         goto out;
     }
-    ec = jsonl ? import_jsonl(&im, f) : import_csv(&im, f);
+    /* Without --format: JSON Lines and JSON documents by extension, else by the first byte
+     * ('{' or '[': a STIX or MISP document, or JSON Lines; anything else: a CSV header). */
+    bool doc = fmt == IX_STIX || fmt == IX_MISP;
+    if (fmt == IX_NONE) {
+        if (ends_with(file, ".jsonl") || ends_with(file, ".ndjson")) {
+            fmt = IX_JSONL;
+        } else if (ends_with(file, ".json")) {
+            doc = true;
+        } else {
+            int first = peek_start(f, &im.line0);
+            if (first == '{' || first == '[') doc = true;
+        }
+    }
+    im.fmt = fmt == IX_NONE ? IX_CSV : fmt;
+    if (doc)
+        ec = import_doc(&im, f, fmt, file);
+    else if (fmt == IX_JSONL)
+        ec = import_jsonl(&im, f);
+    else
+        ec = import_csv(&im, f, fmt, file);
     if (!ec) {
         flush_signals(&im);
         flush_records(&im);
@@ -701,18 +692,25 @@ int ctl_import(struct ctl_ctx *c, int argc, char **argv)
     double secs = (double)(gif_mono_ns() - im.start_ns) / 1e9;
     double rate = secs > 0 ? (double)im.rows / secs : 0;
     if (c->json) {
-        json_t *s = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "file", file,
-                              "format", jsonl ? "jsonl" : "csv", "read", (json_int_t)im.rows,
+        json_t *s = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "file",
+                              file, "format", ix_format_name(im.fmt), "read", (json_int_t)im.rows,
                               "imported", (json_int_t)im.imported, "duplicate",
                               (json_int_t)im.duplicate, "held", (json_int_t)im.held, "rejected",
-                              (json_int_t)im.rejected, "seconds", secs, "rows_per_s", rate);
+                              (json_int_t)im.rejected, "skipped", (json_int_t)im.skipped,
+                              "ignored", (json_int_t)im.ignored, "seconds", secs, "rows_per_s",
+                              rate);
         ctl_print_json(s);
         json_decref(s);
     } else {
-        printf("%s: read %lu rows, imported %lu", file, im.rows, im.imported);
+        printf("%s: read %lu %s%s, imported %lu", file, im.rows,
+               im.sink.unit && strcmp(im.sink.unit, "line") ? im.sink.unit : "row",
+               im.rows == 1 ? "" : "s", im.imported);
         if (im.duplicate) printf(", duplicate %lu", im.duplicate);
         if (im.held) printf(", held %lu (past a gap)", im.held);
-        printf(", rejected %lu in %.1f s (%.0f rows/s)\n", im.rejected, secs, rate);
+        if (im.skipped) printf(", skipped %lu", im.skipped);
+        printf(", rejected %lu in %.1f s (%.0f rows/s)", im.rejected, secs, rate);
+        if (im.ignored) printf("; %lu other objects ignored", im.ignored);
+        putchar('\n');
     }
     if (!ec) ec = im.fatal ? im.fatal : im.rejected ? CTL_USAGE : CTL_OK;
 out:

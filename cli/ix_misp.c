@@ -1,0 +1,427 @@
+/*
+ * MISP JSON: gifnet signals as MISP events and attributes, and attributes back as signals.
+ *
+ * Writing gathers the signals per (origin, incident): each group becomes one event whose
+ * creator organisation (Orgc) is the origin's; events are written at the end in a fixed order,
+ * as {"response": [{"Event": ...}, ...]}, with name-based UUIDs, so the same feed gives the
+ * same bytes. What MISP has no attribute field for (labels, incident, expiry, the signal type
+ * of a pdq, vpdq or url hash) travels in machine tags gifnet:key="value". docs/interchange.md
+ * is the specification.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/ix_internal.h"
+#include "protocol/record.h"
+#include "util/gif.h"
+
+struct ix_misp_group {
+    char origin[65];
+    char *incident, *org;
+    uint64_t first_ms, last_ms;
+    char *buf; /* the attributes' JSON, comma-separated */
+    size_t len, cap, n;
+};
+
+/* ---- Writing. */
+
+static struct ix_misp_group *group_of(struct ix_writer *w, const struct ix_rec *r)
+{
+    const char *inc = r->incident ? r->incident : "";
+    for (size_t i = 0; i < w->ngroups; i++) {
+        struct ix_misp_group *g = &w->groups[i];
+        if (strcmp(g->origin, r->origin) == 0 && strcmp(g->incident, inc) == 0) return g;
+    }
+    if (w->ngroups == w->cgroups) {
+        size_t nc = w->cgroups ? 2 * w->cgroups : 16;
+        void *p = realloc(w->groups, nc * sizeof *w->groups);
+        if (!p) return NULL;
+        w->groups = p;
+        w->cgroups = nc;
+    }
+    struct ix_misp_group *g = &w->groups[w->ngroups];
+    memset(g, 0, sizeof *g);
+    snprintf(g->origin, sizeof g->origin, "%s", r->origin);
+    g->incident = strdup(inc);
+    g->org = strdup(r->org);
+    if (!g->incident || !g->org) {
+        free(g->incident);
+        free(g->org);
+        return NULL;
+    }
+    g->first_ms = r->time_ms;
+    w->ngroups++;
+    return g;
+}
+
+static void add_tag(json_t *tags, const char *key, const char *value)
+{
+    char enc[600], name[700];
+    ix_pct_encode(enc, sizeof enc, value, "\"");
+    snprintf(name, sizeof name, "gifnet:%s=\"%s\"", key, enc);
+    json_array_append_new(tags, json_pack("{s:s}", "name", name));
+}
+
+int ix_misp_add(struct ix_writer *w, const struct ix_rec *r)
+{
+    uint8_t st;
+    if (proto_stype_parse(r->type, &st) != 0) return 0;
+    const char *mtype = "hex", *category = "Artifacts dropped";
+    char *value = NULL;
+    if (st == PROTO_ST_VPDQ) {
+        if (!json_is_array(r->value)) return 0;
+        mtype = "text";
+        value = json_dumps(r->value, JSON_COMPACT);
+    } else {
+        if (!json_is_string(r->value)) return 0;
+        value = strdup(json_string_value(r->value));
+        if (st == PROTO_ST_MD5 || st == PROTO_ST_SHA256) {
+            mtype = r->type;
+            category = "Payload delivery";
+        }
+    }
+    if (!value) return -1;
+    struct ix_misp_group *g = group_of(w, r);
+    if (!g) {
+        free(value);
+        return -1;
+    }
+    if (r->time_ms < g->first_ms) g->first_ms = r->time_ms;
+    if (r->time_ms > g->last_ms) g->last_ms = r->time_ms;
+
+    json_t *tags = json_array();
+    add_tag(tags, "signal-type", r->type);
+    size_t i;
+    const json_t *l;
+    json_array_foreach(r->labels, i, l) if (json_is_string(l))
+        add_tag(tags, "label", json_string_value(l));
+    if (r->incident) add_tag(tags, "incident", r->incident);
+    if (r->entity) add_tag(tags, "entity", r->entity);
+    if (r->content_type) add_tag(tags, "content-type", r->content_type);
+    if (r->confidence >= 0) {
+        char c[16];
+        snprintf(c, sizeof c, "%d", (int)r->confidence);
+        add_tag(tags, "confidence", c);
+    }
+    if (r->expires) add_tag(tags, "expires", r->expires);
+    if (st == PROTO_ST_PDQ || st == PROTO_ST_VPDQ) add_tag(tags, "max-distance", "31");
+    if (r->source) add_tag(tags, "source", r->source);
+
+    char uuid[37], name[96], ts[24], comment[96];
+    snprintf(name, sizeof name, "misp-attribute:%s", r->id);
+    ix_uuid5(uuid, name);
+    snprintf(ts, sizeof ts, "%llu", (unsigned long long)(r->time_ms / 1000));
+    snprintf(comment, sizeof comment, "gifnet record %s", r->id);
+    json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:b, s:o}", "uuid", uuid,
+                          "type", mtype, "category", category, "value", value, "to_ids",
+                          !r->retracted, "deleted", r->retracted, "timestamp", ts, "comment",
+                          comment, "distribution", "5", "disable_correlation", false, "Tag",
+                          tags);
+    free(value);
+    char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    if (!text) return -1;
+    size_t tl = strlen(text);
+    if (g->len + tl + 3 > g->cap) {
+        size_t nc = g->cap ? 2 * g->cap : 4096;
+        while (nc < g->len + tl + 3)
+            nc *= 2;
+        char *p = realloc(g->buf, nc);
+        if (!p) {
+            free(text);
+            return -1;
+        }
+        g->buf = p;
+        g->cap = nc;
+    }
+    if (g->n) {
+        memcpy(g->buf + g->len, ",\n", 2);
+        g->len += 2;
+    }
+    memcpy(g->buf + g->len, text, tl);
+    g->len += tl;
+    g->n++;
+    free(text);
+    w->st.written++;
+    return 0;
+}
+
+static int group_cmp(const void *a, const void *b)
+{
+    const struct ix_misp_group *x = a, *y = b;
+    int c = strcmp(x->origin, y->origin);
+    return c ? c : strcmp(x->incident, y->incident);
+}
+
+int ix_misp_finish(struct ix_writer *w)
+{
+    if (w->ngroups > 1) qsort(w->groups, w->ngroups, sizeof *w->groups, group_cmp);
+    fputs("{\"response\":[", w->f);
+    for (size_t i = 0; i < w->ngroups; i++) {
+        struct ix_misp_group *g = &w->groups[i];
+        char uuid[37], orguuid[37], name[200], date[40], ts[24], info[300];
+        snprintf(name, sizeof name, "misp-event:%s:%.64s", g->origin, g->incident);
+        ix_uuid5(uuid, name);
+        snprintf(name, sizeof name, "misp-org:%s", g->origin);
+        ix_uuid5(orguuid, name);
+        gif_time_fmt(date, sizeof date, g->first_ms);
+        date[10] = '\0';
+        snprintf(ts, sizeof ts, "%llu", (unsigned long long)(g->last_ms / 1000));
+        const char *org = *g->org ? g->org : g->origin;
+        if (*g->incident)
+            snprintf(info, sizeof info, "gifnet: incident %s (%s)", g->incident, org);
+        else
+            snprintf(info, sizeof info, "gifnet: signals without an incident (%s)", org);
+        json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:{s:s, s:s}}", "uuid",
+                               uuid, "info", info, "date", date, "timestamp", ts, "published",
+                               false, "analysis", "2", "threat_level_id", "1", "distribution",
+                               "0", "Orgc", "name", org, "uuid", orguuid);
+        if (!ev) return -1;
+        json_t *tags = json_array();
+        if (*g->incident) add_tag(tags, "incident", g->incident);
+        json_object_set_new(ev, "Tag", tags);
+        char *head = json_dumps(ev, JSON_COMPACT);
+        json_decref(ev);
+        if (!head) return -1;
+        head[strlen(head) - 1] = '\0'; /* drop the closing brace: the attributes follow */
+        fprintf(w->f, "%s\n{\"Event\":%s,\"Attribute\":[\n", i ? "," : "", head);
+        free(head);
+        fwrite(g->buf, 1, g->len, w->f);
+        fputs("\n]}}", w->f);
+    }
+    fputs(w->ngroups ? "\n]}\n" : "]}\n", w->f);
+    return 0;
+}
+
+void ix_misp_free(struct ix_writer *w)
+{
+    for (size_t i = 0; i < w->ngroups; i++) {
+        free(w->groups[i].incident);
+        free(w->groups[i].org);
+        free(w->groups[i].buf);
+    }
+    free(w->groups);
+    w->groups = NULL;
+    w->ngroups = w->cgroups = 0;
+}
+
+/* ---- Reading. */
+
+static bool truthy(const json_t *v, bool dflt)
+{
+    if (!v || json_is_null(v)) return dflt;
+    if (json_is_boolean(v)) return json_is_true(v);
+    if (json_is_integer(v)) return json_integer_value(v) != 0;
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        return !(strcmp(s, "0") == 0 || strcasecmp(s, "false") == 0 || *s == '\0');
+    }
+    return dflt;
+}
+
+/* Applies a Tag list's gifnet tags and labels to sig; returns a reason for a bad gifnet tag. */
+static const char *apply_tags(json_t *sig, const json_t *tags, char *hint, size_t hintlen)
+{
+    size_t i;
+    const json_t *t;
+    json_array_foreach(tags, i, t)
+    {
+        const char *name = json_string_value(json_is_object(t) ? json_object_get(t, "name") : t);
+        if (!name) continue;
+        const char *bad;
+        if (ix_gifnet_tag(sig, name, hint, hintlen, &bad)) {
+            if (bad) return bad;
+        } else {
+            ix_tag_label(sig, name);
+        }
+    }
+    return NULL;
+}
+
+struct ev_ctx {
+    const struct ix_sink *s;
+    struct ix_read_stats *st;
+    const json_t *event_tags;
+    char source[IX_SOURCE_MAX + 1];
+    unsigned long item;
+};
+
+static void read_attribute(struct ev_ctx *e, const json_t *a)
+{
+    unsigned long item = ++e->item;
+    e->st->items++;
+    const struct ix_sink *s = e->s;
+    if (!json_is_object(a)) return ix_reject(s, item, "attribute is not a JSON object", NULL);
+    const char *type = json_string_value(json_object_get(a, "type"));
+    const char *value = json_string_value(json_object_get(a, "value"));
+    const char *uuid = json_string_value(json_object_get(a, "uuid"));
+    if (truthy(json_object_get(a, "deleted"), false))
+        return ix_skip(s, item, "deleted", uuid ? uuid : value);
+    if (!truthy(json_object_get(a, "to_ids"), true))
+        return ix_skip(s, item, "to_ids is false (not for detection)", value);
+    if (!type) return ix_reject(s, item, "attribute without a \"type\"", uuid);
+    if (!value) return ix_reject(s, item, "attribute without a string \"value\"", uuid);
+
+    json_t *sig = json_object();
+    char hint[16] = "";
+    const char *bad = apply_tags(sig, e->event_tags, hint, sizeof hint);
+    if (!bad) bad = apply_tags(sig, json_object_get(a, "Tag"), hint, sizeof hint);
+    if (bad) {
+        json_decref(sig);
+        return ix_reject(s, item, bad, value);
+    }
+    const char *stype = NULL;
+    const char *v = value;
+    if (strcmp(type, "md5") == 0 || strcmp(type, "sha256") == 0 || strcmp(type, "pdq") == 0) {
+        stype = type;
+    } else if (strcmp(type, "filename|md5") == 0 || strcmp(type, "filename|sha256") == 0) {
+        stype = type + 9;
+        const char *bar = strrchr(value, '|');
+        v = bar ? bar + 1 : "";
+    } else if (strcmp(type, "url") == 0) {
+        stype = "url";
+    } else if ((strcmp(type, "hex") == 0 || strcmp(type, "text") == 0 ||
+                strcmp(type, "other") == 0) &&
+               (strcmp(hint, "pdq") == 0 || strcmp(hint, "vpdq") == 0 ||
+                strcmp(hint, "url") == 0)) {
+        stype = hint;
+    }
+    if (!stype) {
+        char why[120];
+        snprintf(why, sizeof why, "unsupported attribute type '%.40s'", type);
+        json_decref(sig);
+        return ix_reject(s, item, why, value);
+    }
+    if (hint[0] && strcmp(hint, stype) != 0) {
+        json_decref(sig);
+        return ix_reject(s, item, "gifnet:signal-type tag disagrees with the attribute type",
+                         value);
+    }
+    json_object_set_new(sig, "type", json_string(stype));
+    if (strcmp(stype, "vpdq") == 0) {
+        char why[200];
+        json_t *vs = json_string(v);
+        json_t *frames = ix_vpdq_frames(vs, why, sizeof why);
+        json_decref(vs);
+        if (!frames) {
+            json_decref(sig);
+            return ix_reject(s, item, why, NULL);
+        }
+        json_object_set_new(sig, "value", frames);
+    } else if (strcmp(stype, "url") == 0 && strcmp(type, "url") != 0) {
+        uint8_t b[32]; /* a gifnet url hash, never a URL to hash again */
+        if (gif_unhex(b, 32, v, strlen(v)) != 0) {
+            json_decref(sig);
+            return ix_reject(s, item, "url hash is not 64 hex digits", value);
+        }
+        json_object_set_new(sig, "value", json_string(v));
+    } else {
+        json_object_set_new(sig, "value", json_string(v));
+    }
+    json_object_set_new(sig, "source", json_string(e->source));
+    ix_emit(s, item, sig, value);
+}
+
+static void read_event(struct ev_ctx *e, const json_t *ev)
+{
+    const json_t *orgc = json_object_get(ev, "Orgc");
+    if (!orgc) orgc = json_object_get(ev, "Org");
+    const char *org = json_string_value(json_object_get(orgc, "name"));
+    const json_t *idv = json_object_get(ev, "uuid");
+    if (!json_is_string(idv)) idv = json_object_get(ev, "id");
+    char id[80];
+    if (json_is_string(idv))
+        snprintf(id, sizeof id, "%.64s", json_string_value(idv));
+    else if (json_is_integer(idv))
+        snprintf(id, sizeof id, "%lld", (long long)json_integer_value(idv));
+    else
+        snprintf(id, sizeof id, "?");
+    char suffix[96];
+    snprintf(suffix, sizeof suffix, "%sevent %s", org && *org ? "/" : "", id);
+    /* "misp:" + org cut to fit + "/event ID" */
+    char orgpart[IX_SOURCE_MAX + 1];
+    size_t room = IX_SOURCE_MAX - 5 - strlen(suffix);
+    char pfx[8] = "";
+    ix_source(orgpart, pfx, org ? org : "");
+    size_t n = strlen(orgpart);
+    if (n > room) {
+        n = room;
+        while (n > 0 && ((unsigned char)orgpart[n] & 0xC0) == 0x80)
+            n--;
+        orgpart[n] = '\0';
+    }
+    snprintf(e->source, sizeof e->source, "misp:%s%s", orgpart, suffix);
+    e->event_tags = json_object_get(ev, "Tag");
+    size_t i, j;
+    const json_t *a, *obj;
+    json_array_foreach(json_object_get(ev, "Attribute"), i, a) read_attribute(e, a);
+    json_array_foreach(json_object_get(ev, "Object"), i, obj)
+    {
+        json_array_foreach(json_object_get(obj, "Attribute"), j, a) read_attribute(e, a);
+    }
+}
+
+/* The event object of a list element: {"Event": {...}} or the event itself. */
+static const json_t *event_in(const json_t *x)
+{
+    const json_t *ev = json_object_get(x, "Event");
+    if (json_is_object(ev)) return ev;
+    if (json_is_object(x) && (json_object_get(x, "Attribute") || json_object_get(x, "Object")))
+        return x;
+    return NULL;
+}
+
+enum ix_format ix_detect_json(const json_t *doc)
+{
+    if (json_is_object(doc)) {
+        const char *t = json_string_value(json_object_get(doc, "type"));
+        if (t && strcmp(t, "bundle") == 0) return IX_STIX;
+        if (json_object_get(doc, "Event") || json_object_get(doc, "response")) return IX_MISP;
+        return IX_NONE;
+    }
+    if (json_is_array(doc) && json_array_size(doc) > 0 && event_in(json_array_get(doc, 0)))
+        return IX_MISP;
+    return IX_NONE;
+}
+
+int ix_misp_read(const json_t *doc, const struct ix_sink *s, struct ix_read_stats *st, char *err,
+                 size_t errlen)
+{
+    struct ix_read_stats dummy;
+    if (!st) st = &dummy;
+    memset(st, 0, sizeof *st);
+    const json_t *list = NULL, *single = NULL;
+    if (json_is_object(doc)) {
+        const json_t *r = json_object_get(doc, "response");
+        if (json_is_array(r))
+            list = r;
+        else if (json_is_object(r))
+            single = event_in(r);
+        else if (json_object_get(doc, "Event"))
+            single = event_in(doc);
+    } else if (json_is_array(doc)) {
+        list = doc;
+    }
+    if (!list && !single) {
+        gif_seterr(err, errlen,
+                   "not MISP JSON ({\"Event\": {...}}, {\"response\": [...]} or a list of events)");
+        return -1;
+    }
+    struct ev_ctx e = {.s = s, .st = st};
+    if (single) {
+        read_event(&e, single);
+        return 0;
+    }
+    size_t i;
+    const json_t *x;
+    json_array_foreach(list, i, x)
+    {
+        const json_t *ev = event_in(x);
+        if (!ev) {
+            st->ignored++;
+            continue;
+        }
+        read_event(&e, ev);
+    }
+    return 0;
+}
