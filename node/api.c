@@ -15,6 +15,7 @@
 #include "node/net.h"
 #include "node/node.h"
 #include "node/policy.h"
+#include "node/webhook.h"
 #include "util/gif.h"
 
 #define LOOKUP_IDS_MAX 100 /* records returned per exact lookup */
@@ -2060,6 +2061,7 @@ void api_handle(void *ctx, struct http_conn *c, const struct http_req *req)
     ROUTE("/v1/records", R_GET, get_feed(&k, req));
     ROUTE("/v1/records", R_POST, WRITE(post_records(&k, req)));
     ROUTE("/v1/events", R_GET, get_events(&k, req));
+    ROUTE("/v1/webhook", R_GET, reply_json(&k, 200, webhook_json(n)));
     ROUTE("/metrics", R_GET, get_metrics(&k));
 #undef ROUTE
 #undef WRITE

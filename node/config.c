@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "node/policy.h"
+#include "node/webhook.h"
 #include "util/gif.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -51,6 +52,10 @@ void config_defaults(struct node_config *c)
     c->policy.block_max_distance = 31;
     c->policy.block_incident_level = PROTO_LEVEL_INCIDENT;
     c->policy.dflt = POLICY_REVIEW;
+    c->webhook.events = WEBHOOK_EVENTS_ALL;
+    c->webhook.timeout_ms = 5000;
+    c->webhook.max_attempts = 8;
+    c->webhook.queue_max = 10000;
 }
 
 int config_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
@@ -401,9 +406,41 @@ static int handler(void *user, const char *section, const char *key, const char 
             c->policy.dflt = POLICY_ALLOW;
         else
             return fail(L, section, key, "'%s' is not block, review or allow", v);
+    } else if (IS("webhook", "url")) {
+        char why[200];
+        if (webhook_url_parse(v, &c->webhook, why, sizeof why))
+            return fail(L, section, key, "'%.200s': %s", v, why);
+        c->webhook.enabled = true;
+    } else if (IS("webhook", "secret")) {
+        /* A secret: messages give its length, never its text. */
+        size_t n = strlen(v);
+        if (n < 16) return fail(L, section, key, "too short (%zu characters, at least 16)", n);
+        if (n >= sizeof c->webhook.secret)
+            return fail(L, section, key, "too long (%zu characters, at most %zu)", n,
+                        sizeof c->webhook.secret - 1);
+        for (const char *s = v; *s; s++)
+            if (!isgraph((unsigned char)*s))
+                return fail(L, section, key, "holds a space or control character");
+        memcpy(c->webhook.secret, v, n + 1);
+    } else if (IS("webhook", "events")) {
+        char why[200];
+        if (webhook_events_parse(v, &c->webhook.events, why, sizeof why))
+            return fail(L, section, key, "%s", why);
+    } else if (IS("webhook", "timeout_ms")) {
+        if (!parse_u64(v, 100, 600000, &u))
+            return fail(L, section, key, "'%s' is not a number of ms from 100 to 600000", v);
+        c->webhook.timeout_ms = (uint32_t)u;
+    } else if (IS("webhook", "max_attempts")) {
+        if (!parse_u64(v, 1, 100, &u))
+            return fail(L, section, key, "'%s' is not a count from 1 to 100", v);
+        c->webhook.max_attempts = (uint32_t)u;
+    } else if (IS("webhook", "queue_max")) {
+        if (!parse_u64(v, 1, 1000000, &u))
+            return fail(L, section, key, "'%s' is not a count from 1 to 1000000", v);
+        c->webhook.queue_max = (uint32_t)u;
     } else {
-        static const char *const sections[] = {"node",  "consortium", "api",
-                                               "peers", "storage",    "policy"};
+        static const char *const sections[] = {"node",    "consortium", "api",    "peers",
+                                               "storage", "policy",     "webhook"};
         for (size_t i = 0; i < GIF_ARRAY_LEN(sections); i++)
             if (strcmp(section, sections[i]) == 0)
                 return fail(L, section, key, "unknown key (value '%s')", v);
@@ -560,6 +597,12 @@ int config_load(struct node_config *c, const char *path, char *err, size_t errle
     }
     if (!L->have_token) {
         snprintf(err, errlen, "%s: [api] token: required (at least 16 characters)", path);
+        rc = GIF_E_INVALID;
+        goto out;
+    }
+    if (c->webhook.enabled && !c->webhook.secret[0]) {
+        snprintf(err, errlen,
+                 "%s: [webhook] secret: required when url is set (at least 16 characters)", path);
         rc = GIF_E_INVALID;
         goto out;
     }

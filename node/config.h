@@ -50,6 +50,21 @@ struct policy_config {
     struct policy_rule rules[POLICY_RULES_MAX];
 };
 
+/* [webhook] (node/webhook.c, docs/operations.md). Events are bits (1 << enum webhook_event). */
+#define CONFIG_WEBHOOK_URL_MAX 200
+struct webhook_config {
+    bool enabled;                        /* url is set */
+    char url[CONFIG_WEBHOOK_URL_MAX];    /* as configured, http://host[:port]/path */
+    char host[256];                      /* parsed from url: a name or an address (IPv6 bare) */
+    int port;                            /* 1..65535, default 80 */
+    char path[CONFIG_WEBHOOK_URL_MAX];   /* with its query, "/" at least */
+    char secret[CONFIG_WEBHOOK_URL_MAX]; /* HMAC key, >= 16 characters; never logged */
+    unsigned events;                     /* default: every event */
+    uint32_t timeout_ms;                 /* one attempt, connect to status line; default 5000 */
+    uint32_t max_attempts;               /* before a delivery is dead-lettered; default 8 */
+    uint32_t queue_max;                  /* deliveries waiting; default 10000 */
+};
+
 struct node_config {
     char path[CONFIG_PATH_MAX];     /* the config file itself */
     char data_dir[CONFIG_PATH_MAX]; /* [node] data_dir, default: the config file's directory */
@@ -80,6 +95,8 @@ struct node_config {
     bool sync;         /* [storage] sync, default true; false only for tests */
 
     struct policy_config policy; /* [policy] */
+    /* [webhook] */
+    struct webhook_config webhook;
 };
 
 /* Fills c with every default (no file read). */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/webhook.h"
 #include "protocol/record.h"
 #include "util/gif.h"
 
@@ -231,6 +232,34 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g)
     histogram(&o, "gifnet_propagation_delay_seconds",
               "Origin's publish time to local acceptance, records of other origins.", prop_bounds,
               m->prop_buckets, METRICS_PROP_BUCKETS, m->prop_sum, m->prop_count);
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } wh[] = {
+        {"gifnet_webhook_delivered_total", "Webhook deliveries answered 2xx, by event.",
+         offsetof(struct metrics, wh_delivered)},
+        {"gifnet_webhook_attempts_total", "Webhook delivery attempts, by event.",
+         offsetof(struct metrics, wh_attempts)},
+        {"gifnet_webhook_failures_total",
+         "Webhook attempts that failed (not 2xx, timeout, connection error), by event.",
+         offsetof(struct metrics, wh_failures)},
+    };
+    for (size_t k = 0; k < sizeof wh / sizeof wh[0]; k++) {
+        const uint64_t *v = (const uint64_t *)((const char *)m + wh[k].off);
+        put(&o, "# HELP %s %s\n# TYPE %s counter\n", wh[k].name, wh[k].help, wh[k].name);
+        for (unsigned e = 0; e < METRICS_WH_EVENTS; e++)
+            put(&o, "%s{event=\"%s\"} %llu\n", wh[k].name, webhook_event_name(e),
+                (unsigned long long)v[e]);
+    }
+    put(&o, "# HELP gifnet_webhook_dead_letters_total Webhook deliveries given up, by event and "
+            "reason (attempts, overflow, stopped).\n"
+            "# TYPE gifnet_webhook_dead_letters_total counter\n");
+    for (unsigned e = 0; e < METRICS_WH_EVENTS; e++)
+        for (unsigned r = 0; r < METRICS_WH_REASONS; r++)
+            put(&o, "gifnet_webhook_dead_letters_total{event=\"%s\",reason=\"%s\"} %llu\n",
+                webhook_event_name(e), webhook_dead_name(r), (unsigned long long)m->wh_dead[e][r]);
+    scalar(&o, "gifnet_webhook_queue", "gauge",
+           "Webhook deliveries waiting (the one in flight included).", m->wh_queue);
     if (o.oom) {
         free(o.buf);
         return NULL;

@@ -11,6 +11,8 @@
 #define METRICS_REASONS 24 /* -GIF_E_* - 1000, plus 0 for "other" */
 #define METRICS_CODES 16
 #define METRICS_PROP_BUCKETS 12
+#define METRICS_WH_EVENTS 3  /* enum webhook_event (node/webhook.h) */
+#define METRICS_WH_REASONS 3 /* enum webhook_dead */
 
 struct metrics {
     uint64_t records_by_kind[PROTO_KIND_MAX + 1];
@@ -40,6 +42,12 @@ struct metrics {
     uint64_t prop_buckets[METRICS_PROP_BUCKETS]; /* origin's publish time to local acceptance */
     uint64_t prop_count;
     double prop_sum;
+    /* The webhook (node/webhook.c), by event. */
+    uint64_t wh_delivered[METRICS_WH_EVENTS];
+    uint64_t wh_attempts[METRICS_WH_EVENTS];
+    uint64_t wh_failures[METRICS_WH_EVENTS]; /* attempts that failed (retried or not) */
+    uint64_t wh_dead[METRICS_WH_EVENTS][METRICS_WH_REASONS];
+    uint64_t wh_queue; /* gauge: deliveries waiting, the one in flight included */
 };
 
 /* One ready peer link's counters, read at render time (node/net.c fills them). */

@@ -7,6 +7,7 @@
 
 #include "node/net.h"
 #include "node/node.h"
+#include "node/webhook.h"
 #include "protocol/keyfile.h"
 #include "util/gif.h"
 
@@ -103,6 +104,7 @@ static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct stor
         net_push(n, &r, sr->buf, sr->len, src ? src->peer : NULL,
                  r.kind == PROTO_ALERT || r.kind == PROTO_INCIDENT || r.kind == PROTO_REVOCATION);
     api_broadcast(n, sr->feed, sr->buf, sr->len, sr->accepted_ms);
+    webhook_record(n, &r, sr);
     return 0;
 }
 
@@ -302,6 +304,8 @@ int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *e
     n->sigint.data = n->sigterm.data = n;
     uv_signal_start(&n->sigint, signal_cb, SIGINT);
     uv_signal_start(&n->sigterm, signal_cb, SIGTERM);
+    rc = webhook_start(n, err, errlen);
+    if (rc) return rc;
     /* Last, so that a failure here finds every handle above open and node_stop closes them. */
     return net_start(n, err, errlen);
 }
@@ -320,6 +324,7 @@ void node_stop(struct node *n)
     if (n->stopping) return;
     n->stopping = true;
     net_stop(n);
+    webhook_stop(n);
     /* Writes already queued still complete (their answers are discarded if the client left);
      * the loop ends once the write in flight and every handle are done. */
     if (n->http)
@@ -331,6 +336,7 @@ void node_stop(struct node *n)
 void node_free(struct node *n)
 {
     net_free(n);
+    webhook_free(n);
     if (n->store) store_close(n->store);
     if (n->pdq) store_pdq_free(n->pdq);
     if (n->vpdq) store_pdq_free(n->vpdq);

@@ -26,6 +26,7 @@
 
 struct write_req;
 struct net;
+struct webhook;
 
 struct sse_client {
     struct http_conn *conn;
@@ -42,6 +43,8 @@ struct node {
     struct store_pdq *vpdq;
     struct http_server *http;
     struct net *net; /* NULL when the peer network is off */
+    /* NULL without a [webhook] url (node/webhook.c) */
+    struct webhook *webhook;
     struct metrics metrics;
 
     uint8_t *sk; /* sodium_malloc'd node secret key */

@@ -1,0 +1,833 @@
+/*
+ * The webhook (webhook.h; docs/api.md "Webhooks"). One attempt at a time: resolve the host
+ * (unless it is an address), connect, write the request with "Connection: close", read until
+ * the status line, close. The node's timer bounds the attempt (timeout_ms) and, between
+ * attempts, waits out the backoff. A queued delivery costs its JSON body; nothing here waits
+ * on the network in the loop thread.
+ */
+#include "node/webhook.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <uv.h>
+
+#include "node/api_json.h"
+#include "node/metrics.h"
+#include "node/node.h"
+#include "node/policy.h"
+#include "util/gif.h"
+
+_Static_assert(WEBHOOK_EVENTS == METRICS_WH_EVENTS, "metrics.h counts webhook events");
+_Static_assert(WEBHOOK_DEAD_REASONS == METRICS_WH_REASONS, "metrics.h counts dead reasons");
+
+#define RESP_MAX 1024   /* bytes read looking for the status line */
+#define STOP_LOG_MAX 20 /* deliveries named one by one in the log at stop */
+
+static const char *const event_names[WEBHOOK_EVENTS] = {"alert", "blocking_signal", "incident"};
+static const char *const event_config_names[WEBHOOK_EVENTS] = {"alerts", "blocking_signals",
+                                                               "incidents"};
+static const char *const dead_names[WEBHOOK_DEAD_REASONS] = {"attempts", "overflow", "stopped"};
+
+const char *webhook_event_name(unsigned ev)
+{
+    return ev < WEBHOOK_EVENTS ? event_names[ev] : NULL;
+}
+
+const char *webhook_dead_name(unsigned reason)
+{
+    return reason < WEBHOOK_DEAD_REASONS ? dead_names[reason] : NULL;
+}
+
+/* ---- Pure parts. */
+
+int webhook_url_parse(const char *url, struct webhook_config *c, char *why, size_t whylen)
+{
+    size_t ulen = strlen(url);
+    if (ulen >= sizeof c->url) {
+        gif_seterr(why, whylen, "longer than %zu characters", sizeof c->url - 1);
+        return -1;
+    }
+    if (strncasecmp(url, "https://", 8) == 0) {
+        gif_seterr(why, whylen,
+                   "https is not supported: gifd delivers over plain http (the receiver is "
+                   "meant to sit inside the member's network)");
+        return -1;
+    }
+    if (strncasecmp(url, "http://", 7) != 0) {
+        gif_seterr(why, whylen, "not an http:// URL");
+        return -1;
+    }
+    for (const char *s = url; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f) {
+            gif_seterr(why, whylen, "holds a space, a control or a non-ASCII character");
+            return -1;
+        }
+    if (strchr(url, '#')) {
+        gif_seterr(why, whylen, "a fragment (#...) is not sent to a server: remove it");
+        return -1;
+    }
+    const char *a = url + 7;
+    size_t alen = strcspn(a, "/?");
+    const char *rest = a + alen;
+    if (memchr(a, '@', alen)) {
+        gif_seterr(why, whylen, "user information (user@) is not supported");
+        return -1;
+    }
+    const char *h, *portp = NULL;
+    size_t hl;
+    if (alen && a[0] == '[') {
+        const char *close = memchr(a, ']', alen);
+        if (!close) {
+            gif_seterr(why, whylen, "an IPv6 address without its closing ']'");
+            return -1;
+        }
+        h = a + 1;
+        hl = (size_t)(close - h);
+        char tmp[INET6_ADDRSTRLEN + 1];
+        struct in6_addr a6;
+        if (hl == 0 || hl >= sizeof tmp) {
+            gif_seterr(why, whylen, "not an IPv6 address in brackets");
+            return -1;
+        }
+        memcpy(tmp, h, hl);
+        tmp[hl] = '\0';
+        if (inet_pton(AF_INET6, tmp, &a6) != 1) {
+            gif_seterr(why, whylen, "'%s' is not an IPv6 address", tmp);
+            return -1;
+        }
+        if (close + 1 < a + alen) {
+            if (close[1] != ':') {
+                gif_seterr(why, whylen, "unexpected characters after ']'");
+                return -1;
+            }
+            portp = close + 2;
+        }
+    } else {
+        const char *colon = memchr(a, ':', alen);
+        h = a;
+        hl = colon ? (size_t)(colon - a) : alen;
+        if (colon) portp = colon + 1;
+        for (size_t i = 0; i < hl; i++)
+            if (!isalnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-' && h[i] != '_') {
+                gif_seterr(why, whylen, "the host '%.*s' is not a name or an address", (int)hl, h);
+                return -1;
+            }
+    }
+    if (hl == 0) {
+        gif_seterr(why, whylen, "no host");
+        return -1;
+    }
+    if (hl >= sizeof c->host) {
+        gif_seterr(why, whylen, "the host is too long");
+        return -1;
+    }
+    long port = 80;
+    if (portp) {
+        size_t pl = (size_t)(a + alen - portp);
+        port = 0;
+        for (size_t i = 0; i < pl; i++) {
+            if (!isdigit((unsigned char)portp[i]) || pl > 5) {
+                port = -1;
+                break;
+            }
+            port = port * 10 + (portp[i] - '0');
+        }
+        if (pl == 0 || port < 1 || port > 65535) {
+            gif_seterr(why, whylen, "the port '%.*s' is not 1 to 65535", (int)pl, portp);
+            return -1;
+        }
+    }
+    memcpy(c->host, h, hl);
+    c->host[hl] = '\0';
+    c->port = (int)port;
+    if (*rest == '/')
+        snprintf(c->path, sizeof c->path, "%s", rest);
+    else
+        snprintf(c->path, sizeof c->path, "/%s", rest); /* "" or "?query" */
+    memcpy(c->url, url, ulen + 1);
+    return 0;
+}
+
+int webhook_events_parse(const char *s, unsigned *events, char *why, size_t whylen)
+{
+    unsigned ev = 0;
+    while (*s) {
+        while (*s == ' ' || *s == '\t' || *s == ',')
+            s++;
+        if (!*s) break;
+        const char *end = s;
+        while (*end && *end != ',' && *end != ' ' && *end != '\t')
+            end++;
+        size_t n = (size_t)(end - s);
+        unsigned i;
+        for (i = 0; i < WEBHOOK_EVENTS; i++)
+            if (strlen(event_config_names[i]) == n && strncmp(s, event_config_names[i], n) == 0)
+                break;
+        if (i == WEBHOOK_EVENTS) {
+            gif_seterr(why, whylen, "'%.*s' is not an event (alerts, blocking_signals, incidents)",
+                       (int)(n > 100 ? 100 : n), s);
+            return -1;
+        }
+        ev |= 1u << i;
+        s = end;
+    }
+    if (!ev) {
+        gif_seterr(why, whylen, "names no event (alerts, blocking_signals, incidents)");
+        return -1;
+    }
+    *events = ev;
+    return 0;
+}
+
+void webhook_sign(const char *secret, uint64_t ts, const void *body, size_t len, char hex[65])
+{
+    crypto_auth_hmacsha256_state st;
+    uint8_t mac[crypto_auth_hmacsha256_BYTES];
+    char prefix[32];
+    int pn = snprintf(prefix, sizeof prefix, "%" PRIu64 ".", ts);
+    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)prefix, (unsigned long long)pn);
+    crypto_auth_hmacsha256_update(&st, body, len);
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_memzero(&st, sizeof st);
+    gif_hex(hex, mac, sizeof mac);
+}
+
+uint64_t webhook_backoff_ms(uint32_t attempt, uint32_t r)
+{
+    uint64_t base = WEBHOOK_BACKOFF_MIN_MS;
+    for (uint32_t i = 1; i < attempt && base < WEBHOOK_BACKOFF_MAX_MS; i++)
+        base *= 2;
+    if (base > WEBHOOK_BACKOFF_MAX_MS) base = WEBHOOK_BACKOFF_MAX_MS;
+    uint64_t d = base - base / 4 + (uint64_t)r % (base / 2 + 1);
+    return d > WEBHOOK_BACKOFF_MAX_MS ? WEBHOOK_BACKOFF_MAX_MS : d;
+}
+
+int webhook_lane(unsigned event)
+{
+    return event == WEBHOOK_BLOCKING_SIGNAL ? 1 : 0;
+}
+
+static void lane_append(struct webhook_queue *q, int l, struct webhook_item *it)
+{
+    it->next = NULL;
+    it->prev = q->tail[l];
+    if (q->tail[l])
+        q->tail[l]->next = it;
+    else
+        q->head[l] = it;
+    q->tail[l] = it;
+    q->len++;
+}
+
+struct webhook_item *webhook_queue_push(struct webhook_queue *q, struct webhook_item *it)
+{
+    int l = webhook_lane(it->event);
+    if (q->len < q->max) {
+        lane_append(q, l, it);
+        return NULL;
+    }
+    if (l == 1 || !q->tail[1]) return it;
+    struct webhook_item *out = q->tail[1];
+    webhook_queue_remove(q, out);
+    lane_append(q, l, it);
+    return out;
+}
+
+struct webhook_item *webhook_queue_peek(const struct webhook_queue *q)
+{
+    return q->head[0] ? q->head[0] : q->head[1];
+}
+
+void webhook_queue_remove(struct webhook_queue *q, struct webhook_item *it)
+{
+    int l = webhook_lane(it->event);
+    if (it->prev)
+        it->prev->next = it->next;
+    else
+        q->head[l] = it->next;
+    if (it->next)
+        it->next->prev = it->prev;
+    else
+        q->tail[l] = it->prev;
+    it->prev = it->next = NULL;
+    q->len--;
+}
+
+/* ---- The node's webhook. */
+
+enum wstate { WS_IDLE, WS_WAIT, WS_BUSY };
+static const char *const wstate_names[] = {"idle", "waiting", "sending"};
+
+struct webhook;
+
+/* One attempt. Freed once no libuv request or handle refers to it (conn_release). */
+struct conn {
+    struct webhook *wh;
+    struct webhook_item *it; /* valid only while !done */
+    uv_getaddrinfo_t gai;
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    uv_write_t wreq;
+    bool resolving, tcp_open, done;
+    char *req;
+    size_t reqlen;
+    char resp[RESP_MAX];
+    size_t resplen;
+};
+
+struct dead_letter {
+    char delivery[33];
+    char record[65];
+    unsigned event, reason;
+    uint32_t attempts;
+    uint64_t queued_ms, dead_ms;
+    char error[120];
+};
+
+struct webhook {
+    struct node *n;
+    const struct webhook_config *cfg;
+    struct webhook_queue q;
+    uv_timer_t timer; /* the attempt's timeout, or the backoff before the next attempt */
+    bool timer_open;
+    enum wstate state;
+    struct conn *conn; /* the attempt in flight */
+    bool stopping;
+    struct dead_letter dead[WEBHOOK_DEAD_KEEP]; /* a ring: the newest at dead_next - 1 */
+    size_t ndead, dead_next;
+    uint64_t last_ok_ms;
+    char last_error[160];
+};
+
+static void pump(struct webhook *wh);
+
+static uint64_t mono_ms(void)
+{
+    return gif_mono_ns() / 1000000;
+}
+
+static void gauge(struct webhook *wh)
+{
+    wh->n->metrics.wh_queue = wh->q.len;
+}
+
+static void item_free(struct webhook_item *it)
+{
+    if (!it) return;
+    free(it->body);
+    free(it);
+}
+
+static void dead_letter(struct webhook *wh, struct webhook_item *it, unsigned reason, bool log)
+{
+    wh->n->metrics.wh_dead[it->event][reason]++;
+    struct dead_letter *d = &wh->dead[wh->dead_next];
+    wh->dead_next = (wh->dead_next + 1) % WEBHOOK_DEAD_KEEP;
+    if (wh->ndead < WEBHOOK_DEAD_KEEP) wh->ndead++;
+    memcpy(d->delivery, it->delivery, sizeof d->delivery);
+    memcpy(d->record, it->record, sizeof d->record);
+    d->event = it->event;
+    d->reason = reason;
+    d->attempts = it->attempts;
+    d->queued_ms = it->queued_ms;
+    d->dead_ms = gif_now_ms();
+    snprintf(d->error, sizeof d->error, "%s", it->last_error);
+    if (log)
+        GIF_WARN("webhook",
+                 "delivery %s dead-lettered (%s): %s of record %s after %" PRIu32 " attempt(s)%s%s",
+                 it->delivery, dead_names[reason], event_names[it->event], it->record, it->attempts,
+                 it->last_error[0] ? "; last error: " : "", it->last_error);
+    item_free(it);
+}
+
+static void conn_free(struct conn *c)
+{
+    free(c->req);
+    free(c);
+}
+
+static void tcp_closed(uv_handle_t *h)
+{
+    conn_free(h->data);
+}
+
+/* The attempt is over (c->done is set): let go of its handle or request; c is freed once
+ * libuv is done with it. */
+static void conn_release(struct conn *c)
+{
+    if (c->resolving) {
+        uv_cancel((uv_req_t *)&c->gai); /* its callback frees c, cancelled or not */
+        return;
+    }
+    if (c->tcp_open) {
+        uv_close((uv_handle_t *)&c->tcp, tcp_closed);
+        return;
+    }
+    conn_free(c);
+}
+
+/* Ends the attempt in flight: delivered, or failed for `why`. c must not be used after. */
+static void finish(struct conn *c, bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void finish(struct conn *c, bool ok, const char *fmt, ...)
+{
+    if (c->done) return;
+    c->done = true;
+    struct webhook *wh = c->wh;
+    struct webhook_item *it = c->it;
+    struct metrics *m = &wh->n->metrics;
+    wh->conn = NULL;
+    wh->state = WS_IDLE;
+    uv_timer_stop(&wh->timer);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(it->last_error, sizeof it->last_error, fmt, ap);
+    va_end(ap);
+    conn_release(c);
+    if (ok) {
+        m->wh_delivered[it->event]++;
+        wh->last_ok_ms = gif_now_ms();
+        GIF_DEBUG("webhook", "delivery %s (%s of record %s) delivered: %s", it->delivery,
+                  event_names[it->event], it->record, it->last_error);
+        webhook_queue_remove(&wh->q, it);
+        item_free(it);
+    } else {
+        m->wh_failures[it->event]++;
+        snprintf(wh->last_error, sizeof wh->last_error, "%s: %s", it->delivery, it->last_error);
+        if (it->attempts >= wh->cfg->max_attempts) {
+            webhook_queue_remove(&wh->q, it);
+            dead_letter(wh, it, WEBHOOK_DEAD_ATTEMPTS, true);
+        } else {
+            uint64_t d = webhook_backoff_ms(it->attempts, randombytes_random());
+            it->not_before_ms = mono_ms() + d;
+            GIF_INFO("webhook", "delivery %s attempt %" PRIu32 " failed: %s; next in %.1f s",
+                     it->delivery, it->attempts, it->last_error, (double)d / 1000.0);
+        }
+    }
+    gauge(wh);
+    pump(wh);
+}
+
+static void timeout_cb(uv_timer_t *t)
+{
+    struct webhook *wh = t->data;
+    if (wh->conn) finish(wh->conn, false, "no answer within %" PRIu32 " ms", wh->cfg->timeout_ms);
+}
+
+static void wait_cb(uv_timer_t *t)
+{
+    struct webhook *wh = t->data;
+    wh->state = WS_IDLE;
+    pump(wh);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct conn *c = h->data;
+    *buf = uv_buf_init(c->resp + c->resplen, (unsigned)(RESP_MAX - 1 - c->resplen));
+}
+
+/* The status code of a complete status line "HTTP/1.x NNN ...", or -1. */
+static int status_code(const char *line)
+{
+    if (strncmp(line, "HTTP/", 5) != 0) return -1;
+    const char *sp = strchr(line, ' ');
+    if (!sp || !isdigit((unsigned char)sp[1]) || !isdigit((unsigned char)sp[2]) ||
+        !isdigit((unsigned char)sp[3]) || isdigit((unsigned char)sp[4]))
+        return -1;
+    return (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct conn *c = s->data;
+    if (c->done) return;
+    if (nread < 0) {
+        if (nread == UV_EOF)
+            finish(c, false, "connection closed before a status line");
+        else
+            finish(c, false, "read: %s", uv_strerror((int)nread));
+        return;
+    }
+    c->resplen += (size_t)nread;
+    c->resp[c->resplen] = '\0';
+    char *nl = strchr(c->resp, '\n');
+    if (nl) {
+        *nl = '\0';
+        if (nl > c->resp && nl[-1] == '\r') nl[-1] = '\0';
+        int code = status_code(c->resp);
+        if (code < 0)
+            finish(c, false, "not an HTTP status line: '%.60s'", c->resp);
+        else
+            finish(c, code >= 200 && code <= 299, "HTTP %d", code);
+        return;
+    }
+    if (c->resplen >= RESP_MAX - 1)
+        finish(c, false, "no status line in the first %d bytes", RESP_MAX);
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+    if (status < 0 && !c->done) finish(c, false, "write: %s", uv_strerror(status));
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+    struct conn *c = req->data;
+    if (c->done) return;
+    if (status < 0) {
+        finish(c, false, "connect to %s:%d: %s", c->wh->cfg->host, c->wh->cfg->port,
+               uv_strerror(status));
+        return;
+    }
+    c->wreq.data = c;
+    uv_buf_t b = uv_buf_init(c->req, (unsigned)c->reqlen);
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+    if (rc == 0) rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+    if (rc) finish(c, false, "write: %s", uv_strerror(rc));
+}
+
+static void connect_to(struct conn *c, const struct sockaddr *sa)
+{
+    int rc = uv_tcp_init(c->wh->n->loop, &c->tcp);
+    if (rc) {
+        finish(c, false, "socket: %s", uv_strerror(rc));
+        return;
+    }
+    c->tcp_open = true;
+    c->tcp.data = c;
+    c->creq.data = c;
+    rc = uv_tcp_connect(&c->creq, &c->tcp, sa, connect_cb);
+    if (rc)
+        finish(c, false, "connect to %s:%d: %s", c->wh->cfg->host, c->wh->cfg->port,
+               uv_strerror(rc));
+}
+
+static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct conn *c = req->data;
+    c->resolving = false;
+    if (c->done) {
+        uv_freeaddrinfo(res);
+        conn_free(c);
+        return;
+    }
+    if (status < 0 || !res) {
+        uv_freeaddrinfo(res);
+        finish(c, false, "cannot resolve %s: %s", c->wh->cfg->host, uv_strerror(status));
+        return;
+    }
+    connect_to(c, res->ai_addr);
+    uv_freeaddrinfo(res);
+}
+
+/* The request: headers signed for this attempt's timestamp, then the body. */
+static char *build_request(const struct webhook_config *cfg, const struct webhook_item *it,
+                           size_t *len)
+{
+    char sig[65], host[300];
+    uint64_t ts = gif_now_ms() / 1000;
+    webhook_sign(cfg->secret, ts, it->body, it->len, sig);
+    bool v6 = strchr(cfg->host, ':') != NULL;
+    if (cfg->port == 80)
+        snprintf(host, sizeof host, v6 ? "[%s]" : "%s", cfg->host);
+    else
+        snprintf(host, sizeof host, v6 ? "[%s]:%d" : "%s:%d", cfg->host, cfg->port);
+    size_t cap = strlen(cfg->path) + strlen(host) + 512 + it->len;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    int n = snprintf(buf, cap,
+                     "POST %s HTTP/1.1\r\n"
+                     "Host: %s\r\n"
+                     "User-Agent: gifd/" GIF_VERSION "\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n"
+                     "X-Gifnet-Event: %s\r\n"
+                     "X-Gifnet-Delivery: %s\r\n"
+                     "X-Gifnet-Timestamp: %" PRIu64 "\r\n"
+                     "X-Gifnet-Signature: sha256=%s\r\n"
+                     "Connection: close\r\n\r\n",
+                     cfg->path, host, it->len, event_names[it->event], it->delivery, ts, sig);
+    if (n < 0 || (size_t)n + it->len > cap) {
+        free(buf);
+        return NULL;
+    }
+    memcpy(buf + n, it->body, it->len);
+    *len = (size_t)n + it->len;
+    return buf;
+}
+
+static void attempt(struct webhook *wh, struct webhook_item *it)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    char *req = NULL;
+    size_t reqlen = 0;
+    if (c) req = build_request(wh->cfg, it, &reqlen);
+    if (!req) {
+        free(c);
+        GIF_ERROR("webhook", "out of memory for delivery %s: trying again in 1 s", it->delivery);
+        it->not_before_ms = mono_ms() + 1000;
+        wh->state = WS_WAIT;
+        uv_timer_start(&wh->timer, wait_cb, 1000, 0);
+        return;
+    }
+    c->wh = wh;
+    c->it = it;
+    c->req = req;
+    c->reqlen = reqlen;
+    it->attempts++;
+    wh->n->metrics.wh_attempts[it->event]++;
+    wh->conn = c;
+    wh->state = WS_BUSY;
+    uv_timer_start(&wh->timer, timeout_cb, wh->cfg->timeout_ms, 0);
+    const struct webhook_config *cfg = wh->cfg;
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(cfg->host, cfg->port, (struct sockaddr_in *)&ss) == 0 ||
+        uv_ip6_addr(cfg->host, cfg->port, (struct sockaddr_in6 *)&ss) == 0) {
+        connect_to(c, (struct sockaddr *)&ss);
+        return;
+    }
+    char port[8];
+    snprintf(port, sizeof port, "%d", cfg->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    c->gai.data = c;
+    c->resolving = true;
+    int rc = uv_getaddrinfo(wh->n->loop, &c->gai, resolved, cfg->host, port, &hints);
+    if (rc) {
+        c->resolving = false;
+        finish(c, false, "cannot resolve %s: %s", cfg->host, uv_strerror(rc));
+    }
+}
+
+/* Starts the next attempt, or waits for its backoff; nothing while one is in flight. */
+static void pump(struct webhook *wh)
+{
+    if (wh->stopping || wh->state == WS_BUSY) return;
+    uv_timer_stop(&wh->timer);
+    wh->state = WS_IDLE;
+    struct webhook_item *it = webhook_queue_peek(&wh->q);
+    if (!it) return;
+    uint64_t now = mono_ms();
+    if (it->not_before_ms > now) {
+        wh->state = WS_WAIT;
+        uv_timer_start(&wh->timer, wait_cb, it->not_before_ms - now, 0);
+        return;
+    }
+    attempt(wh, it);
+}
+
+/* The exact-match verdict of signal r, as a lookup of its own value would answer now. */
+static enum policy_verdict exact_verdict(struct store_rd *rd, const struct proto_record *r,
+                                         const struct node_config *cfg, uint64_t now_ms)
+{
+    struct store_member m;
+    bool found = store_member_get(rd, r->origin, &m) == 0;
+    struct store_fb fb;
+    if (store_feedback_of(rd, r->id, &fb) != 0) memset(&fb, 0, sizeof fb);
+    struct store_incident inc;
+    struct policy_input in;
+    api_policy_input(rd, r, cfg, -1, now_ms, &m, found, store_retraction_of(rd, r->id, NULL) == 0,
+                     &fb, &inc, &in);
+    const char *rule;
+    return policy_decide(&cfg->policy, &in, &rule);
+}
+
+void webhook_record(struct node *n, const struct proto_record *r, const struct store_rec *sr)
+{
+    struct webhook *wh = n->webhook;
+    if (!wh || wh->stopping) return;
+    unsigned ev;
+    if (r->kind == PROTO_ALERT)
+        ev = WEBHOOK_ALERT;
+    else if (r->kind == PROTO_INCIDENT)
+        ev = WEBHOOK_INCIDENT;
+    else if (r->kind == PROTO_SIGNAL)
+        ev = WEBHOOK_BLOCKING_SIGNAL;
+    else
+        return;
+    if (!(wh->cfg->events & (1u << ev))) return;
+    char rid[65];
+    gif_hex(rid, r->id, PROTO_ID_LEN);
+    struct store_rd *rd;
+    int rc = store_rd_open(n->store, &rd);
+    if (rc) {
+        GIF_ERROR("webhook", "record %s not delivered: cannot read the store: %s", rid,
+                  gif_strerror(rc));
+        return;
+    }
+    uint64_t now = gif_now_ms();
+    if (ev == WEBHOOK_BLOCKING_SIGNAL && exact_verdict(rd, r, &n->cfg, now) != POLICY_BLOCK) {
+        store_rd_close(rd);
+        return;
+    }
+    json_t *rec = api_record_json(rd, r, sr, &n->cfg, now);
+    store_rd_close(rd);
+
+    struct webhook_item *it = calloc(1, sizeof *it);
+    if (!it) {
+        json_decref(rec);
+        GIF_ERROR("webhook", "record %s not delivered: out of memory", rid);
+        return;
+    }
+    uint8_t rnd[16];
+    randombytes_buf(rnd, sizeof rnd);
+    gif_hex(it->delivery, rnd, sizeof rnd);
+    memcpy(it->record, rid, sizeof it->record);
+    it->event = ev;
+    it->queued_ms = now;
+    char node[65];
+    gif_hex(node, n->pk, PROTO_KEY_LEN);
+    json_t *body = json_pack("{s:s,s:s,s:s,s:o}", "event", event_names[ev], "delivery",
+                             it->delivery, "node", node, "record", rec);
+    it->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!it->body) {
+        free(it);
+        GIF_ERROR("webhook", "record %s not delivered: out of memory", rid);
+        return;
+    }
+    it->len = strlen(it->body);
+    struct webhook_item *out = webhook_queue_push(&wh->q, it);
+    if (out) {
+        snprintf(out->last_error, sizeof out->last_error, "queue full (%" PRIu32 ")",
+                 wh->cfg->queue_max);
+        dead_letter(wh, out, WEBHOOK_DEAD_OVERFLOW, true);
+    }
+    gauge(wh);
+    /* A new alert may go ahead of a signal that is waiting out its backoff. */
+    if (wh->state != WS_BUSY) pump(wh);
+}
+
+int webhook_start(struct node *n, char *err, size_t errlen)
+{
+    const struct webhook_config *cfg = &n->cfg.webhook;
+    if (!cfg->enabled) return 0;
+    struct webhook *wh = calloc(1, sizeof *wh);
+    if (!wh) {
+        gif_seterr(err, errlen, "webhook: out of memory");
+        return -ENOMEM;
+    }
+    wh->n = n;
+    wh->cfg = cfg;
+    wh->q.max = cfg->queue_max;
+    uv_timer_init(n->loop, &wh->timer);
+    wh->timer.data = wh;
+    wh->timer_open = true;
+    n->webhook = wh;
+    char ev[80] = "";
+    for (unsigned i = 0; i < WEBHOOK_EVENTS; i++)
+        if (cfg->events & (1u << i))
+            snprintf(ev + strlen(ev), sizeof ev - strlen(ev), "%s%s", ev[0] ? ", " : "",
+                     event_names[i]);
+    GIF_INFO("webhook", "delivering %s to %s", ev, cfg->url);
+    return 0;
+}
+
+void webhook_stop(struct node *n)
+{
+    struct webhook *wh = n->webhook;
+    if (!wh || wh->stopping) return;
+    wh->stopping = true;
+    if (wh->conn) {
+        struct conn *c = wh->conn;
+        c->done = true;
+        wh->conn = NULL;
+        conn_release(c);
+    }
+    if (wh->timer_open) {
+        uv_timer_stop(&wh->timer);
+        uv_close((uv_handle_t *)&wh->timer, NULL);
+        wh->timer_open = false;
+    }
+    size_t left = wh->q.len, logged = 0;
+    struct webhook_item *it;
+    while ((it = webhook_queue_peek(&wh->q))) {
+        webhook_queue_remove(&wh->q, it);
+        if (!it->last_error[0]) snprintf(it->last_error, sizeof it->last_error, "node stopping");
+        dead_letter(wh, it, WEBHOOK_DEAD_STOPPED, logged++ < STOP_LOG_MAX);
+    }
+    gauge(wh);
+    if (left)
+        GIF_WARN("webhook", "%zu deliveries undelivered at stop%s", left,
+                 left > STOP_LOG_MAX ? " (the first ones named above)" : "");
+}
+
+void webhook_free(struct node *n)
+{
+    struct webhook *wh = n->webhook;
+    if (!wh) return;
+    struct webhook_item *it;
+    while ((it = webhook_queue_peek(&wh->q))) {
+        webhook_queue_remove(&wh->q, it);
+        item_free(it);
+    }
+    free(wh);
+    n->webhook = NULL;
+}
+
+static json_t *by_event(const uint64_t *v)
+{
+    json_t *o = json_object();
+    for (unsigned i = 0; i < WEBHOOK_EVENTS; i++)
+        json_object_set_new(o, event_names[i], json_integer((json_int_t)v[i]));
+    return o;
+}
+
+json_t *webhook_json(struct node *n)
+{
+    struct webhook *wh = n->webhook;
+    if (!wh) return json_pack("{s:b}", "enabled", 0);
+    const struct metrics *m = &n->metrics;
+    const struct webhook_config *cfg = wh->cfg;
+    json_t *events = json_array();
+    for (unsigned i = 0; i < WEBHOOK_EVENTS; i++)
+        if (cfg->events & (1u << i)) json_array_append_new(events, json_string(event_names[i]));
+    uint64_t dead[WEBHOOK_EVENTS];
+    for (unsigned i = 0; i < WEBHOOK_EVENTS; i++) {
+        dead[i] = 0;
+        for (unsigned k = 0; k < WEBHOOK_DEAD_REASONS; k++)
+            dead[i] += m->wh_dead[i][k];
+    }
+    json_t *letters = json_array();
+    for (size_t k = 0; k < wh->ndead; k++) {
+        const struct dead_letter *d =
+            &wh->dead[(wh->dead_next + WEBHOOK_DEAD_KEEP - 1 - k) % WEBHOOK_DEAD_KEEP];
+        json_array_append_new(letters,
+                              json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:o,s:o}", "delivery",
+                                        d->delivery, "event", event_names[d->event], "record",
+                                        d->record, "reason", dead_names[d->reason], "attempts",
+                                        (int)d->attempts, "error", d->error, "queued",
+                                        api_time(d->queued_ms), "dead", api_time(d->dead_ms)));
+    }
+    const struct webhook_item *next = webhook_queue_peek(&wh->q);
+    json_t *o = json_pack("{s:b,s:s,s:o,s:i,s:i,s:I,s:I,s:s}", "enabled", 1, "url", cfg->url,
+                          "events", events, "timeout_ms", (int)cfg->timeout_ms, "max_attempts",
+                          (int)cfg->max_attempts, "queue", (json_int_t)wh->q.len, "queue_max",
+                          (json_int_t)cfg->queue_max, "state", wstate_names[wh->state]);
+    if (next)
+        json_object_set_new(o, "next",
+                            json_pack("{s:s,s:s,s:i}", "delivery", next->delivery, "event",
+                                      event_names[next->event], "attempts", (int)next->attempts));
+    else
+        json_object_set_new(o, "next", json_null());
+    json_object_set_new(o, "delivered", by_event(m->wh_delivered));
+    json_object_set_new(o, "attempts", by_event(m->wh_attempts));
+    json_object_set_new(o, "failures", by_event(m->wh_failures));
+    json_object_set_new(o, "dead_letters", by_event(dead));
+    json_object_set_new(o, "last_delivered", api_time(wh->last_ok_ms));
+    json_object_set_new(o, "last_error",
+                        wh->last_error[0] ? json_string(wh->last_error) : json_null());
+    json_object_set_new(o, "dead", letters);
+    return o;
+}

@@ -1,0 +1,303 @@
+/*
+ * The webhook's pure parts: the signature (against HMAC-SHA256 values computed once with
+ * `openssl dgst -sha256 -hmac`), the backoff schedule and its jitter bounds, the queue's
+ * priority and overflow, URL and event-list parsing, and the [webhook] config section.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "node/config.h"
+#include "node/webhook.h"
+#include "util/gif.h"
+
+static void test_sign(void **state)
+{
+    (void)state;
+    char hex[65];
+    /* printf '1700000000.{"event":"alert","delivery":"x"}' |
+     *     openssl dgst -sha256 -hmac 'whsec-0123456789abcdef' */
+    const char *body = "{\"event\":\"alert\",\"delivery\":\"x\"}";
+    webhook_sign("whsec-0123456789abcdef", 1700000000, body, strlen(body), hex);
+    assert_string_equal(hex, "10069d4c5c66ddca5ea01ac8d2353c9f2318ca96b2d91de9847d9de9a59655f8");
+    /* A key longer than SHA-256's 64-byte block (hashed first, as HMAC says), an empty body:
+     * printf '1.' | openssl dgst -sha256 -hmac '<the key>' */
+    webhook_sign("a-secret-of-16-chars-or-more-and-longer-than-a-sha256-block-of-64-bytes-"
+                 "xxxxxxxxxxxxxxx",
+                 1, "", 0, hex);
+    assert_string_equal(hex, "05f9f022027032773718089e8bfbc99a7fb0308f1b28bb454ef16131adfd5721");
+    /* The timestamp is signed: another one gives another signature. */
+    char other[65];
+    webhook_sign("whsec-0123456789abcdef", 1700000001, body, strlen(body), other);
+    assert_string_not_equal(hex, other);
+}
+
+static void test_backoff(void **state)
+{
+    (void)state;
+    /* r = half of the jitter range: the nominal schedule exactly. */
+    static const uint64_t nominal[] = {1000,  2000,   4000,   8000,   16000, 32000,
+                                       64000, 128000, 256000, 300000, 300000};
+    for (uint32_t a = 1; a <= GIF_ARRAY_LEN(nominal); a++) {
+        uint64_t base = nominal[a - 1];
+        uint32_t mid = (uint32_t)(base / 4);
+        uint64_t d = webhook_backoff_ms(a, mid);
+        if (base < WEBHOOK_BACKOFF_MAX_MS)
+            assert_int_equal(d, base);
+        else
+            assert_int_equal(d, WEBHOOK_BACKOFF_MAX_MS);
+        /* Every r stays within [0.75, 1.25] x base, and under the cap. */
+        for (uint32_t r = 0; r < 2000; r += 37) {
+            uint32_t x = r * 2654435761u;
+            d = webhook_backoff_ms(a, x);
+            assert_true(d >= base - base / 4);
+            assert_true(d <= base + base / 4);
+            assert_true(d <= WEBHOOK_BACKOFF_MAX_MS);
+        }
+        assert_int_equal(webhook_backoff_ms(a, 0), base - base / 4);
+    }
+    /* Large attempt numbers do not overflow. */
+    assert_true(webhook_backoff_ms(UINT32_MAX, UINT32_MAX) <= WEBHOOK_BACKOFF_MAX_MS);
+    assert_int_equal(webhook_backoff_ms(0, 250), 1000); /* 0 counts as the first */
+}
+
+static struct webhook_item *item(unsigned ev, int tag)
+{
+    struct webhook_item *it = calloc(1, sizeof *it);
+    it->event = ev;
+    it->attempts = (uint32_t)tag;
+    return it;
+}
+
+static void test_queue(void **state)
+{
+    (void)state;
+    struct webhook_queue q = {.max = 4};
+    assert_null(webhook_queue_peek(&q));
+    struct webhook_item *s1 = item(WEBHOOK_BLOCKING_SIGNAL, 1),
+                        *s2 = item(WEBHOOK_BLOCKING_SIGNAL, 2);
+    struct webhook_item *a1 = item(WEBHOOK_ALERT, 3), *i1 = item(WEBHOOK_INCIDENT, 4);
+    assert_null(webhook_queue_push(&q, s1));
+    assert_null(webhook_queue_push(&q, s2));
+    assert_ptr_equal(webhook_queue_peek(&q), s1);
+    /* Alerts and incident records go ahead of signals, in their own order. */
+    assert_null(webhook_queue_push(&q, a1));
+    assert_ptr_equal(webhook_queue_peek(&q), a1);
+    assert_null(webhook_queue_push(&q, i1));
+    assert_int_equal(q.len, 4);
+    /* Full: a signal is refused... */
+    struct webhook_item *s3 = item(WEBHOOK_BLOCKING_SIGNAL, 5);
+    assert_ptr_equal(webhook_queue_push(&q, s3), s3);
+    free(s3);
+    /* ...an alert displaces the newest signal... */
+    struct webhook_item *a2 = item(WEBHOOK_ALERT, 6);
+    assert_ptr_equal(webhook_queue_push(&q, a2), s2);
+    free(s2);
+    assert_int_equal(q.len, 4);
+    /* ...then the last one... */
+    struct webhook_item *a3 = item(WEBHOOK_ALERT, 7);
+    assert_ptr_equal(webhook_queue_push(&q, a3), s1);
+    free(s1);
+    /* ...and with no signal left, an alert is refused itself. */
+    struct webhook_item *a4 = item(WEBHOOK_ALERT, 8);
+    assert_ptr_equal(webhook_queue_push(&q, a4), a4);
+    free(a4);
+    /* Order out: a1, i1, a2, a3. */
+    struct webhook_item *want[] = {a1, i1, a2, a3};
+    for (size_t k = 0; k < 4; k++) {
+        struct webhook_item *it = webhook_queue_peek(&q);
+        assert_ptr_equal(it, want[k]);
+        webhook_queue_remove(&q, it);
+        free(it);
+    }
+    assert_int_equal(q.len, 0);
+    assert_null(webhook_queue_peek(&q));
+
+    /* Removal from the middle of a lane keeps both ends right. */
+    struct webhook_queue r = {.max = 10};
+    struct webhook_item *x[3];
+    for (int k = 0; k < 3; k++) {
+        x[k] = item(WEBHOOK_BLOCKING_SIGNAL, k);
+        assert_null(webhook_queue_push(&r, x[k]));
+    }
+    webhook_queue_remove(&r, x[1]);
+    assert_ptr_equal(r.head[1], x[0]);
+    assert_ptr_equal(r.tail[1], x[2]);
+    assert_ptr_equal(x[0]->next, x[2]);
+    assert_ptr_equal(x[2]->prev, x[0]);
+    webhook_queue_remove(&r, x[2]);
+    assert_ptr_equal(r.tail[1], x[0]);
+    webhook_queue_remove(&r, x[0]);
+    assert_null(r.head[1]);
+    assert_null(r.tail[1]);
+    for (int k = 0; k < 3; k++)
+        free(x[k]);
+}
+
+static void url_ok(const char *url, const char *host, int port, const char *path)
+{
+    struct webhook_config c;
+    memset(&c, 0, sizeof c);
+    char why[200];
+    if (webhook_url_parse(url, &c, why, sizeof why) != 0) fail_msg("'%s' refused: %s", url, why);
+    assert_string_equal(c.host, host);
+    assert_int_equal(c.port, port);
+    assert_string_equal(c.path, path);
+    assert_string_equal(c.url, url);
+}
+
+static void url_bad(const char *url, const char *why_has)
+{
+    struct webhook_config c;
+    memset(&c, 0, sizeof c);
+    char why[200] = "";
+    if (webhook_url_parse(url, &c, why, sizeof why) == 0) fail_msg("'%s' accepted", url);
+    if (!strstr(why, why_has)) fail_msg("'%s': '%s' does not say '%s'", url, why, why_has);
+}
+
+static void test_url(void **state)
+{
+    (void)state;
+    url_ok("http://127.0.0.1:9000/hook", "127.0.0.1", 9000, "/hook");
+    url_ok("http://hooks.example.org/gifnet/in?x=1", "hooks.example.org", 80, "/gifnet/in?x=1");
+    url_ok("HTTP://siem-1:8080", "siem-1", 8080, "/");
+    url_ok("http://siem?k=v", "siem", 80, "/?k=v");
+    url_ok("http://[::1]:7000/h", "::1", 7000, "/h");
+    url_ok("http://[2001:db8::5]/", "2001:db8::5", 80, "/");
+    url_bad("https://siem.example/hook", "https is not supported");
+    url_bad("ftp://x/y", "not an http:// URL");
+    url_bad("siem:80/x", "not an http:// URL");
+    url_bad("http:///x", "no host");
+    url_bad("http://:80/x", "no host");
+    url_bad("http://h:0/", "not 1 to 65535");
+    url_bad("http://h:65536/", "not 1 to 65535");
+    url_bad("http://h:/", "not 1 to 65535");
+    url_bad("http://h:8o/", "not 1 to 65535");
+    url_bad("http://user:pw@h/", "user information");
+    url_bad("http://h/a b", "space");
+    url_bad("http://h/a#frag", "fragment");
+    url_bad("http://[::1/x", "closing");
+    url_bad("http://[zz::1]/", "not an IPv6 address");
+    url_bad("http://[::1]x/", "after ']'");
+    url_bad("http://ho$t/", "not a name or an address");
+    char longurl[300];
+    memset(longurl, 'a', sizeof longurl - 1);
+    longurl[sizeof longurl - 1] = '\0';
+    memcpy(longurl, "http://h/", 9);
+    url_bad(longurl, "longer than");
+}
+
+static void test_events(void **state)
+{
+    (void)state;
+    unsigned ev = 0;
+    char why[200];
+    assert_int_equal(webhook_events_parse("alerts", &ev, why, sizeof why), 0);
+    assert_int_equal(ev, 1u << WEBHOOK_ALERT);
+    assert_int_equal(webhook_events_parse(" blocking_signals ,incidents", &ev, why, sizeof why), 0);
+    assert_int_equal(ev, 1u << WEBHOOK_BLOCKING_SIGNAL | 1u << WEBHOOK_INCIDENT);
+    assert_int_equal(
+        webhook_events_parse("alerts, blocking_signals, incidents", &ev, why, sizeof why), 0);
+    assert_int_equal(ev, WEBHOOK_EVENTS_ALL);
+    assert_int_equal(webhook_events_parse("alerts, signals", &ev, why, sizeof why), -1);
+    assert_non_null(strstr(why, "'signals' is not an event"));
+    assert_int_equal(webhook_events_parse(" , ", &ev, why, sizeof why), -1);
+    assert_non_null(strstr(why, "names no event"));
+    assert_string_equal(webhook_event_name(WEBHOOK_BLOCKING_SIGNAL), "blocking_signal");
+    assert_null(webhook_event_name(WEBHOOK_EVENTS));
+    assert_string_equal(webhook_dead_name(WEBHOOK_DEAD_OVERFLOW), "overflow");
+}
+
+/* ---- The [webhook] section through config_load. */
+
+#define REQUIRED                                                                                   \
+    "[consortium]\nroot_key = 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"  \
+    "[api]\ntoken = 0123456789abcdef-token\n"
+
+static int load(const char *text, struct node_config *c, char *err, size_t errlen)
+{
+    char dir[] = "/tmp/gif_test_webhook_XXXXXX";
+    if (!mkdtemp(dir)) fail_msg("mkdtemp");
+    char path[64];
+    snprintf(path, sizeof path, "%s/gifd.ini", dir);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    int rc = config_load(c, path, err, errlen);
+    unlink(path);
+    rmdir(dir);
+    return rc;
+}
+
+static void config_bad(const char *section, const char *has)
+{
+    char text[1024], err[600];
+    snprintf(text, sizeof text, "%s[webhook]\n%s", REQUIRED, section);
+    struct node_config *c = malloc(sizeof *c);
+    if (load(text, c, err, sizeof err) == 0) fail_msg("accepted: %s", section);
+    if (!strstr(err, has)) fail_msg("'%s' does not say '%s'", err, has);
+    free(c);
+}
+
+static void test_config(void **state)
+{
+    (void)state;
+    struct node_config *c = malloc(sizeof *c);
+    char err[600];
+    assert_int_equal(load(REQUIRED, c, err, sizeof err), 0);
+    assert_false(c->webhook.enabled);
+    assert_int_equal(c->webhook.events, WEBHOOK_EVENTS_ALL);
+    assert_int_equal(c->webhook.timeout_ms, 5000);
+    assert_int_equal(c->webhook.max_attempts, 8);
+    assert_int_equal(c->webhook.queue_max, 10000);
+
+    if (load(REQUIRED "[webhook]\nurl = http://127.0.0.1:9000/in\nsecret = 0123456789abcdefXYZ\n"
+                      "events = alerts\ntimeout_ms = 250\nmax_attempts = 3\nqueue_max = 7\n",
+             c, err, sizeof err))
+        fail_msg("%s", err);
+    assert_true(c->webhook.enabled);
+    assert_string_equal(c->webhook.host, "127.0.0.1");
+    assert_int_equal(c->webhook.port, 9000);
+    assert_string_equal(c->webhook.path, "/in");
+    assert_string_equal(c->webhook.secret, "0123456789abcdefXYZ");
+    assert_int_equal(c->webhook.events, 1u << WEBHOOK_ALERT);
+    assert_int_equal(c->webhook.timeout_ms, 250);
+    assert_int_equal(c->webhook.max_attempts, 3);
+    assert_int_equal(c->webhook.queue_max, 7);
+    free(c);
+
+    config_bad("url = http://127.0.0.1:9000/in\n", "[webhook] secret: required when url is set");
+    config_bad("url = https://siem/in\n", "gifd.ini:6: [webhook] url: 'https://siem/in': https");
+    config_bad("secret = short\n", "[webhook] secret: too short (5 characters");
+    config_bad("secret = has a space in it here\n", "space");
+    config_bad("events = alerts, everything\n", "[webhook] events: 'everything' is not an event");
+    config_bad("timeout_ms = 50\n", "[webhook] timeout_ms: '50' is not a number of ms");
+    config_bad("max_attempts = 0\n", "[webhook] max_attempts: '0' is not a count from 1 to 100");
+    config_bad("queue_max = lots\n", "[webhook] queue_max: 'lots'");
+    config_bad("retries = 3\n", "[webhook] retries: unknown key (value '3')");
+    /* The secret's text never appears in a message. */
+    char err2[600];
+    struct node_config *c2 = malloc(sizeof *c2);
+    assert_int_not_equal(load(REQUIRED "[webhook]\nsecret = topsecret\n", c2, err2, sizeof err2),
+                         0);
+    assert_null(strstr(err2, "topsecret"));
+    free(c2);
+}
+
+int main(void)
+{
+    if (sodium_init() < 0) return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sign), cmocka_unit_test(test_backoff), cmocka_unit_test(test_queue),
+        cmocka_unit_test(test_url),  cmocka_unit_test(test_events),  cmocka_unit_test(test_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
