@@ -990,18 +990,27 @@ static void text_incidents(const json_t *rep, FILE *f)
         json_array_foreach(json_object_get(inc, "timeline"), j, o)
         {
             dur_fmt(d, sizeof d, jint(o, "after_ms", 0));
-            fprintf(f, "    %-9s %-24s  %-10s  %-20s  %-25s", d, jstr(o, "time", "-"),
-                    jstr(o, "event", "?"), jstr(o, "org", "-"), jstr(o, "level", ""));
-            if (strcmp(jstr(o, "event", ""), "alert") == 0) {
+            char line[2048];
+            size_t n = (size_t)snprintf(line, sizeof line, "    %-9s %-24s  %-10s  %-20s  %-25s", d,
+                                        jstr(o, "time", "-"), jstr(o, "event", "?"),
+                                        jstr(o, "org", "-"), jstr(o, "level", ""));
+            if (n < sizeof line && strcmp(jstr(o, "event", ""), "alert") == 0) {
                 const json_t *score = json_object_get(o, "score");
-                fprintf(f, "  %s%s%s", jstr(o, "detector", ""),
-                        jstr(o, "detector_version", "")[0] ? " " : "",
-                        jstr(o, "detector_version", ""));
-                if (json_is_number(score)) fprintf(f, " score %.2f", json_number_value(score));
-                if (json_is_true(json_object_get(o, "retracted"))) fputs(" RETRACTED", f);
+                const char *dv = jstr(o, "detector_version", "");
+                n += (size_t)snprintf(line + n, sizeof line - n, "  %s%s%s",
+                                      jstr(o, "detector", ""), dv[0] ? " " : "", dv);
+                if (n < sizeof line && json_is_number(score))
+                    n += (size_t)snprintf(line + n, sizeof line - n, " score %.2f",
+                                          json_number_value(score));
+                if (n < sizeof line && json_is_true(json_object_get(o, "retracted")))
+                    n += (size_t)snprintf(line + n, sizeof line - n, " RETRACTED");
             }
-            if (jstr(o, "note", "")[0]) fprintf(f, "  \"%s\"", jstr(o, "note", ""));
-            fputc('\n', f);
+            if (n < sizeof line && jstr(o, "note", "")[0])
+                n += (size_t)snprintf(line + n, sizeof line - n, "  \"%s\"", jstr(o, "note", ""));
+            if (n >= sizeof line) n = sizeof line - 1;
+            while (n > 0 && line[n - 1] == ' ')
+                n--;
+            fprintf(f, "%.*s\n", (int)n, line);
         }
         json_array_foreach(json_object_get(inc, "signals_by_org"), j, o)
         {

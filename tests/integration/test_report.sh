@@ -61,12 +61,10 @@ expect_rc "export platform B" 0 ctlq export --out "$TMP/q.jsonl"
 expect_rc "import platform A's records into the agency's node" 0 ctla import "$TMP/p.jsonl"
 expect_rc "import platform B's records into the agency's node" 0 ctla import "$TMP/q.jsonl"
 
-# ---- The agency escalates inc-1, then concludes it (POST /v1/incidents).
-use_node "$A"
-post /v1/incidents '{"incident":"inc-1","action":"escalate","level":"content_incident_protocol","note":"verified by analyst"}'
-expect_code "the agency escalates inc-1" 201
-post /v1/incidents '{"incident":"inc-1","action":"conclude","level":"content_incident_protocol","note":"copies contained"}'
-expect_code "the agency concludes inc-1" 201
+# ---- The agency escalates inc-1, then concludes it (incident records).
+expect_rc "the agency escalates inc-1" 0 ctla incident escalate inc-1 --level content_incident_protocol \
+    --note "verified by analyst"
+expect_rc "the agency concludes inc-1" 0 ctla incident conclude inc-1 --note "copies contained"
 
 # ---- The report, as JSON.
 expect_rc "report --format json exits 0" 0 ctla report --format json
@@ -117,6 +115,12 @@ expect_eq "the agreed md5 is no dispute" "" "$(rq ".disputes.list[] | select(.ta
 expect_eq "organisations: feedback, disputes raised and incident actions per org" \
     "CTU:0:0:2 Platform A:2:1:0 Platform B:2:2:0" \
     "$(rq '[.organisations[] | "\(.org):\(.feedback):\(.disputes_raised):\(.incident_actions)"] | join(" ")')"
+
+use_node "$A"
+get '/v1/incidents?status=all'
+expect_eq "the incident agrees with the node's own view (GET /v1/incidents)" \
+    "$(jqb '.incidents[] | select(.id == "inc-1") | "\(.alerts) \(.actions) \(.signals) \(.status) \(.level)"')" \
+    "$(rq '.incidents[0] | "\(.alerts) \(.actions) \(.signals) \(.state) \(.level)"')"
 
 # --json selects the JSON format too.
 expect_rc "report --json exits 0" 0 ctla --json report
