@@ -2,10 +2,9 @@
  * PDQ similarity index: multi-index hashing over a dense array of hashes, with a linear scan
  * for small sets and for radii where the tables cost more than a scan (docs/matching.md).
  *
- * Entries live in dense slots 0..n-1: the hash as four native words, and the id (id_len
- * bytes) in a flat array beside it. A remove moves the last slot into the hole, so a scan
- * never meets a dead slot. An id map (open addressing, one cell per entry, holding the slot)
- * finds an id's entries for store_pdq_remove.
+ * Entries live in slots 0..n-1: the hash as four native words, and the id (id_len bytes, none
+ * when id_len is 0) in a flat array beside it. An id map (open addressing, one cell per entry,
+ * holding the slot) finds an id's entries for store_pdq_remove.
  *
  * The 256 bits are cut into M = 11 chunks (three of 24 bits, eight of 23). For a radius r the
  * generalised pigeonhole principle gives each chunk a probe radius t_i with
@@ -15,17 +14,23 @@
  * at 1. A candidate is reported by the first table that can see it (the lowest i with the
  * chunk within t_i), so the answer holds each entry once without a set.
  *
- * Table i has 2^p buckets addressed by the low p bits of chunk i; each bucket is a run of
- * 32-bit words holding the chunk's other bits (the residual) above the slot number. A probe
- * enumerates the buckets within k <= t_i flips of q's low bits and keeps the words whose
- * residual is within t_i - k of q's, so only true chunk matches reach the hash array.
+ * Table i has 2^p buckets addressed by the low p bits of chunk i, laid out compactly (CSR):
+ * bucket b's 32-bit words are w[off[b] .. off[b+1]), each the chunk's other bits (the
+ * residual) above the slot number; no headers, no slack. A probe enumerates the buckets within
+ * k <= t_i flips of q's low bits and keeps the words whose residual is within t_i - k of q's,
+ * so only true chunk matches reach the hash array.
  *
- * Tables are built by a counting sort (two passes per table, the tables split over two
- * threads). Slots [0, nt) are in the tables; slots [nt, n) are pending: added since the last
- * flush, and scanned by queries. Every PEND adds the pending entries are inserted in place
- * (or, once the count has doubled since the build, all tables are rebuilt with twice the
- * buckets). store_pdq_reserve(n) defers the tables until the count reaches n, so that a bulk
- * load builds them once.
+ * Slots [0, nt) are in these compact tables, built by a counting sort (the tables split over
+ * two threads). Slots [nt, nd) are the delta: added since the build, each word kept in a small
+ * open-addressing map per table keyed by bucket, with the top bit of off[b] telling a probe
+ * that bucket b has delta words (so a probe of a bucket without any reads nothing more).
+ * Slots [nd, n) are pending: the last few adds, scanned by queries until PEND of them go into
+ * the delta together. A remove overwrites the entry's words with TOMB in the compact tables
+ * (or deletes its delta cells) and marks the slot dead. When the delta or the dead slots pass
+ * a fraction of the compact tables, the index is rebuilt: dead slots are squeezed out (slots
+ * renumbered in order, the id map rebuilt) and the compact tables built anew for every slot.
+ * store_pdq_reserve(n) defers the tables until the count reaches n, so that a bulk load
+ * builds them once.
  */
 #include "storage/pdq.h"
 
@@ -39,37 +44,49 @@
 #define P_MIN 8
 #define P_MAX 22
 #define NONE UINT32_MAX
-/* Entries beyond this would not fit the slot bits at P_MAX. */
-#define SLOTS_MAX (1u << 30)
-/* Adds between two in-place flushes of the pending entries (which queries scan). */
-#define PEND 256
+/* Entries beyond this would not fit the slot bits at P_MAX (slot 2^30 - 1 is TOMB's). */
+#define SLOTS_MAX ((1u << 30) - 2)
+/* Adds scanned by queries before they go into the delta together. */
+#define PEND 64
+/* A removed entry's word in a compact table: never a candidate. */
+#define TOMB UINT32_MAX
+/* In off[b]: bucket b has words in the delta. */
+#define FLAG 0x80000000u
+#define OFF_MASK 0x7fffffffu
+/* Rebuild when the delta (and pending) pass nt / DELTA_DIV, or dead slots nt / DEAD_DIV. */
+#ifndef DELTA_DIV
+#define DELTA_DIV 16
+#endif
+#define DEAD_DIV 8
 
 static const uint8_t CH_START[M] = {0, 24, 48, 72, 95, 118, 141, 164, 187, 210, 233};
 static const uint8_t CH_BITS[M] = {24, 24, 24, 23, 23, 23, 23, 23, 23, 23, 23};
 
-/*
- * A table: dir[b] is the arena offset of bucket b's run; a run is two header words (count,
- * capacity) followed by its words, so a probe reads the small directory and then one run.
- */
-struct table {
-    uint32_t *dir; /* 2^p offsets */
-    uint32_t *e;   /* arena: runs, and holes left by runs that moved on growing */
-    size_t used;   /* arena words handed out (live runs and holes) */
-    size_t cap;
-    size_t garbage; /* words in holes */
-    int sb;         /* slot bits: a word is residual << sb | slot */
+/* A delta word: the bucket it belongs to and the word; b == NONE marks an empty cell. */
+struct dcell {
+    uint32_t b, w;
 };
-#define HDR 2
+
+struct table {
+    uint32_t *off; /* 2^p + 1 offsets into w, FLAG on buckets with delta words */
+    uint32_t *w;   /* nw words, bucket after bucket */
+    size_t nw;
+    int sb; /* slot bits: a word is residual << sb | slot */
+    struct dcell *d; /* the delta: linear probing on the bucket, load at most 3/4 */
+    size_t dcap, dn;
+};
 
 struct store_pdq {
     uint64_t (*h)[4];
-    uint8_t *id; /* idlen bytes per slot */
+    uint8_t *id;    /* idlen bytes per slot; none when idlen is 0 */
+    uint64_t *dead; /* one bit per slot: removed, waiting for the next rebuild */
     size_t idlen;
-    size_t n, nt, cap;   /* entries; those in the tables; room */
-    size_t hcap, idncap; /* each array's room; cap is the least */
-    size_t defer;        /* store_pdq_reserve's target: no tables before n reaches it */
-    size_t retry;        /* after a failed build: the count at which to try again */
-    uint32_t *idmap;     /* linear probing, one cell per entry: its slot, NONE if empty */
+    size_t n, nt, nd, cap;        /* slots; compact tables hold [0, nt), the delta [nt, nd) */
+    size_t ndead;                 /* dead slots (only while there are tables) */
+    size_t hcap, idncap, deadcap; /* each array's room (deadcap in words); cap is the least */
+    size_t defer;                 /* store_pdq_reserve's target: no tables before n reaches it */
+    size_t retry;                 /* after a failed build: the count at which to try again */
+    uint32_t *idmap;              /* linear probing, one cell per entry: its slot, NONE if empty */
     size_t idcap, nid;
     int p; /* 0 while there are no tables */
     struct table t[M];
@@ -244,6 +261,19 @@ static void idmap_delete(struct store_pdq *x, size_t i)
     x->nid--;
 }
 
+/* ---- dead slots ---- */
+
+static int is_dead(const struct store_pdq *x, size_t s)
+{
+    return (int)(x->dead[s >> 6] >> (s & 63) & 1);
+}
+
+static void set_dead(struct store_pdq *x, size_t s)
+{
+    x->dead[s >> 6] |= 1ull << (s & 63);
+    x->ndead++;
+}
+
 /* ---- tables ---- */
 
 static uint32_t bucket_of(const struct store_pdq *x, const uint64_t w[4], int i, uint32_t *word,
@@ -254,10 +284,22 @@ static uint32_t bucket_of(const struct store_pdq *x, const uint64_t w[4], int i,
     return c & ((1u << x->p) - 1);
 }
 
+/* Slots from this one on do not fit every table's slot bits (or would be TOMB). */
+static size_t slot_limit(const struct store_pdq *x)
+{
+    return ((size_t)1 << (32 - (CH_BITS[0] - x->p))) - 1;
+}
+
+static size_t dhome(uint32_t b, size_t cap)
+{
+    return (size_t)(((uint64_t)b * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+}
+
 static void table_free(struct table *t, int p)
 {
-    arr_free(t->dir, ((size_t)1 << p) * sizeof *t->dir);
-    arr_free(t->e, t->cap * sizeof *t->e);
+    arr_free(t->off, (((size_t)1 << p) + 1) * sizeof *t->off);
+    arr_free(t->w, (t->nw ? t->nw : 1) * sizeof *t->w);
+    arr_free(t->d, t->dcap * sizeof *t->d);
     memset(t, 0, sizeof *t);
 }
 
@@ -266,60 +308,84 @@ static void tables_free(struct store_pdq *x)
     for (int i = 0; i < M; i++)
         table_free(&x->t[i], x->p);
     x->p = 0;
-    x->nt = 0;
+    x->nt = x->nd = 0;
 }
 
-/* Room in a run after a build or compaction: a little, for adds between builds. */
-static uint32_t run_cap(uint32_t n)
+static void delta_put_cell(struct table *t, uint32_t b, uint32_t w)
 {
-    return n + (n >> 4) + 1;
+    size_t i = dhome(b, t->dcap);
+    while (t->d[i].b != NONE)
+        i = (i + 1) & (t->dcap - 1);
+    t->d[i].b = b;
+    t->d[i].w = w;
+    t->dn++;
 }
 
-/* Lays out runs for the counts in dir (replaced by offsets) in a fresh arena. */
-static int table_layout(struct table *t, size_t nb)
+/* Room for one more delta word in table t. Fails only before changing anything. */
+static int delta_room(struct table *t)
 {
-    size_t off = 0;
-    for (size_t b = 0; b < nb; b++)
-        off += HDR + run_cap(t->dir[b]);
-    size_t cap = off + 1024;
-    if (cap > UINT32_MAX) return -ENOMEM;
-    t->e = arr_resize(NULL, 0, cap, sizeof *t->e);
-    if (!t->e) return -ENOMEM;
-    t->cap = cap;
-    t->used = off;
-    t->garbage = 0;
-    off = 0;
-    for (size_t b = 0; b < nb; b++) {
-        uint32_t n = t->dir[b];
-        t->dir[b] = (uint32_t)off;
-        t->e[off] = 0;
-        t->e[off + 1] = run_cap(n);
-        off += HDR + run_cap(n);
-    }
+    if ((t->dn + 1) * 4 <= t->dcap * 3) return 0;
+    size_t cap = t->dcap ? 2 * t->dcap : 256;
+    struct dcell *d = arr_resize(NULL, 0, cap, sizeof *d);
+    if (!d) return -ENOMEM;
+    memset(d, 0xff, cap * sizeof *d);
+    struct dcell *old = t->d;
+    size_t oldcap = t->dcap;
+    t->d = d;
+    t->dcap = cap;
+    t->dn = 0;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i].b != NONE) delta_put_cell(t, old[i].b, old[i].w);
+    arr_free(old, oldcap * sizeof *old);
     return 0;
 }
 
-/* Builds table i for slots 0..nslots-1 with 2^p buckets by counting sort. */
+/* Deletes the delta cell (b, w), shifting later cells of its run back. */
+static void delta_delete(struct table *t, uint32_t b, uint32_t w)
+{
+    size_t mask = t->dcap - 1, i = dhome(b, t->dcap);
+    while (t->d[i].b != b || t->d[i].w != w) {
+        if (t->d[i].b == NONE) return;
+        i = (i + 1) & mask;
+    }
+    for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+        if (t->d[j].b == NONE) break;
+        size_t k = dhome(t->d[j].b, t->dcap);
+        int stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (stays) continue;
+        t->d[i] = t->d[j];
+        i = j;
+    }
+    t->d[i].b = NONE;
+    t->dn--;
+}
+
+/* Builds table i as CSR for slots 0..nslots-1 with 2^p buckets, by counting sort. */
 static int table_build(const struct store_pdq *x, int i, int p, size_t nslots, struct table *out)
 {
     struct table t = {0};
     size_t nb = (size_t)1 << p;
     t.sb = 32 - (CH_BITS[i] - p);
-    t.dir = arr_resize(NULL, 0, nb, sizeof *t.dir);
-    if (!t.dir) return -ENOMEM;
-    memset(t.dir, 0, nb * sizeof *t.dir);
-    uint32_t pmask = (uint32_t)nb - 1;
-    for (size_t s = 0; s < nslots; s++)
-        t.dir[chunk(x->h[s], i) & pmask]++;
-    if (table_layout(&t, nb) != 0) {
-        arr_free(t.dir, nb * sizeof *t.dir);
+    t.off = arr_resize(NULL, 0, nb + 1, sizeof *t.off);
+    t.nw = nslots;
+    t.w = arr_resize(NULL, 0, nslots ? nslots : 1, sizeof *t.w);
+    if (!t.off || !t.w) {
+        table_free(&t, p);
         return -ENOMEM;
     }
+    memset(t.off, 0, (nb + 1) * sizeof *t.off);
+    uint32_t pmask = (uint32_t)nb - 1;
+    for (size_t s = 0; s < nslots; s++)
+        t.off[(chunk(x->h[s], i) & pmask) + 1]++;
+    for (size_t b = 1; b <= nb; b++)
+        t.off[b] += t.off[b - 1];
+    /* off[b] serves as bucket b's cursor, ending at the start of bucket b + 1. */
     for (size_t s = 0; s < nslots; s++) {
         uint32_t c = chunk(x->h[s], i);
-        uint32_t *run = t.e + t.dir[c & pmask];
-        run[HDR + run[0]++] = (c >> p) << t.sb | (uint32_t)s;
+        t.w[t.off[c & pmask]++] = (c >> p) << t.sb | (uint32_t)s;
     }
+    memmove(t.off + 1, t.off, nb * sizeof *t.off);
+    t.off[0] = 0;
     *out = t;
     return 0;
 }
@@ -339,12 +405,55 @@ static void *build_run(void *arg)
     return NULL;
 }
 
-/* Builds every table with 2^p buckets for all slots, on two threads (each a share of the
- * tables). The old tables go first, so that only the new ones take memory; on failure there
- * are no tables, and queries scan. */
-static int tables_build(struct store_pdq *x, int p)
+/* Average bucket size right after a build. Smaller buckets mean more probes (and a larger
+ * offset array); larger ones longer runs to read. */
+#ifndef FILL
+#define FILL 8
+#endif
+
+/* The bucket count for n entries. */
+static int p_for(size_t n)
+{
+    int p = P_MIN;
+    while (p < P_MAX && ((size_t)FILL << p) < n)
+        p++;
+    return p;
+}
+
+/* Squeezes dead slots out, keeping the order of the live ones, and rebuilds the id map for
+ * the new slot numbers. Only while there are no tables. */
+static void slots_compact(struct store_pdq *x)
+{
+    if (x->ndead == 0) return;
+    size_t j = 0;
+    for (size_t s = 0; s < x->n; s++) {
+        if (is_dead(x, s)) continue;
+        if (j != s) {
+            memcpy(x->h[j], x->h[s], sizeof *x->h);
+            if (x->idlen) memcpy(x->id + j * x->idlen, x->id + s * x->idlen, x->idlen);
+        }
+        j++;
+    }
+    memset(x->dead, 0, ((x->n + 63) / 64) * sizeof *x->dead);
+    x->n = j;
+    x->ndead = 0;
+    if (x->idcap) {
+        memset(x->idmap, 0xff, x->idcap * sizeof *x->idmap);
+        x->nid = 0;
+        for (size_t s = 0; s < x->n; s++)
+            idmap_put(x, (uint32_t)s);
+    }
+}
+
+/* Rebuilds: drops the tables and the delta, squeezes out dead slots, and builds the compact
+ * tables for every slot with 2^p_for(n) buckets on two threads. On failure (or below
+ * STORE_PDQ_MIH_MIN entries) there are no tables, and queries scan. */
+static int tables_build(struct store_pdq *x)
 {
     tables_free(x);
+    slots_compact(x);
+    if (x->n < STORE_PDQ_MIH_MIN) return 0;
+    int p = p_for(x->n);
     struct table t[M];
     memset(t, 0, sizeof t);
     struct build_job j[2] = {{x, t, 0, 2, p, 0, x->n}, {x, t, 1, 2, p, 0, x->n}};
@@ -360,147 +469,81 @@ static int tables_build(struct store_pdq *x, int p)
     }
     memcpy(x->t, t, sizeof t);
     x->p = p;
-    x->nt = x->n;
+    x->nt = x->nd = x->n;
     return 0;
 }
 
-/* Average bucket size right after a build, and the one that triggers a rebuild with twice the
- * buckets. Smaller buckets mean more probes; larger ones longer runs to read. */
-#ifndef FILL
-#define FILL 8
-#endif
-#define FILL_MAX (2 * FILL)
-
-/* The bucket count for n entries. */
-static int p_for(size_t n)
+/* Puts the pending slots [nd, n) into the delta, a group at a time with the offsets and
+ * home cells requested ahead. Stops at the first failure (the rest stay pending, where
+ * queries still see them). */
+static int delta_add_pending(struct store_pdq *x)
 {
-    int p = P_MIN;
-    while (p < P_MAX && ((size_t)FILL << p) < n)
-        p++;
-    return p;
-}
-
-static uint32_t run_grow(uint32_t cap)
-{
-    return cap + cap / 2 + 4;
-}
-
-/* Copies every live run to a fresh arena with a little room each; keeps the old one if memory
- * is short (holes cost memory, not answers). */
-static void table_compact(struct table *t, int p)
-{
-    size_t nb = (size_t)1 << p;
-    struct table c = *t;
-    uint32_t *old = t->dir;
-    c.dir = arr_resize(NULL, 0, nb, sizeof *c.dir);
-    if (!c.dir) return;
-    for (size_t b = 0; b < nb; b++)
-        c.dir[b] = t->e[old[b]];
-    if (table_layout(&c, nb) != 0) {
-        arr_free(c.dir, nb * sizeof *c.dir);
-        return;
-    }
-    for (size_t b = 0; b < nb; b++) {
-        const uint32_t *from = t->e + old[b];
-        uint32_t *to = c.e + c.dir[b];
-        memcpy(to + HDR, from + HDR, from[0] * sizeof *to);
-        to[0] = from[0];
-    }
-    table_free(t, p);
-    *t = c;
-}
-
-/* Makes room for appending to bucket b of table t, moving its run to the arena's end if full.
- * Fails only before changing anything. */
-static int table_room(struct table *t, uint32_t b)
-{
-    uint32_t *run = t->e + t->dir[b];
-    if (run[0] < run[1]) return 0;
-    uint32_t ncap = run_grow(run[1]), n = run[0], ocap = run[1];
-    if (t->used + HDR + ncap > t->cap) {
-        size_t cap = t->cap + t->cap / 8 + HDR + ncap;
-        if (cap > UINT32_MAX) return -ENOMEM;
-        uint32_t *e = arr_resize(t->e, t->cap * sizeof *e, cap, sizeof *e);
-        if (!e) return -ENOMEM;
-        t->e = e;
-        t->cap = cap;
-        run = t->e + t->dir[b];
-    }
-    uint32_t *to = t->e + t->used;
-    memcpy(to + HDR, run + HDR, n * sizeof *to);
-    to[0] = n;
-    to[1] = ncap;
-    t->garbage += HDR + ocap;
-    t->dir[b] = (uint32_t)t->used;
-    t->used += HDR + ncap;
-    return 0;
-}
-
-/* Inserts the pending slots [nt, n) into the tables, a group at a time with the directory
- * entries and run headers requested ahead. Stops at the first failure (the rest stay pending,
- * where queries still see them). */
-static int tables_add_pending(struct store_pdq *x)
-{
-    enum { G = 32 };
-    while (x->nt < x->n) {
-        size_t g = x->n - x->nt < G ? x->n - x->nt : G;
+    enum { G = 16 };
+    while (x->nd < x->n) {
+        size_t g = x->n - x->nd < G ? x->n - x->nd : G;
         uint32_t b[G][M], w[G][M];
         for (size_t k = 0; k < g; k++)
             for (int i = 0; i < M; i++) {
-                b[k][i] = bucket_of(x, x->h[x->nt + k], i, &w[k][i], (uint32_t)(x->nt + k));
-                __builtin_prefetch(&x->t[i].dir[b[k][i]]);
+                b[k][i] = bucket_of(x, x->h[x->nd + k], i, &w[k][i], (uint32_t)(x->nd + k));
+                __builtin_prefetch(&x->t[i].off[b[k][i]], 1);
+                if (x->t[i].d) __builtin_prefetch(&x->t[i].d[dhome(b[k][i], x->t[i].dcap)], 1);
             }
-        for (size_t k = 0; k < g; k++)
-            for (int i = 0; i < M; i++)
-                __builtin_prefetch(x->t[i].e + x->t[i].dir[b[k][i]], 1);
         for (size_t k = 0; k < g; k++) {
-            for (int i = 0; i < M; i++)
-                if (table_room(&x->t[i], b[k][i]) != 0) return -ENOMEM;
-            for (int i = 0; i < M; i++) {
-                struct table *t = &x->t[i];
-                uint32_t *run = t->e + t->dir[b[k][i]];
-                run[HDR + run[0]++] = w[k][i];
-                if (t->garbage > 4096 && t->garbage > t->used / 3) table_compact(t, x->p);
+            if (!is_dead(x, x->nd)) {
+                for (int i = 0; i < M; i++)
+                    if (delta_room(&x->t[i]) != 0) return -ENOMEM;
+                for (int i = 0; i < M; i++) {
+                    struct table *t = &x->t[i];
+                    delta_put_cell(t, b[k][i], w[k][i]);
+                    t->off[b[k][i]] |= FLAG;
+                }
             }
-            x->nt++;
+            x->nd++;
         }
     }
     return 0;
 }
 
-/* Brings the tables up to date with every slot: builds them, rebuilds them with more buckets,
- * or inserts the pending entries. On failure the index stays correct (pending entries and
- * missing tables are scanned) and the build is retried when the count has doubled. */
+/* Brings the tables up to date with every slot: builds them (or rebuilds them when the delta
+ * or the dead slots have grown past their share), or moves the pending entries into the
+ * delta. On failure the index stays correct (pending entries and missing tables are scanned)
+ * and the build is retried when the count has doubled. */
 static int tables_flush(struct store_pdq *x)
 {
-    if (x->nt == x->n) return 0;
+    int build;
+    if (!x->p)
+        build = x->n >= STORE_PDQ_MIH_MIN;
+    else
+        build = x->n - x->nt > x->nt / DELTA_DIV + PEND || x->ndead > x->nt / DEAD_DIV ||
+                x->n >= slot_limit(x);
     int rc = 0;
-    if (!x->p || (x->n > ((size_t)FILL_MAX << x->p) && x->p < P_MAX)) {
-        if (x->n < STORE_PDQ_MIH_MIN || x->n < x->retry) return 0;
-        rc = tables_build(x, p_for(x->n));
-    } else {
-        rc = tables_add_pending(x);
+    if (build && x->n >= x->retry) {
+        rc = tables_build(x);
+        if (rc) x->retry = 2 * x->n;
+    } else if (x->p && x->nd < x->n && x->n < slot_limit(x)) {
+        rc = delta_add_pending(x);
     }
-    if (rc) x->retry = 2 * x->n;
     return rc;
 }
 
-/* Finds slot's word in each of its buckets (its hash is still in x->h[slot]) and either
- * removes it (to == NONE) or renames it to slot `to`. */
-static void tables_edit(struct store_pdq *x, uint32_t slot, uint32_t to)
+/* Takes slot's words out of the tables (its hash is still in x->h[slot]): TOMB in the
+ * compact tables, deleted cells in the delta; a pending slot has none. */
+static void tables_unlink(struct store_pdq *x, uint32_t slot)
 {
+    if (slot >= x->nd) return;
     for (int i = 0; i < M; i++) {
         struct table *t = &x->t[i];
-        uint32_t word;
-        uint32_t *run = t->e + t->dir[bucket_of(x, x->h[slot], i, &word, slot)];
-        for (uint32_t j = 0; j < run[0]; j++) {
-            if (run[HDR + j] != word) continue;
-            if (to == NONE)
-                run[HDR + j] = run[HDR + --run[0]];
-            else
-                run[HDR + j] = (word >> t->sb << t->sb) | to;
-            break;
+        uint32_t word, b = bucket_of(x, x->h[slot], i, &word, slot);
+        if (slot >= x->nt) {
+            delta_delete(t, b, word);
+            continue;
         }
+        uint32_t lo = t->off[b] & OFF_MASK, hi = t->off[b + 1] & OFF_MASK;
+        for (uint32_t j = lo; j < hi; j++)
+            if (t->w[j] == word) {
+                t->w[j] = TOMB;
+                break;
+            }
     }
 }
 
@@ -509,7 +552,7 @@ static void tables_edit(struct store_pdq *x, uint32_t slot, uint32_t to)
 int store_pdq_new_idlen(struct store_pdq **out, size_t id_len)
 {
     *out = NULL;
-    if (id_len < 1 || id_len > PROTO_ID_LEN) return -EINVAL;
+    if (id_len > PROTO_ID_LEN) return -EINVAL;
     struct store_pdq *x = calloc(1, sizeof *x);
     if (!x) return -ENOMEM;
     x->idlen = id_len;
@@ -528,22 +571,24 @@ void store_pdq_free(struct store_pdq *x)
     tables_free(x);
     arr_free(x->h, x->hcap * sizeof *x->h);
     arr_free(x->id, x->idncap * x->idlen);
+    arr_free(x->dead, x->deadcap * sizeof *x->dead);
     arr_free(x->idmap, x->idcap * sizeof *x->idmap);
     free(x);
 }
 
 size_t store_pdq_count(const struct store_pdq *x)
 {
-    return x->n;
+    return x->n - x->ndead;
 }
 
 size_t store_pdq_memory(const struct store_pdq *x)
 {
-    size_t m =
-        sizeof *x + x->hcap * sizeof *x->h + x->idncap * x->idlen + x->idcap * sizeof *x->idmap;
+    size_t m = sizeof *x + x->hcap * sizeof *x->h + x->idncap * x->idlen +
+               x->deadcap * sizeof *x->dead + x->idcap * sizeof *x->idmap;
     if (x->p)
         for (int i = 0; i < M; i++)
-            m += (((size_t)1 << x->p) + x->t[i].cap) * sizeof(uint32_t);
+            m += (((size_t)1 << x->p) + 1 + x->t[i].nw) * sizeof(uint32_t) +
+                 x->t[i].dcap * sizeof(struct dcell);
     return m;
 }
 
@@ -562,11 +607,19 @@ static int slots_reserve(struct store_pdq *x, size_t n)
         x->h = h;
         x->hcap = cap;
     }
-    if (x->idncap < cap) {
+    if (x->idlen && x->idncap < cap) {
         void *id = arr_resize(x->id, x->idncap * x->idlen, cap, x->idlen);
         if (!id) return -ENOMEM;
         x->id = id;
         x->idncap = cap;
+    }
+    size_t dcap = (cap + 63) / 64;
+    if (x->deadcap < dcap) {
+        uint64_t *d = arr_resize(x->dead, x->deadcap * sizeof *d, dcap, sizeof *d);
+        if (!d) return -ENOMEM;
+        memset(d + x->deadcap, 0, (dcap - x->deadcap) * sizeof *d);
+        x->dead = d;
+        x->deadcap = dcap;
     }
     x->cap = cap;
     return 0;
@@ -575,7 +628,7 @@ static int slots_reserve(struct store_pdq *x, size_t n)
 int store_pdq_reserve(struct store_pdq *x, size_t n)
 {
     int rc = slots_reserve(x, n);
-    if (rc == 0) rc = idmap_reserve(x, n);
+    if (rc == 0 && x->idlen) rc = idmap_reserve(x, n);
     if (rc == 0 && n > x->n) x->defer = n;
     return rc;
 }
@@ -586,61 +639,66 @@ int store_pdq_flush(struct store_pdq *x)
     return tables_flush(x);
 }
 
-int store_pdq_add(struct store_pdq *x, const uint8_t hash[static 32],
-                  const uint8_t id[static PROTO_ID_LEN])
+int store_pdq_add(struct store_pdq *x, const uint8_t hash[static 32], const uint8_t *id)
 {
     /* No duplicate check: the node adds each record exactly once. */
     size_t n = x->n + 1;
     int rc = slots_reserve(x, n);
-    if (rc == 0) rc = idmap_reserve(x, x->nid + 1);
+    if (rc == 0 && x->idlen) rc = idmap_reserve(x, x->nid + 1);
     if (rc) return rc;
     uint32_t s = (uint32_t)x->n;
     pdq_load(x->h[s], hash);
-    memcpy(x->id + (size_t)s * x->idlen, id, x->idlen);
-    idmap_put(x, s);
+    if (x->idlen) {
+        memcpy(x->id + (size_t)s * x->idlen, id, x->idlen);
+        idmap_put(x, s);
+    }
     x->n = n;
     if (x->defer) {
         if (n < x->defer) return 0;
         x->defer = 0;
         (void)tables_flush(x);
-    } else if (x->p ? n - x->nt >= PEND : n >= STORE_PDQ_MIH_MIN) {
+    } else if (x->p ? n - x->nd >= PEND : n >= STORE_PDQ_MIH_MIN) {
         (void)tables_flush(x); /* a failure leaves entries pending, still found */
     }
     return 0;
 }
 
-/* Removes slot s (every slot is in the tables, or there are none), moving the last into it. */
+/* Removes slot s. With tables: its words leave them and the slot is dead until the next
+ * rebuild. Without: the last slot moves into it. */
 static void slot_remove(struct store_pdq *x, uint32_t s)
 {
-    size_t cell = idmap_find(x, id_of(x, s), s);
-    if (cell < x->idcap) idmap_delete(x, cell);
-    if (x->p) tables_edit(x, s, NONE);
+    if (x->idlen) {
+        size_t cell = idmap_find(x, id_of(x, s), s);
+        if (cell < x->idcap) idmap_delete(x, cell);
+    }
+    if (x->p) {
+        tables_unlink(x, s);
+        set_dead(x, s);
+        return;
+    }
     uint32_t last = (uint32_t)x->n - 1;
     if (s != last) {
-        if (x->p) tables_edit(x, last, s);
-        cell = idmap_find(x, id_of(x, last), last);
-        if (cell < x->idcap) x->idmap[cell] = s;
         memcpy(x->h[s], x->h[last], sizeof *x->h);
-        memcpy(x->id + (size_t)s * x->idlen, id_of(x, last), x->idlen);
+        if (x->idlen) {
+            size_t cell = idmap_find(x, id_of(x, last), last);
+            if (cell < x->idcap) x->idmap[cell] = s;
+            memcpy(x->id + (size_t)s * x->idlen, id_of(x, last), x->idlen);
+        }
     }
     x->n--;
-    if (x->p) x->nt = x->n;
 }
 
-/* Before a remove: every entry in the tables (or no tables at all). */
-static void settle(struct store_pdq *x)
+/* After removes: a rebuild once the dead slots pass their share (the owner's call). */
+static void after_remove(struct store_pdq *x)
 {
-    x->defer = 0;
-    if (x->p && x->nt < x->n && tables_flush(x) != 0) tables_free(x);
+    if (x->p && x->ndead > x->nt / DEAD_DIV && !x->defer) (void)tables_flush(x);
 }
 
 size_t store_pdq_remove(struct store_pdq *x, const uint8_t id[static PROTO_ID_LEN])
 {
-    if (x->n == 0) return 0;
+    if (x->n == 0 || !x->idlen) return 0;
     uint8_t key[PROTO_ID_LEN];
     memcpy(key, id, x->idlen); /* id may point into the index itself */
-    if (idmap_find(x, key, NONE) == x->idcap) return 0;
-    settle(x);
     size_t removed = 0;
     for (;;) {
         size_t cell = idmap_find(x, key, NONE);
@@ -648,41 +706,56 @@ size_t store_pdq_remove(struct store_pdq *x, const uint8_t id[static PROTO_ID_LE
         slot_remove(x, x->idmap[cell]);
         removed++;
     }
+    if (removed) after_remove(x);
     return removed;
 }
 
+/* A live slot holding hash w (and id key, if the index has ids), or NONE: through table 0's
+ * bucket (compact part and delta) and the pending slots, or a scan without tables. */
+static uint32_t find_hash(const struct store_pdq *x, const uint64_t w[4], const uint8_t *key)
+{
+#define MATCHES(s) (!memcmp(x->h[s], w, 32) && (!x->idlen || id_eq(x, s, key)))
+    if (!x->p) {
+        for (size_t s = 0; s < x->n; s++)
+            if (MATCHES(s)) return (uint32_t)s;
+        return NONE;
+    }
+    const struct table *t = &x->t[0];
+    uint32_t word, b = bucket_of(x, w, 0, &word, 0);
+    uint32_t smask = (1u << t->sb) - 1;
+    uint32_t lo = t->off[b] & OFF_MASK, hi = t->off[b + 1] & OFF_MASK;
+    for (uint32_t j = lo; j < hi; j++) {
+        uint32_t v = t->w[j], s = v & smask;
+        if (v != TOMB && (v ^ word) >> t->sb == 0 && MATCHES(s)) return s;
+    }
+    if (t->off[b] & FLAG)
+        for (size_t i = dhome(b, t->dcap); t->d[i].b != NONE; i = (i + 1) & (t->dcap - 1)) {
+            uint32_t v = t->d[i].w, s = v & smask;
+            if (t->d[i].b == b && (v ^ word) >> t->sb == 0 && MATCHES(s)) return s;
+        }
+    for (size_t s = x->nd; s < x->n; s++)
+        if (!is_dead(x, s) && MATCHES(s)) return (uint32_t)s;
+    return NONE;
+#undef MATCHES
+}
+
 size_t store_pdq_remove_hash(struct store_pdq *x, const uint8_t hash[static 32],
-                             const uint8_t id[static PROTO_ID_LEN])
+                             const uint8_t *id)
 {
     if (x->n == 0) return 0;
     uint8_t key[PROTO_ID_LEN];
     uint64_t w[4];
-    memcpy(key, id, x->idlen);
+    if (x->idlen) memcpy(key, id, x->idlen);
     pdq_load(w, hash);
-    settle(x);
     size_t removed = 0;
     for (;;) {
-        uint32_t found = NONE;
-        if (x->p) {
-            /* Table 0's bucket holds every entry with this chunk. */
-            uint32_t word;
-            const struct table *t = &x->t[0];
-            const uint32_t *run = t->e + t->dir[bucket_of(x, w, 0, &word, 0)];
-            uint32_t smask = (1u << t->sb) - 1;
-            for (uint32_t j = 0; j < run[0] && found == NONE; j++) {
-                uint32_t s = run[HDR + j] & smask;
-                if ((run[HDR + j] ^ word) >> t->sb == 0 && !memcmp(x->h[s], w, 32) &&
-                    id_eq(x, s, key))
-                    found = s;
-            }
-        } else {
-            for (size_t s = 0; s < x->n && found == NONE; s++)
-                if (!memcmp(x->h[s], w, 32) && id_eq(x, s, key)) found = (uint32_t)s;
-        }
-        if (found == NONE) break;
-        slot_remove(x, found);
+        uint32_t s = find_hash(x, w, key);
+        if (s == NONE) break;
+        slot_remove(x, s);
         removed++;
+        if (!x->idlen) break; /* without ids: one entry equal to hash */
     }
+    if (removed) after_remove(x);
     return removed;
 }
 
@@ -710,7 +783,7 @@ static uint32_t hit_slot(const struct store_pdq_hit *h)
 static int slot_cmp(const struct store_pdq *x, int da, uint32_t a, int db, uint32_t b)
 {
     if (da != db) return da < db ? -1 : 1;
-    int c = memcmp(id_of(x, a), id_of(x, b), x->idlen);
+    int c = x->idlen ? memcmp(id_of(x, a), id_of(x, b), x->idlen) : 0;
     return c ? c : memcmp(x->h[a], x->h[b], 32);
 }
 
@@ -738,7 +811,7 @@ static void answer_finish(struct answer *a)
         struct store_pdq_hit *h = &a->hits[i];
         uint32_t s = hit_slot(h);
         memset(h->id, 0, sizeof h->id);
-        memcpy(h->id, id_of(x, s), x->idlen);
+        if (x->idlen) memcpy(h->id, id_of(x, s), x->idlen);
         memcpy(h->hash, x->h[s], 32);
     }
 }
@@ -779,7 +852,8 @@ static int use_tables(const struct store_pdq *x, int r)
     return visits * (2 + per * 0.05) + cands * 1.5 < n * 0.1;
 }
 
-/* Scans slots [lo, hi) for every query of a batch, sharing each block of hashes. */
+/* Scans slots [lo, hi) for every query of a batch, sharing each block of hashes. Dead slots
+ * (removed, waiting for a rebuild) are passed over. */
 static void scan(const struct store_pdq *x, size_t lo, size_t hi, const uint64_t (*q)[4], size_t nq,
                  int r, struct answer *a)
 {
@@ -789,26 +863,35 @@ static void scan(const struct store_pdq *x, size_t lo, size_t hi, const uint64_t
         for (size_t k = 0; k < nq; k++) {
             for (size_t s = b; s < e; s++) {
                 int d = dist_words(q[k], x->h[s]);
-                if (d <= r) answer_add(&a[k], (uint32_t)s, d);
+                if (d <= r && !is_dead(x, s)) answer_add(&a[k], (uint32_t)s, d);
             }
         }
     }
 }
 
-/* One table query in flight. Visits go through a ring: a visit's directory entry is requested
- * when it is pushed, read LAG1 pushes later (requesting its run), and its run is scanned LAG2
- * pushes later, so that a dozen misses are in flight instead of one. Candidates go through a
- * second ring: their hashes are requested when found and checked CLAG candidates later. */
-#define RING 64
+/* One table query in flight. Visits go through a ring: a visit's offsets are requested when
+ * it is pushed, read LAG1 pushes later (requesting its words, and its delta cells if the
+ * bucket has any), and its words are scanned LAG2 pushes later, so that a dozen misses are in
+ * flight instead of one. Candidates go through a second ring: their hashes are requested when
+ * found and checked CLAG candidates later. */
+#ifndef PF_MODE
+#define PF_MODE 0
+#endif
+#ifndef LAG1
 #define LAG1 16
+#endif
+#ifndef LAG2
 #define LAG2 32
+#endif
+#define RING 64
 #define CRING 1024
 #define CLAG 48
 #define SCAN_BLOCK 64
 
 struct visit {
-    const uint32_t *dir;
-    const uint32_t *run;
+    const uint32_t *off;
+    uint32_t lo, hi; /* the bucket's words in the compact table */
+    uint32_t b, flag;
     uint32_t qres;
     int tol, table;
 };
@@ -847,35 +930,68 @@ static void probe_verify(struct probe *pr, size_t keep)
 
 static void visit_open(struct probe *pr, struct visit *v)
 {
-    v->run = pr->x->t[v->table].e + *v->dir;
-    __builtin_prefetch(v->run);
-    __builtin_prefetch(v->run + 16);
+    const struct table *t = &pr->x->t[v->table];
+    uint32_t lo = v->off[0], hi = v->off[1] & OFF_MASK;
+    v->flag = lo & FLAG;
+    v->lo = lo & OFF_MASK;
+    v->hi = hi;
+    __builtin_prefetch(t->w + v->lo);
+#if PF_MODE == 0
+    if (hi - v->lo > 1) __builtin_prefetch(t->w + hi - 1);
+#elif PF_MODE == 1
+    __builtin_prefetch(t->w + v->lo + 16);
+#else
+    if (((v->lo ^ (hi - 1)) & ~15u) != 0 && hi > v->lo) __builtin_prefetch(t->w + hi - 1);
+#endif
+    if (v->flag) __builtin_prefetch(&t->d[dhome(v->b, t->dcap)]);
+}
+
+/* Pushes the candidates among words w[0..n) (at most SCAN_BLOCK). */
+static void scan_words(struct probe *pr, const uint32_t *w, uint32_t n, int sb, uint32_t qres,
+                       int tol, int table)
+{
+    const struct store_pdq *x = pr->x;
+    uint32_t smask = (1u << sb) - 1;
+    if (pr->chead - pr->ctail + n > CRING) probe_verify(pr, CLAG);
+    size_t c0 = pr->chead, c = c0;
+    /* Branch-free: most words fail, unpredictably. */
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t word = w[j];
+        pr->cs[c % CRING] = word & smask;
+        c += (word != TOMB) & (__builtin_popcount((word >> sb) ^ qres) <= tol);
+    }
+    for (size_t k = c0; k < c; k++) {
+        __builtin_prefetch(x->h[pr->cs[k % CRING]]);
+        pr->ct[k % CRING] = (uint8_t)table;
+    }
+    pr->chead = c;
 }
 
 static void visit_scan(struct probe *pr, const struct visit *v)
 {
-    const struct store_pdq *x = pr->x;
-    int sb = x->t[v->table].sb, tol = v->tol;
-    uint32_t qres = v->qres, smask = (1u << sb) - 1, n = v->run[0];
-    const uint32_t *w = v->run + HDR;
-    if (n > 14) __builtin_prefetch(w + 30);
-    if (n > 30) __builtin_prefetch(w + 46);
+    const struct table *t = &pr->x->t[v->table];
+    int sb = t->sb;
+    const uint32_t *w = t->w + v->lo;
+    uint32_t n = v->hi - v->lo;
+    if (n > 16) __builtin_prefetch(w + 16);
+    if (n > 32) __builtin_prefetch(w + 32);
     for (uint32_t j0 = 0; j0 < n; j0 += SCAN_BLOCK) {
         uint32_t jn = n - j0 < SCAN_BLOCK ? n - j0 : SCAN_BLOCK;
-        if (pr->chead - pr->ctail + jn > CRING) probe_verify(pr, CLAG);
-        size_t c0 = pr->chead, c = c0;
-        /* Branch-free: most words fail, unpredictably. */
-        for (uint32_t j = 0; j < jn; j++) {
-            uint32_t word = w[j0 + j];
-            pr->cs[c % CRING] = word & smask;
-            c += __builtin_popcount((word >> sb) ^ qres) <= tol;
+        if (j0 + SCAN_BLOCK < n) __builtin_prefetch(w + j0 + SCAN_BLOCK + 32);
+        scan_words(pr, w + j0, jn, sb, v->qres, v->tol, v->table);
+    }
+    if (v->flag) {
+        /* The bucket's delta words: a short run of cells from the bucket's home. */
+        uint32_t buf[SCAN_BLOCK], nb = 0;
+        for (size_t i = dhome(v->b, t->dcap); t->d[i].b != NONE; i = (i + 1) & (t->dcap - 1)) {
+            if (t->d[i].b != v->b) continue;
+            buf[nb++] = t->d[i].w;
+            if (nb == SCAN_BLOCK) {
+                scan_words(pr, buf, nb, sb, v->qres, v->tol, v->table);
+                nb = 0;
+            }
         }
-        for (size_t k = c0; k < c; k++) {
-            __builtin_prefetch(x->h[pr->cs[k % CRING]]);
-            pr->ct[k % CRING] = (uint8_t)v->table;
-        }
-        pr->chead = c;
-        if (j0 + SCAN_BLOCK < n) __builtin_prefetch(w + j0 + SCAN_BLOCK + 46);
+        if (nb) scan_words(pr, buf, nb, sb, v->qres, v->tol, v->table);
     }
     if (pr->chead - pr->ctail > CLAG) probe_verify(pr, CLAG);
 }
@@ -884,8 +1000,10 @@ static void probe_push(struct probe *pr, int i, uint32_t bucket, int tol)
 {
     const struct table *t = &pr->x->t[i];
     struct visit *v = &pr->v[pr->head % RING];
-    v->dir = &t->dir[bucket];
-    __builtin_prefetch(v->dir);
+    v->off = &t->off[bucket];
+    __builtin_prefetch(v->off);
+    if ((bucket & 15) == 15) __builtin_prefetch(v->off + 1);
+    v->b = bucket;
     v->qres = pr->qc[i] >> pr->x->p;
     v->tol = tol;
     v->table = i;
@@ -955,7 +1073,7 @@ size_t store_pdq_query(const struct store_pdq *x, const uint8_t q[static 32], in
     pdq_load(qw, q);
     if (use_tables(x, max_distance)) {
         query_tables(x, qw, max_distance, &a);
-        scan(x, x->nt, x->n, (const uint64_t(*)[4]) & qw, 1, max_distance, &a);
+        scan(x, x->nd, x->n, (const uint64_t(*)[4]) & qw, 1, max_distance, &a);
     } else {
         scan(x, 0, x->n, (const uint64_t(*)[4]) & qw, 1, max_distance, &a);
     }

@@ -37,23 +37,25 @@ struct store_pdq_hit {
 
 int store_pdq_new(struct store_pdq **out);
 /*
- * An index whose ids are id_len bytes (1..PROTO_ID_LEN): add, remove and remove_hash read the
+ * An index whose ids are id_len bytes (0..PROTO_ID_LEN): add, remove and remove_hash read the
  * first id_len bytes of their id argument, and hits carry them with the rest of id zeroed.
- * With 8-byte keys (a feed position, say) instead of 32-byte record ids an entry costs 24
- * bytes less (docs/matching.md). Returns 0, -EINVAL or -ENOMEM.
+ * With id_len 0 the index keeps hashes only (no id array, no id map: 32 bytes and 4-6 bytes
+ * less per entry than 8-byte ids would cost); hits carry the hash and distance with id
+ * zeroed, store_pdq_remove finds nothing, and store_pdq_remove_hash removes one entry equal
+ * to the hash. The caller resolves a hit's records by its hash (the node: the store's exact
+ * index). Returns 0, -EINVAL or -ENOMEM.
  */
 int store_pdq_new_idlen(struct store_pdq **out, size_t id_len);
 void store_pdq_free(struct store_pdq *x);
 /*
  * Adds (hash, id) in O(1) amortised: the entry is pending (queries scan it) until the next
- * 256th add inserts the pending ones into the 11 tables in place. Each time the count doubles
- * the tables are rebuilt with twice the buckets (a few seconds at 10M; store_pdq_reserve
- * avoids that while a known number of hashes is loaded). The caller adds each record once
- * (the node applies each feed position once); a repeated pair is stored twice. Returns 0 or
- * -ENOMEM (the index is unchanged then).
+ * 64th add puts the pending ones into the tables' delta. When the delta passes 1/16 of the
+ * compact tables, they are rebuilt for every entry (a few seconds at 10M; store_pdq_reserve
+ * avoids the rebuilds while a known number of hashes is loaded). The caller adds each record
+ * once (the node applies each feed position once); a repeated pair is stored twice. id may be
+ * NULL when id_len is 0. Returns 0 or -ENOMEM (the index is unchanged then).
  */
-int store_pdq_add(struct store_pdq *x, const uint8_t hash[static 32],
-                  const uint8_t id[static PROTO_ID_LEN]);
+int store_pdq_add(struct store_pdq *x, const uint8_t hash[static 32], const uint8_t *id);
 /*
  * For a bulk load: sizes the index for n entries in all and defers the tables until the count
  * reaches n, so that they are built once, by a counting sort on two threads, when the n-th
@@ -65,12 +67,15 @@ int store_pdq_reserve(struct store_pdq *x, size_t n);
  * Returns 0 or -ENOMEM (queries then scan what the tables lack, still exactly). */
 int store_pdq_flush(struct store_pdq *x);
 /* Removes every entry with this id (a pdq signal's one hash, or all of a vpdq signal's frames)
- * in O(entries removed), through an id map; returns how many were removed. */
+ * in O(entries removed), through an id map; returns how many were removed (0 when id_len is
+ * 0). No rebuild: the entries' words leave the tables and their slots wait, dead, for the
+ * next rebuild (one once they pass 1/8 of the tables). */
 size_t store_pdq_remove(struct store_pdq *x, const uint8_t id[static PROTO_ID_LEN]);
-/* Removes the entries equal to (hash, id), found through one table's bucket; returns how many
- * were removed. The same cost as store_pdq_remove; for callers that know the hash. */
+/* Removes the entries equal to (hash, id), found through one table's bucket; with id_len 0,
+ * one entry equal to hash (id ignored, may be NULL). Returns how many were removed. The same
+ * cost as store_pdq_remove. */
 size_t store_pdq_remove_hash(struct store_pdq *x, const uint8_t hash[static 32],
-                             const uint8_t id[static PROTO_ID_LEN]);
+                             const uint8_t *id);
 size_t store_pdq_count(const struct store_pdq *x);
 /*
  * Finds entries within max_distance of q (a negative distance finds nothing; 256 and above

@@ -441,7 +441,6 @@ static void test_index_idlen_bulk_remove_hash(void **state)
 {
     (void)state;
     struct store_pdq *x;
-    assert_int_equal(store_pdq_new_idlen(&x, 0), -EINVAL);
     assert_int_equal(store_pdq_new_idlen(&x, PROTO_ID_LEN + 1), -EINVAL);
     assert_int_equal(store_pdq_new_idlen(&x, 8), 0);
     struct ent *ents = calloc(BIG, sizeof *ents);
@@ -511,6 +510,195 @@ static void test_index_idlen_bulk_remove_hash(void **state)
     free(ents);
 }
 
+/* Live entries of a test: ents[0..n), removed ones swapped out from the end. */
+static void ents_drop(struct ent *ents, size_t *n, size_t i)
+{
+    ents[i] = ents[--*n];
+}
+
+/* The compact tables, the delta and the pending adds together: a bulk load (one build), adds
+ * on top (pending, then delta), removes from each part (tombstones in the compact tables,
+ * deleted delta cells, dead pending slots), and enough adds and removes to cross both rebuild
+ * triggers (the delta past 1/16 of the tables, dead slots past 1/8), checked against brute
+ * force at each step; with 32-byte ids, so that the id map must follow the renumbering. */
+static void test_index_delta_tombstones(void **state)
+{
+    (void)state;
+    const size_t cap = BIG + BIG / 2;
+    struct ent *ents = calloc(cap, sizeof *ents);
+    assert_non_null(ents);
+    uint8_t base[32], q[32];
+    rnd_bytes(base, 32);
+    flip_bits(q, base, 4);
+    struct store_pdq *x;
+    assert_int_equal(store_pdq_new(&x), 0);
+    assert_int_equal(store_pdq_reserve(x, BIG), 0);
+    size_t n = 0;
+    for (; n < BIG; n++) {
+        if (n % 4 == 0)
+            flip_bits(ents[n].h, base, (int)(rnd() % 40));
+        else
+            rnd_bytes(ents[n].h, 32);
+        rnd_bytes(ents[n].id, 32);
+        assert_int_equal(store_pdq_add(x, ents[n].h, ents[n].id), 0);
+    }
+    size_t built = store_pdq_memory(x);
+    static const int rs[] = {0, 7, 20, 31, 32, 45, 64};
+    const size_t nr = sizeof rs / sizeof rs[0];
+    /* 200 adds: most in the delta, the last few pending. */
+    for (size_t k = 0; k < 200; k++, n++) {
+        flip_bits(ents[n].h, base, (int)(rnd() % 40));
+        rnd_bytes(ents[n].id, 32);
+        assert_int_equal(store_pdq_add(x, ents[n].h, ents[n].id), 0);
+    }
+    assert_true(store_pdq_memory(x) > built); /* the delta's cells */
+    for (size_t i = 0; i < nr; i++)
+        check_query(x, ents, n, q, rs[i], 100);
+    /* Removes from the compact part, the delta and the pending slots; a removed entry is not
+     * found again, by id or by hash. */
+    for (size_t k = 0; k < 10; k++) {
+        size_t i = k < 5 ? k * 4 : n - 1 - (k - 5) * 30;
+        uint8_t h[32], id[32];
+        memcpy(h, ents[i].h, 32);
+        memcpy(id, ents[i].id, 32);
+        if (k % 2)
+            assert_int_equal(store_pdq_remove(x, id), 1);
+        else
+            assert_int_equal(store_pdq_remove_hash(x, h, id), 1);
+        assert_int_equal(store_pdq_remove(x, id), 0);
+        assert_int_equal(store_pdq_remove_hash(x, h, id), 0);
+        ents_drop(ents, &n, i);
+    }
+    assert_int_equal(store_pdq_count(x), n);
+    for (size_t i = 0; i < nr; i++)
+        check_query(x, ents, n, q, rs[i], 100);
+    /* Adds past the delta's share (BIG / 16): a rebuild, with dead slots squeezed out. */
+    for (size_t k = 0; k < BIG / 16 + 100; k++) {
+        flip_bits(ents[n].h, base, (int)(rnd() % 40));
+        rnd_bytes(ents[n].id, 32);
+        assert_int_equal(store_pdq_add(x, ents[n].h, ents[n].id), 0);
+        n++;
+        if (k % 500 == 0) check_query(x, ents, n, q, 31, 100);
+    }
+    assert_int_equal(store_pdq_count(x), n);
+    for (size_t i = 0; i < nr; i++)
+        check_query(x, ents, n, q, rs[i], 100);
+    /* The id map follows the new slot numbers: every id is still found. */
+    for (size_t i = 0; i < n; i += 997) {
+        struct store_pdq_hit hit;
+        assert_true(store_pdq_query(x, ents[i].h, 0, &hit, 1) >= 1);
+        assert_int_equal(store_pdq_remove(x, ents[i].id), 1);
+        ents_drop(ents, &n, i);
+    }
+    /* Removes past the dead share (1/8): a rebuild in the middle of removing. */
+    for (size_t k = 0; k < BIG / 7; k++) {
+        size_t i = (size_t)(rnd() % n);
+        if (k % 3 == 0)
+            assert_int_equal(store_pdq_remove_hash(x, ents[i].h, ents[i].id), 1);
+        else
+            assert_int_equal(store_pdq_remove(x, ents[i].id), 1);
+        ents_drop(ents, &n, i);
+        if (k % 1000 == 0) check_query(x, ents, n, q, 31, 100);
+    }
+    assert_int_equal(store_pdq_count(x), n);
+    for (size_t i = 0; i < nr; i++)
+        check_query(x, ents, n, q, rs[i], 100);
+    check_query(x, ents, n, ents[n / 3].h, 31, 100);
+    /* Down below the table threshold and back. */
+    while (n > STORE_PDQ_MIH_MIN / 2) {
+        assert_int_equal(store_pdq_remove(x, ents[n - 1].id), 1);
+        n--;
+    }
+    assert_int_equal(store_pdq_count(x), n);
+    check_query(x, ents, n, q, 31, 100);
+    check_query(x, ents, n, q, 300, 10);
+    store_pdq_free(x);
+    free(ents);
+}
+
+/* Hashes only (id_len 0): no ids in hits, duplicates of a hash kept apart, remove_hash takes
+ * one copy at a time, remove by id finds nothing; scan, compact tables, delta and rebuilds. */
+static void test_index_idless(void **state)
+{
+    (void)state;
+    const size_t cap = BIG + BIG / 4;
+    struct ent *ents = calloc(cap, sizeof *ents); /* ids stay zero, as hits return them */
+    assert_non_null(ents);
+    uint8_t base[32], q[32];
+    rnd_bytes(base, 32);
+    flip_bits(q, base, 2);
+    struct store_pdq *x;
+    assert_int_equal(store_pdq_new_idlen(&x, 0), 0);
+    size_t n = 0;
+    struct store_pdq_hit hits[4];
+    for (int phase = 0; phase < 2; phase++) {
+        size_t to = phase == 0 ? 1000 : BIG + BIG / 8;
+        for (; n < to; n++) {
+            if (n % 50 == 7)
+                memcpy(ents[n].h, ents[n - 1].h, 32); /* a duplicate */
+            else if (n % 3 == 0)
+                flip_bits(ents[n].h, base, (int)(rnd() % 40));
+            else
+                rnd_bytes(ents[n].h, 32);
+            assert_int_equal(store_pdq_add(x, ents[n].h, NULL), 0);
+        }
+        assert_int_equal(store_pdq_count(x), n);
+        check_query(x, ents, n, q, 31, 100);
+        check_query(x, ents, n, q, 0, 10);
+        /* The duplicate pair at pair - 1 and pair: two hits, then one, then none. */
+        size_t pair = phase == 0 ? 57 : 1007;
+        check_query(x, ents, n, ents[pair].h, 0, 10);
+        uint8_t dup[32];
+        memcpy(dup, ents[pair].h, 32);
+        assert_int_equal(store_pdq_query(x, dup, 0, hits, 4), 2);
+        uint8_t zero[32] = {0};
+        assert_memory_equal(hits[0].id, zero, 32);
+        assert_memory_equal(hits[0].hash, dup, 32);
+        assert_int_equal(store_pdq_remove(x, zero), 0);
+        assert_int_equal(store_pdq_remove_hash(x, dup, NULL), 1);
+        assert_int_equal(store_pdq_query(x, dup, 0, hits, 4), 1);
+        assert_int_equal(store_pdq_remove_hash(x, dup, zero), 1);
+        assert_int_equal(store_pdq_query(x, dup, 0, hits, 4), 0);
+        assert_int_equal(store_pdq_remove_hash(x, dup, NULL), 0);
+        ents_drop(ents, &n, pair);
+        ents_drop(ents, &n, pair - 1);
+        /* Put them back for the next phase (the index keeps no order). */
+        for (int k = 0; k < 2; k++) {
+            memcpy(ents[n].h, dup, 32);
+            assert_int_equal(store_pdq_add(x, dup, NULL), 0);
+            n++;
+        }
+        assert_int_equal(store_pdq_query(x, dup, 0, hits, 4), 2);
+        check_query(x, ents, n, q, 31, 100);
+    }
+    /* Remove a third by hash (dead slots pass 1/8: a rebuild on the way), then check. */
+    for (size_t k = 0; k < n / 3; k++) {
+        size_t i = (size_t)(rnd() % n);
+        assert_int_equal(store_pdq_remove_hash(x, ents[i].h, NULL), 1);
+        ents_drop(ents, &n, i);
+    }
+    assert_int_equal(store_pdq_count(x), n);
+    static const int rs[] = {0, 10, 31, 32, 63, 64, 256};
+    for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++)
+        check_query(x, ents, n, q, rs[i], 100);
+    store_pdq_free(x);
+    /* Less memory than with 8-byte ids for the same hashes (the ids and the id map). */
+    struct store_pdq *y;
+    assert_int_equal(store_pdq_new_idlen(&x, 0), 0);
+    assert_int_equal(store_pdq_new_idlen(&y, 8), 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(store_pdq_add(x, ents[i].h, NULL), 0);
+        assert_int_equal(store_pdq_add(y, ents[i].h, ents[i].id), 0);
+    }
+    assert_int_equal(store_pdq_flush(x), 0);
+    assert_int_equal(store_pdq_flush(y), 0);
+    assert_true(store_pdq_memory(x) + n * 12 <= store_pdq_memory(y));
+    check_query(x, ents, n, q, 31, 100);
+    store_pdq_free(y);
+    store_pdq_free(x);
+    free(ents);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +711,8 @@ int main(void)
         cmocka_unit_test(test_index_remove_readd),
         cmocka_unit_test(test_index_ties),
         cmocka_unit_test(test_index_idlen_bulk_remove_hash),
+        cmocka_unit_test(test_index_delta_tombstones),
+        cmocka_unit_test(test_index_idless),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
