@@ -36,6 +36,11 @@
 #define NQ 1000
 #define CENTRES 10000
 
+/* Options: the id length of the index the queries run on (0: hashes only, as the node's
+ * n->pdq), and --quick: only that index's build, recall and queries (for A/B runs). */
+static size_t opt_idlen = 0;
+static int opt_quick = 0;
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -183,8 +188,15 @@ static int hit_cmp(const void *a, const void *b)
 {
     const struct store_pdq_hit *x = a, *y = b;
     if (x->distance != y->distance) return x->distance < y->distance ? -1 : 1;
-    int c = memcmp(x->id, y->id, 32);
+    int c = memcmp(x->id, y->id, 32); /* ids are zero without them: ties by hash */
     return c ? c : memcmp(x->hash, y->hash, 32);
+}
+
+/* The id of entry i as the index under test keeps it (none without ids). */
+static void make_id(uint8_t id[32], size_t i, size_t idlen)
+{
+    memset(id, 0, 32);
+    memcpy(id, &i, idlen < sizeof i ? idlen : sizeof i);
 }
 
 /* Brute force over the set with full hit lists: the reference for recall. */
@@ -200,8 +212,7 @@ static size_t ref_page(const struct set *s, const uint8_t q[32], struct store_pd
             *all = realloc(*all, *cap * sizeof **all);
         }
         struct store_pdq_hit *h = &(*all)[n++];
-        memset(h->id, 0, 32);
-        memcpy(h->id, &i, sizeof i);
+        make_id(h->id, i, opt_idlen);
         memcpy(h->hash, s->h[i], 32);
         h->distance = d;
     }
@@ -243,18 +254,21 @@ static int run_set(struct set *s, const char *dumpdir)
 {
     printf("%s, N=%zu, radius %d, page %d\n", s->name, s->n, RADIUS, PAGE);
     fflush(stdout);
-    /* Builds: the node's path today (store_pdq_add per hash) and the bulk load
-     * (store_pdq_reserve first: one build), which the queries below use; then the bulk load
-     * with 8-byte ids, for its memory. */
+    /* Builds: plain store_pdq_add per hash (32-byte ids), the bulk load (store_pdq_reserve
+     * first: one build) with 32- and 8-byte ids, and the bulk load of the index the queries
+     * below use (hashes only by default, as the node's n->pdq). --quick builds only that. */
     struct store_pdq *x = NULL;
-    for (int mode = 0; mode < 2; mode++) {
+    static const char *what[] = {"32-byte ids, store_pdq_add x N", "32-byte ids, reserve + add x N",
+                                 "8-byte ids, reserve + add x N", "reserve + add x N"};
+    for (int mode = opt_quick ? 3 : 0; mode < 4; mode++) {
         if (x) store_pdq_free(x);
-        if (store_pdq_new(&x) != 0) return -1;
+        size_t idlen = mode < 2 ? 32 : mode == 2 ? 8 : opt_idlen;
+        if (store_pdq_new_idlen(&x, idlen) != 0) return -1;
         double t0 = now_s();
         if (mode > 0 && store_pdq_reserve(x, s->n) != 0) return -1;
         for (size_t i = 0; i < s->n; i++) {
-            uint8_t id[32] = {0};
-            memcpy(id, &i, sizeof i); /* ref_page builds the same ids */
+            uint8_t id[32];
+            make_id(id, i, idlen); /* ref_page builds the same ids */
             if (store_pdq_add(x, s->h[i], id) != 0) {
                 fprintf(stderr, "out of memory at %zu\n", i);
                 return -1;
@@ -262,27 +276,11 @@ static int run_set(struct set *s, const char *dumpdir)
         }
         double build = now_s() - t0;
         size_t mem = store_pdq_memory(x);
-        static const char *what[] = {"store_pdq_add x N", "store_pdq_reserve + add x N"};
-        printf("  build (%s): %.2f s; index %.0f MiB (%.1f bytes per hash)\n", what[mode], build,
-               (double)mem / 1048576.0, (double)mem / (double)s->n);
-        fflush(stdout);
-    }
-    {
-        struct store_pdq *y;
-        if (store_pdq_new_idlen(&y, 8) != 0) return -1;
-        double t0 = now_s();
-        store_pdq_reserve(y, s->n);
-        for (size_t i = 0; i < s->n; i++) {
-            uint8_t id[32] = {0};
-            memcpy(id, &i, sizeof i);
-            store_pdq_add(y, s->h[i], id);
-        }
-        double build = now_s() - t0;
-        size_t mem = store_pdq_memory(y);
-        printf("  build (8-byte ids, reserve + add x N): %.2f s; index %.0f MiB (%.1f bytes per "
-               "hash)\n",
-               build, (double)mem / 1048576.0, (double)mem / (double)s->n);
-        store_pdq_free(y);
+        printf("  build (%s%s): %.2f s; index %.0f MiB, %zu bytes (%.1f bytes per hash); peak RSS "
+               "%ld MiB\n",
+               what[mode], mode == 3 ? (idlen ? ", ids as below" : ", hashes only") : "", build,
+               (double)mem / 1048576.0, mem, (double)mem / (double)s->n, peak_rss_mib());
+        if (mode == 3 && idlen) printf("    (%zu-byte ids)\n", idlen);
         fflush(stdout);
     }
 
@@ -299,7 +297,8 @@ static int run_set(struct set *s, const char *dumpdir)
         size_t shown = nw < PAGE ? nw : PAGE;
         int same = ng == nw;
         for (size_t i = 0; i < shown && same; i++)
-            same = got[i].distance == want[i].distance && !memcmp(got[i].id, want[i].id, 32);
+            same = got[i].distance == want[i].distance && !memcmp(got[i].id, want[i].id, 32) &&
+                   !memcmp(got[i].hash, want[i].hash, 32);
         agree += same;
         expected += nw;
         found += ng < nw ? ng : nw;
@@ -319,6 +318,8 @@ static int run_set(struct set *s, const char *dumpdir)
            1000.0 / q1, q2);
     fflush(stdout);
 
+    double f2 = 0;
+    if (opt_quick) goto removes;
     size_t *tot = malloc(NQ * sizeof *tot);
     struct store_pdq_hit *pages = malloc((size_t)NQ * PAGE * sizeof *pages);
     t0 = now_s();
@@ -332,23 +333,25 @@ static int run_set(struct set *s, const char *dumpdir)
     memcpy(f.w, s->h, s->n * 32);
     size_t nflat = s->n >= 5000000 ? 60 : 300;
     double f1 = qps(run_flat, NULL, &f, (const uint8_t(*)[32])s->q, nflat, 1);
-    double f2 = qps(run_flat, NULL, &f, (const uint8_t(*)[32])s->q, nflat, 2);
+    f2 = qps(run_flat, NULL, &f, (const uint8_t(*)[32])s->q, nflat, 2);
     printf("  brute-force scan: %.1f queries/s on 1 thread (%.1f ms each), %.1f/s on 2 "
            "threads (%.1f ms)\n",
            f1, 1000.0 / f1, f2, 1000.0 / f2);
     printf("  speed-up over brute force on 2 threads: %.0fx\n", q2 / f2);
     free(f.w);
 
+removes:;
+    /* Retractions: by id with ids, by hash without (what the node does). */
     double ts = now_s();
     size_t removed = 0;
     for (size_t i = 0; i < 1000; i++) {
-        uint8_t id[32] = {0};
+        uint8_t id[32];
         size_t v = i * (s->n / 1000);
-        memcpy(id, &v, sizeof v);
-        removed += store_pdq_remove(x, id);
+        make_id(id, v, opt_idlen);
+        removed += opt_idlen ? store_pdq_remove(x, id) : store_pdq_remove_hash(x, s->h[v], NULL);
     }
-    printf("  remove by id: %.1f us each (%zu removed); peak RSS so far %ld MiB\n",
-           (now_s() - ts) * 1e6 / 1000, removed, peak_rss_mib());
+    printf("  remove by %s: %.1f us each (%zu removed); peak RSS so far %ld MiB\n",
+           opt_idlen ? "id" : "hash", (now_s() - ts) * 1e6 / 1000, removed, peak_rss_mib());
     fflush(stdout);
     if (dumpdir) {
         /* FAISS compares against the totals of the same sample; the rest are left at 0. */
@@ -365,13 +368,23 @@ int main(int argc, char **argv)
 {
     /* bench/run.sh asks for the dump through the environment (it runs every bench_* alike). */
     const char *sizes = "1000000,10000000", *dumpdir = getenv("GIF_BENCH_DUMP");
+    const char *sets = "planted,clustered";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--sizes") && i + 1 < argc)
             sizes = argv[++i];
         else if (!strcmp(argv[i], "--dump") && i + 1 < argc)
             dumpdir = argv[++i];
+        else if (!strcmp(argv[i], "--idlen") && i + 1 < argc)
+            opt_idlen = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--sets") && i + 1 < argc)
+            sets = argv[++i];
+        else if (!strcmp(argv[i], "--quick"))
+            opt_quick = 1;
         else {
-            fprintf(stderr, "usage: %s [--sizes N,N...] [--dump DIR]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--sizes N,N...] [--dump DIR] [--idlen 0..32] "
+                    "[--sets planted,clustered] [--quick]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -385,6 +398,7 @@ int main(int argc, char **argv)
             return 2;
         }
         for (int which = 0; which < 2; which++) {
+            if (!strstr(sets, which == 0 ? "planted" : "clustered")) continue;
             struct set s;
             rng = 0x243f6a8885a308d3ull ^ n ^ (uint64_t)which; /* faiss_bench reads the dump */
             if (which == 0)
