@@ -148,7 +148,8 @@ int ctl_incident_show(struct ctl_ctx *c, int argc, char **argv)
         else if (strcmp(kind, "signal") == 0)
             printf("  %s", ctl_jstr(e, "type", ""));
         else if (strcmp(kind, "feedback") == 0)
-            printf("  %s on %s", ctl_jstr(e, "verdict", ""), ctl_short(sid, ctl_jstr(e, "target", NULL)));
+            printf("  %s on %s", ctl_jstr(e, "verdict", ""),
+                   ctl_short(sid, ctl_jstr(e, "target", NULL)));
         else if (strcmp(kind, "retraction") == 0)
             printf("  of %s", ctl_short(sid, ctl_jstr(e, "target", NULL)));
         printf("\n");
@@ -203,8 +204,7 @@ int ctl_incident_action(struct ctl_ctx *c, int argc, char **argv)
         json_decref(cur);
         return ctl_usage(c, "--note: longer than %d bytes", PROTO_TEXT_MAX);
     }
-    json_t *body =
-        json_pack("{s:s,s:s,s:s}", "incident", id, "action", action, "level", level);
+    json_t *body = json_pack("{s:s,s:s,s:s}", "incident", id, "action", action, "level", level);
     if (note) json_object_set_new(body, "note", json_string(note));
     json_decref(cur);
     json_t *j;

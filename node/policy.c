@@ -115,8 +115,7 @@ struct step {
 };
 
 /* Every rule in the order tried. */
-static size_t steps(const struct policy_config *p, const struct policy_input *in,
-                    struct step *s)
+static size_t steps(const struct policy_config *p, const struct policy_input *in, struct step *s)
 {
     size_t n = 0;
     /* Withdrawals first: nothing withdrawn or stale ever blocks. */
@@ -126,14 +125,14 @@ static size_t steps(const struct policy_config *p, const struct policy_input *in
         s[n++] = (struct step){p->rules[i].name, p->rules[i].verdict,
                                rule_applies(&p->rules[i], in), false};
     /* A record several organisations dispute goes to a person, whoever published it. */
-    s[n++] = (struct step){"disputed", POLICY_REVIEW,
-                           p->review_min_disputes && in->orgs_dispute >= p->review_min_disputes,
-                           false};
-    s[n++] = (struct step){"incident", POLICY_BLOCK,
-                           p->block_incident_level && in->incident_confirmed &&
-                               !in->incident_concluded &&
-                               in->incident_level >= p->block_incident_level,
-                           true};
+    s[n++] =
+        (struct step){"disputed", POLICY_REVIEW,
+                      p->review_min_disputes && in->orgs_dispute >= p->review_min_disputes, false};
+    s[n++] =
+        (struct step){"incident", POLICY_BLOCK,
+                      p->block_incident_level && in->incident_confirmed &&
+                          !in->incident_concluded && in->incident_level >= p->block_incident_level,
+                      true};
     s[n++] = (struct step){"verified", POLICY_BLOCK, p->block_verified && in->verified, true};
     s[n++] = (struct step){"role", POLICY_BLOCK,
                            in->role < 4 && p->block_role[in->role] && in->member, true};
@@ -190,12 +189,10 @@ static const struct {
     uint8_t what;
     bool boolean;
 } fields[] = {
-    {"role", PF_ROLE, false},        {"verified", PF_VERIFIED, true},
-    {"label", PF_LABEL, false},      {"agree", PF_AGREE, false},
-    {"dispute", PF_DISPUTE, false},  {"incident", PF_INCIDENT, false},
-    {"age", PF_AGE, false},          {"distance", PF_DISTANCE, false},
-    {"exact", PF_EXACT, true},       {"alert", PF_ALERT, true},
-    {"member", PF_MEMBER, true},
+    {"role", PF_ROLE, false},   {"verified", PF_VERIFIED, true},  {"label", PF_LABEL, false},
+    {"agree", PF_AGREE, false}, {"dispute", PF_DISPUTE, false},   {"incident", PF_INCIDENT, false},
+    {"age", PF_AGE, false},     {"distance", PF_DISTANCE, false}, {"exact", PF_EXACT, true},
+    {"alert", PF_ALERT, true},  {"member", PF_MEMBER, true},
 };
 static const char *const ops[] = {NULL, "=", "!=", "<", "<=", ">", ">="};
 
@@ -272,7 +269,8 @@ static int parse_value(struct policy_cond *c, const char *v, char *err, size_t e
     uint8_t b;
     switch (c->what) {
     case PF_ROLE:
-        if (proto_role_parse(v, &b)) return fail(err, errlen, "not a role: agency, platform, observer", v);
+        if (proto_role_parse(v, &b))
+            return fail(err, errlen, "not a role: agency, platform, observer", v);
         c->value = b;
         return 0;
     case PF_LABEL:
@@ -339,8 +337,11 @@ int policy_rule_parse(const char *text, struct policy_rule *out, char *err, size
         if (fields[f].boolean) {
             c->op = neg ? PO_NE : PO_TRUE;
         } else {
-            if (neg) return fail(err, errlen, "'not' goes only before verified, exact, alert or member", tok[i - 1]);
-            if (i + 1 >= n) return fail(err, errlen, "a comparison needs an operator and a value", tok[i - 1]);
+            if (neg)
+                return fail(err, errlen, "'not' goes only before verified, exact, alert or member",
+                            tok[i - 1]);
+            if (i + 1 >= n)
+                return fail(err, errlen, "a comparison needs an operator and a value", tok[i - 1]);
             c->op = 0;
             for (uint8_t o = PO_EQ; o <= PO_GE; o++)
                 if (strcmp(ops[o], tok[i]) == 0) c->op = o;
@@ -386,8 +387,7 @@ void policy_rule_format(const struct policy_rule *r, char *buf, size_t len)
         else if (c->what == PF_LABEL)
             PUT(" label %s %s", op, c->label);
         else if (c->what == PF_INCIDENT)
-            PUT(" incident %s %s", op,
-                c->value ? proto_level_name((uint8_t)c->value) : "0");
+            PUT(" incident %s %s", op, c->value ? proto_level_name((uint8_t)c->value) : "0");
         else if (c->what == PF_AGE)
             PUT(" age %s %llds", op, (long long)(c->value / 1000));
         else

@@ -32,17 +32,17 @@ struct policy_input {
 
 /* Fields a configured condition tests. */
 enum policy_field {
-    PF_ROLE = 1,  /* role = agency|platform|observer */
-    PF_VERIFIED,  /* verified */
-    PF_LABEL,     /* label = NAME */
-    PF_AGREE,     /* agree OP N: organisations agreeing */
-    PF_DISPUTE,   /* dispute OP N */
-    PF_INCIDENT,  /* incident OP LEVEL: confirmed, open incident's level (0 if none) */
-    PF_AGE,       /* age OP DURATION (s, m, h, d) */
-    PF_DISTANCE,  /* distance OP N (an exact match has distance 0 here) */
-    PF_EXACT,     /* exact */
-    PF_ALERT,     /* alert: the match comes from an alert's signals */
-    PF_MEMBER,    /* member: the origin is a current member */
+    PF_ROLE = 1, /* role = agency|platform|observer */
+    PF_VERIFIED, /* verified */
+    PF_LABEL,    /* label = NAME */
+    PF_AGREE,    /* agree OP N: organisations agreeing */
+    PF_DISPUTE,  /* dispute OP N */
+    PF_INCIDENT, /* incident OP LEVEL: confirmed, open incident's level (0 if none) */
+    PF_AGE,      /* age OP DURATION (s, m, h, d) */
+    PF_DISTANCE, /* distance OP N (an exact match has distance 0 here) */
+    PF_EXACT,    /* exact */
+    PF_ALERT,    /* alert: the match comes from an alert's signals */
+    PF_MEMBER,   /* member: the origin is a current member */
 };
 enum policy_op { PO_EQ = 1, PO_NE, PO_LT, PO_LE, PO_GT, PO_GE, PO_TRUE };
 

@@ -98,8 +98,11 @@ static void test_incident_rule(void **state)
 {
     (void)state;
     struct policy_config p = defaults();
-    struct policy_input in = {.role = PROTO_ROLE_PLATFORM, .member = true, .distance = -1,
-                              .alert = true, .incident_level = PROTO_LEVEL_INCIDENT};
+    struct policy_input in = {.role = PROTO_ROLE_PLATFORM,
+                              .member = true,
+                              .distance = -1,
+                              .alert = true,
+                              .incident_level = PROTO_LEVEL_INCIDENT};
     assert_int_equal(decide(&p, in, "default"), POLICY_REVIEW); /* not confirmed */
     in.incident_confirmed = true;
     assert_int_equal(decide(&p, in, "incident"), POLICY_BLOCK);
@@ -142,11 +145,16 @@ static void test_rules(void **state)
     struct policy_config p = defaults();
     p.rules[p.nrules++] = rule("old-glory: review if label = glorification and age > 365d");
     p.rules[p.nrules++] = rule("crisis: block if incident >= content_incident_protocol and alert");
-    p.rules[p.nrules++] = rule("trusted-pf: block if role = platform and agree>=1 and not verified");
+    p.rules[p.nrules++] =
+        rule("trusted-pf: block if role = platform and agree>=1 and not verified");
     p.rules[p.nrules++] = rule("far: allow if distance > 20 and not exact");
     struct proto_str labels[1] = {{"glorification", 13}};
-    struct policy_input in = {.role = PROTO_ROLE_AGENCY, .member = true, .distance = -1,
-                              .labels = labels, .nlabels = 1, .age_ms = 400 * 86400000ULL};
+    struct policy_input in = {.role = PROTO_ROLE_AGENCY,
+                              .member = true,
+                              .distance = -1,
+                              .labels = labels,
+                              .nlabels = 1,
+                              .age_ms = 400 * 86400000ULL};
     /* Configured rules come before the built-in ones (an agency's record would block). */
     assert_int_equal(decide(&p, in, "old-glory"), POLICY_REVIEW);
     in.age_ms = 10 * 86400000ULL;
@@ -156,8 +164,8 @@ static void test_rules(void **state)
     in.retracted = true;
     assert_int_equal(decide(&p, in, "retracted"), POLICY_ALLOW);
 
-    struct policy_input pf = {.role = PROTO_ROLE_PLATFORM, .member = true, .distance = -1,
-                              .orgs_agree = 1};
+    struct policy_input pf = {
+        .role = PROTO_ROLE_PLATFORM, .member = true, .distance = -1, .orgs_agree = 1};
     assert_int_equal(decide(&p, pf, "trusted-pf"), POLICY_BLOCK);
     pf.verified = true;
     pf.role = PROTO_ROLE_OBSERVER;
@@ -168,8 +176,11 @@ static void test_rules(void **state)
     pf.distance = 20;
     assert_int_equal(decide(&p, pf, "default"), POLICY_REVIEW);
 
-    struct policy_input al = {.role = PROTO_ROLE_PLATFORM, .member = true, .distance = -1,
-                              .alert = true, .incident_level = PROTO_LEVEL_PROTOCOL,
+    struct policy_input al = {.role = PROTO_ROLE_PLATFORM,
+                              .member = true,
+                              .distance = -1,
+                              .alert = true,
+                              .incident_level = PROTO_LEVEL_PROTOCOL,
                               .incident_confirmed = false};
     assert_int_equal(decide(&p, al, "default"), POLICY_REVIEW); /* unconfirmed counts as 0 */
     al.incident_confirmed = true;
@@ -182,7 +193,8 @@ static void test_rules(void **state)
     struct policy_rule again = rule(buf);
     assert_int_equal(again.cond[1].value, p.rules[0].cond[1].value);
     policy_rule_format(&p.rules[2], buf, sizeof buf);
-    assert_string_equal(buf, "trusted-pf: block if role = platform and agree >= 1 and not verified");
+    assert_string_equal(buf,
+                        "trusted-pf: block if role = platform and agree >= 1 and not verified");
 
     parse_fails("block if verified", "NAME: VERDICT");
     parse_fails("x: maybe if verified", "not a verdict");
@@ -232,7 +244,7 @@ static void test_explain(void **state)
     assert_int_equal(v, policy_decide(&p, &in, &r));
     assert_string_equal(r, "distance");
     const char *order[] = {"retracted", "expired", "never-observers", "disputed", "incident",
-                           "verified", "role", "agreed", "distance", "default"};
+                           "verified",  "role",    "agreed",          "distance", "default"};
     assert_int_equal(s.n, 10);
     int decided = 0;
     for (int i = 0; i < s.n; i++) {
