@@ -536,8 +536,13 @@ static int match_run(const struct store_pdq *x, struct match_set *s)
     return 0;
 }
 
+/* n->pdq keeps hashes only (docs/matching.md): a hit's hash is resolved to its records through
+ * the store's exact index, at most this many per hash. */
+#define MATCH_LOOKUP_MAX 1024
+
 struct match_cand {
-    const struct store_pdq_hit *h;
+    uint8_t id[PROTO_ID_LEN];
+    int distance;
     unsigned v; /* which hash of the query */
 };
 
@@ -545,60 +550,93 @@ struct match_cand {
 static int match_cand_by_id(const void *a, const void *b)
 {
     const struct match_cand *x = a, *y = b;
-    int c = memcmp(x->h->id, y->h->id, PROTO_ID_LEN);
+    int c = memcmp(x->id, y->id, PROTO_ID_LEN);
     if (c) return c;
-    if (x->h->distance != y->h->distance) return x->h->distance < y->h->distance ? -1 : 1;
+    if (x->distance != y->distance) return x->distance < y->distance ? -1 : 1;
     return x->v < y->v ? -1 : x->v > y->v;
 }
 
-/* Nearest first, ties by id (the order of store_pdq_query). */
+/* Nearest first, ties by id (the order the index's answers had with ids). */
 static int match_cand_by_distance(const void *a, const void *b)
 {
     const struct match_cand *x = a, *y = b;
-    if (x->h->distance != y->h->distance) return x->h->distance < y->h->distance ? -1 : 1;
-    return memcmp(x->h->id, y->h->id, PROTO_ID_LEN);
+    if (x->distance != y->distance) return x->distance < y->distance ? -1 : 1;
+    return memcmp(x->id, y->id, PROTO_ID_LEN);
+}
+
+/* Appends the live (not retracted) records holding pdq hash h to *c as candidates at distance
+ * d for hash v of the query. Returns 0 or -ENOMEM. */
+static int match_resolve(struct store_rd *rd, const uint8_t h[32], int d, unsigned v,
+                         uint8_t (*ids)[PROTO_ID_LEN], struct match_cand **c, size_t *n,
+                         size_t *cap)
+{
+    size_t m = 0;
+    if (store_lookup(rd, PROTO_ST_PDQ, h, 32, ids, MATCH_LOOKUP_MAX, &m) != 0) return 0;
+    for (size_t i = 0; i < m; i++) {
+        if (store_retraction_of(rd, ids[i], NULL) == 0) continue;
+        if (*n == *cap) {
+            size_t nc = *cap ? 2 * *cap : 64;
+            struct match_cand *p = realloc(*c, nc * sizeof *p);
+            if (!p) return -ENOMEM;
+            *c = p;
+            *cap = nc;
+        }
+        struct match_cand *x = &(*c)[(*n)++];
+        memcpy(x->id, ids[i], PROTO_ID_LEN);
+        x->distance = d;
+        x->v = v;
+    }
+    return 0;
 }
 
 /*
  * Query q of s (after match_run) as match objects: the records hit by any of its hashes, each
  * once at its nearest distance (ties to the earlier hash), nearest first (ties by id), at most
- * MATCH_HITS_MAX. This is exact: a record in the merged first MATCH_HITS_MAX is in the first
+ * MATCH_HITS_MAX. The index answers hashes (copies of one hash, one per record holding it,
+ * are folded into one hit); each is resolved to its live records through the store's exact
+ * index. This is exact: a record in the merged first MATCH_HITS_MAX is in the first
  * MATCH_HITS_MAX of the hash that is nearest to it (every record ahead of it there is ahead of
- * it in the merge too). *best is the strongest verdict among them. Returns NULL when out of
+ * it in the merge too); only at the cut, records at the last distance may be chosen by hash
+ * rather than by id. *best is the strongest verdict among them. Returns NULL when out of
  * memory.
  */
 static json_t *match_json(struct call *k, struct store_rd *rd, const struct match_set *s, size_t q,
                           uint64_t now, enum policy_verdict *best)
 {
     *best = POLICY_ALLOW;
-    size_t n = 0;
-    for (size_t h = s->off[q]; h < s->off[q + 1]; h++)
-        n += s->hoff[h + 1] - s->hoff[h];
-    struct match_cand *c = malloc((n ? n : 1) * sizeof *c);
+    struct match_cand *c = NULL;
+    size_t n = 0, cap = 0;
+    uint8_t(*ids)[PROTO_ID_LEN] = malloc(MATCH_LOOKUP_MAX * sizeof *ids);
     json_t *matches = json_array();
-    if (!c || !matches) {
+    int rc = ids && matches ? 0 : -ENOMEM;
+    for (size_t h = s->off[q]; h < s->off[q + 1] && rc == 0; h++)
+        for (size_t i = s->hoff[h]; i < s->hoff[h + 1] && rc == 0; i++) {
+            const struct store_pdq_hit *x = &s->hits[i];
+            /* Hits come nearest first, then by hash: copies of one hash are neighbours. */
+            if (i > s->hoff[h] && memcmp(x->hash, s->hits[i - 1].hash, 32) == 0) continue;
+            rc = match_resolve(rd, x->hash, x->distance, (unsigned)(h - s->off[q]), ids, &c, &n,
+                               &cap);
+        }
+    free(ids);
+    if (rc) {
         free(c), json_decref(matches);
         return NULL;
     }
-    n = 0;
-    for (size_t h = s->off[q]; h < s->off[q + 1]; h++)
-        for (size_t i = s->hoff[h]; i < s->hoff[h + 1]; i++)
-            c[n++] = (struct match_cand){&s->hits[i], (unsigned)(h - s->off[q])};
-    if (s->off[q + 1] - s->off[q] > 1) { /* keep each record's best, then order them */
+    if (s->off[q + 1] - s->off[q] > 1) { /* keep each record's best */
         qsort(c, n, sizeof *c, match_cand_by_id);
         size_t u = 0;
         for (size_t i = 0; i < n; i++)
-            if (u == 0 || memcmp(c[i].h->id, c[u - 1].h->id, PROTO_ID_LEN) != 0) c[u++] = c[i];
+            if (u == 0 || memcmp(c[i].id, c[u - 1].id, PROTO_ID_LEN) != 0) c[u++] = c[i];
         n = u;
-        qsort(c, n, sizeof *c, match_cand_by_distance);
     }
+    if (n > 1) qsort(c, n, sizeof *c, match_cand_by_distance);
     if (n > MATCH_HITS_MAX) n = MATCH_HITS_MAX;
     for (size_t i = 0; i < n; i++) {
         struct store_rec sr;
         struct proto_record r;
-        if (store_get(rd, c[i].h->id, &sr) || proto_decode(&r, sr.buf, sr.len)) continue;
+        if (store_get(rd, c[i].id, &sr) || proto_decode(&r, sr.buf, sr.len)) continue;
         enum policy_verdict v;
-        json_t *m = api_match_json(rd, &r, &k->n->cfg, c[i].h->distance, now, &v);
+        json_t *m = api_match_json(rd, &r, &k->n->cfg, c[i].distance, now, &v);
         if (!m) continue;
         if (s->names[q] == MATCH_NAMES_VARIANT)
             json_object_set_new(m, "variant", json_integer(c[i].v));

@@ -18,13 +18,14 @@ static int memcmp32(const void *a, const void *b)
     return memcmp(a, b, PROTO_ID_LEN);
 }
 
-/* Adds (hash, id) to n->pdq, or removes id's entries, now or, while a worker job reads the
+/* Adds (hash, id) to n->pdq, or removes one entry equal to hash (n->pdq keeps hashes only, one
+ * entry per record holding the hash: docs/matching.md), now or, while a worker job reads the
  * index (n->pdq_readers), once it is done (node_pdq_release). */
 static void pdq_change(struct node *n, bool add, const uint8_t *hash, const uint8_t *id)
 {
     if (n->pdq_readers == 0) {
         if (!add)
-            store_pdq_remove(n->pdq, id);
+            store_pdq_remove_hash(n->pdq, hash, NULL);
         else if (store_pdq_add(n->pdq, hash, id) != 0)
             GIF_ERROR("index", "out of memory adding a pdq hash: matching is incomplete");
         return;
@@ -40,10 +41,52 @@ static void pdq_change(struct node *n, bool add, const uint8_t *hash, const uint
         n->pdq_cappending = cap;
     }
     struct node_pdq_change *c = &n->pdq_pending[n->pdq_npending++];
-    memset(c->hash, 0, sizeof c->hash);
-    if (add) memcpy(c->hash, hash, sizeof c->hash);
-    memcpy(c->id, id, PROTO_ID_LEN);
+    memcpy(c->hash, hash, sizeof c->hash);
+    memcpy(c->id, id ? id : c->hash, PROTO_ID_LEN);
     c->add = add;
+}
+
+/* The pdq hashes record r holds (a pdq signal's, or those an alert carries, each distinct hash
+ * once): the entries it has in n->pdq, one per hash. */
+static size_t pdq_hashes(const struct proto_record *r, const uint8_t *out[PROTO_ALERT_SIGNALS_MAX])
+{
+    if (r->kind == PROTO_SIGNAL) {
+        if (r->u.signal.stype != PROTO_ST_PDQ || r->u.signal.value.n != 32) return 0;
+        out[0] = r->u.signal.value.p;
+        return 1;
+    }
+    if (r->kind != PROTO_ALERT) return 0;
+    size_t k = 0;
+    for (size_t i = 0; i < r->u.alert.nsignals && k < PROTO_ALERT_SIGNALS_MAX; i++) {
+        const struct proto_sigref *sg = &r->u.alert.signals[i];
+        if (sg->stype != PROTO_ST_PDQ || sg->value.n != 32) continue;
+        size_t j = 0;
+        while (j < k && memcmp(out[j], sg->value.p, 32) != 0)
+            j++;
+        if (j == k) out[k++] = sg->value.p;
+    }
+    return k;
+}
+
+/* A retraction: removes the target's hashes from n->pdq (read from the store: the index holds
+ * no ids). The store accepts one retraction per stored signal or alert, so each entry goes
+ * once. */
+static void pdq_retract(struct node *n, const uint8_t target[PROTO_ID_LEN])
+{
+    struct store_rd *rd;
+    if (store_rd_open(n->store, &rd) != 0) {
+        GIF_ERROR("index", "cannot read a retracted record: its pdq hashes stay matchable");
+        return;
+    }
+    struct store_rec sr;
+    struct proto_record t;
+    const uint8_t *hs[PROTO_ALERT_SIGNALS_MAX];
+    if (store_get(rd, target, &sr) == 0 && proto_decode(&t, sr.buf, sr.len) == 0) {
+        size_t k = pdq_hashes(&t, hs);
+        for (size_t i = 0; i < k; i++)
+            pdq_change(n, false, hs[i], NULL);
+    }
+    store_rd_close(rd);
 }
 
 void node_pdq_hold(struct node *n)
@@ -76,20 +119,21 @@ static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct stor
     if (memcmp(r.origin, n->pk, PROTO_KEY_LEN) != 0 && r.kind != PROTO_MEMBERSHIP &&
         r.kind != PROTO_REVOCATION)
         metrics_propagation(&n->metrics, (int64_t)sr->accepted_ms - (int64_t)r.time_ms);
+    const uint8_t *hs[PROTO_ALERT_SIGNALS_MAX];
     if (r.kind == PROTO_SIGNAL && r.u.signal.stype == PROTO_ST_PDQ) {
-        pdq_change(n, true, r.u.signal.value.p, id);
+        if (pdq_hashes(&r, hs)) pdq_change(n, true, hs[0], id);
     } else if (r.kind == PROTO_ALERT) {
         /* The signals an alert carries match like signals (store.c indexes the exact ones). */
-        for (size_t i = 0; i < r.u.alert.nsignals; i++)
-            if (r.u.alert.signals[i].stype == PROTO_ST_PDQ)
-                pdq_change(n, true, r.u.alert.signals[i].value.p, id);
+        size_t k = pdq_hashes(&r, hs);
+        for (size_t i = 0; i < k; i++)
+            pdq_change(n, true, hs[i], id);
         if (node_vpdq_index(n, &r) != 0)
             GIF_ERROR("index", "out of memory adding vpdq frames: matching is incomplete");
     } else if (r.kind == PROTO_SIGNAL && r.u.signal.stype == PROTO_ST_VPDQ) {
         if (node_vpdq_index(n, &r) != 0)
             GIF_ERROR("index", "out of memory adding vpdq frames: matching is incomplete");
     } else if (r.kind == PROTO_RETRACTION) {
-        pdq_change(n, false, NULL, r.u.retraction.target);
+        pdq_retract(n, r.u.retraction.target);
         store_pdq_remove(n->vpdq, r.u.retraction.target);
     } else if (r.kind == PROTO_REVOCATION) {
         net_revoked(n, r.u.revocation.key);
@@ -251,8 +295,10 @@ int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *e
     rc = load_members(n, n->cfg.members_file, err, errlen);
     if (rc) return rc;
 
-    /* The similarity index is memory only: rebuild it from the store. */
-    rc = store_pdq_new(&n->pdq);
+    /* The similarity index is memory only: rebuild it from the store. n->pdq keeps hashes only
+     * (hits are resolved to records through the store's exact index: docs/matching.md);
+     * n->vpdq keeps each frame's record id. */
+    rc = store_pdq_new_idlen(&n->pdq, 0);
     if (rc == 0) rc = store_pdq_new(&n->vpdq);
     if (rc) return rc;
     struct store_rd *rd;

@@ -93,7 +93,7 @@ struct node {
     struct node_pdq_change {
         uint8_t hash[32];
         uint8_t id[PROTO_ID_LEN];
-        bool add; /* else a removal of every entry with id */
+        bool add; /* else a removal of one entry equal to hash (n->pdq keeps hashes only) */
     } * pdq_pending;
     size_t pdq_npending, pdq_cappending;
 
