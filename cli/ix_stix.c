@@ -513,20 +513,22 @@ static json_t *stix_pattern(const char *p, size_t n, const char **why)
 
 /* ---- Reading. */
 
-static const char *identity_name(const json_t *objects, const char *ref)
+/* identity id -> name, for "source" (one pass, so that a large bundle stays linear). */
+static json_t *identity_names(const json_t *objects)
 {
+    json_t *names = json_object();
     size_t i;
     const json_t *o;
     json_array_foreach(objects, i, o)
     {
+        const char *t = json_string_value(json_object_get(o, "type"));
         const char *id = json_string_value(json_object_get(o, "id"));
-        if (id && ref && strcmp(id, ref) == 0) {
-            const char *t = json_string_value(json_object_get(o, "type"));
-            const char *name = json_string_value(json_object_get(o, "name"));
-            if (t && strcmp(t, "identity") == 0 && name && *name) return name;
-        }
+        const json_t *name = json_object_get(o, "name");
+        if (t && id && strcmp(t, "identity") == 0 && json_is_string(name) &&
+            json_string_length(name) > 0)
+            json_object_set(names, id, (json_t *)name);
     }
-    return NULL;
+    return names;
 }
 
 /* Sets the fields common to every signal of one indicator. */
@@ -553,7 +555,7 @@ static void indicator_fields(json_t *sig, const json_t *ind, const json_t *ext, 
     json_object_set_new(sig, "source", json_string(source));
 }
 
-static void read_indicator(const json_t *objects, const json_t *ind, unsigned long item,
+static void read_indicator(const json_t *names, const json_t *ind, unsigned long item,
                            const char *bundle_id, const struct ix_sink *s)
 {
     const char *id = json_string_value(json_object_get(ind, "id"));
@@ -561,7 +563,7 @@ static void read_indicator(const json_t *objects, const json_t *ind, unsigned lo
     const json_t *rv = json_object_get(ind, "revoked");
     if (json_is_true(rv)) return ix_skip(s, item, "revoked", quote);
     const char *by = json_string_value(json_object_get(ind, "created_by_ref"));
-    const char *name = identity_name(objects, by);
+    const char *name = by ? json_string_value(json_object_get(names, by)) : NULL;
     char source[IX_SOURCE_MAX + 1];
     ix_source(source, "stix:", name ? name : by ? by : bundle_id ? bundle_id : "bundle");
 
@@ -666,6 +668,7 @@ int ix_stix_read(const json_t *doc, const struct ix_sink *s, struct ix_read_stat
         return -1;
     }
     const char *bundle_id = json_string_value(json_object_get(doc, "id"));
+    json_t *names = identity_names(objects);
     size_t i;
     const json_t *o;
     json_array_foreach(objects, i, o)
@@ -687,7 +690,8 @@ int ix_stix_read(const json_t *doc, const struct ix_sink *s, struct ix_read_stat
             continue;
         }
         st->items++;
-        read_indicator(objects, o, item, bundle_id, s);
+        read_indicator(names, o, item, bundle_id, s);
     }
+    json_decref(names);
     return 0;
 }
