@@ -308,6 +308,7 @@ struct webhook {
 };
 
 static void pump(struct webhook *wh);
+static void wait_cb(uv_timer_t *t);
 
 static uint64_t mono_ms(void)
 {
@@ -413,7 +414,10 @@ static void finish(struct conn *c, bool ok, const char *fmt, ...)
         }
     }
     gauge(wh);
-    pump(wh);
+    /* The next attempt starts from the loop, not from here: attempts that fail at once
+     * (max_attempts 1, an unreachable network) must not recurse through the queue. */
+    wh->state = WS_WAIT;
+    uv_timer_start(&wh->timer, wait_cb, 0, 0);
 }
 
 static void timeout_cb(uv_timer_t *t)
