@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # One-shot set-up for docker-compose.yml: the consortium (root key in the `consortium` volume;
-# in production it stays offline) and one data directory per organisation, as `make demo`
-# does on 127.0.0.1. Does nothing for what already exists, so restarts keep their keys.
+# in production it stays offline) and one data directory per organisation (an agency and three
+# platforms), as `make demo` does on 127.0.0.1. Does nothing for what already exists, so
+# restarts keep their keys (and a fourth member added to an older three-member set-up joins).
 set -euo pipefail
 C=${GIFNET_CONSORTIUM:-/consortium}
 DATA=${GIFNET_DATA:-/data}
 mkdir -p "$DATA"
 [ -f "$C/root.key" ] || gifctl consortium init --dir "$C" --name "Example Consortium"
 # name role peer-seeds
-orgs=("agency agency -" "platform-a platform agency:7481" "platform-b platform agency:7481,platform-a:7481")
+orgs=("agency agency -" "platform-a platform agency:7481" "platform-b platform agency:7481,platform-a:7481"
+      "platform-c platform agency:7481,platform-a:7481,platform-b:7481")
 for o in "${orgs[@]}"; do
     read -r name role seeds <<<"$o"
     d=$DATA/$name

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # docker-compose.yml and the Dockerfile cannot run here (no Docker engine): check them with a
 # YAML parser, check they agree with each other, with scripts/deps.sh and with `make demo`'s
-# shape, and run the compose init script for real in a temporary directory.
+# shape (an agency and three platforms, each platform dialling the members before it), and run
+# the compose init script for real in a temporary directory.
 set -uo pipefail
 SRC=${GIF_SOURCE_DIR:?}
 GIFCTL=${GIFCTL:?}
@@ -9,14 +10,25 @@ pass=0 failed=0
 ok() { echo "ok - $1"; pass=$((pass + 1)); }
 no() { echo "FAIL - $1"; failed=$((failed + 1)); }
 
-out=$(python3 - "$SRC/docker-compose.yml" <<'PY'
-import sys, yaml
+out=$(python3 - "$SRC/docker-compose.yml" "$SRC/scripts/demo.sh" <<'PY'
+import re, sys, yaml
 doc = yaml.safe_load(open(sys.argv[1]))
 s = doc["services"]
-orgs = ["agency", "platform-a", "platform-b"]
+orgs = ["agency", "platform-a", "platform-b", "platform-c"]
+platforms = orgs[1:]
 def check(cond, what):
     print(("ok " if cond else "no ") + what)
-check(set(s) == {"init", *orgs}, "services are init, agency, platform-a, platform-b")
+check(set(s) == {"init", *orgs}, "services are init, agency, platform-a, platform-b, platform-c")
+# make demo's organisations: NAMES=(...) and their roles in scripts/demo.sh.
+demo = open(sys.argv[2]).read()
+m = re.search(r"^NAMES=\(([^)]*)\)", demo, re.M)
+names = m.group(1).split() if m else []
+roles = [re.search(rf"--dir \$DATA/{n} [^\n]*--role (\w+)", demo) for n in names]
+roles = [r.group(1) if r else None for r in roles]
+check(len(names) == len(orgs), f"as many organisations as make demo ({len(names)}: {' '.join(names)})")
+check(roles == ["agency"] + ["platform"] * len(platforms), "the same roles as make demo (an agency first, then platforms)")
+ports = [svc_ports[0].split(":")[1] if (svc_ports := s[o].get("ports")) else None for o in orgs]
+check(ports == ["7480", "7490", "7500", "7510"], "APIs on the host's 7480, 7490, 7500, 7510")
 check(s["init"]["entrypoint"] == ["gifnet-init"], "init runs gifnet-init")
 for o in orgs:
     svc = s[o]
@@ -27,7 +39,7 @@ for o in orgs:
     check(f"{o}:/data/{o}" in svc["volumes"], f"{o} keeps its data in its own volume")
     check(all(p.startswith("127.0.0.1:") for p in svc.get("ports", [])), f"{o} publishes its API on loopback only")
     check(f"{o}:/data/{o}" in s["init"]["volumes"], f"init prepares {o}'s volume")
-for o in ("platform-a", "platform-b"):
+for o in platforms:
     check(s[o]["depends_on"]["agency"]["condition"] == "service_healthy", f"{o} starts after the agency is healthy")
 check(set(doc["volumes"]) == {"consortium", *orgs}, "one volume per organisation plus the consortium")
 PY
@@ -43,7 +55,7 @@ for p in $(sed -n '/^FROM debian:bookworm AS build/,/^COPY/p' "$SRC/Dockerfile" 
         no "Dockerfile build package $p is not in scripts/deps.sh"
 done
 
-# The init script, run for real with gifctl: three organisations, seeds naming compose services.
+# The init script, run for real with gifctl: four organisations, seeds naming compose services.
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 mkdir -p "$T/bin" && ln -s "$GIFCTL" "$T/bin/gifctl"
@@ -53,7 +65,7 @@ if PATH="$T/bin:$PATH" GIFNET_CONSORTIUM="$T/c" GIFNET_DATA="$T/data" \
 else
     no "the init script runs: $(tail -3 "$T/init.log")"
 fi
-for o in agency platform-a platform-b; do
+for o in agency platform-a platform-b platform-c; do
     [ -f "$T/data/$o/node.key" ] && [ -f "$T/data/$o/node.crt" ] && ok "$o has a key and a certificate" ||
         no "$o has a key and a certificate"
     cmp -s "$T/c/members.jsonl" "$T/data/$o/members.jsonl" && ok "$o knows every member" ||
@@ -61,10 +73,13 @@ for o in agency platform-a platform-b; do
 done
 grep -q '^seeds = agency:7481$' "$T/data/platform-a/gifd.ini" && ok "platform-a dials the agency service" ||
     no "platform-a dials the agency service ($(grep seeds "$T/data/platform-a/gifd.ini"))"
+grep -q '^seeds = agency:7481, platform-a:7481, platform-b:7481$' "$T/data/platform-c/gifd.ini" &&
+    ok "platform-c dials the agency and the two other platforms, as StreamNow does in the demo" ||
+    no "platform-c dials the agency and the two other platforms ($(grep seeds "$T/data/platform-c/gifd.ini"))"
 grep -q '^listen = 0.0.0.0:7480$' "$T/data/agency/gifd.ini" && ok "the API listens on the container's interface" ||
     no "the API listens on the container's interface"
 n=$(grep -c '"kind": *"membership"\|"kind":"membership"' "$T/c/members.jsonl")
-[ "$n" = 3 ] && ok "three memberships" || no "three memberships (got $n)"
+[ "$n" = 4 ] && ok "four memberships" || no "four memberships (got $n)"
 # Run again: nothing is recreated (keys survive container restarts).
 k=$(cat "$T/data/agency/node.pub")
 PATH="$T/bin:$PATH" GIFNET_CONSORTIUM="$T/c" GIFNET_DATA="$T/data" bash "$SRC/scripts/docker-init.sh" >/dev/null 2>&1
