@@ -78,6 +78,13 @@ static void print_event(struct sse *s)
                  ctl_jstr(b, "org", "?"), ctl_jstr(b, "role", "?"));
     } else if (strcmp(kind, "revocation") == 0) {
         snprintf(detail, sizeof detail, "%s", ctl_short(sk, ctl_jstr(b, "key", NULL)));
+    } else if (strcmp(kind, "incident") == 0) {
+        snprintf(detail, sizeof detail, "%s %s -> %s  %s", ctl_jstr(b, "incident", "?"),
+                 ctl_jstr(b, "action", "?"), ctl_jstr(b, "level", "?"), ctl_jstr(b, "note", ""));
+    } else if (strcmp(kind, "grant") == 0) {
+        snprintf(detail, sizeof detail, "%s %s %s", ctl_jstr(b, "org", "?"),
+                 json_is_true(json_object_get(b, "granted")) ? "granted" : "withdrawn",
+                 ctl_jstr(b, "right", "?"));
     }
     printf("%-24s  %-10s  %-20s  %-*s  %s\n", ctl_jstr(j, "time", "-"), kind,
            ctl_jstr(j, "org", "-"), CTL_SHORT_ID, ctl_short(sk, ctl_jstr(j, "id", NULL)), detail);

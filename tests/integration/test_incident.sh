@@ -91,6 +91,10 @@ ESC=$(grep -oE '^[0-9a-f]{64}' <<<"$OUT")
 for n in "$B" "$C" "$D"; do
     check "the escalation reaches $(basename "$n") within 10 s" wait_for 10 has_record "$n" "$ESC"
 done
+FEEDPOS=$(curl -s --max-time 5 "$(node_url "$D")/v1/records/$ESC" | jq -r .feed)
+OUT=$(timeout 10 "$GIFCTL" --api "$(node_url "$D")" watch --after $((FEEDPOS - 1)) --count 1 </dev/null)
+check "gifctl watch at D shows the escalation: incident, action and level" \
+    grep -q "incident .*chc-test escalate -> content_incident_protocol" <<<"$OUT"
 LAST=0
 for n in "$B" "$C" "$D"; do
     t=$(accepted_ms "$n" "$ESC")
