@@ -29,6 +29,7 @@ _Static_assert(WEBHOOK_DEAD_REASONS == METRICS_WH_REASONS, "metrics.h counts dea
 
 #define RESP_MAX 1024   /* bytes read looking for the status line */
 #define STOP_LOG_MAX 20 /* deliveries named one by one in the log at stop */
+#define OVERFLOW_LOG_MS 10000
 
 static const char *const event_names[WEBHOOK_EVENTS] = {"alert", "blocking_signal", "incident"};
 static const char *const event_config_names[WEBHOOK_EVENTS] = {"alerts", "blocking_signals",
@@ -227,14 +228,15 @@ static void lane_append(struct webhook_queue *q, int l, struct webhook_item *it)
     q->len++;
 }
 
-struct webhook_item *webhook_queue_push(struct webhook_queue *q, struct webhook_item *it)
+struct webhook_item *webhook_queue_push(struct webhook_queue *q, struct webhook_item *it,
+                                        const struct webhook_item *busy)
 {
     int l = webhook_lane(it->event);
     if (q->len < q->max) {
         lane_append(q, l, it);
         return NULL;
     }
-    if (l == 1 || !q->tail[1]) return it;
+    if (l == 1 || !q->tail[1] || q->tail[1] == busy) return it;
     struct webhook_item *out = q->tail[1];
     webhook_queue_remove(q, out);
     lane_append(q, l, it);
@@ -305,6 +307,8 @@ struct webhook {
     size_t ndead, dead_next;
     uint64_t last_ok_ms;
     char last_error[160];
+    uint64_t overflow_log_ms; /* monotonic: when an overflow was last logged */
+    uint64_t overflow_quiet;  /* overflows counted but not logged since then */
 };
 
 static void pump(struct webhook *wh);
@@ -341,11 +345,30 @@ static void dead_letter(struct webhook *wh, struct webhook_item *it, unsigned re
     d->queued_ms = it->queued_ms;
     d->dead_ms = gif_now_ms();
     snprintf(d->error, sizeof d->error, "%s", it->last_error);
-    if (log)
+    /* A flood (a catch-up of many blocking signals) overflows once per delivery: those are
+     * logged at most once per OVERFLOW_LOG_MS, with the count of the ones in between. */
+    if (log && reason == WEBHOOK_DEAD_OVERFLOW) {
+        uint64_t now = mono_ms();
+        if (wh->overflow_log_ms && now - wh->overflow_log_ms < OVERFLOW_LOG_MS) {
+            wh->overflow_quiet++;
+            log = false;
+        } else {
+            wh->overflow_log_ms = now;
+        }
+    }
+    if (log) {
+        char more[80] = "";
+        if (reason == WEBHOOK_DEAD_OVERFLOW && wh->overflow_quiet) {
+            snprintf(more, sizeof more, " (and %" PRIu64 " more since the last such message)",
+                     wh->overflow_quiet);
+            wh->overflow_quiet = 0;
+        }
         GIF_WARN("webhook",
-                 "delivery %s dead-lettered (%s): %s of record %s after %" PRIu32 " attempt(s)%s%s",
+                 "delivery %s dead-lettered (%s): %s of record %s after %" PRIu32
+                 " attempt(s)%s%s%s",
                  it->delivery, dead_names[reason], event_names[it->event], it->record, it->attempts,
-                 it->last_error[0] ? "; last error: " : "", it->last_error);
+                 it->last_error[0] ? "; last error: " : "", it->last_error, more);
+    }
     item_free(it);
 }
 
@@ -702,7 +725,7 @@ void webhook_record(struct node *n, const struct proto_record *r, const struct s
         return;
     }
     it->len = strlen(it->body);
-    struct webhook_item *out = webhook_queue_push(&wh->q, it);
+    struct webhook_item *out = webhook_queue_push(&wh->q, it, wh->conn ? wh->conn->it : NULL);
     if (out) {
         snprintf(out->last_error, sizeof out->last_error, "queue full (%" PRIu32 ")",
                  wh->cfg->queue_max);

@@ -104,10 +104,11 @@ int webhook_lane(unsigned event);
 /*
  * Appends it to its lane. When the queue is full, a signal is refused (returned: the caller
  * dead-letters it); an alert or incident record takes the place of the newest queued signal
- * (that one is returned), or is refused itself when no signal is queued. Returns NULL when
- * it was queued without displacing anything.
+ * (that one is returned) other than busy (the item in flight, or NULL), or is refused itself
+ * when there is none. Returns NULL when it was queued without displacing anything.
  */
-struct webhook_item *webhook_queue_push(struct webhook_queue *q, struct webhook_item *it);
+struct webhook_item *webhook_queue_push(struct webhook_queue *q, struct webhook_item *it,
+                                        const struct webhook_item *busy);
 /* The next to send: the head of lane 0, else of lane 1; NULL when empty. */
 struct webhook_item *webhook_queue_peek(const struct webhook_queue *q);
 /* Unlinks it (anywhere in its lane). */

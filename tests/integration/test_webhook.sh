@@ -4,7 +4,8 @@
 # checks every signature (tests/integration/webhook_sink.c), alerts and incident records ahead
 # of signals; its own platform signal (review by default) is not delivered; 500s are retried
 # and counted; with the receiver gone, deliveries dead-letter after max_attempts while the node
-# keeps serving; a stalled receiver does not hold up a stop; records already stored are not
+# keeps serving; a full queue dead-letters signals (an alert displaces a waiting one, never the
+# one in flight); a stalled receiver does not hold up a stop; records already stored are not
 # delivered again at start; a malformed [webhook] section refuses start.
 source "$(dirname "$0")/lib.sh"
 
@@ -182,6 +183,7 @@ stop_node "$P"
 start_sink sink2 --hang
 ini_set "$P" webhook url "http://127.0.0.1:$SINK_PORT/hook"
 ini_set "$P" webhook timeout_ms 60000
+ini_set "$P" webhook queue_max 2
 start_node "$P" || finish
 use_node "$P"
 sleep 1
@@ -194,11 +196,35 @@ check "the new alert's delivery reaches the stalled receiver" wait_for 10 grep -
 use_node "$P"
 get /v1/webhook
 expect_jq "GET /v1/webhook shows it in flight" '[.state, .queue, .next.attempts] | @tsv' $'sending\t1\t1'
+
+# The queue holds 2 (the alert in flight and one more): of three blocking signals, one waits and
+# two overflow; a later alert then takes the waiting signal's place.
+use_node "$A"
+post /v1/signals "{\"signals\":[{\"type\":\"md5\",\"value\":\"$(rand_hex 16)\"},{\"type\":\"md5\",\"value\":\"$(rand_hex 16)\"},{\"type\":\"md5\",\"value\":\"$(rand_hex 16)\"}]}"
+expect_code "the agency publishes three more signals" 201
+ID_S1=$(jqb '.results[0].id')
+copy_records "$A" "$P"
+use_node "$P"
+expect_eq "two signals overflow the queue" 2 \
+    "$(metric 'gifnet_webhook_dead_letters_total{event="blocking_signal",reason="overflow"}')"
+expect_eq "the queue gauge is at queue_max" 2 "$(metric gifnet_webhook_queue)"
+check "an overflow is logged with its delivery id" grep -qE 'delivery [0-9a-f]{32} dead-lettered \(overflow\): blocking_signal' "$P/gifd.log"
+use_node "$A"
+post /v1/alerts '{"incident":"it-hook","level":"situational_awareness","detector":"d","detector_version":"1","score":0.2,"signals":[]}'
+ID_ALERT4=$(jqb .id)
+copy_records "$A" "$P"
+use_node "$P"
+get /v1/webhook
+expect_jq "a new alert displaces the waiting signal (dead-lettered: overflow), not the one in flight" \
+    '[.queue, .next.delivery != null, .dead[0].record, .dead[0].reason, .dead_letters.blocking_signal] | @tsv' \
+    "$(printf '2\ttrue\t%s\toverflow\t3' "$ID_S1")"
+check "the receiver still holds only the one request in flight" test "$(grep -c 'sink: request' "$TMP/sink2.log")" = 1
 T0=$(date +%s%N)
 stop_node "$P"
 T1=$(date +%s%N)
 check "the stop took under 5 s with a delivery in flight" test $(((T1 - T0) / 1000000)) -lt 5000
 check "the undelivered delivery is logged at stop" grep -q 'dead-lettered (stopped): alert of record '"$ID_ALERT3" "$P/gifd.log"
-check "and counted" grep -q '1 deliveries undelivered at stop' "$P/gifd.log"
+check "so is the alert that waited" grep -q 'dead-lettered (stopped): alert of record '"$ID_ALERT4" "$P/gifd.log"
+check "and counted" grep -q '2 deliveries undelivered at stop' "$P/gifd.log"
 
 finish

@@ -85,30 +85,30 @@ static void test_queue(void **state)
     struct webhook_item *s1 = item(WEBHOOK_BLOCKING_SIGNAL, 1),
                         *s2 = item(WEBHOOK_BLOCKING_SIGNAL, 2);
     struct webhook_item *a1 = item(WEBHOOK_ALERT, 3), *i1 = item(WEBHOOK_INCIDENT, 4);
-    assert_null(webhook_queue_push(&q, s1));
-    assert_null(webhook_queue_push(&q, s2));
+    assert_null(webhook_queue_push(&q, s1, NULL));
+    assert_null(webhook_queue_push(&q, s2, NULL));
     assert_ptr_equal(webhook_queue_peek(&q), s1);
     /* Alerts and incident records go ahead of signals, in their own order. */
-    assert_null(webhook_queue_push(&q, a1));
+    assert_null(webhook_queue_push(&q, a1, NULL));
     assert_ptr_equal(webhook_queue_peek(&q), a1);
-    assert_null(webhook_queue_push(&q, i1));
+    assert_null(webhook_queue_push(&q, i1, NULL));
     assert_int_equal(q.len, 4);
     /* Full: a signal is refused... */
     struct webhook_item *s3 = item(WEBHOOK_BLOCKING_SIGNAL, 5);
-    assert_ptr_equal(webhook_queue_push(&q, s3), s3);
+    assert_ptr_equal(webhook_queue_push(&q, s3, NULL), s3);
     free(s3);
     /* ...an alert displaces the newest signal... */
     struct webhook_item *a2 = item(WEBHOOK_ALERT, 6);
-    assert_ptr_equal(webhook_queue_push(&q, a2), s2);
+    assert_ptr_equal(webhook_queue_push(&q, a2, NULL), s2);
     free(s2);
     assert_int_equal(q.len, 4);
     /* ...then the last one... */
     struct webhook_item *a3 = item(WEBHOOK_ALERT, 7);
-    assert_ptr_equal(webhook_queue_push(&q, a3), s1);
+    assert_ptr_equal(webhook_queue_push(&q, a3, NULL), s1);
     free(s1);
     /* ...and with no signal left, an alert is refused itself. */
     struct webhook_item *a4 = item(WEBHOOK_ALERT, 8);
-    assert_ptr_equal(webhook_queue_push(&q, a4), a4);
+    assert_ptr_equal(webhook_queue_push(&q, a4, NULL), a4);
     free(a4);
     /* Order out: a1, i1, a2, a3. */
     struct webhook_item *want[] = {a1, i1, a2, a3};
@@ -121,12 +121,28 @@ static void test_queue(void **state)
     assert_int_equal(q.len, 0);
     assert_null(webhook_queue_peek(&q));
 
+    /* The signal in flight is never displaced, even when it is the only one. */
+    struct webhook_queue b = {.max = 2};
+    struct webhook_item *bs = item(WEBHOOK_BLOCKING_SIGNAL, 1), *ba = item(WEBHOOK_ALERT, 2);
+    struct webhook_item *bb = item(WEBHOOK_ALERT, 3);
+    assert_null(webhook_queue_push(&b, bs, NULL));
+    assert_null(webhook_queue_push(&b, ba, bs));
+    assert_ptr_equal(webhook_queue_push(&b, bb, bs), bb);
+    /* Not in flight (waiting out a backoff, say): it makes room. */
+    assert_ptr_equal(webhook_queue_push(&b, bb, NULL), bs);
+    free(bs);
+    webhook_queue_remove(&b, ba);
+    webhook_queue_remove(&b, bb);
+    assert_int_equal(b.len, 0);
+    free(ba);
+    free(bb);
+
     /* Removal from the middle of a lane keeps both ends right. */
     struct webhook_queue r = {.max = 10};
     struct webhook_item *x[3];
     for (int k = 0; k < 3; k++) {
         x[k] = item(WEBHOOK_BLOCKING_SIGNAL, k);
-        assert_null(webhook_queue_push(&r, x[k]));
+        assert_null(webhook_queue_push(&r, x[k], NULL));
     }
     webhook_queue_remove(&r, x[1]);
     assert_ptr_equal(r.head[1], x[0]);
