@@ -1420,15 +1420,13 @@ static void get_explain(struct call *k, const struct http_req *req)
                  proto_kind_name(r.kind));
         return;
     }
-    json_t *inputs = api_policy_json(rd, &r, &k->n->cfg, distance, gif_now_ms());
+    uint64_t now = gif_now_ms();
+    json_t *inputs = api_policy_json(rd, &r, &k->n->cfg, distance, now);
     struct store_member m;
-    bool found = store_member_get(rd, r.origin, &m) == 0;
-    struct store_fb fb;
-    if (store_feedback_of(rd, r.id, &fb) != 0) memset(&fb, 0, sizeof fb);
+    bool found;
     struct store_incident inc;
     struct policy_input in;
-    api_policy_input(rd, &r, &k->n->cfg, distance, gif_now_ms(), &m, found,
-                     store_retraction_of(rd, r.id, NULL) == 0, &fb, &inc, &in);
+    api_policy_read(rd, &r, &k->n->cfg, distance, now, &m, &found, &inc, &in);
     struct explain_ctx e = {json_array()};
     const char *rule;
     enum policy_verdict v = policy_decide(&k->n->cfg.policy, &in, &rule);

@@ -356,17 +356,26 @@ json_t *api_timeline_json(struct store_rd *rd, const struct proto_record *r,
     return o;
 }
 
+void api_policy_read(struct store_rd *rd, const struct proto_record *r,
+                     const struct node_config *cfg, int distance, uint64_t now_ms,
+                     struct store_member *m, bool *found, struct store_incident *inc,
+                     struct policy_input *in)
+{
+    *found = store_member_get(rd, r->origin, m) == 0;
+    struct store_fb fb;
+    if (store_feedback_of(rd, r->id, &fb) != 0) memset(&fb, 0, sizeof fb);
+    api_policy_input(rd, r, cfg, distance, now_ms, m, *found,
+                     store_retraction_of(rd, r->id, NULL) == 0, &fb, inc, in);
+}
+
 json_t *api_policy_json(struct store_rd *rd, const struct proto_record *r,
                         const struct node_config *cfg, int distance, uint64_t now_ms)
 {
     struct store_member m;
-    bool found = store_member_get(rd, r->origin, &m) == 0;
-    struct store_fb fb;
-    if (store_feedback_of(rd, r->id, &fb) != 0) memset(&fb, 0, sizeof fb);
+    bool found;
     struct store_incident inc;
     struct policy_input in;
-    api_policy_input(rd, r, cfg, distance, now_ms, &m, found,
-                     store_retraction_of(rd, r->id, NULL) == 0, &fb, &inc, &in);
+    api_policy_read(rd, r, cfg, distance, now_ms, &m, &found, &inc, &in);
     json_t *labels = json_array();
     for (size_t i = 0; i < in.nlabels; i++)
         json_array_append_new(labels, str_json(&in.labels[i]));

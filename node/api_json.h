@@ -43,6 +43,12 @@ json_t *api_incident_json(const struct store_incident *in, uint64_t local_matche
 /* One entry of an incident's timeline: time, kind, organisation and the kind's key fields. */
 json_t *api_timeline_json(struct store_rd *rd, const struct proto_record *r,
                           const struct store_rec *sr, const struct node_config *cfg);
+/* api_policy_input with the origin's membership (*m, *found), the feedback and the
+ * retraction state read from rd: everything the policy needs to decide for r. */
+void api_policy_read(struct store_rd *rd, const struct proto_record *r,
+                     const struct node_config *cfg, int distance, uint64_t now_ms,
+                     struct store_member *m, bool *found, struct store_incident *inc,
+                     struct policy_input *in);
 /* What the policy sees of signal or alert r (GET /v1/policy/explain "inputs"). */
 json_t *api_policy_json(struct store_rd *rd, const struct proto_record *r,
                         const struct node_config *cfg, int distance, uint64_t now_ms);
