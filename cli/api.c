@@ -153,3 +153,17 @@ int ctl_api(struct ctl_ctx *c, const char *method, const char *path, const json_
     int rc = ctl_api_raw(c, method, path, body, &status, &j, err, sizeof err);
     return api_finish(c, rc, status, j, err, out);
 }
+
+int ctl_post_record(struct ctl_ctx *c, const char *path, json_t *body)
+{
+    json_t *j;
+    int ec = ctl_api(c, "POST", path, body, &j);
+    json_decref(body);
+    if (ec) return ec;
+    if (c->json)
+        ctl_print_json(j);
+    else
+        printf("%s  seq %lld\n", ctl_jstr(j, "id", "?"), (long long)ctl_jint(j, "seq", 0));
+    json_decref(j);
+    return CTL_OK;
+}

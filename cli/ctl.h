@@ -162,6 +162,10 @@ int ctl_urlencode(char *out, size_t outlen, const char *s);
 int ctl_api(struct ctl_ctx *c, const char *method, const char *path, const json_t *body,
             json_t **out);
 
+/* POSTs body (consumed) to path, a publishing endpoint, and prints the new record's id and
+ * seq (or, with --json, the answer). Returns as ctl_api. */
+int ctl_post_record(struct ctl_ctx *c, const char *path, json_t *body);
+
 /* POSTs raw bytes of Content-Type ctype to path (POST /v1/match/media); answers as ctl_api. */
 int ctl_api_bytes(struct ctl_ctx *c, const char *path, const char *ctype, const uint8_t *body,
                   size_t len, json_t **out);

@@ -207,16 +207,7 @@ int ctl_incident_action(struct ctl_ctx *c, int argc, char **argv)
     json_t *body = json_pack("{s:s,s:s,s:s}", "incident", id, "action", action, "level", level);
     if (note) json_object_set_new(body, "note", json_string(note));
     json_decref(cur);
-    json_t *j;
-    int ec = ctl_api(c, "POST", "/v1/incidents", body, &j);
-    json_decref(body);
-    if (ec) return ec;
-    if (c->json)
-        ctl_print_json(j);
-    else
-        printf("%s  seq %lld\n", ctl_jstr(j, "id", "?"), (long long)ctl_jint(j, "seq", 0));
-    json_decref(j);
-    return CTL_OK;
+    return ctl_post_record(c, "/v1/incidents", body);
 }
 
 int ctl_policy_explain(struct ctl_ctx *c, int argc, char **argv)

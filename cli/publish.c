@@ -92,20 +92,6 @@ const char ctl_feedback_help[] =
     "      --verdict blocked\n";
 
 /* POSTs body (consumed) and prints the answer's id and seq. */
-static int post_and_print(struct ctl_ctx *c, const char *path, json_t *body)
-{
-    json_t *j;
-    int ec = ctl_api(c, "POST", path, body, &j);
-    json_decref(body);
-    if (ec) return ec;
-    if (c->json)
-        ctl_print_json(j);
-    else
-        printf("%s  seq %lld\n", ctl_jstr(j, "id", "?"), (long long)ctl_jint(j, "seq", 0));
-    json_decref(j);
-    return CTL_OK;
-}
-
 static int check_len(const char *opt, const char *s, size_t max)
 {
     if (strlen(s) > max) {
@@ -289,7 +275,7 @@ int ctl_publish(struct ctl_ctx *c, int argc, char **argv)
     json_object_set_new(body, "type", json_string(proto_stype_name(st)));
     if (json_array_size(labels)) json_object_set(body, "labels", labels);
     json_decref(labels);
-    return post_and_print(c, "/v1/signals", body);
+    return ctl_post_record(c, "/v1/signals", body);
 out:
     json_decref(labels);
     json_decref(body);
@@ -384,7 +370,7 @@ int ctl_alert(struct ctl_ctx *c, int argc, char **argv)
     json_object_set_new(body, "level", json_string(level));
     if (json_array_size(signals)) json_object_set(body, "signals", signals);
     json_decref(signals);
-    return post_and_print(c, "/v1/alerts", body);
+    return ctl_post_record(c, "/v1/alerts", body);
 out:
     json_decref(signals);
     json_decref(body);
@@ -416,7 +402,7 @@ int ctl_retract(struct ctl_ctx *c, int argc, char **argv)
     if (reason && check_len("--reason", reason, PROTO_TEXT_MAX)) return CTL_USAGE;
     json_t *body = json_pack("{s:s}", "target", id);
     if (reason) json_object_set_new(body, "reason", json_string(reason));
-    return post_and_print(c, "/v1/retractions", body);
+    return ctl_post_record(c, "/v1/retractions", body);
 }
 
 int ctl_feedback(struct ctl_ctx *c, int argc, char **argv)
@@ -444,5 +430,5 @@ int ctl_feedback(struct ctl_ctx *c, int argc, char **argv)
     if (note && check_len("--note", note, PROTO_TEXT_MAX)) return CTL_USAGE;
     json_t *body = json_pack("{s:s, s:s}", "target", id, "verdict", verdict);
     if (note) json_object_set_new(body, "note", json_string(note));
-    return post_and_print(c, "/v1/feedback", body);
+    return ctl_post_record(c, "/v1/feedback", body);
 }
