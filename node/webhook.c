@@ -659,13 +659,10 @@ static enum policy_verdict exact_verdict(struct store_rd *rd, const struct proto
                                          const struct node_config *cfg, uint64_t now_ms)
 {
     struct store_member m;
-    bool found = store_member_get(rd, r->origin, &m) == 0;
-    struct store_fb fb;
-    if (store_feedback_of(rd, r->id, &fb) != 0) memset(&fb, 0, sizeof fb);
+    bool found;
     struct store_incident inc;
     struct policy_input in;
-    api_policy_input(rd, r, cfg, -1, now_ms, &m, found, store_retraction_of(rd, r->id, NULL) == 0,
-                     &fb, &inc, &in);
+    api_policy_read(rd, r, cfg, -1, now_ms, &m, &found, &inc, &in);
     const char *rule;
     return policy_decide(&cfg->policy, &in, &rule);
 }
