@@ -874,9 +874,6 @@ static void scan(const struct store_pdq *x, size_t lo, size_t hi, const uint64_t
  * bucket has any), and its words are scanned LAG2 pushes later, so that a dozen misses are in
  * flight instead of one. Candidates go through a second ring: their hashes are requested when
  * found and checked CLAG candidates later. */
-#ifndef PF_MODE
-#define PF_MODE 0
-#endif
 #ifndef LAG1
 #define LAG1 16
 #endif
@@ -889,9 +886,8 @@ static void scan(const struct store_pdq *x, size_t lo, size_t hi, const uint64_t
 #define SCAN_BLOCK 64
 
 struct visit {
-    const uint32_t *off;
-    uint32_t lo, hi; /* the bucket's words in the compact table */
-    uint32_t b, flag;
+    const uint32_t *off; /* &off[b] */
+    uint32_t lo, hi;     /* off[b] (FLAG included) and off[b + 1] */
     uint32_t qres;
     int tol, table;
 };
@@ -932,18 +928,12 @@ static void visit_open(struct probe *pr, struct visit *v)
 {
     const struct table *t = &pr->x->t[v->table];
     uint32_t lo = v->off[0], hi = v->off[1] & OFF_MASK;
-    v->flag = lo & FLAG;
-    v->lo = lo & OFF_MASK;
+    v->lo = lo;
     v->hi = hi;
-    __builtin_prefetch(t->w + v->lo);
-#if PF_MODE == 0
-    if (hi - v->lo > 1) __builtin_prefetch(t->w + hi - 1);
-#elif PF_MODE == 1
-    __builtin_prefetch(t->w + v->lo + 16);
-#else
-    if (((v->lo ^ (hi - 1)) & ~15u) != 0 && hi > v->lo) __builtin_prefetch(t->w + hi - 1);
-#endif
-    if (v->flag) __builtin_prefetch(&t->d[dhome(v->b, t->dcap)]);
+    lo &= OFF_MASK;
+    __builtin_prefetch(t->w + lo);
+    if (hi - lo > 1) __builtin_prefetch(t->w + hi - 1);
+    if (v->lo & FLAG) __builtin_prefetch(&t->d[dhome((uint32_t)(v->off - t->off), t->dcap)]);
 }
 
 /* Pushes the candidates among words w[0..n) (at most SCAN_BLOCK). */
@@ -971,8 +961,8 @@ static void visit_scan(struct probe *pr, const struct visit *v)
 {
     const struct table *t = &pr->x->t[v->table];
     int sb = t->sb;
-    const uint32_t *w = t->w + v->lo;
-    uint32_t n = v->hi - v->lo;
+    uint32_t lo = v->lo & OFF_MASK, n = v->hi - lo;
+    const uint32_t *w = t->w + lo;
     if (n > 16) __builtin_prefetch(w + 16);
     if (n > 32) __builtin_prefetch(w + 32);
     for (uint32_t j0 = 0; j0 < n; j0 += SCAN_BLOCK) {
@@ -980,11 +970,11 @@ static void visit_scan(struct probe *pr, const struct visit *v)
         if (j0 + SCAN_BLOCK < n) __builtin_prefetch(w + j0 + SCAN_BLOCK + 32);
         scan_words(pr, w + j0, jn, sb, v->qres, v->tol, v->table);
     }
-    if (v->flag) {
+    if (v->lo & FLAG) {
         /* The bucket's delta words: a short run of cells from the bucket's home. */
-        uint32_t buf[SCAN_BLOCK], nb = 0;
-        for (size_t i = dhome(v->b, t->dcap); t->d[i].b != NONE; i = (i + 1) & (t->dcap - 1)) {
-            if (t->d[i].b != v->b) continue;
+        uint32_t buf[SCAN_BLOCK], nb = 0, b = (uint32_t)(v->off - t->off);
+        for (size_t i = dhome(b, t->dcap); t->d[i].b != NONE; i = (i + 1) & (t->dcap - 1)) {
+            if (t->d[i].b != b) continue;
             buf[nb++] = t->d[i].w;
             if (nb == SCAN_BLOCK) {
                 scan_words(pr, buf, nb, sb, v->qres, v->tol, v->table);
@@ -1003,7 +993,6 @@ static void probe_push(struct probe *pr, int i, uint32_t bucket, int tol)
     v->off = &t->off[bucket];
     __builtin_prefetch(v->off);
     if ((bucket & 15) == 15) __builtin_prefetch(v->off + 1);
-    v->b = bucket;
     v->qres = pr->qc[i] >> pr->x->p;
     v->tol = tol;
     v->table = i;
