@@ -1,5 +1,6 @@
 /*
- * The in-memory PDQ similarity index: every live pdq signal's hash and record id, answering
+ * The in-memory PDQ similarity index: every live pdq signal's hash (and record id, unless the
+ * index keeps hashes only, as the node's n->pdq does), answering
  * "which hashes lie within Hamming distance d of q" with every answer a brute-force scan would
  * give (100% recall, any radius). Built from the store at start (store_pdq_each) and kept
  * current by the node as records are accepted and retracted. docs/matching.md has the method,
@@ -8,7 +9,9 @@
  * Small sets are scanned linearly with hardware popcount. From STORE_PDQ_MIH_MIN entries on,
  * a multi-index (11 substring tables probed at radius 2 for distance 31, by the generalised
  * pigeonhole principle) finds candidates, and every candidate is checked at full distance;
- * radii where the tables would cost more than a scan are scanned.
+ * radii where the tables would cost more than a scan are scanned. The tables are compact
+ * (offsets and words, no slack); adds between rebuilds go to a small delta, removes leave
+ * tombstones, and a rebuild follows when either passes a fraction of the tables.
  *
  * Threading: the owner thread calls new/add/remove/reserve/free. Queries (store_pdq_query,
  * store_pdq_query_batch, store_pdq_count) only read the index and keep their scratch on the
@@ -59,7 +62,7 @@ int store_pdq_add(struct store_pdq *x, const uint8_t hash[static 32], const uint
 /*
  * For a bulk load: sizes the index for n entries in all and defers the tables until the count
  * reaches n, so that they are built once, by a counting sort on two threads, when the n-th
- * entry is added (about 5 s at 10M). Until then queries scan. Call it with the number of adds
+ * entry is added (about 1.3-3 s at 10M). Until then queries scan. Call it with the number of adds
  * that follow (or call store_pdq_flush after them). Optional. Returns 0 or -ENOMEM.
  */
 int store_pdq_reserve(struct store_pdq *x, size_t n);
