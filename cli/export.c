@@ -42,22 +42,6 @@ const char ctl_export_help[] =
     "  gifctl export --format csv --out signals.csv\n"
     "  gifctl export --format stix --out bundle.json\n";
 
-/* Writes s as one CSV field, quoted when it holds a separator, quote or line break. */
-static void csv_field(FILE *f, const char *s, bool last)
-{
-    if (strpbrk(s, ",\"\r\n")) {
-        fputc('"', f);
-        for (; *s; s++) {
-            if (*s == '"') fputc('"', f);
-            fputc(*s, f);
-        }
-        fputc('"', f);
-    } else {
-        fputs(s, f);
-    }
-    fputc(last ? '\n' : ',', f);
-}
-
 int ctl_export(struct ctl_ctx *c, int argc, char **argv)
 {
     enum { O_FORMAT = 1, O_OUT, O_AFTER };
@@ -160,12 +144,12 @@ int ctl_export(struct ctl_ctx *c, int argc, char **argv)
             }
             char labels[1024];
             ctl_jjoin(labels, sizeof labels, json_object_get(body, "labels"), ";");
-            csv_field(f, ctl_jstr(body, "type", ""), false);
-            csv_field(f, value, false);
-            csv_field(f, labels, false);
-            csv_field(f, ctl_jstr(rec, "org", ""), false);
-            csv_field(f, ctl_jstr(rec, "time", ""), false);
-            csv_field(f, ctl_jstr(rec, "id", ""), true);
+            ix_csv_field(f, ctl_jstr(body, "type", ""), false);
+            ix_csv_field(f, value, false);
+            ix_csv_field(f, labels, false);
+            ix_csv_field(f, ctl_jstr(rec, "org", ""), false);
+            ix_csv_field(f, ctl_jstr(rec, "time", ""), false);
+            ix_csv_field(f, ctl_jstr(rec, "id", ""), true);
             written++;
         }
         const char *next = ctl_jstr(j, "next", NULL);

@@ -43,6 +43,9 @@ enum ix_format {
 
 /* "stix", "misp", "te-csv", "csv", "jsonl" <-> enum; parse returns IX_NONE when unknown. */
 const char *ix_format_name(enum ix_format f);
+/* Writes s as one CSV field (quoted when it holds a separator, quote or line break), then ','
+ * or, for the last field, a newline. */
+void ix_csv_field(FILE *f, const char *s, bool last);
 enum ix_format ix_format_parse(const char *s);
 
 /* ---- Reading. */

@@ -242,7 +242,7 @@ void ix_csv_row(const struct ix_csv *c, unsigned long line, char **f, int nf, si
 
 /* ---- Writing python-threatexchange CSV. */
 
-static void csv_field(FILE *f, const char *s, bool last)
+void ix_csv_field(FILE *f, const char *s, bool last)
 {
     if (strpbrk(s, ",\"\r\n")) {
         fputc('"', f);
@@ -311,11 +311,11 @@ int ix_te_add(struct ix_writer *w, const struct ix_rec *r)
         te_tag(tags, sizeof tags, "confidence", c);
     }
     if (r->expires) te_tag(tags, sizeof tags, "expires", r->expires);
-    csv_field(w->f, r->org, false);
-    csv_field(w->f, tetype, false);
-    csv_field(w->f, value, false);
-    csv_field(w->f, r->retracted ? "NEGATIVE_CLASS" : "POSITIVE_CLASS", false);
-    csv_field(w->f, tags, true);
+    ix_csv_field(w->f, r->org, false);
+    ix_csv_field(w->f, tetype, false);
+    ix_csv_field(w->f, value, false);
+    ix_csv_field(w->f, r->retracted ? "NEGATIVE_CLASS" : "POSITIVE_CLASS", false);
+    ix_csv_field(w->f, tags, true);
     free(value);
     w->st.written++;
     return 0;
