@@ -20,15 +20,17 @@
  * k <= t_i flips of q's low bits and keeps the words whose residual is within t_i - k of q's,
  * so only true chunk matches reach the hash array.
  *
- * Slots [0, nt) are in these compact tables, built by a counting sort (the tables split over
- * two threads). Slots [nt, nd) are the delta: added since the build, each word kept in a small
- * open-addressing map per table keyed by bucket, with the top bit of off[b] telling a probe
- * that bucket b has delta words (so a probe of a bucket without any reads nothing more).
- * Slots [nd, n) are pending: the last few adds, scanned by queries until PEND of them go into
- * the delta together. A remove overwrites the entry's words with TOMB in the compact tables
- * (or deletes its delta cells) and marks the slot dead. When the delta or the dead slots pass
- * a fraction of the compact tables, the index is rebuilt: dead slots are squeezed out (slots
- * renumbered in order, the id map rebuilt) and the compact tables built anew for every slot.
+ * Slots [0, nd) are in the tables: table i holds those of [0, t[i].nt) in its compact part,
+ * built by a counting sort, and those of [t[i].nt, nd) in its delta: a small open-addressing
+ * map keyed by bucket, with the top bit of off[b] telling a probe that bucket b has delta
+ * words (so a probe of a bucket without any reads nothing more). Slots [nd, n) are pending:
+ * the last few adds, scanned by queries until PEND of them go into the deltas together. When a
+ * table's delta passes 1/16 of its compact part, that table alone is rebuilt (at most two per
+ * flush, on two threads), so that the owner's thread is held for one table's build at a time;
+ * tables may differ in p meanwhile. A remove overwrites the entry's words with TOMB in the compact
+ * parts (or deletes its delta cells) and marks the slot dead; rebuilt tables leave dead slots out.
+ * When dead slots pass 1/8 of the tables, all of them are rebuilt at once (on two threads):
+ * dead slots are squeezed out (slots renumbered in order, the id map rebuilt) first.
  * store_pdq_reserve(n) defers the tables until the count reaches n, so that a bulk load
  * builds them once.
  */
@@ -71,7 +73,9 @@ struct table {
     uint32_t *off; /* 2^p + 1 offsets into w, FLAG on buckets with delta words */
     uint32_t *w;   /* nw words, bucket after bucket */
     size_t nw;
-    int sb; /* slot bits: a word is residual << sb | slot */
+    size_t nt; /* the compact part holds the live slots of [0, nt), the delta those of [nt, nd) */
+    int p;     /* 2^p buckets */
+    int sb;    /* slot bits: a word is residual << sb | slot */
     struct dcell *d; /* the delta: linear probing on the bucket, load at most 3/4 */
     size_t dcap, dn;
 };
@@ -81,14 +85,14 @@ struct store_pdq {
     uint8_t *id;    /* idlen bytes per slot; none when idlen is 0 */
     uint64_t *dead; /* one bit per slot: removed, waiting for the next rebuild */
     size_t idlen;
-    size_t n, nt, nd, cap;        /* slots; compact tables hold [0, nt), the delta [nt, nd) */
+    size_t n, nd, cap;            /* slots; [0, nd) are in the tables, [nd, n) pending */
     size_t ndead;                 /* dead slots (only while there are tables) */
     size_t hcap, idncap, deadcap; /* each array's room (deadcap in words); cap is the least */
     size_t defer;                 /* store_pdq_reserve's target: no tables before n reaches it */
     size_t retry;                 /* after a failed build: the count at which to try again */
     uint32_t *idmap;              /* linear probing, one cell per entry: its slot, NONE if empty */
     size_t idcap, nid;
-    int p; /* 0 while there are no tables */
+    int p; /* nonzero while there are tables (each table has its own p) */
     struct table t[M];
 };
 
@@ -279,15 +283,30 @@ static void set_dead(struct store_pdq *x, size_t s)
 static uint32_t bucket_of(const struct store_pdq *x, const uint64_t w[4], int i, uint32_t *word,
                           uint32_t slot)
 {
+    const struct table *t = &x->t[i];
     uint32_t c = chunk(w, i);
-    *word = (c >> x->p) << x->t[i].sb | slot;
-    return c & ((1u << x->p) - 1);
+    *word = (c >> t->p) << t->sb | slot;
+    return c & ((1u << t->p) - 1);
 }
 
 /* Slots from this one on do not fit every table's slot bits (or would be TOMB). */
 static size_t slot_limit(const struct store_pdq *x)
 {
-    return ((size_t)1 << (32 - (CH_BITS[0] - x->p))) - 1;
+    size_t lim = SIZE_MAX;
+    for (int i = 0; i < M; i++) {
+        size_t l = ((size_t)1 << x->t[i].sb) - 1;
+        if (l < lim) lim = l;
+    }
+    return lim;
+}
+
+/* The least of the tables' compact coverage. */
+static size_t nt_min(const struct store_pdq *x)
+{
+    size_t m = SIZE_MAX;
+    for (int i = 0; i < M; i++)
+        if (x->t[i].nt < m) m = x->t[i].nt;
+    return m;
 }
 
 static size_t dhome(uint32_t b, size_t cap)
@@ -295,9 +314,9 @@ static size_t dhome(uint32_t b, size_t cap)
     return (size_t)(((uint64_t)b * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
 }
 
-static void table_free(struct table *t, int p)
+static void table_free(struct table *t)
 {
-    arr_free(t->off, (((size_t)1 << p) + 1) * sizeof *t->off);
+    if (t->off) arr_free(t->off, (((size_t)1 << t->p) + 1) * sizeof *t->off);
     arr_free(t->w, (t->nw ? t->nw : 1) * sizeof *t->w);
     arr_free(t->d, t->dcap * sizeof *t->d);
     memset(t, 0, sizeof *t);
@@ -306,9 +325,9 @@ static void table_free(struct table *t, int p)
 static void tables_free(struct store_pdq *x)
 {
     for (int i = 0; i < M; i++)
-        table_free(&x->t[i], x->p);
+        table_free(&x->t[i]);
     x->p = 0;
-    x->nt = x->nd = 0;
+    x->nd = 0;
 }
 
 static void delta_put_cell(struct table *t, uint32_t b, uint32_t w)
@@ -360,27 +379,33 @@ static void delta_delete(struct table *t, uint32_t b, uint32_t w)
     t->dn--;
 }
 
-/* Builds table i as CSR for slots 0..nslots-1 with 2^p buckets, by counting sort. */
+/* Builds table i as CSR for the live slots of 0..nslots-1 with 2^p buckets, by counting sort.
+ * Only reads the index (the full build runs it on two threads). */
 static int table_build(const struct store_pdq *x, int i, int p, size_t nslots, struct table *out)
 {
     struct table t = {0};
     size_t nb = (size_t)1 << p;
+    t.p = p;
+    t.nt = nslots;
     t.sb = 32 - (CH_BITS[i] - p);
     t.off = arr_resize(NULL, 0, nb + 1, sizeof *t.off);
-    t.nw = nslots;
-    t.w = arr_resize(NULL, 0, nslots ? nslots : 1, sizeof *t.w);
-    if (!t.off || !t.w) {
-        table_free(&t, p);
-        return -ENOMEM;
-    }
+    if (!t.off) return -ENOMEM;
     memset(t.off, 0, (nb + 1) * sizeof *t.off);
     uint32_t pmask = (uint32_t)nb - 1;
+    int dead = x->ndead > 0;
     for (size_t s = 0; s < nslots; s++)
-        t.off[(chunk(x->h[s], i) & pmask) + 1]++;
+        if (!dead || !is_dead(x, s)) t.off[(chunk(x->h[s], i) & pmask) + 1]++;
     for (size_t b = 1; b <= nb; b++)
         t.off[b] += t.off[b - 1];
+    t.nw = t.off[nb];
+    t.w = arr_resize(NULL, 0, t.nw ? t.nw : 1, sizeof *t.w);
+    if (!t.w) {
+        table_free(&t);
+        return -ENOMEM;
+    }
     /* off[b] serves as bucket b's cursor, ending at the start of bucket b + 1. */
     for (size_t s = 0; s < nslots; s++) {
+        if (dead && is_dead(x, s)) continue;
         uint32_t c = chunk(x->h[s], i);
         t.w[t.off[c & pmask]++] = (c >> p) << t.sb | (uint32_t)s;
     }
@@ -464,13 +489,52 @@ static int tables_build(struct store_pdq *x)
     if (threaded) pthread_join(th, NULL);
     if (j[0].rc || j[1].rc) {
         for (int i = 0; i < M; i++)
-            table_free(&t[i], p);
+            table_free(&t[i]);
         return -ENOMEM;
     }
     memcpy(x->t, t, sizeof t);
     x->p = p;
-    x->nt = x->nd = x->n;
+    x->nd = x->n;
     return 0;
+}
+
+struct rebuild_job {
+    const struct store_pdq *x;
+    int i, rc;
+    struct table t;
+};
+
+static void *rebuild_run(void *arg)
+{
+    struct rebuild_job *j = arg;
+    j->rc = table_build(j->x, j->i, p_for(j->x->nd - j->x->ndead), j->x->nd, &j->t);
+    return NULL;
+}
+
+/* Rebuilds the tables named in is[0..k) (k is 1 or 2; two run on two threads) for the live
+ * slots of [0, nd), each one's delta emptied into its compact part: about 0.27 s at 10M, so
+ * that the owner's thread is held that long at a time. A table whose build fails (memory) is
+ * kept as it was. */
+static int tables_rebuild(struct store_pdq *x, const int *is, int k)
+{
+    struct rebuild_job j[2] = {{x, is[0], 0, {0}}, {x, k > 1 ? is[1] : is[0], 0, {0}}};
+    pthread_t th;
+    int threaded = k > 1 && pthread_create(&th, NULL, rebuild_run, &j[1]) == 0;
+    rebuild_run(&j[0]);
+    if (threaded)
+        pthread_join(th, NULL);
+    else if (k > 1)
+        rebuild_run(&j[1]);
+    int rc = 0;
+    for (int m = 0; m < k; m++) {
+        if (j[m].rc) {
+            rc = j[m].rc;
+            continue;
+        }
+        table_free(&x->t[j[m].i]);
+        x->t[j[m].i] = j[m].t;
+    }
+    return rc;
 }
 
 /* Puts the pending slots [nd, n) into the delta, a group at a time with the offsets and
@@ -504,25 +568,37 @@ static int delta_add_pending(struct store_pdq *x)
     return 0;
 }
 
-/* Brings the tables up to date with every slot: builds them (or rebuilds them when the delta
- * or the dead slots have grown past their share), or moves the pending entries into the
- * delta. On failure the index stays correct (pending entries and missing tables are scanned)
- * and the build is retried when the count has doubled. */
+/* Brings the tables up to date with every slot: builds them (or rebuilds them all when the
+ * dead slots have grown past their share), moves the pending entries into the delta, and
+ * rebuilds the (at most two) tables whose deltas have grown most past their share, so that the
+ * tables' rebuilds are spread over successive calls. On failure the index stays correct
+ * (pending entries and missing tables are scanned) and the build is retried when the count
+ * has doubled. */
 static int tables_flush(struct store_pdq *x)
 {
     int build;
     if (!x->p)
         build = x->n >= STORE_PDQ_MIH_MIN;
     else
-        build = x->n - x->nt > x->nt / DELTA_DIV + PEND || x->ndead > x->nt / DEAD_DIV ||
-                x->n >= slot_limit(x);
-    int rc = 0;
+        build = x->ndead > nt_min(x) / DEAD_DIV || x->n >= slot_limit(x);
     if (build && x->n >= x->retry) {
-        rc = tables_build(x);
+        int rc = tables_build(x);
         if (rc) x->retry = 2 * x->n;
-    } else if (x->p && x->nd < x->n && x->n < slot_limit(x)) {
-        rc = delta_add_pending(x);
+        return rc;
     }
+    if (!x->p || x->n >= slot_limit(x)) return 0;
+    int rc = delta_add_pending(x);
+    if (rc || x->n < x->retry) return rc;
+    /* The two tables with the oldest compact parts, if their deltas are past their share. */
+    int is[2], k = 0;
+    for (int m = 0; m < 2; m++) {
+        int o = -1;
+        for (int i = 0; i < M; i++)
+            if ((m == 0 || i != is[0]) && (o < 0 || x->t[i].nt < x->t[o].nt)) o = i;
+        if (x->nd - x->t[o].nt > x->t[o].nt / DELTA_DIV) is[k++] = o;
+    }
+    if (k) rc = tables_rebuild(x, is, k);
+    if (rc) x->retry = 2 * x->n;
     return rc;
 }
 
@@ -534,7 +610,7 @@ static void tables_unlink(struct store_pdq *x, uint32_t slot)
     for (int i = 0; i < M; i++) {
         struct table *t = &x->t[i];
         uint32_t word, b = bucket_of(x, x->h[slot], i, &word, slot);
-        if (slot >= x->nt) {
+        if (slot >= t->nt) {
             delta_delete(t, b, word);
             continue;
         }
@@ -587,7 +663,7 @@ size_t store_pdq_memory(const struct store_pdq *x)
                x->deadcap * sizeof *x->dead + x->idcap * sizeof *x->idmap;
     if (x->p)
         for (int i = 0; i < M; i++)
-            m += (((size_t)1 << x->p) + 1 + x->t[i].nw) * sizeof(uint32_t) +
+            m += (((size_t)1 << x->t[i].p) + 1 + x->t[i].nw) * sizeof(uint32_t) +
                  x->t[i].dcap * sizeof(struct dcell);
     return m;
 }
@@ -691,7 +767,7 @@ static void slot_remove(struct store_pdq *x, uint32_t s)
 /* After removes: a rebuild once the dead slots pass their share (the owner's call). */
 static void after_remove(struct store_pdq *x)
 {
-    if (x->p && x->ndead > x->nt / DEAD_DIV && !x->defer) (void)tables_flush(x);
+    if (x->p && x->ndead > nt_min(x) / DEAD_DIV && !x->defer) (void)tables_flush(x);
 }
 
 size_t store_pdq_remove(struct store_pdq *x, const uint8_t id[static PROTO_ID_LEN])
@@ -739,8 +815,7 @@ static uint32_t find_hash(const struct store_pdq *x, const uint64_t w[4], const 
 #undef MATCHES
 }
 
-size_t store_pdq_remove_hash(struct store_pdq *x, const uint8_t hash[static 32],
-                             const uint8_t *id)
+size_t store_pdq_remove_hash(struct store_pdq *x, const uint8_t hash[static 32], const uint8_t *id)
 {
     if (x->n == 0) return 0;
     uint8_t key[PROTO_ID_LEN];
@@ -843,10 +918,11 @@ static int use_tables(const struct store_pdq *x, int r)
     if (!x->p || r > 255) return 0;
     int t[M];
     probe_radii(r, t);
-    double n = (double)x->n, visits = 0, cands = 0, per = n / (double)(1u << x->p);
+    int p = x->t[0].p;
+    double n = (double)x->n, visits = 0, cands = 0, per = n / (double)(1u << p);
     for (int i = 0; i < M; i++) {
         if (t[i] < 0) continue;
-        visits += ball(x->p, t[i]);
+        visits += ball(p, t[i]);
         cands += ball(CH_BITS[i], t[i]) * n / (double)(1u << CH_BITS[i]);
     }
     return visits * (2 + per * 0.05) + cands * 1.5 < n * 0.1;
@@ -993,7 +1069,7 @@ static void probe_push(struct probe *pr, int i, uint32_t bucket, int tol)
     v->off = &t->off[bucket];
     __builtin_prefetch(v->off);
     if ((bucket & 15) == 15) __builtin_prefetch(v->off + 1);
-    v->qres = pr->qc[i] >> pr->x->p;
+    v->qres = pr->qc[i] >> t->p;
     v->tol = tol;
     v->table = i;
     pr->head++;
@@ -1021,12 +1097,11 @@ static void query_tables(const struct store_pdq *x, const uint64_t q[4], int r, 
     pr.head = 0;
     pr.chead = pr.ctail = 0;
     probe_radii(r, pr.t);
-    int p = x->p;
-    uint32_t pmask = (1u << p) - 1;
     for (int i = 0; i < M; i++)
         pr.qc[i] = chunk(q, i);
     for (int i = 0; i < M; i++) {
-        uint32_t base = pr.qc[i] & pmask;
+        int p = x->t[i].p;
+        uint32_t pmask = (1u << p) - 1, base = pr.qc[i] & pmask;
         for (int k = 0; k <= pr.t[i] && k <= p; k++) {
             /* Every p-bit mask with k bits set, in increasing order (Gosper's hack). */
             uint32_t e = (1u << k) - 1;

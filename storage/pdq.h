@@ -52,11 +52,11 @@ int store_pdq_new_idlen(struct store_pdq **out, size_t id_len);
 void store_pdq_free(struct store_pdq *x);
 /*
  * Adds (hash, id) in O(1) amortised: the entry is pending (queries scan it) until the next
- * 64th add puts the pending ones into the tables' delta. When the delta passes 1/16 of the
- * compact tables, they are rebuilt for every entry (a few seconds at 10M; store_pdq_reserve
- * avoids the rebuilds while a known number of hashes is loaded). The caller adds each record
- * once (the node applies each feed position once); a repeated pair is stored twice. id may be
- * NULL when id_len is 0. Returns 0 or -ENOMEM (the index is unchanged then).
+ * 64th add puts the pending ones into the tables' deltas. When a table's delta passes 1/16 of
+ * its compact part, that table is rebuilt (one table per call, about 0.27 s at 10M;
+ * store_pdq_reserve avoids the rebuilds while a known number of hashes is loaded). The caller
+ * adds each record once (the node applies each feed position once); a repeated pair is stored
+ * twice. id may be NULL when id_len is 0. Returns 0 or -ENOMEM (the index is unchanged then).
  */
 int store_pdq_add(struct store_pdq *x, const uint8_t hash[static 32], const uint8_t *id);
 /*
@@ -77,8 +77,7 @@ size_t store_pdq_remove(struct store_pdq *x, const uint8_t id[static PROTO_ID_LE
 /* Removes the entries equal to (hash, id), found through one table's bucket; with id_len 0,
  * one entry equal to hash (id ignored, may be NULL). Returns how many were removed. The same
  * cost as store_pdq_remove. */
-size_t store_pdq_remove_hash(struct store_pdq *x, const uint8_t hash[static 32],
-                             const uint8_t *id);
+size_t store_pdq_remove_hash(struct store_pdq *x, const uint8_t hash[static 32], const uint8_t *id);
 size_t store_pdq_count(const struct store_pdq *x);
 /*
  * Finds entries within max_distance of q (a negative distance finds nothing; 256 and above
