@@ -352,6 +352,25 @@ removes:;
     }
     printf("  remove by %s: %.1f us each (%zu removed); peak RSS so far %ld MiB\n",
            opt_idlen ? "id" : "hash", (now_s() - ts) * 1e6 / 1000, removed, peak_rss_mib());
+    /* Adds on top of the bulk load, past the delta's share (1/16): each table is rebuilt in
+     * turn, one per add call at most; the longest call is how long the owner is held. */
+    size_t more = s->n / 16 + 2000;
+    double tmax = 0, ta = now_s();
+    size_t nslow = 0;
+    for (size_t i = 0; i < more; i++) {
+        uint8_t h[32], id[32];
+        rnd_hash(h);
+        make_id(id, s->n + i, opt_idlen);
+        double t1 = now_s();
+        store_pdq_add(x, h, id);
+        double dt = now_s() - t1;
+        if (dt > tmax) tmax = dt;
+        if (dt > 0.02) nslow++;
+    }
+    printf("  %zu adds on top: %.1f us each, %zu over 20 ms (a table's rebuild, the hash array's "
+           "growth), the longest %.0f ms; index %.0f MiB; peak RSS so far %ld MiB\n",
+           more, (now_s() - ta) * 1e6 / (double)more, nslow, tmax * 1e3,
+           (double)store_pdq_memory(x) / 1048576.0, peak_rss_mib());
     fflush(stdout);
     if (dumpdir) {
         /* FAISS compares against the totals of the same sample; the rest are left at 0. */
