@@ -112,7 +112,7 @@ int ctl_incident_show(struct ctl_ctx *c, int argc, char **argv)
     static const struct ctl_optdef defs[] = {{NULL, false, 0}};
     struct ctl_args a;
     ctl_args_init(&a, c, argc, argv);
-    const char *val, *id;
+    const char *val, *id = NULL;
     int r;
     while ((r = ctl_args_next(&a, defs, &val)) > 0)
         ;
@@ -177,7 +177,7 @@ int ctl_incident_action(struct ctl_ctx *c, int argc, char **argv)
     action = action ? action + 1 : c->verb;
     struct ctl_args a;
     ctl_args_init(&a, c, argc, argv);
-    const char *val, *id, *level = NULL, *note = NULL;
+    const char *val, *id = NULL, *level = NULL, *note = NULL;
     int r;
     while ((r = ctl_args_next(&a, defs, &val)) > 0) {
         if (r == O_LEVEL) level = val;
