@@ -1175,6 +1175,22 @@ static int parse_id(const char *s, uint8_t id[32])
     return gif_unhex(id, 32, s, strlen(s));
 }
 
+/* Reads and decodes record id for a request: true, or false after answering 404 or the
+ * storage error and closing rd. */
+static bool read_record(struct call *k, struct store_rd *rd, const uint8_t id[32],
+                        const char *idhex, struct store_rec *sr, struct proto_record *r)
+{
+    int rc = store_get(rd, id, sr);
+    if (rc == 0) rc = proto_decode(r, sr->buf, sr->len);
+    if (rc == 0) return true;
+    store_rd_close(rd);
+    if (rc == -ENOENT)
+        fail(k, 404, "not_found", "no record %s on this node", idhex);
+    else
+        fail_store(k, rc);
+    return false;
+}
+
 static void get_record(struct call *k, const char *idhex)
 {
     uint8_t id[32];
@@ -1189,16 +1205,7 @@ static void get_record(struct call *k, const char *idhex)
     if (!rd) return;
     struct store_rec sr;
     struct proto_record r;
-    int rc = store_get(rd, id, &sr);
-    if (rc == 0) rc = proto_decode(&r, sr.buf, sr.len);
-    if (rc) {
-        store_rd_close(rd);
-        if (rc == -ENOENT)
-            fail(k, 404, "not_found", "no record %s on this node", idhex);
-        else
-            fail_store(k, rc);
-        return;
-    }
+    if (!read_record(k, rd, id, idhex, &sr, &r)) return;
     json_t *j = api_record_json(rd, &r, &sr, &k->n->cfg, gif_now_ms());
     store_rd_close(rd);
     reply_json(k, 200, j);
@@ -1373,12 +1380,14 @@ static void get_incident(struct call *k, const char *raw)
 
 struct explain_ctx {
     json_t *rules;
+    const char *decided; /* the rule that decided */
 };
 
 static void explain_cb(void *ctx, const char *rule, enum policy_verdict verdict, bool applies,
                        bool decided)
 {
     struct explain_ctx *e = ctx;
+    if (decided) e->decided = rule;
     json_array_append_new(e->rules, json_pack("{s:s,s:s,s:b,s:b}", "rule", rule, "verdict",
                                               policy_verdict_name(verdict), "applies", applies,
                                               "decided", decided));
@@ -1406,35 +1415,25 @@ static void get_explain(struct call *k, const struct http_req *req)
     if (!rd) return;
     struct store_rec sr;
     struct proto_record r;
-    int rc = store_get(rd, id, &sr);
-    if (rc == 0) rc = proto_decode(&r, sr.buf, sr.len);
-    if (rc || (r.kind != PROTO_SIGNAL && r.kind != PROTO_ALERT)) {
+    if (!read_record(k, rd, id, idhex, &sr, &r)) return;
+    if (r.kind != PROTO_SIGNAL && r.kind != PROTO_ALERT) {
         store_rd_close(rd);
-        if (rc == -ENOENT)
-            fail(k, 404, "not_found", "no record %s on this node", idhex);
-        else if (rc)
-            fail_store(k, rc);
-        else
-            fail(k, 422, "not_matchable",
-                 "record %s is a %s: the policy decides on signals and alerts", idhex,
-                 proto_kind_name(r.kind));
+        fail(k, 422, "not_matchable", "record %s is a %s: the policy decides on signals and alerts",
+             idhex, proto_kind_name(r.kind));
         return;
     }
-    uint64_t now = gif_now_ms();
-    json_t *inputs = api_policy_json(rd, &r, &k->n->cfg, distance, now);
     struct store_member m;
     bool found;
     struct store_incident inc;
     struct policy_input in;
-    api_policy_read(rd, &r, &k->n->cfg, distance, now, &m, &found, &inc, &in);
-    struct explain_ctx e = {json_array()};
-    const char *rule;
-    enum policy_verdict v = policy_decide(&k->n->cfg.policy, &in, &rule);
-    policy_explain(&k->n->cfg.policy, &in, explain_cb, &e);
+    api_policy_read(rd, &r, &k->n->cfg, distance, gif_now_ms(), &m, &found, &inc, &in);
+    json_t *inputs = api_policy_json(&r, &m, found, &inc, &in);
+    struct explain_ctx e = {json_array(), NULL};
+    enum policy_verdict v = policy_explain(&k->n->cfg.policy, &in, explain_cb, &e);
     store_rd_close(rd);
     reply_json(k, 200,
                json_pack("{s:s,s:s,s:s,s:o,s:o}", "id", idhex, "verdict", policy_verdict_name(v),
-                         "rule", rule, "inputs", inputs, "rules", e.rules));
+                         "rule", e.decided, "inputs", inputs, "rules", e.rules));
 }
 
 struct feed_walk {

@@ -368,23 +368,18 @@ void api_policy_read(struct store_rd *rd, const struct proto_record *r,
                      store_retraction_of(rd, r->id, NULL) == 0, &fb, inc, in);
 }
 
-json_t *api_policy_json(struct store_rd *rd, const struct proto_record *r,
-                        const struct node_config *cfg, int distance, uint64_t now_ms)
+json_t *api_policy_json(const struct proto_record *r, const struct store_member *m, bool found,
+                        const struct store_incident *inc, const struct policy_input *in)
 {
-    struct store_member m;
-    bool found;
-    struct store_incident inc;
-    struct policy_input in;
-    api_policy_read(rd, r, cfg, distance, now_ms, &m, &found, &inc, &in);
     json_t *labels = json_array();
-    for (size_t i = 0; i < in.nlabels; i++)
-        json_array_append_new(labels, str_json(&in.labels[i]));
+    for (size_t i = 0; i < in->nlabels; i++)
+        json_array_append_new(labels, str_json(&in->labels[i]));
     return json_pack("{s:s,s:s?,s:s?,s:b,s:b,s:b,s:b,s:i,s:i,s:o,s:o,s:o,s:I,s:o}", "kind",
-                     proto_kind_name(r->kind), "org", found ? m.org : NULL, "role",
-                     found ? proto_role_name(m.role) : NULL, "member", in.member, "verified",
-                     in.verified, "retracted", in.retracted, "expired", in.expired, "orgs_agree",
-                     (int)in.orgs_agree, "orgs_dispute", (int)in.orgs_dispute, "distance",
-                     distance < 0 ? json_null() : json_integer(distance), "incident",
-                     incident_brief(&inc), "labels", labels, "age_seconds",
-                     (json_int_t)(in.age_ms / 1000), "alert", json_boolean(in.alert));
+                     proto_kind_name(r->kind), "org", found ? m->org : NULL, "role",
+                     found ? proto_role_name(m->role) : NULL, "member", in->member, "verified",
+                     in->verified, "retracted", in->retracted, "expired", in->expired,
+                     "orgs_agree", (int)in->orgs_agree, "orgs_dispute", (int)in->orgs_dispute,
+                     "distance", in->distance < 0 ? json_null() : json_integer(in->distance),
+                     "incident", incident_brief(inc), "labels", labels, "age_seconds",
+                     (json_int_t)(in->age_ms / 1000), "alert", json_boolean(in->alert));
 }

@@ -49,8 +49,9 @@ void api_policy_read(struct store_rd *rd, const struct proto_record *r,
                      const struct node_config *cfg, int distance, uint64_t now_ms,
                      struct store_member *m, bool *found, struct store_incident *inc,
                      struct policy_input *in);
-/* What the policy sees of signal or alert r (GET /v1/policy/explain "inputs"). */
-json_t *api_policy_json(struct store_rd *rd, const struct proto_record *r,
-                        const struct node_config *cfg, int distance, uint64_t now_ms);
+/* What the policy saw of signal or alert r, as api_policy_read gave it (GET
+ * /v1/policy/explain "inputs"). */
+json_t *api_policy_json(const struct proto_record *r, const struct store_member *m, bool found,
+                        const struct store_incident *inc, const struct policy_input *in);
 
 #endif

@@ -153,9 +153,8 @@ static size_t decide_step(const struct policy_config *p, const struct policy_inp
 {
     for (size_t i = 0; i < n; i++) {
         if (!s[i].applies) continue;
-        if (s[i].demotable && in->distance > p->block_max_distance)
-            for (size_t j = i; j < n; j++)
-                if (strcmp(s[j].name, "distance") == 0) return j;
+        /* steps() ends with "distance", then "default". */
+        if (s[i].demotable && in->distance > p->block_max_distance) return n - 2;
         return i;
     }
     return n - 1;
