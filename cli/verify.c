@@ -2,10 +2,16 @@
  * gifctl verify: check an export offline, with nothing but the consortium's root key.
  *
  * Two passes over the file, so that memory stays bounded by the number of origins and members
- * rather than the number of records: the first collects the root-signed membership and
- * revocation records (from --members / the consortium's members.jsonl and from the file
- * itself); the second checks every line: decoding, signature, the line's id, the per-origin
- * chain (seq + 1, prev = the previous record's id), membership at the record's time, and role.
+ * rather than the number of records: the first collects the root-signed membership,
+ * revocation and grant records (from --members / the consortium's members.jsonl and from the
+ * file itself); the second checks every line: decoding, signature, the line's id, the
+ * per-origin chain (seq + 1, prev = the previous record's id), membership at the record's
+ * time, role, and for an incident record the grant that let a non-agency publish it.
+ *
+ * Grants are judged in order, as a node judges them when it accepts the incident record (the
+ * root's latest grant it holds at that moment is in force): an export lists records in the
+ * node's acceptance order, and a node accepts the root's records in seq order, so the grants
+ * in force at a line are those of root seq at most the highest root seq on an earlier line.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -27,7 +33,10 @@ const char ctl_verify_help[] =
     "each record's encoding and Ed25519 signature, its id, its origin's chain (seq goes up by\n"
     "one, prev names the previous record), that the origin was a member at the record's time\n"
     "(from membership and revocation records signed by the root: those in --members, in the\n"
-    "consortium's members.jsonl, and in FILE itself), and that its role may publish it.\n"
+    "consortium's members.jsonl, and in FILE itself), and that its role may publish it: an\n"
+    "incident record comes from an agency, or from an organisation that a root grant of the\n"
+    "'incidents' right on an earlier line of FILE (or at a lower root seq than one there)\n"
+    "left holding it.\n"
     "Prints 'line N: ID: reason' for each failure and a summary. Exit 0 when every record\n"
     "passes, 2 when any fails.\n"
     "\n"
@@ -36,7 +45,9 @@ const char ctl_verify_help[] =
     "  --root HEX        or give the root public key\n"
     "  --members FILE    a members.jsonl to take memberships from (repeatable)\n"
     "  --partial         allow an origin's first record in FILE to be past seq 1\n"
-    "                    (an export that starts mid-way)\n"
+    "                    (an export that starts mid-way; grants below the root's first seq\n"
+    "                    in FILE, or all when FILE has none of the root's records, are\n"
+    "                    taken as held before FILE starts)\n"
     "\n"
     "Example:\n"
     "  gifctl export --out records.jsonl && gifctl verify records.jsonl --consortium "
@@ -47,9 +58,12 @@ const char ctl_verify_help[] =
 struct rootrec { /* one root-signed record, kept decoded-field-wise (buffers are freed) */
     uint64_t seq;
     uint8_t kind;
-    uint8_t key[PROTO_KEY_LEN];
+    uint8_t key[PROTO_KEY_LEN]; /* membership, revocation */
     uint8_t role;
     uint64_t nb, na, time;
+    char org[PROTO_NAME_MAX + 1]; /* membership, grant */
+    uint8_t right;                /* grant */
+    bool granted;                 /* grant */
 };
 
 struct member {
@@ -57,6 +71,7 @@ struct member {
     uint8_t role;
     uint64_t nb, na;
     uint64_t revoked_ms; /* UINT64_MAX: not revoked */
+    char org[PROTO_NAME_MAX + 1];
 };
 
 struct vstate {
@@ -75,6 +90,8 @@ struct vstate {
     } * heads;
     size_t nheads, capheads;
     bool partial;
+    uint64_t file_root_min; /* lowest root seq among FILE's root records; UINT64_MAX: none */
+    uint64_t root_seen;     /* highest root seq on the lines checked so far */
     unsigned long records, failed;
     json_t *failures; /* for --json */
 };
@@ -98,14 +115,20 @@ static int rr_add(struct vstate *v, const struct proto_record *r)
         x->role = r->u.membership.role;
         x->nb = r->u.membership.not_before_ms;
         x->na = r->u.membership.not_after_ms;
+        memcpy(x->org, r->u.membership.org.p, r->u.membership.org.n); /* n <= PROTO_NAME_MAX */
+    } else if (r->kind == PROTO_GRANT) {
+        memcpy(x->org, r->u.grant.org.p, r->u.grant.org.n);
+        x->right = r->u.grant.right;
+        x->granted = r->u.grant.granted;
     } else {
         memcpy(x->key, r->u.revocation.key, PROTO_KEY_LEN);
     }
     return 0;
 }
 
-/* Takes the root-signed, correctly signed membership/revocation records of a JSON Lines file.
- * Bad lines are ignored here: pass 2 reports the ones in FILE; a members file must be sound. */
+/* Takes the root-signed, correctly signed membership, revocation and grant records of a JSON
+ * Lines file. Bad lines are ignored here: pass 2 reports the ones in FILE (strict false); a
+ * members file (strict) must be sound. */
 static int collect_roots(struct vstate *v, const char *path, bool strict)
 {
     FILE *f = fopen(path, "r");
@@ -125,8 +148,9 @@ static int collect_roots(struct vstate *v, const char *path, bool strict)
         size_t bl;
         if (ctl_line_record(line, &b, &bl)) continue;
         struct proto_record r;
-        bool ok = proto_decode(&r, b, bl) == 0 &&
-                  (r.kind == PROTO_MEMBERSHIP || r.kind == PROTO_REVOCATION);
+        bool ok =
+            proto_decode(&r, b, bl) == 0 &&
+            (r.kind == PROTO_MEMBERSHIP || r.kind == PROTO_REVOCATION || r.kind == PROTO_GRANT);
         if (ok && (memcmp(r.origin, v->root, PROTO_KEY_LEN) != 0 || proto_verify(&r) != 0)) {
             if (strict) {
                 ctl_err("%s:%lu: membership record not signed by the root key given", path, lineno);
@@ -135,6 +159,7 @@ static int collect_roots(struct vstate *v, const char *path, bool strict)
             ok = false;
         }
         if (ok && rr_add(v, &r) != 0) ec = CTL_USAGE;
+        if (ok && !strict && r.seq < v->file_root_min) v->file_root_min = r.seq;
         free(b);
         if (ec) break;
     }
@@ -171,6 +196,7 @@ static int build_members(struct vstate *v)
     for (size_t i = 0; i < v->nrr; i++) {
         const struct rootrec *x = &v->rr[i];
         if (i > 0 && v->rr[i - 1].seq == x->seq) continue; /* the same record from two files */
+        if (x->kind == PROTO_GRANT) continue;              /* judged per line: grant_problem */
         struct member *m = NULL;
         for (size_t j = 0; j < v->nmem; j++)
             if (memcmp(v->mem[j].key, x->key, PROTO_KEY_LEN) == 0) m = &v->mem[j];
@@ -186,6 +212,7 @@ static int build_members(struct vstate *v)
         m->role = x->role;
         m->nb = x->nb;
         m->na = x->na;
+        memcpy(m->org, x->org, sizeof m->org);
     }
     if (v->nmem) qsort(v->mem, v->nmem, sizeof *v->mem, cmp_mem);
     return 0;
@@ -265,6 +292,46 @@ static void short_key(char out[CTL_SHORT_ID + 1], const uint8_t key[PROTO_KEY_LE
     ctl_short(out, hex);
 }
 
+/* Whether m's organisation held the incidents right when the record on this line was
+ * accepted: the root's latest grant for it among those known to precede the line (root seq
+ * at most the highest on an earlier line; with --partial also those below the root's first
+ * seq in FILE, or all when FILE has none). Returns a reason or NULL. */
+static const char *grant_problem(const struct vstate *v, const struct member *m, const char *sk,
+                                 char *buf, size_t buflen)
+{
+    uint64_t bound = v->root_seen;
+    if (v->partial && v->file_root_min > 0 && v->file_root_min - 1 > bound)
+        bound = v->file_root_min - 1; /* UINT64_MAX - 1 when FILE has none of the root's */
+    const struct rootrec *in_force = NULL, *later = NULL;
+    for (size_t i = 0; i < v->nrr; i++) { /* sorted by seq */
+        const struct rootrec *x = &v->rr[i];
+        if (x->kind != PROTO_GRANT || x->right != PROTO_RIGHT_INCIDENTS ||
+            strcmp(x->org, m->org) != 0)
+            continue;
+        if (x->seq <= bound)
+            in_force = x;
+        else if (!later && x->granted)
+            later = x;
+    }
+    if (in_force && in_force->granted) return NULL;
+    char after[96] = "";
+    if (later)
+        snprintf(after, sizeof after, "; the grant at root seq %llu comes after it",
+                 (unsigned long long)later->seq);
+    if (in_force)
+        snprintf(buf, buflen,
+                 "origin %s (%s, a %s) may not publish incident records: the root withdrew "
+                 "the 'incidents' right of '%s' (root seq %llu) before this record%s",
+                 sk, m->org, proto_role_name(m->role), m->org, (unsigned long long)in_force->seq,
+                 after);
+    else
+        snprintf(buf, buflen,
+                 "origin %s (%s, a %s) may not publish incident records: no root grant of the "
+                 "'incidents' right to '%s' precedes this record%s",
+                 sk, m->org, proto_role_name(m->role), m->org, after);
+    return buf;
+}
+
 /* Membership and role at the record's time; returns a reason or NULL. */
 static const char *origin_problem(struct vstate *v, const struct proto_record *r, char *buf,
                                   size_t buflen)
@@ -300,6 +367,8 @@ static const char *origin_problem(struct vstate *v, const struct proto_record *r
     }
     if (r->kind == PROTO_SIGNAL && r->u.signal.verified && m->role != PROTO_ROLE_AGENCY)
         return "only an agency may mark a signal verified";
+    if (r->kind == PROTO_INCIDENT && m->role != PROTO_ROLE_AGENCY)
+        return grant_problem(v, m, sk, buf, buflen);
     return NULL;
 }
 
@@ -375,9 +444,11 @@ static void check_line(struct vstate *v, unsigned long lineno, const char *line)
         fail(v, lineno, r.id, "prev is not the id of origin %s's seq %llu on an earlier line", sk,
              (unsigned long long)h->seq);
     }
-    char buf[256];
+    char buf[512];
     const char *op = origin_problem(v, &r, buf, sizeof buf);
     if (op) fail(v, lineno, r.id, "%s", op);
+    if (memcmp(r.origin, v->root, PROTO_KEY_LEN) == 0 && r.seq > v->root_seen)
+        v->root_seen = r.seq; /* the node held the root's records up to here from now on */
     h->seq = r.seq;
     memcpy(h->id, r.id, PROTO_ID_LEN);
     h->prev_known = true;
@@ -399,6 +470,7 @@ int ctl_verify(struct ctl_ctx *c, int argc, char **argv)
     size_t nmembers = 0;
     struct vstate v;
     memset(&v, 0, sizeof v);
+    v.file_root_min = UINT64_MAX;
     int r;
     while ((r = ctl_args_next(&a, defs, &val)) > 0) {
         switch (r) {
