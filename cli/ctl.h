@@ -186,6 +186,23 @@ int ctl_api_unreachable(struct ctl_ctx *c, const char *err);
 /* Describes an API error body into out: "invalid_field: message (value 'zz')". */
 const char *ctl_api_errtext(char *out, size_t outlen, int status, const json_t *body);
 
+/* ---- The node's feed (export.c): export and report walk it alike. */
+
+#define CTL_CURSOR_MAX 64 /* bytes of a feed cursor (a decimal string) and its NUL */
+#define CTL_FEED_PAGE 1000
+
+/* Called with each record object of the feed (borrowed for the call); returns CTL_OK to go on
+ * or an exit code to stop the walk. */
+typedef int (*ctl_feed_fn)(void *ctx, const json_t *rec);
+
+/*
+ * Walks GET /v1/records from the cursor in after ("0": the start) to the end of the feed,
+ * CTL_FEED_PAGE records a request, handing each record to fn. On return after holds the cursor
+ * past the last page read (the --after of an incremental walk). Returns CTL_OK at the end of
+ * the feed, fn's code when it stopped the walk, or ctl_api's (after printing).
+ */
+int ctl_feed_walk(struct ctl_ctx *c, char after[static CTL_CURSOR_MAX], ctl_feed_fn fn, void *ctx);
+
 /* ---- Media files (hash.c): hash, match FILE and publish FILE share these. */
 
 #define CTL_FILE_MAX ((size_t)2 << 30) /* a media file read into memory, bytes */

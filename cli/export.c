@@ -8,8 +8,6 @@
 #include "cli/ctl.h"
 #include "cli/interchange.h"
 
-#define EXPORT_PAGE 1000
-
 const char ctl_export_help[] =
     "Usage: gifctl export [--format jsonl|csv|stix|misp|te-csv] [--out FILE] [--after CURSOR]\n"
     "\n"
@@ -42,6 +40,84 @@ const char ctl_export_help[] =
     "  gifctl export --format csv --out signals.csv\n"
     "  gifctl export --format stix --out bundle.json\n";
 
+int ctl_feed_walk(struct ctl_ctx *c, char after[static CTL_CURSOR_MAX], ctl_feed_fn fn, void *ctx)
+{
+    for (;;) {
+        char path[128];
+        snprintf(path, sizeof path, "/v1/records?after=%s&limit=%d", after, CTL_FEED_PAGE);
+        json_t *j;
+        int ec = ctl_api(c, "GET", path, NULL, &j);
+        if (ec) return ec;
+        const json_t *recs = json_object_get(j, "records");
+        if (!json_is_array(recs)) {
+            json_decref(j);
+            ctl_err("the node's answer to GET /v1/records has no \"records\" list");
+            return CTL_UNREACHABLE;
+        }
+        size_t i;
+        const json_t *rec;
+        json_array_foreach(recs, i, rec)
+        {
+            if ((ec = fn(ctx, rec)) != CTL_OK) break;
+        }
+        const char *next = ctl_jstr(j, "next", NULL);
+        bool more = json_is_true(json_object_get(j, "more")) && json_array_size(recs) > 0;
+        if (next && strlen(next) < CTL_CURSOR_MAX && strspn(next, "0123456789") == strlen(next))
+            snprintf(after, CTL_CURSOR_MAX, "%s", next);
+        else
+            more = false;
+        json_decref(j);
+        if (ec) return ec;
+        if (!more) return CTL_OK;
+    }
+}
+
+/* What one export writes, record by record (ctl_feed_walk's fn). */
+struct export_run {
+    FILE *f;
+    const char *name; /* of the file written, for messages */
+    bool csv;
+    struct ix_writer *w;
+    unsigned long records, written, skipped;
+};
+
+static int export_record(void *ctx, const json_t *rec)
+{
+    struct export_run *x = ctx;
+    x->records++;
+    if (x->w) {
+        if (ix_writer_add(x->w, rec) != 0) {
+            ctl_err("out of memory");
+            return CTL_USAGE;
+        }
+    } else if (!x->csv) {
+        json_dumpf(rec, x->f, JSON_COMPACT);
+        fputc('\n', x->f);
+        x->written++;
+    } else if (strcmp(ctl_jstr(rec, "kind", ""), "signal") == 0) {
+        const json_t *body = json_object_get(rec, "body");
+        const char *value = ctl_jstr(body, "value", NULL);
+        if (!value) { /* vpdq: a frame list has no CSV form */
+            x->skipped++;
+            return CTL_OK;
+        }
+        char labels[1024];
+        ctl_jjoin(labels, sizeof labels, json_object_get(body, "labels"), ";");
+        ix_csv_field(x->f, ctl_jstr(body, "type", ""), false);
+        ix_csv_field(x->f, value, false);
+        ix_csv_field(x->f, labels, false);
+        ix_csv_field(x->f, ctl_jstr(rec, "org", ""), false);
+        ix_csv_field(x->f, ctl_jstr(rec, "time", ""), false);
+        ix_csv_field(x->f, ctl_jstr(rec, "id", ""), true);
+        x->written++;
+    }
+    if (ferror(x->f)) {
+        ctl_err("writing %s failed", x->name);
+        return CTL_USAGE;
+    }
+    return CTL_OK;
+}
+
 int ctl_export(struct ctl_ctx *c, int argc, char **argv)
 {
     enum { O_FORMAT = 1, O_OUT, O_AFTER };
@@ -52,7 +128,7 @@ int ctl_export(struct ctl_ctx *c, int argc, char **argv)
     struct ctl_args a;
     ctl_args_init(&a, c, argc, argv);
     const char *val, *out = NULL, *format = "jsonl";
-    char after[64] = "0";
+    char after[CTL_CURSOR_MAX] = "0";
     uint64_t n;
     int r;
     while ((r = ctl_args_next(&a, defs, &val)) > 0) {
@@ -109,64 +185,9 @@ int ctl_export(struct ctl_ctx *c, int argc, char **argv)
         }
     }
 
-    unsigned long records = 0, written = 0, skipped = 0;
-    int ec = CTL_OK;
-    for (;;) {
-        char path[128];
-        snprintf(path, sizeof path, "/v1/records?after=%s&limit=%d", after, EXPORT_PAGE);
-        json_t *j;
-        if ((ec = ctl_api(c, "GET", path, NULL, &j))) break;
-        size_t i;
-        json_t *rec;
-        json_array_foreach(json_object_get(j, "records"), i, rec)
-        {
-            records++;
-            if (w) {
-                if (ix_writer_add(w, rec) != 0) {
-                    ctl_err("out of memory");
-                    ec = CTL_USAGE;
-                    break;
-                }
-                continue;
-            }
-            if (!csv) {
-                json_dumpf(rec, f, JSON_COMPACT);
-                fputc('\n', f);
-                written++;
-                continue;
-            }
-            if (strcmp(ctl_jstr(rec, "kind", ""), "signal") != 0) continue;
-            const json_t *body = json_object_get(rec, "body");
-            const char *value = ctl_jstr(body, "value", NULL);
-            if (!value) { /* vpdq: a frame list has no CSV form */
-                skipped++;
-                continue;
-            }
-            char labels[1024];
-            ctl_jjoin(labels, sizeof labels, json_object_get(body, "labels"), ";");
-            ix_csv_field(f, ctl_jstr(body, "type", ""), false);
-            ix_csv_field(f, value, false);
-            ix_csv_field(f, labels, false);
-            ix_csv_field(f, ctl_jstr(rec, "org", ""), false);
-            ix_csv_field(f, ctl_jstr(rec, "time", ""), false);
-            ix_csv_field(f, ctl_jstr(rec, "id", ""), true);
-            written++;
-        }
-        const char *next = ctl_jstr(j, "next", NULL);
-        bool more = json_is_true(json_object_get(j, "more"));
-        if (next && strlen(next) < sizeof after && strspn(next, "0123456789") == strlen(next))
-            snprintf(after, sizeof after, "%s", next);
-        else
-            more = false;
-        json_decref(j);
-        if (ec) break;
-        if (ferror(f)) {
-            ctl_err("writing %s failed", out ? tmp : "standard output");
-            ec = CTL_USAGE;
-            break;
-        }
-        if (!more) break;
-    }
+    struct export_run x = {.f = f, .name = out ? tmp : "standard output", .csv = csv, .w = w};
+    int ec = ctl_feed_walk(c, after, export_record, &x);
+    unsigned long records = x.records, written = x.written, skipped = x.skipped;
     if (w) {
         struct ix_write_stats ws;
         if (ec == CTL_OK && ix_writer_finish(w, &ws) != 0) {
@@ -195,14 +216,13 @@ int ctl_export(struct ctl_ctx *c, int argc, char **argv)
     if (c->json && out) {
         json_t *s = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "out", out, "format", format,
                               "records", (json_int_t)records, "written", (json_int_t)written,
-                              csv ? "skipped_vpdq" : "skipped", (json_int_t)skipped, "next",
-                              after);
+                              csv ? "skipped_vpdq" : "skipped", (json_int_t)skipped, "next", after);
         ctl_print_json(s);
         json_decref(s);
     } else {
         fprintf(stderr, "exported %lu %s from %lu records%s%s; next cursor %s\n", written,
-                fmt == IX_JSONL ? "records" : "signals", records, out ? " to " : "",
-                out ? out : "", after);
+                fmt == IX_JSONL ? "records" : "signals", records, out ? " to " : "", out ? out : "",
+                after);
         if (skipped && csv)
             fprintf(stderr, "left out %lu vpdq signals (CSV has no form for frame lists)\n",
                     skipped);

@@ -35,7 +35,8 @@ struct report {
     json_t *known;     /* record id -> summary: signals with state worth listing, alerts */
 
     json_t *incidents; /* incident id -> {"events": [...], "signals": n, "by_org": {...}, ...} */
-    json_t *feedback;  /* target id -> {origin -> {"org", "verdict", "seq", "n"}} */
+    json_t *feedback;  /* target id -> {origin -> {"org", "verdict", "seq", "time", "id",
+                          "note", "t", "n"}}: the latest in range */
     json_t *orgs;      /* org -> {"signals", "alerts", ...} counters */
     json_t *grants;    /* grant records in range */
     json_int_t order;  /* insertion counter: ties in time keep feed order */
@@ -343,11 +344,13 @@ static void add_retraction(struct report *r, const json_t *rec, const json_t *bo
                           jstr(body, "reason", ""));
     if (e) {
         json_object_set_new(e, "t", json_integer((json_int_t)t));
+        json_object_set_new(e, "n", json_integer(r->order++));
         json_array_append_new(r->retr_list, e);
     }
 }
 
-static void add_feedback(struct report *r, const json_t *rec, const json_t *body, const char *org)
+static void add_feedback(struct report *r, const json_t *rec, const json_t *body, const char *org,
+                         uint64_t t)
 {
     const char *target = jstr(body, "target", NULL), *verdict = jstr(body, "verdict", NULL);
     const char *origin = jstr(rec, "origin", org);
@@ -362,8 +365,10 @@ static void add_feedback(struct report *r, const json_t *rec, const json_t *body
     json_int_t seq = jint(rec, "seq", 0);
     if (prev && jint(prev, "seq", 0) > seq) return;
     json_object_set_new(per, origin,
-                        json_pack("{s:s, s:s, s:I, s:s?}", "org", org, "verdict", verdict, "seq",
-                                  seq, "time", jstr(rec, "time", NULL)));
+                        json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s?, s:I, s:I}", "org", org,
+                                  "verdict", verdict, "seq", seq, "time", jstr(rec, "time", NULL),
+                                  "id", jstr(rec, "id", NULL), "note", jstr(body, "note", NULL),
+                                  "t", (json_int_t)t, "n", r->order++));
 }
 
 static void add_grant(struct report *r, const json_t *rec, const json_t *body)
@@ -416,7 +421,7 @@ int report_add(struct report *r, const json_t *rec)
     else if (strcmp(kind, "incident") == 0)
         add_action(r, rec, body, org, t);
     else if (strcmp(kind, "feedback") == 0)
-        add_feedback(r, rec, body, org);
+        add_feedback(r, rec, body, org, t);
     else if (strcmp(kind, "grant") == 0)
         add_grant(r, rec, body);
     return 0;
@@ -485,29 +490,96 @@ static json_t *step_json(const json_t *e, uint64_t base)
                      jstr(e, "id", NULL), "after_ms", t ? t - (json_int_t)base : (json_int_t)0);
 }
 
-/* One incident's summary and timeline. */
-static json_t *build_incident(struct report *r, const char *id, const json_t *inc)
+static bool is_target_event(const char *what)
+{
+    return strcmp(what, "feedback") == 0 || strcmp(what, "retraction") == 0;
+}
+
+/* Feedback (the latest verdict of each organisation, in range) on and retractions (in range)
+ * of the records filed under each incident, as timeline events: incident id -> [event, ...].
+ * A target's incident is known when its record was remembered: every alert, and every signal
+ * that the node's state says has feedback or was retracted. */
+static json_t *target_events(struct report *r)
+{
+    json_t *out = json_object();
+    const char *target, *origin;
+    json_t *per, *f;
+    json_object_foreach(r->feedback, target, per)
+    {
+        const json_t *k = json_object_get(r->known, target);
+        const char *inc = jstr(k, "incident", "");
+        if (!inc[0]) continue;
+        json_t *list = json_object_get(out, inc);
+        if (!list) json_object_set_new(out, inc, list = json_array());
+        json_object_foreach(per, origin, f)
+        {
+            const char *note = jstr(f, "note", "");
+            json_array_append_new(
+                list, json_pack("{s:s, s:O?, s:O?, s:O?, s:s?, s:s, s:s?, s:s?, s:s?, s:O?, s:O?}",
+                                "event", "feedback", "org", json_object_get(f, "org"), "id",
+                                json_object_get(f, "id"), "verdict", json_object_get(f, "verdict"),
+                                "note", note[0] ? note : NULL, "target", target, "target_kind",
+                                jstr(k, "kind", NULL), "target_type", jstr(k, "type", NULL),
+                                "target_org", jstr(k, "org", NULL), "t", json_object_get(f, "t"),
+                                "n", json_object_get(f, "n")));
+        }
+    }
+    size_t i;
+    json_array_foreach(r->retr_list, i, f)
+    {
+        const char *tg = jstr(f, "target", NULL);
+        const json_t *k = tg ? json_object_get(r->known, tg) : NULL;
+        const char *inc = jstr(k, "incident", "");
+        if (!inc[0]) continue;
+        json_t *list = json_object_get(out, inc);
+        if (!list) json_object_set_new(out, inc, list = json_array());
+        json_array_append_new(list,
+                              json_pack("{s:s, s:O?, s:O?, s:s, s:s?, s:s?, s:O?, s:O?, s:O?}",
+                                        "event", "retraction", "org", json_object_get(f, "org"),
+                                        "id", json_object_get(f, "id"), "target", tg, "target_kind",
+                                        jstr(k, "kind", NULL), "target_type", jstr(k, "type", NULL),
+                                        "reason", json_object_get(f, "reason"), "t",
+                                        json_object_get(f, "t"), "n", json_object_get(f, "n")));
+    }
+    return out;
+}
+
+/* One incident's summary and timeline; extra holds its feedback and retraction events. */
+static json_t *build_incident(struct report *r, const char *id, const json_t *inc,
+                              const json_t *extra)
 {
     const json_t *events = json_object_get(inc, "events");
-    size_t n = json_array_size(events);
-    json_t **ev = malloc((n ? n : 1) * sizeof *ev);
+    size_t n = json_array_size(events), nx = json_array_size(extra);
+    json_t **ev = malloc((n + nx ? n + nx : 1) * sizeof *ev);
     if (!ev) return NULL;
     for (size_t i = 0; i < n; i++)
         ev[i] = json_array_get(events, i);
+    for (size_t i = 0; i < nx; i++)
+        ev[n + i] = json_array_get(extra, i);
+    n += nx;
     qsort(ev, n, sizeof *ev, cmp_event);
 
     const json_t *fa = NULL;
-    json_int_t alerts = 0, actions = 0;
+    json_int_t alerts = 0, actions = 0, retractions = 0;
+    json_t *fb = json_pack("{s:i, s:i, s:i, s:i, s:i}", "agree", 0, "disagree", 0, "seen", 0,
+                           "blocked", 0, "false_positive", 0);
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(jstr(ev[i], "event", ""), "alert") == 0) {
+        const char *what = jstr(ev[i], "event", "");
+        if (strcmp(what, "alert") == 0) {
             alerts++;
             if (!fa) fa = ev[i];
+        } else if (strcmp(what, "feedback") == 0) {
+            bump(fb, jstr(ev[i], "verdict", "unknown"), 1);
+        } else if (strcmp(what, "retraction") == 0) {
+            retractions++;
         } else {
             actions++;
         }
     }
     uint64_t first_sig = (uint64_t)jint(inc, "first_signal", 0);
-    uint64_t start = n ? (uint64_t)jint(ev[0], "t", 0) : 0;
+    uint64_t start = 0; /* the first alert, incident record or signal under it */
+    for (size_t i = 0; i < n && !start; i++)
+        if (!is_target_event(jstr(ev[i], "event", ""))) start = (uint64_t)jint(ev[i], "t", 0);
     if (first_sig && (start == 0 || first_sig < start)) start = first_sig;
     uint64_t base = fa ? (uint64_t)jint(fa, "t", 0) : start;
 
@@ -521,7 +593,9 @@ static json_t *build_incident(struct report *r, const char *id, const json_t *in
         const char *what = jstr(e, "event", ""), *lv = jstr(e, "level", NULL);
         int rank = report_level_rank(lv);
         json_object_set_new(orgs, jstr(e, "org", "?"), json_true());
-        if (strcmp(what, "alert") == 0) {
+        if (is_target_event(what)) {
+            /* feedback and retractions change no level */
+        } else if (strcmp(what, "alert") == 0) {
             if (rank > level) level = rank, level_name = lv;
         } else if (strcmp(what, "escalate") == 0 || strcmp(what, "deescalate") == 0) {
             if (rank) level = rank, level_name = lv;
@@ -597,13 +671,15 @@ static json_t *build_incident(struct report *r, const char *id, const json_t *in
                                ? json_pack("{s:o, s:I}", "time", time_json(first_sig), "after_ms",
                                            (json_int_t)first_sig - (json_int_t)base)
                                : json_null();
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s?, s:s?, s:o, s:s, s:o, s:o, s:o, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "id",
-        id, "state", open ? "open" : "concluded", "level", level_name, "max_level", max_name,
-        "start", time_json(start), "base", fa ? "first_alert" : "first_record", "first_alert",
-        first_alert, "escalations", esc, "concluded", concluded, "alerts", alerts, "actions",
-        actions, "signals", jint(inc, "signals", 0), "first_signal", first_signal, "signals_by_org",
-        sig_by_org, "orgs", org_list, "timeline", timeline);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s?, s:s?, s:o, s:s, s:o, s:o, s:o, s:I, s:I, s:I, s:o, "
+                  "s:I, s:o, s:o, s:o, s:o}",
+                  "id", id, "state", open ? "open" : "concluded", "level", level_name, "max_level",
+                  max_name, "start", time_json(start), "base", fa ? "first_alert" : "first_record",
+                  "first_alert", first_alert, "escalations", esc, "concluded", concluded, "alerts",
+                  alerts, "actions", actions, "signals", jint(inc, "signals", 0), "feedback", fb,
+                  "retractions", retractions, "first_signal", first_signal, "signals_by_org",
+                  sig_by_org, "orgs", org_list, "timeline", timeline);
     json_object_set_new(o, "_start", json_integer((json_int_t)start));
     free(ev);
     return o;
@@ -623,13 +699,15 @@ static json_t *build_incidents(struct report *r)
     json_t **list = malloc((n ? n : 1) * sizeof *list);
     json_t *arr = json_array();
     if (!list) return arr;
+    json_t *extra = target_events(r);
     const char *k;
     json_t *v;
     json_object_foreach(r->incidents, k, v)
     {
-        json_t *o = build_incident(r, k, v);
+        json_t *o = build_incident(r, k, v, json_object_get(extra, k));
         if (o) list[i++] = o;
     }
+    json_decref(extra);
     qsort(list, i, sizeof *list, cmp_start);
     for (size_t j = 0; j < i; j++) {
         json_object_del(list[j], "_start");
@@ -986,15 +1064,42 @@ static void text_incidents(const json_t *rep, FILE *f)
         json_array_foreach(json_object_get(inc, "orgs"), j, o)
             fprintf(f, "%s%s", j ? ", " : "", json_string_value(o));
         fputc('\n', f);
+        /* Feedback on and retractions of its records: counts, then each in the timeline. */
+        fprintf(f, "    feedback on its records: ");
+        const char *vk;
+        const json_t *vn;
+        int shown = 0;
+        json_object_foreach((json_t *)json_object_get(inc, "feedback"), vk, vn)
+        {
+            if (json_integer_value(vn) == 0) continue;
+            fprintf(f, "%s%s %" PRId64, shown++ ? ", " : "", vk, (int64_t)json_integer_value(vn));
+        }
+        fprintf(f, "%s; retractions %" PRId64 "\n", shown ? "" : "none",
+                (int64_t)jint(inc, "retractions", 0));
         char d[32];
         json_array_foreach(json_object_get(inc, "timeline"), j, o)
         {
             dur_fmt(d, sizeof d, jint(o, "after_ms", 0));
             char line[2048];
+            const char *what = jstr(o, "event", "?");
+            bool on_target = is_target_event(what);
             size_t n = (size_t)snprintf(line, sizeof line, "    %-9s %-24s  %-10s  %-20s  %-25s", d,
-                                        jstr(o, "time", "-"), jstr(o, "event", "?"),
-                                        jstr(o, "org", "-"), jstr(o, "level", ""));
-            if (n < sizeof line && strcmp(jstr(o, "event", ""), "alert") == 0) {
+                                        jstr(o, "time", "-"), what, jstr(o, "org", "-"),
+                                        on_target ? jstr(o, "verdict", "") : jstr(o, "level", ""));
+            if (n < sizeof line && on_target) {
+                /* "on ClipHub's pdq 60fa89d36211", "of pdq 60fa89d36211" */
+                const char *torg = jstr(o, "target_org", NULL);
+                bool fbk = strcmp(what, "feedback") == 0;
+                n += (size_t)snprintf(line + n, sizeof line - n, "  %s %s%s%s %.*s",
+                                      fbk ? "on" : "of", fbk && torg ? torg : "",
+                                      fbk && torg ? "'s " : "",
+                                      jstr(o, "target_type", jstr(o, "target_kind", "record")),
+                                      SHORT, jstr(o, "target", "-"));
+                if (n < sizeof line && jstr(o, "reason", "")[0])
+                    n += (size_t)snprintf(line + n, sizeof line - n, "  \"%s\"",
+                                          jstr(o, "reason", ""));
+            }
+            if (n < sizeof line && strcmp(what, "alert") == 0) {
                 const json_t *score = json_object_get(o, "score");
                 const char *dv = jstr(o, "detector_version", "");
                 n += (size_t)snprintf(line + n, sizeof line - n, "  %s%s%s",

@@ -9,8 +9,6 @@
 #include "cli/report.h"
 #include "util/gif.h"
 
-#define REPORT_PAGE 1000
-
 const char ctl_report_help[] =
     "Usage: gifctl report [--format text|json|svg] [--out FILE] [--since DATE] [--until DATE]\n"
     "\n"
@@ -44,39 +42,17 @@ static int parse_date(struct ctl_ctx *c, const char *opt, const char *s, int64_t
     return 0;
 }
 
-/* Walks the whole feed into the report. Returns an exit code. */
-static int walk_feed(struct ctl_ctx *c, struct report *rep, unsigned long *records)
+/* Feeds the report (ctl_feed_walk's fn). */
+struct report_run {
+    struct report *rep;
+    unsigned long records;
+};
+
+static int report_record(void *ctx, const json_t *rec)
 {
-    char after[64] = "0";
-    for (;;) {
-        char path[128];
-        snprintf(path, sizeof path, "/v1/records?after=%s&limit=%d", after, REPORT_PAGE);
-        json_t *j;
-        int ec = ctl_api(c, "GET", path, NULL, &j);
-        if (ec) return ec;
-        const json_t *recs = json_object_get(j, "records");
-        if (!json_is_array(recs)) {
-            json_decref(j);
-            ctl_err("the node's answer to GET /v1/records has no \"records\" list");
-            return CTL_UNREACHABLE;
-        }
-        size_t i;
-        json_t *rec;
-        json_array_foreach(recs, i, rec)
-        {
-            report_add(rep, rec);
-            (*records)++;
-        }
-        const char *next = ctl_jstr(j, "next", NULL);
-        bool more = json_is_true(json_object_get(j, "more"));
-        if (next && strlen(next) < sizeof after && strspn(next, "0123456789") == strlen(next))
-            snprintf(after, sizeof after, "%s", next);
-        else
-            more = false;
-        json_decref(j);
-        if (!more || json_array_size(recs) == 0) break;
-    }
-    report_set_cursor(rep, after);
+    struct report_run *x = ctx;
+    report_add(x->rep, rec);
+    x->records++;
     return CTL_OK;
 }
 
@@ -138,8 +114,11 @@ int ctl_report(struct ctl_ctx *c, int argc, char **argv)
     if ((ec = ctl_api(c, "GET", "/v1/members", NULL, &j))) goto done;
     report_set_members(rep, j);
     json_decref(j);
-    unsigned long records = 0;
-    if ((ec = walk_feed(c, rep, &records))) goto done;
+    struct report_run run = {.rep = rep};
+    char after[CTL_CURSOR_MAX] = "0";
+    if ((ec = ctl_feed_walk(c, after, report_record, &run))) goto done;
+    report_set_cursor(rep, after);
+    unsigned long records = run.records;
 
     json_t *doc = report_build(rep, gif_now_ms());
     if (!doc) {

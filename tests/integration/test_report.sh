@@ -38,12 +38,14 @@ ID_URL=$(id_of)
 expect_rc "agency publishes an unlabelled sha256" 0 ctla publish --type sha256 --value "$SHAA"
 expect_rc "agency raises an alert for inc-1" 0 ctla alert --incident inc-1 --level content_incident \
     --detector livestream-v2 --detector-version 2.1.0 --score 0.97 --signal "pdq:$PDQA"
+ID_ALERT=$(id_of)
 
 # ---- Platform A: two signals, one disputed by Platform B and then retracted.
 expect_rc "platform A publishes an md5" 0 ctlp publish --type md5 --value "$(rand_hex 16)" --label propaganda
 ID_PROP=$(id_of)
 expect_rc "platform A publishes an md5 under inc-1" 0 ctlp publish --type md5 --value "$(rand_hex 16)" \
     --label glorification --incident inc-1
+ID_INC_A=$(id_of)
 expect_rc "platform A marks the agency's url false_positive" 0 ctlp feedback "$ID_URL" --verdict false_positive
 expect_rc "platform A agrees with the agency's md5" 0 ctlp feedback "$ID_MD5A" --verdict agree
 
@@ -54,6 +56,8 @@ expect_code "platform B publishes an md5 naming its source" 201
 expect_rc "platform B disagrees with the agency's url" 0 ctlq feedback "$ID_URL" --verdict disagree
 expect_rc "platform B marks platform A's md5 false_positive" 0 ctlq feedback "$ID_PROP" --verdict false_positive
 expect_rc "platform A retracts that md5" 0 ctlp retract "$ID_PROP" --reason "false positive: a news report"
+expect_rc "platform B reports the agency's alert blocked" 0 ctlq feedback "$ID_ALERT" --verdict blocked
+expect_rc "platform A retracts its md5 under inc-1" 0 ctlp retract "$ID_INC_A" --reason "filed under the wrong incident"
 
 # ---- Gather every origin's records on the agency's node, as gossip would.
 expect_rc "export platform A" 0 ctlp export --out "$TMP/p.jsonl"
@@ -74,11 +78,11 @@ rq() { jq -r "$1" "$R"; }
 expect_eq "the scope says it is consortium-wide as this node sees it" true \
     "$(rq '.scope | test("consortium-wide as seen by this node")')"
 expect_eq "the node is the agency" "CTU agency" "$(rq '.node.org + " " + .node.role')"
-expect_eq "records by kind: signals, alert, retraction, feedback, incident" "7 1 1 4 2" \
+expect_eq "records by kind: signals, alert, retraction, feedback, incident" "7 1 2 5 2" \
     "$(rq '.records.by_kind | [.signal, .alert, .retraction, .feedback, .incident] | join(" ")')"
 expect_eq "records total is the node's feed" "$(curl -s "$(node_url "$A")/v1/status" | jq .feed_last)" \
     "$(rq .records.total)"
-expect_eq "7 signals, 1 verified, 1 retracted, 1 unlabelled, 3 under an incident" "7 1 1 1 3" \
+expect_eq "7 signals, 1 verified, 2 retracted, 1 unlabelled, 3 under an incident" "7 1 2 1 3" \
     "$(rq '.signals | [.total, .verified, .retracted, .unlabelled, .under_incident] | join(" ")')"
 expect_eq "signals by organisation" '{"CTU":4,"Platform A":2,"Platform B":1}' "$(jq -c .signals.by_org "$R")"
 expect_eq "signals by type" '{"md5":4,"pdq":1,"sha256":1,"url":1}' "$(jq -c .signals.by_type "$R")"
@@ -92,16 +96,25 @@ expect_eq "the records are from today or yesterday (UTC)" true \
     "$([ "$DAY" = "$(date -u +%F)" ] || [ "$DAY" = "$(date -u -d yesterday +%F)" ] && echo true)"
 expect_eq "signals by month (UTC)" "{\"${DAY:0:7}\":7}" "$(jq -c .signals.by_month "$R")"
 expect_eq "signals by day (UTC)" "{\"$DAY\":7}" "$(jq -c .signals.by_day "$R")"
-expect_eq "one retraction, by Platform A, with its reason" \
-    "1 1 Platform A false positive: a news report $ID_PROP signal" \
+expect_eq "two retractions by Platform A, the first with its reason" \
+    "2 2 Platform A false positive: a news report $ID_PROP signal" \
     "$(rq '.retractions | "\(.total) \(.by_org["Platform A"]) \(.list[0].org) \(.list[0].reason) \(.list[0].target) \(.list[0].target_kind)"')"
 expect_eq "one incident, inc-1, concluded at content_incident_protocol" \
     "1 inc-1 concluded content_incident_protocol content_incident_protocol" \
     "$(rq '"\(.incidents | length) \(.incidents[0].id) \(.incidents[0].state) \(.incidents[0].level) \(.incidents[0].max_level)"')"
 expect_eq "... first alert by CTU, 1 alert, 2 actions, 3 signals from 2 organisations" "CTU 1 2 3 2" \
     "$(rq '.incidents[0] | "\(.first_alert.org) \(.alerts) \(.actions) \(.signals) \(.signals_by_org | length)"')"
-expect_eq "... its timeline: alert at +0, then escalate and conclude" "alert:0:livestream-v2 escalate:true:null conclude:true:null" \
+expect_eq "... its timeline: alert at +0, feedback on its records, a retraction, then escalate and conclude" \
+    "alert:0:livestream-v2 feedback:true:null feedback:true:null retraction:true:null escalate:true:null conclude:true:null" \
     "$(rq '[.incidents[0].timeline[] | "\(.event):\(if .event == "alert" then .after_ms else .after_ms > 0 end):\(.detector)"] | join(" ")')"
+expect_eq "... the feedback on its records: Platform A agrees with the md5, Platform B blocked the alert" \
+    "Platform A:agree:$ID_MD5A:signal:md5:CTU Platform B:blocked:$ID_ALERT:alert:null:CTU" \
+    "$(rq '[.incidents[0].timeline[] | select(.event == "feedback") | "\(.org):\(.verdict):\(.target):\(.target_kind):\(.target_type):\(.target_org)"] | join(" ")')"
+expect_eq "... counted per verdict" "1 0 0 1 0" \
+    "$(rq '.incidents[0].feedback | "\(.agree) \(.disagree) \(.seen) \(.blocked) \(.false_positive)"')"
+expect_eq "... its one retraction: Platform A's md5 under inc-1, with the reason (not the md5 outside it)" \
+    "1 Platform A $ID_INC_A filed under the wrong incident" \
+    "$(rq '.incidents[0] | "\(.retractions) \([.timeline[] | select(.event == "retraction") | "\(.org) \(.target) \(.reason)"] | join(","))"')"
 expect_eq "... one escalation by CTU, to content_incident_protocol" "1 CTU content_incident_protocol true" \
     "$(rq '.incidents[0] | "\(.escalations | length) \(.escalations[0].org) \(.escalations[0].level) \(.escalations[0].after_ms > 0)"')"
 expect_eq "... concluded by CTU after the escalation" "CTU true" \
@@ -113,7 +126,7 @@ expect_eq "platform A's md5 is disputed by 1 and retracted" "1 true" \
     "$(rq ".disputes.list[] | select(.target == \"$ID_PROP\") | \"\\(.orgs_dispute) \\(.retracted)\"")"
 expect_eq "the agreed md5 is no dispute" "" "$(rq ".disputes.list[] | select(.target == \"$ID_MD5A\") | .target")"
 expect_eq "organisations: feedback, disputes raised and incident actions per org" \
-    "CTU:0:0:2 Platform A:2:1:0 Platform B:2:2:0" \
+    "CTU:0:0:2 Platform A:2:1:0 Platform B:3:2:0" \
     "$(rq '[.organisations[] | "\(.org):\(.feedback):\(.disputes_raised):\(.incident_actions)"] | join(" ")')"
 
 use_node "$A"
@@ -143,6 +156,12 @@ check "the text names the scope" grep -q "consortium-wide as seen by this node" 
 check "the text has the signal count" grep -q "^Signals: 7" <<<"$OUT"
 check "the text has the incident" grep -q "inc-1: concluded" <<<"$OUT"
 check "the text has its escalation" grep -qE "escalate +CTU +content_incident_protocol" <<<"$OUT"
+check "the text counts the feedback on its records and its retractions" \
+    grep -q "feedback on its records: agree 1, blocked 1; retractions 1" <<<"$OUT"
+check "the text shows the feedback in the timeline" \
+    grep -qE "feedback +Platform B +blocked +on CTU's alert ${ID_ALERT:0:12}" <<<"$OUT"
+check "the text shows the retraction in the timeline" \
+    grep -qE "retraction +Platform A +of md5 ${ID_INC_A:0:12}  \"filed under the wrong incident\"" <<<"$OUT"
 check "the text lists the retraction's reason" grep -q "false positive: a news report" <<<"$OUT"
 check "the text lists the disputes" grep -q "^Disputes: 2" <<<"$OUT"
 expect_rc "report --out FILE (text) exits 0" 0 ctla report --out "$TMP/report.txt"

@@ -416,6 +416,87 @@ static void test_incident_timeline(void **state)
     report_free(r);
 }
 
+/* Per incident: the feedback on and the retractions of the records filed under it, counted and
+ * in the timeline, in JSON and text. */
+static void test_incident_feedback_and_retractions(void **state)
+{
+    (void)state;
+    struct report *r = report_new(NULL);
+    json_t *s1 = signal("Platform A", T0 + 1000, "pdq", "attack_footage", "chc");
+    json_t *s2 = signal("Platform A", T0 + 2000, "md5", "", ""); /* under no incident */
+    json_t *a1 = alert("Platform B", T0, "chc", "content_incident");
+    char id1[65], id2[65], ida[65];
+    snprintf(id1, sizeof id1, "%s", gets(s1, "id"));
+    snprintf(id2, sizeof id2, "%s", gets(s2, "id"));
+    snprintf(ida, sizeof ida, "%s", gets(a1, "id"));
+    /* The node's state: s1 disputed, agreed with and retracted; s2 disputed. */
+    json_object_set_new(s1, "retracted", json_true());
+    json_integer_set(json_object_get(json_object_get(s1, "feedback"), "false_positive"), 1);
+    json_integer_set(json_object_get(json_object_get(s1, "feedback"), "agree"), 1);
+    json_integer_set(json_object_get(json_object_get(s2, "feedback"), "disagree"), 1);
+    add(r, a1);
+    add(r, s1);
+    add(r, s2);
+    add(r, signal("CTU", T0 + 3000, "md5", "", "chc")); /* no state: not remembered */
+    add(r, feedback("CTU", "ctu", 1, T0 + 4000, ida, "agree"));
+    add(r, feedback("Platform C", "pc", 1, T0 + 5000, id1, "disagree"));
+    add(r, feedback("Platform C", "pc", 2, T0 + 6000, id1, "false_positive")); /* replaces it */
+    add(r, feedback("CTU", "ctu", 2, T0 + 7000, id1, "agree"));
+    add(r, feedback("Platform C", "pc", 3, T0 + 8000, id2, "disagree"));
+    json_t *rt = retraction("Platform A", T0 + 9000, id1, "false positive: a fractal");
+    char idr[65];
+    snprintf(idr, sizeof idr, "%s", gets(rt, "id"));
+    add(r, rt);
+
+    json_t *rep = report_build(r, NOW);
+    const json_t *chc = json_array_get(json_object_get(rep, "incidents"), 0);
+    assert_string_equal(gets(chc, "id"), "chc");
+    assert_int_equal(geti(chc, "feedback.agree"), 2);
+    assert_int_equal(geti(chc, "feedback.false_positive"), 1);
+    assert_int_equal(geti(chc, "feedback.disagree"), 0); /* Platform C's latest is false_positive */
+    assert_int_equal(geti(chc, "retractions"), 1);
+    assert_int_equal(geti(chc, "actions"), 0);
+    assert_int_equal(geti(chc, "alerts"), 1);
+    const json_t *tl = json_object_get(chc, "timeline");
+    assert_int_equal(json_array_size(tl), 5);
+    const char *want[] = {"alert", "feedback", "feedback", "feedback", "retraction"};
+    const json_int_t after[] = {0, 4000, 6000, 7000, 9000}; /* from the first alert */
+    for (size_t j = 0; j < 5; j++) {
+        assert_string_equal(gets(json_array_get(tl, j), "event"), want[j]);
+        assert_int_equal(geti(json_array_get(tl, j), "after_ms"), after[j]);
+    }
+    const json_t *f1 = json_array_get(tl, 1), *f2 = json_array_get(tl, 2),
+                 *rr = json_array_get(tl, 4);
+    assert_string_equal(gets(f1, "target"), ida);
+    assert_string_equal(gets(f1, "target_kind"), "alert");
+    assert_string_equal(gets(f1, "org"), "CTU");
+    assert_string_equal(gets(f2, "verdict"), "false_positive");
+    assert_string_equal(gets(f2, "org"), "Platform C");
+    assert_string_equal(gets(f2, "target"), id1);
+    assert_string_equal(gets(f2, "target_type"), "pdq");
+    assert_string_equal(gets(f2, "target_org"), "Platform A");
+    assert_string_equal(gets(json_array_get(tl, 3), "org"), "CTU");
+    assert_string_equal(gets(rr, "id"), idr);
+    assert_string_equal(gets(rr, "org"), "Platform A");
+    assert_string_equal(gets(rr, "target"), id1);
+    assert_string_equal(gets(rr, "reason"), "false positive: a fractal");
+    /* Feedback and retractions change neither the level nor the start. */
+    assert_string_equal(gets(chc, "level"), "content_incident");
+    assert_string_equal(gets(chc, "base"), "first_alert");
+
+    char *txt = render(report_write_text, rep);
+    assert_non_null(
+        strstr(txt, "feedback on its records: agree 2, false_positive 1; retractions 1"));
+    char line[128];
+    snprintf(line, sizeof line, "false_positive             on Platform A's pdq %.12s", id1);
+    assert_non_null(strstr(txt, line));
+    snprintf(line, sizeof line, "of pdq %.12s  \"false positive: a fractal\"", id1);
+    assert_non_null(strstr(txt, line));
+    free(txt);
+    json_decref(rep);
+    report_free(r);
+}
+
 static void test_retractions_and_disputes(void **state)
 {
     (void)state;
@@ -619,9 +700,13 @@ static void test_svg_many_days(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty_log),         cmocka_unit_test(test_counts),
-        cmocka_unit_test(test_incident_timeline), cmocka_unit_test(test_retractions_and_disputes),
-        cmocka_unit_test(test_date_filter),       cmocka_unit_test(test_svg_escapes_and_new_kinds),
+        cmocka_unit_test(test_empty_log),
+        cmocka_unit_test(test_counts),
+        cmocka_unit_test(test_incident_timeline),
+        cmocka_unit_test(test_incident_feedback_and_retractions),
+        cmocka_unit_test(test_retractions_and_disputes),
+        cmocka_unit_test(test_date_filter),
+        cmocka_unit_test(test_svg_escapes_and_new_kinds),
         cmocka_unit_test(test_svg_many_days),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
