@@ -1,5 +1,6 @@
 /*
- * TLS for peer links: see tls.h for the model and the caps.
+ * TLS for peer links, and a server-authenticated client for HTTPS receivers: see tls.h for
+ * the model and the caps.
  *
  * OpenSSL's error queue is per thread and sticky: every entry point clears it first, and a
  * failure is turned into one sentence at the place that knows what failed, then the queue is
@@ -7,6 +8,7 @@
  */
 #include "tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -35,6 +37,7 @@
 #define RECORD_OVERHEAD 32
 #define RECORD_PLAIN 16384
 #define ORG_BUF (4 * TLS_ORG_MAX + 1) /* TLS_ORG_MAX characters of UTF-8 */
+#define HOST_MAX 256                  /* a DNS name (253) or an address, and its NUL */
 
 /* The reason of OpenSSL's latest error, for messages; clears the queue. */
 static const char *ossl_reason(void)
@@ -359,6 +362,7 @@ int tls_cert_check(const char *cert_pem, const char *ca_pem, char *err, size_t e
 
 struct tls_ctx {
     SSL_CTX *ssl;
+    bool server_auth; /* made by tls_client_ctx_new: ordinary HTTPS servers */
 };
 
 void tls_ctx_free(struct tls_ctx *ctx)
@@ -524,6 +528,8 @@ struct tls_conn {
     int alert; /* the last fatal alert the peer sent, -1 if none */
     int code;  /* the failure's code, once TLS_FAILED */
     char reason[TLS_REASON_MAX];
+    bool server_auth; /* tls_conn_new_host: an ordinary HTTPS server, host below */
+    char host[HOST_MAX];
 };
 
 /* Records alerts the peer sends: after a failure they say what the peer refused. */
@@ -602,6 +608,8 @@ static bool cert_alert(int a)
            a == TLS1_AD_ACCESS_DENIED || a == TLS13_AD_CERTIFICATE_REQUIRED;
 }
 
+static int web_failed(struct tls_conn *c, int e);
+
 /* Turns an SSL failure (handshake or record layer) into a state, a reason and a code. */
 static int ssl_failed(struct tls_conn *c, int ret)
 {
@@ -615,6 +623,7 @@ static int ssl_failed(struct tls_conn *c, int ret)
         ERR_clear_error();
         return 0;
     }
+    if (c->server_auth) return web_failed(c, e);
     long v = SSL_get_verify_result(c->ssl);
     if (v != X509_V_OK) {
         char r[TLS_REASON_MAX];
@@ -650,6 +659,12 @@ static int ssl_failed(struct tls_conn *c, int ret)
 /* After the handshake: the peer's Ed25519 key and organisation, and the dialled key check. */
 static int take_peer(struct tls_conn *c)
 {
+    /* An HTTPS server: OpenSSL verified its chain and host name during the handshake. */
+    if (c->server_auth) {
+        ERR_clear_error();
+        c->state = TLS_ESTABLISHED;
+        return 0;
+    }
     X509 *x = SSL_get0_peer_certificate(c->ssl);
     EVP_PKEY *k = x ? X509_get0_pubkey(x) : NULL;
     if (!k) return fail(c, -EACCES, "peer presented no certificate");
@@ -815,4 +830,118 @@ int tls_conn_peer(const struct tls_conn *c, uint8_t pk[static TLS_KEY_LEN], char
     memcpy(pk, c->peer_pk, TLS_KEY_LEN);
     if (org && orglen) snprintf(org, orglen, "%s", c->peer_org);
     return 0;
+}
+
+/* ---- A server-authenticated client (tls.h). */
+
+int tls_client_ctx_new(struct tls_ctx **out, const char *ca_path, char *err, size_t errlen)
+{
+    *out = NULL;
+    ERR_clear_error();
+    bool own = ca_path && ca_path[0];
+    if (own) {
+        /* OpenSSL's message for a missing file is vague: say which and why first. */
+        FILE *f = fopen(ca_path, "rb");
+        if (!f) {
+            int e = errno;
+            gif_seterr(err, errlen, "%s: cannot open: %s", ca_path, strerror(e));
+            return -e;
+        }
+        fclose(f);
+    }
+    struct tls_ctx *t = calloc(1, sizeof *t);
+    if (!t || !(t->ssl = SSL_CTX_new(TLS_client_method()))) {
+        free(t);
+        gif_seterr(err, errlen, "TLS client context: out of memory");
+        ERR_clear_error();
+        return -ENOMEM;
+    }
+    t->server_auth = true;
+    SSL_CTX *s = t->ssl;
+    if (SSL_CTX_set_min_proto_version(s, TLS1_2_VERSION) != 1) {
+        gif_seterr(err, errlen, "TLS client context: %s", ossl_reason());
+        tls_ctx_free(t);
+        return -ENOMEM;
+    }
+    if (own ? SSL_CTX_load_verify_file(s, ca_path) != 1
+            : SSL_CTX_set_default_verify_paths(s) != 1) {
+        if (own)
+            gif_seterr(err, errlen, "%s: no PEM certificate could be read from it (%s)", ca_path,
+                       ossl_reason());
+        else
+            gif_seterr(err, errlen, "the system trust store: %s", ossl_reason());
+        tls_ctx_free(t);
+        return GIF_E_INVALID;
+    }
+    SSL_CTX_set_verify(s, SSL_VERIFY_PEER, NULL);
+    /* One request per connection, a few per minute at most: resumption is not worth its
+     * state. */
+    SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(s, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_max_cert_list(s, TLS_WEB_CERT_LIST_MAX);
+    SSL_CTX_set_mode(s, SSL_MODE_RELEASE_BUFFERS);
+    ERR_clear_error();
+    *out = t;
+    return 0;
+}
+
+int tls_conn_new_host(struct tls_conn **out, struct tls_ctx *ctx, const char *host)
+{
+    *out = NULL;
+    if (!ctx->server_auth || !host || !host[0] || strlen(host) >= HOST_MAX) return -EINVAL;
+    struct tls_conn *c;
+    int rc = tls_conn_new(&c, ctx, TLS_CLIENT, NULL);
+    if (rc) return rc;
+    c->server_auth = true;
+    snprintf(c->host, sizeof c->host, "%s", host);
+    uint8_t a[16];
+    bool ip = inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+    int ok;
+    if (ip) {
+        /* An address is matched against the certificate's IP entries, and never sent as SNI
+         * (RFC 6066 allows names only). */
+        ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host);
+    } else {
+        SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        ok = SSL_set1_host(c->ssl, host) == 1 && SSL_set_tlsext_host_name(c->ssl, host) == 1;
+    }
+    ERR_clear_error();
+    if (!ok) {
+        tls_conn_free(c);
+        return -ENOMEM;
+    }
+    *out = c;
+    return 0;
+}
+
+/* ssl_failed for a server-authenticated connection: the sentences name the server. */
+static int web_failed(struct tls_conn *c, int e)
+{
+    long v = SSL_get_verify_result(c->ssl);
+    if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
+        return fail(c, -EACCES, "the server's certificate is not for %s '%s'",
+                    v == X509_V_ERR_HOSTNAME_MISMATCH ? "host" : "address", c->host);
+    if (v != X509_V_OK)
+        return fail(c, -EACCES, "the server's certificate does not verify: %s",
+                    X509_verify_cert_error_string(v));
+    if (c->alert == SSL_AD_PROTOCOL_VERSION)
+        return fail(c, -EPROTO, "protocol version: the server refused TLS 1.2 and 1.3");
+    if (c->alert >= 0)
+        return fail(c, -EPROTO, "the server refused the connection: alert '%s'",
+                    SSL_alert_desc_string_long(c->alert));
+    unsigned long err = ERR_peek_last_error();
+    int r = ERR_GET_LIB(err) == ERR_LIB_SSL ? ERR_GET_REASON(err) : 0;
+    switch (r) {
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_UNKNOWN_PROTOCOL:
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_HTTP_REQUEST:
+        return fail(c, -EPROTO, "the server does not speak TLS 1.2 or 1.3 (%s): plain http?",
+                    ERR_reason_error_string(err));
+    case SSL_R_EXCESSIVE_MESSAGE_SIZE:
+        return fail(c, -EPROTO, "the server sent a handshake message over the size cap");
+    default:
+        if (err) return fail(c, -EPROTO, "TLS error: %s", ERR_reason_error_string(err));
+        return fail(c, -EPROTO, "TLS error (SSL_get_error %d)", e);
+    }
 }

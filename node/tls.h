@@ -194,4 +194,31 @@ const char *tls_conn_reason(const struct tls_conn *c);
 int tls_conn_peer(const struct tls_conn *c, uint8_t pk[static TLS_KEY_LEN], char *org,
                   size_t orglen);
 
+/* ---- A server-authenticated client, for ordinary HTTPS servers (the webhook's receiver).
+ *
+ * Not the consortium's TLS: TLS 1.2 or 1.3, the server's certificate (any key type) verified
+ * against a trust store and the host name dialled, no client certificate. The engine is the
+ * one above, driven the same way (feed, handshake, write, take, read); tls_conn_peer does not
+ * apply (it answers a zero key and no organisation). */
+
+#define TLS_WEB_CERT_LIST_MAX (64 * 1024) /* the server's certificate chain */
+
+/*
+ * Makes a client context that trusts the certificates in the PEM file ca_path or, when ca_path
+ * is NULL or "", the system's trust store (OpenSSL's default paths: on Debian the
+ * ca-certificates bundle), read now. No session resumption. Returns 0 and *out (free with
+ * tls_ctx_free), or a negative code with *out NULL and a sentence naming the file in err.
+ */
+int tls_client_ctx_new(struct tls_ctx **out, const char *ca_path, char *err, size_t errlen);
+
+/*
+ * A client engine for ctx (from tls_client_ctx_new) on a connection to host: a DNS name
+ * (sent as SNI, and matched against the certificate's names, a wildcard only as a whole
+ * left-most label) or an IPv4/IPv6 address (matched against its IP address entries). The
+ * handshake fails with -EACCES and a reason naming what was refused when the certificate does
+ * not verify or is not for host. Returns 0 and *out, -EINVAL for a context of the consortium
+ * kind or an empty host, or -ENOMEM.
+ */
+int tls_conn_new_host(struct tls_conn **out, struct tls_ctx *ctx, const char *host);
+
 #endif
