@@ -438,6 +438,10 @@ static int handler(void *user, const char *section, const char *key, const char 
         if (!parse_u64(v, 1, 1000000, &u))
             return fail(L, section, key, "'%s' is not a count from 1 to 1000000", v);
         c->webhook.queue_max = (uint32_t)u;
+    } else if (IS("webhook", "ca_file")) {
+        if (!*v) return fail(L, section, key, "must not be empty (leave it out for the system's)");
+        if (!resolve_path(L, v, c->webhook.ca_file, sizeof c->webhook.ca_file))
+            return fail(L, section, key, "'%s' is too long", v);
     } else {
         static const char *const sections[] = {"node",    "consortium", "api",    "peers",
                                                "storage", "policy",     "webhook"};
@@ -603,6 +607,11 @@ int config_load(struct node_config *c, const char *path, char *err, size_t errle
     if (c->webhook.enabled && !c->webhook.secret[0]) {
         snprintf(err, errlen,
                  "%s: [webhook] secret: required when url is set (at least 16 characters)", path);
+        rc = GIF_E_INVALID;
+        goto out;
+    }
+    if (c->webhook.ca_file[0] && !c->webhook.tls) {
+        snprintf(err, errlen, "%s: [webhook] ca_file: only used with an https:// url", path);
         rc = GIF_E_INVALID;
         goto out;
     }

@@ -54,15 +54,18 @@ struct policy_config {
 #define CONFIG_WEBHOOK_URL_MAX 200
 struct webhook_config {
     bool enabled;                        /* url is set */
-    char url[CONFIG_WEBHOOK_URL_MAX];    /* as configured, http://host[:port]/path */
+    char url[CONFIG_WEBHOOK_URL_MAX];    /* as configured, http[s]://host[:port]/path */
+    bool tls;                            /* an https:// url */
     char host[256];                      /* parsed from url: a name or an address (IPv6 bare) */
-    int port;                            /* 1..65535, default 80 */
+    int port;                            /* 1..65535, default 80 (https: 443) */
     char path[CONFIG_WEBHOOK_URL_MAX];   /* with its query, "/" at least */
     char secret[CONFIG_WEBHOOK_URL_MAX]; /* HMAC key, >= 16 characters; never logged */
     unsigned events;                     /* default: every event */
     uint32_t timeout_ms;                 /* one attempt, connect to status line; default 5000 */
     uint32_t max_attempts;               /* before a delivery is dead-lettered; default 8 */
     uint32_t queue_max;                  /* deliveries waiting; default 10000 */
+    char ca_file[CONFIG_PATH_MAX];       /* https: trusted CA certificates (PEM); "" = the
+                                            system trust store */
 };
 
 struct node_config {

@@ -1,9 +1,10 @@
 /*
  * The webhook (webhook.h; docs/api.md "Webhooks"). One attempt at a time: resolve the host
  * (unless it is an address), connect, write the request with "Connection: close", read until
- * the status line, close. The node's timer bounds the attempt (timeout_ms) and, between
- * attempts, waits out the backoff. A queued delivery costs its JSON body; nothing here waits
- * on the network in the loop thread.
+ * the status line, close. For https the bytes pass through node/tls.c's engine (memory BIOs:
+ * the handshake, the request and the answer move as the socket's callbacks feed it). The
+ * node's timer bounds the attempt (timeout_ms) and, between attempts, waits out the backoff.
+ * A queued delivery costs its JSON body; nothing here waits on the network in the loop thread.
  */
 #include "node/webhook.h"
 
@@ -22,12 +23,14 @@
 #include "node/metrics.h"
 #include "node/node.h"
 #include "node/policy.h"
+#include "node/tls.h"
 #include "util/gif.h"
 
 _Static_assert(WEBHOOK_EVENTS == METRICS_WH_EVENTS, "metrics.h counts webhook events");
 _Static_assert(WEBHOOK_DEAD_REASONS == METRICS_WH_REASONS, "metrics.h counts dead reasons");
 
 #define RESP_MAX 1024   /* bytes read looking for the status line */
+#define CIN_MAX 16384   /* https: ciphertext read at a time */
 #define STOP_LOG_MAX 20 /* deliveries named one by one in the log at stop */
 #define OVERFLOW_LOG_MS 10000
 
@@ -55,14 +58,9 @@ int webhook_url_parse(const char *url, struct webhook_config *c, char *why, size
         gif_seterr(why, whylen, "longer than %zu characters", sizeof c->url - 1);
         return -1;
     }
-    if (strncasecmp(url, "https://", 8) == 0) {
-        gif_seterr(why, whylen,
-                   "https is not supported: gifd delivers over plain http (the receiver is "
-                   "meant to sit inside the member's network)");
-        return -1;
-    }
-    if (strncasecmp(url, "http://", 7) != 0) {
-        gif_seterr(why, whylen, "not an http:// URL");
+    bool tls = strncasecmp(url, "https://", 8) == 0;
+    if (!tls && strncasecmp(url, "http://", 7) != 0) {
+        gif_seterr(why, whylen, "not an http:// or https:// URL");
         return -1;
     }
     for (const char *s = url; *s; s++)
@@ -74,7 +72,7 @@ int webhook_url_parse(const char *url, struct webhook_config *c, char *why, size
         gif_seterr(why, whylen, "a fragment (#...) is not sent to a server: remove it");
         return -1;
     }
-    const char *a = url + 7;
+    const char *a = url + (tls ? 8 : 7);
     size_t alen = strcspn(a, "/?");
     const char *rest = a + alen;
     if (memchr(a, '@', alen)) {
@@ -129,7 +127,7 @@ int webhook_url_parse(const char *url, struct webhook_config *c, char *why, size
         gif_seterr(why, whylen, "the host is too long");
         return -1;
     }
-    long port = 80;
+    long port = tls ? 443 : 80;
     if (portp) {
         size_t pl = (size_t)(a + alen - portp);
         port = 0;
@@ -148,6 +146,7 @@ int webhook_url_parse(const char *url, struct webhook_config *c, char *why, size
     memcpy(c->host, h, hl);
     c->host[hl] = '\0';
     c->port = (int)port;
+    c->tls = tls;
     if (*rest == '/')
         snprintf(c->path, sizeof c->path, "%s", rest);
     else
@@ -263,6 +262,142 @@ void webhook_queue_remove(struct webhook_queue *q, struct webhook_item *it)
     q->len--;
 }
 
+/* ---- Signals that turn blocking later: the pure parts. */
+
+struct seen_bucket {
+    uint8_t n, next; /* ids held; the slot the next id takes once the bucket is full */
+    uint8_t id[WEBHOOK_SEEN_WAYS][PROTO_ID_LEN];
+};
+
+struct webhook_seen {
+    size_t nb, count;
+    uint8_t key[crypto_shorthash_KEYBYTES];
+    struct seen_bucket b[];
+};
+
+struct webhook_seen *webhook_seen_new(size_t buckets)
+{
+    if (buckets == 0 || buckets > SIZE_MAX / sizeof(struct seen_bucket) - 1) return NULL;
+    struct webhook_seen *s = calloc(1, sizeof *s + buckets * sizeof(struct seen_bucket));
+    if (!s) return NULL;
+    s->nb = buckets;
+    crypto_shorthash_keygen(s->key);
+    return s;
+}
+
+void webhook_seen_free(struct webhook_seen *s)
+{
+    free(s);
+}
+
+static struct seen_bucket *seen_bucket(const struct webhook_seen *s, const uint8_t *id)
+{
+    uint8_t h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, id, PROTO_ID_LEN, s->key);
+    uint64_t x;
+    memcpy(&x, h, sizeof x);
+    return (struct seen_bucket *)&s->b[x % s->nb];
+}
+
+bool webhook_seen_has(const struct webhook_seen *s, const uint8_t id[static PROTO_ID_LEN])
+{
+    const struct seen_bucket *b = seen_bucket(s, id);
+    for (unsigned i = 0; i < b->n; i++)
+        if (memcmp(b->id[i], id, PROTO_ID_LEN) == 0) return true;
+    return false;
+}
+
+void webhook_seen_add(struct webhook_seen *s, const uint8_t id[static PROTO_ID_LEN])
+{
+    if (webhook_seen_has(s, id)) return;
+    struct seen_bucket *b = seen_bucket(s, id);
+    if (b->n < WEBHOOK_SEEN_WAYS) {
+        memcpy(b->id[b->n++], id, PROTO_ID_LEN);
+        s->count++;
+        return;
+    }
+    memcpy(b->id[b->next], id, PROTO_ID_LEN);
+    b->next = (uint8_t)((b->next + 1) % WEBHOOK_SEEN_WAYS);
+}
+
+size_t webhook_seen_count(const struct webhook_seen *s)
+{
+    return s->count;
+}
+
+static int inc_cmp(const struct webhook_incident *e, const char *id, size_t idlen)
+{
+    size_t m = e->idlen < idlen ? e->idlen : idlen;
+    int c = memcmp(e->id, id, m);
+    if (c) return c;
+    return e->idlen < idlen ? -1 : e->idlen > idlen;
+}
+
+int webhook_incidents_put(struct webhook_incidents *t, const char *id, size_t idlen,
+                          const struct webhook_incstate *now, struct webhook_incstate *before)
+{
+    static const struct webhook_incstate none = {0, false, false};
+    if (idlen == 0 || idlen > PROTO_INCIDENT_MAX) return -1;
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = inc_cmp(&t->v[mid], id, idlen);
+        if (c == 0) {
+            *before = t->v[mid].st;
+            t->v[mid].st = *now;
+            return 1;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t max = t->max ? t->max : WEBHOOK_INCIDENTS_MAX;
+    int known = t->full ? -1 : 0;
+    if (t->n == max) {
+        t->full = true;
+        return -1;
+    }
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        if (cap > max) cap = max;
+        struct webhook_incident *v = realloc(t->v, cap * sizeof *v);
+        if (!v) {
+            t->full = true; /* one is missing now */
+            return -1;
+        }
+        t->v = v;
+        t->cap = cap;
+    }
+    memmove(&t->v[lo + 1], &t->v[lo], (t->n - lo) * sizeof *t->v);
+    struct webhook_incident *e = &t->v[lo];
+    memcpy(e->id, id, idlen);
+    e->idlen = (uint8_t)idlen;
+    e->st = *now;
+    t->n++;
+    *before = none;
+    return known;
+}
+
+void webhook_incidents_free(struct webhook_incidents *t)
+{
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+bool webhook_turned_block(const struct policy_config *p, const struct policy_input *in,
+                          const struct webhook_incstate *prior)
+{
+    const char *rule;
+    if (policy_decide(p, in, &rule) != POLICY_BLOCK) return false;
+    if (!prior) return true;
+    struct policy_input was = *in;
+    was.incident_level = prior->level;
+    was.incident_confirmed = prior->confirmed;
+    was.incident_concluded = prior->concluded;
+    return policy_decide(p, &was, &rule) != POLICY_BLOCK;
+}
+
 /* ---- The node's webhook. */
 
 enum wstate { WS_IDLE, WS_WAIT, WS_BUSY };
@@ -281,8 +416,18 @@ struct conn {
     bool resolving, tcp_open, done;
     char *req;
     size_t reqlen;
-    char resp[RESP_MAX];
+    char resp[RESP_MAX]; /* the answer's first bytes (plaintext) */
     size_t resplen;
+    /* https: the TLS engine, how much of req it has taken, and ciphertext as read. */
+    struct tls_conn *tls;
+    size_t sent;
+    uint8_t cin[CIN_MAX];
+};
+
+/* https: ciphertext on its way to the receiver; freed by its write callback. */
+struct cout {
+    uv_write_t req; /* first: the callback's pointer is the whole */
+    uint8_t data[];
 };
 
 struct dead_letter {
@@ -291,7 +436,7 @@ struct dead_letter {
     unsigned event, reason;
     uint32_t attempts;
     uint64_t queued_ms, dead_ms;
-    char error[120];
+    char error[WEBHOOK_ERROR_MAX];
 };
 
 struct webhook {
@@ -306,9 +451,16 @@ struct webhook {
     struct dead_letter dead[WEBHOOK_DEAD_KEEP]; /* a ring: the newest at dead_next - 1 */
     size_t ndead, dead_next;
     uint64_t last_ok_ms;
-    char last_error[160];
-    uint64_t overflow_log_ms; /* monotonic: when an overflow was last logged */
-    uint64_t overflow_quiet;  /* overflows counted but not logged since then */
+    char last_error[WEBHOOK_ERROR_MAX + 40]; /* "<delivery>: <error>" */
+    uint64_t overflow_log_ms;                /* monotonic: when an overflow was last logged */
+    uint64_t overflow_quiet;                 /* overflows counted but not logged since then */
+    struct tls_ctx *tls; /* https: the client context (trust store read at start) */
+    /* Blocking signals: those already queued, and the incidents' states (webhook.h). */
+    struct webhook_seen *seen;
+    struct webhook_incidents inc;
+    /* The cost of deciding, on the loop: per accepted signal, and of re-deciding. */
+    uint64_t checks, check_ns, check_max_ns;
+    uint64_t rechecks, recheck_signals, recheck_queued, recheck_cut, recheck_ns, recheck_feedback;
 };
 
 static void pump(struct webhook *wh);
@@ -374,6 +526,7 @@ static void dead_letter(struct webhook *wh, struct webhook_item *it, unsigned re
 
 static void conn_free(struct conn *c)
 {
+    tls_conn_free(c->tls);
     free(c->req);
     free(c);
 }
@@ -460,6 +613,11 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     struct conn *c = h->data;
+    if (c->tls) {
+        size_t room = tls_conn_in_room(c->tls);
+        *buf = uv_buf_init((char *)c->cin, (unsigned)(room < CIN_MAX ? room : CIN_MAX));
+        return;
+    }
     *buf = uv_buf_init(c->resp + c->resplen, (unsigned)(RESP_MAX - 1 - c->resplen));
 }
 
@@ -474,6 +632,123 @@ static int status_code(const char *line)
     return (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
 }
 
+/* n more bytes of the answer are at the end of c->resp: ends the attempt once the status line
+ * is complete, or when RESP_MAX bytes hold none. Returns true when it did (c is done). */
+static bool got_answer(struct conn *c, size_t n)
+{
+    c->resplen += n;
+    c->resp[c->resplen] = '\0';
+    char *nl = strchr(c->resp, '\n');
+    if (nl) {
+        *nl = '\0';
+        if (nl > c->resp && nl[-1] == '\r') nl[-1] = '\0';
+        int code = status_code(c->resp);
+        if (code < 0)
+            finish(c, false, "not an HTTP status line: '%.60s'", c->resp);
+        else
+            finish(c, code >= 200 && code <= 299, "HTTP %d", code);
+        return true;
+    }
+    if (c->resplen >= RESP_MAX - 1) {
+        finish(c, false, "no status line in the first %d bytes", RESP_MAX);
+        return true;
+    }
+    return false;
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+    if (status < 0 && !c->done) finish(c, false, "write: %s", uv_strerror(status));
+}
+
+/* ---- https: the TLS engine (node/tls.c) between the socket and the request. */
+
+static void cout_cb(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+    free(req); /* the whole struct cout */
+    if (status < 0 && !c->done) finish(c, false, "write: %s", uv_strerror(status));
+}
+
+/* Hands the engine's ciphertext to the socket. Returns 0 or a libuv error. */
+static int tls_flush(struct conn *c)
+{
+    size_t p;
+    while ((p = tls_conn_pending(c->tls)) > 0) {
+        struct cout *o = malloc(sizeof *o + p);
+        if (!o) return UV_ENOMEM;
+        size_t n;
+        tls_conn_take(c->tls, o->data, p, &n);
+        o->req.data = c;
+        uv_buf_t b = uv_buf_init((char *)o->data, (unsigned)n);
+        int rc = uv_write(&o->req, (uv_stream_t *)&c->tcp, &b, 1, cout_cb);
+        if (rc) {
+            free(o);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* The TLS failure that ends the attempt: a refused certificate is worth a warning of its own. */
+static void tls_failed(struct conn *c, int rc)
+{
+    const struct webhook_config *cfg = c->wh->cfg;
+    tls_flush(c); /* the alert that tells the receiver why, if any */
+    if (rc == -EACCES)
+        GIF_WARN("webhook", "refusing the receiver %s:%d: %s", cfg->host, cfg->port,
+                 tls_conn_reason(c->tls));
+    finish(c, false, "TLS: %s", tls_conn_reason(c->tls));
+}
+
+/* Moves the exchange on: the handshake, then the request, then the answer's first bytes. */
+static void tls_step(struct conn *c)
+{
+    int rc = tls_conn_handshake(c->tls);
+    if (rc && rc != -EAGAIN) {
+        tls_failed(c, rc);
+        return;
+    }
+    /* The request, as the engine's outgoing cap allows: tls_flush empties it each time. */
+    while (rc == 0 && c->sent < c->reqlen) {
+        size_t room = tls_conn_out_room(c->tls), left = c->reqlen - c->sent;
+        size_t k = left < room ? left : room;
+        if (k == 0) break; /* not after a flush; the next read moves on */
+        int w = tls_conn_write(c->tls, (const uint8_t *)c->req + c->sent, k);
+        if (w) {
+            finish(c, false, "TLS: write: %s",
+                   tls_conn_state(c->tls) == TLS_FAILED ? tls_conn_reason(c->tls)
+                                                        : gif_strerror(w));
+            return;
+        }
+        c->sent += k;
+        if ((w = tls_flush(c)) != 0) {
+            finish(c, false, "write: %s", uv_strerror(w));
+            return;
+        }
+    }
+    while (rc == 0) {
+        size_t n;
+        int r =
+            tls_conn_read(c->tls, (uint8_t *)c->resp + c->resplen, RESP_MAX - 1 - c->resplen, &n);
+        if (r) {
+            tls_failed(c, r);
+            return;
+        }
+        if (n == 0) {
+            if (tls_conn_state(c->tls) == TLS_CLOSED) {
+                finish(c, false, "connection closed before a status line");
+                return;
+            }
+            break;
+        }
+        if (got_answer(c, n)) return;
+    }
+    int w = tls_flush(c);
+    if (w) finish(c, false, "write: %s", uv_strerror(w));
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
@@ -486,27 +761,17 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             finish(c, false, "read: %s", uv_strerror((int)nread));
         return;
     }
-    c->resplen += (size_t)nread;
-    c->resp[c->resplen] = '\0';
-    char *nl = strchr(c->resp, '\n');
-    if (nl) {
-        *nl = '\0';
-        if (nl > c->resp && nl[-1] == '\r') nl[-1] = '\0';
-        int code = status_code(c->resp);
-        if (code < 0)
-            finish(c, false, "not an HTTP status line: '%.60s'", c->resp);
-        else
-            finish(c, code >= 200 && code <= 299, "HTTP %d", code);
+    if (!c->tls) {
+        got_answer(c, (size_t)nread);
         return;
     }
-    if (c->resplen >= RESP_MAX - 1)
-        finish(c, false, "no status line in the first %d bytes", RESP_MAX);
-}
-
-static void write_cb(uv_write_t *req, int status)
-{
-    struct conn *c = req->data;
-    if (status < 0 && !c->done) finish(c, false, "write: %s", uv_strerror(status));
+    if (nread == 0) return;
+    int rc = tls_conn_feed(c->tls, c->cin, (size_t)nread);
+    if (rc) {
+        finish(c, false, "TLS: %s", rc == -EPIPE ? tls_conn_reason(c->tls) : gif_strerror(rc));
+        return;
+    }
+    tls_step(c);
 }
 
 static void connect_cb(uv_connect_t *req, int status)
@@ -516,6 +781,20 @@ static void connect_cb(uv_connect_t *req, int status)
     if (status < 0) {
         finish(c, false, "connect to %s:%d: %s", c->wh->cfg->host, c->wh->cfg->port,
                uv_strerror(status));
+        return;
+    }
+    if (c->wh->tls) {
+        int rc = tls_conn_new_host(&c->tls, c->wh->tls, c->wh->cfg->host);
+        if (rc) {
+            finish(c, false, "TLS: %s", gif_strerror(rc));
+            return;
+        }
+        rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+        if (rc) {
+            finish(c, false, "read: %s", uv_strerror(rc));
+            return;
+        }
+        tls_step(c); /* the client's first message */
         return;
     }
     c->wreq.data = c;
@@ -567,7 +846,7 @@ static char *build_request(const struct webhook_config *cfg, const struct webhoo
     uint64_t ts = gif_now_ms() / 1000;
     webhook_sign(cfg->secret, ts, it->body, it->len, sig);
     bool v6 = strchr(cfg->host, ':') != NULL;
-    if (cfg->port == 80)
+    if (cfg->port == (cfg->tls ? 443 : 80))
         snprintf(host, sizeof host, v6 ? "[%s]" : "%s", cfg->host);
     else
         snprintf(host, sizeof host, v6 ? "[%s]:%d" : "%s:%d", cfg->host, cfg->port);
@@ -654,50 +933,14 @@ static void pump(struct webhook *wh)
     attempt(wh, it);
 }
 
-/* The exact-match verdict of signal r, as a lookup of its own value would answer now. */
-static enum policy_verdict exact_verdict(struct store_rd *rd, const struct proto_record *r,
-                                         const struct node_config *cfg, uint64_t now_ms)
+/* Queues record r (stored as sr) as event ev: its JSON is the API's, read from rd now. */
+static void queue_record(struct webhook *wh, struct store_rd *rd, unsigned ev,
+                         const struct proto_record *r, const struct store_rec *sr, uint64_t now)
 {
-    struct store_member m;
-    bool found;
-    struct store_incident inc;
-    struct policy_input in;
-    api_policy_read(rd, r, cfg, -1, now_ms, &m, &found, &inc, &in);
-    const char *rule;
-    return policy_decide(&cfg->policy, &in, &rule);
-}
-
-void webhook_record(struct node *n, const struct proto_record *r, const struct store_rec *sr)
-{
-    struct webhook *wh = n->webhook;
-    if (!wh || wh->stopping) return;
-    unsigned ev;
-    if (r->kind == PROTO_ALERT)
-        ev = WEBHOOK_ALERT;
-    else if (r->kind == PROTO_INCIDENT)
-        ev = WEBHOOK_INCIDENT;
-    else if (r->kind == PROTO_SIGNAL)
-        ev = WEBHOOK_BLOCKING_SIGNAL;
-    else
-        return;
-    if (!(wh->cfg->events & (1u << ev))) return;
+    struct node *n = wh->n;
     char rid[65];
     gif_hex(rid, r->id, PROTO_ID_LEN);
-    struct store_rd *rd;
-    int rc = store_rd_open(n->store, &rd);
-    if (rc) {
-        GIF_ERROR("webhook", "record %s not delivered: cannot read the store: %s", rid,
-                  gif_strerror(rc));
-        return;
-    }
-    uint64_t now = gif_now_ms();
-    if (ev == WEBHOOK_BLOCKING_SIGNAL && exact_verdict(rd, r, &n->cfg, now) != POLICY_BLOCK) {
-        store_rd_close(rd);
-        return;
-    }
     json_t *rec = api_record_json(rd, r, sr, &n->cfg, now);
-    store_rd_close(rd);
-
     struct webhook_item *it = calloc(1, sizeof *it);
     if (!it) {
         json_decref(rec);
@@ -728,9 +971,160 @@ void webhook_record(struct node *n, const struct proto_record *r, const struct s
                  wh->cfg->queue_max);
         dead_letter(wh, out, WEBHOOK_DEAD_OVERFLOW, true);
     }
+}
+
+/*
+ * Decides signal r (stored as sr) as a lookup of its own value would now, and queues it as a
+ * blocking signal if webhook_turned_block says so (prior: its incident's state before the
+ * change being handled, NULL when not known or at its arrival) and it was not queued before.
+ * Returns true when it queued it.
+ */
+static bool check_signal(struct webhook *wh, struct store_rd *rd, const struct proto_record *r,
+                         const struct store_rec *sr, const struct webhook_incstate *prior,
+                         uint64_t now)
+{
+    if (webhook_seen_has(wh->seen, r->id)) return false;
+    struct store_member m;
+    bool found;
+    struct store_incident inc;
+    struct policy_input in;
+    api_policy_read(rd, r, &wh->n->cfg, -1, now, &m, &found, &inc, &in);
+    if (!webhook_turned_block(&wh->n->cfg.policy, &in, prior)) return false;
+    webhook_seen_add(wh->seen, r->id);
+    queue_record(wh, rd, WEBHOOK_BLOCKING_SIGNAL, r, sr, now);
+    return true;
+}
+
+struct recheck {
+    struct webhook *wh;
+    struct store_rd *rd;
+    const struct webhook_incstate *prior;
+    uint64_t now;
+    size_t walked, signals, queued;
+};
+
+static int recheck_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct store_rec *sr)
+{
+    (void)id;
+    struct recheck *k = ctx;
+    if (k->walked == WEBHOOK_RECHECK_MAX) return 1;
+    k->walked++;
+    struct proto_record r;
+    if (proto_decode(&r, sr->buf, sr->len) != 0 || r.kind != PROTO_SIGNAL) return 0;
+    k->signals++;
+    if (check_signal(k->wh, k->rd, &r, sr, k->prior, k->now)) k->queued++;
+    return 0;
+}
+
+/*
+ * An alert or incident record filed under incident `name` was accepted: when the incident's
+ * state, as the policy reads it, is not what it was, re-decides the signals filed under it
+ * (the first WEBHOOK_RECHECK_MAX records of the incident, in acceptance order).
+ */
+static void recheck_incident(struct webhook *wh, struct store_rd *rd, const struct proto_str *name,
+                             uint64_t now)
+{
+    struct store_incident inc;
+    if (!name->n || store_incident_get(rd, name->p, name->n, &inc) != 0) return;
+    struct webhook_incstate cur = {inc.level, inc.confirmed, inc.concluded}, before;
+    int known = webhook_incidents_put(&wh->inc, name->p, name->n, &cur, &before);
+    if (known >= 0 && before.level == cur.level && before.confirmed == cur.confirmed &&
+        before.concluded == cur.concluded)
+        return;
+    uint64_t t0 = gif_mono_ns();
+    struct recheck k = {wh, rd, known >= 0 ? &before : NULL, now, 0, 0, 0};
+    int rc = store_incident_records(rd, name->p, name->n, recheck_cb, &k);
+    uint64_t ns = gif_mono_ns() - t0;
+    wh->rechecks++;
+    wh->recheck_signals += k.signals;
+    wh->recheck_queued += k.queued;
+    wh->recheck_ns += ns;
+    if (rc == 1) {
+        wh->recheck_cut++;
+        GIF_WARN("webhook",
+                 "incident %.*s changed: only its first %d records were re-decided (%zu signals, "
+                 "%zu newly blocking); later ones that now block are not delivered",
+                 (int)name->n, name->p, WEBHOOK_RECHECK_MAX, k.signals, k.queued);
+    } else if (rc) {
+        GIF_ERROR("webhook", "incident %.*s: re-deciding its signals: %s", (int)name->n, name->p,
+                  gif_strerror(rc));
+    }
+    GIF_DEBUG("webhook",
+              "incident %.*s changed: %zu signals re-decided, %zu newly blocking, %.2f ms",
+              (int)name->n, name->p, k.signals, k.queued, (double)ns / 1e6);
+}
+
+void webhook_record(struct node *n, const struct proto_record *r, const struct store_rec *sr)
+{
+    struct webhook *wh = n->webhook;
+    if (!wh || wh->stopping) return;
+    unsigned events = wh->cfg->events;
+    bool signals = events & (1u << WEBHOOK_BLOCKING_SIGNAL);
+    const struct proto_str *incident = NULL;
+    int ev = -1;
+    switch (r->kind) {
+    case PROTO_ALERT:
+        ev = WEBHOOK_ALERT;
+        incident = &r->u.alert.incident;
+        break;
+    case PROTO_INCIDENT:
+        ev = WEBHOOK_INCIDENT;
+        incident = &r->u.incident.incident;
+        break;
+    case PROTO_SIGNAL:
+    case PROTO_FEEDBACK:
+        if (!signals) return;
+        break;
+    default:
+        return;
+    }
+    if (ev >= 0 && !(events & (1u << ev))) ev = -1;
+    if (ev < 0 && !signals) return;
+    uint64_t t0 = gif_mono_ns();
+    struct store_rd *rd;
+    int rc = store_rd_open(n->store, &rd);
+    if (rc) {
+        char rid[65];
+        gif_hex(rid, r->id, PROTO_ID_LEN);
+        GIF_ERROR("webhook", "record %s not delivered: cannot read the store: %s", rid,
+                  gif_strerror(rc));
+        return;
+    }
+    uint64_t now = gif_now_ms();
+    if (ev >= 0) queue_record(wh, rd, (unsigned)ev, r, sr, now);
+    if (r->kind == PROTO_SIGNAL) {
+        check_signal(wh, rd, r, sr, NULL, now);
+        uint64_t ns = gif_mono_ns() - t0;
+        wh->checks++;
+        wh->check_ns += ns;
+        if (ns > wh->check_max_ns) wh->check_max_ns = ns;
+    } else if (r->kind == PROTO_FEEDBACK) {
+        /* Its target may now block (agreement), or no longer be held back (a dispute
+         * withdrawn). Its state before is not known here: the set of queued signals is what
+         * keeps it to one delivery. */
+        struct store_rec tsr;
+        struct proto_record t;
+        if (store_get(rd, r->u.feedback.target, &tsr) == 0 &&
+            proto_decode(&t, tsr.buf, tsr.len) == 0 && t.kind == PROTO_SIGNAL) {
+            wh->recheck_feedback++;
+            if (check_signal(wh, rd, &t, &tsr, NULL, now)) wh->recheck_queued++;
+        }
+    } else if (signals && incident) {
+        recheck_incident(wh, rd, incident, now);
+    }
+    store_rd_close(rd);
     gauge(wh);
     /* A new alert may go ahead of a signal that is waiting out its backoff. */
     if (wh->state != WS_BUSY) pump(wh);
+}
+
+/* Fills the table of incident states from the store, so that a change after start is told
+ * apart from a state that was already there. */
+static int seed_cb(void *ctx, const struct store_incident *in)
+{
+    struct webhook *wh = ctx;
+    struct webhook_incstate st = {in->level, in->confirmed, in->concluded}, before;
+    return webhook_incidents_put(&wh->inc, in->id, strlen(in->id), &st, &before) < 0;
 }
 
 int webhook_start(struct node *n, char *err, size_t errlen)
@@ -745,6 +1139,39 @@ int webhook_start(struct node *n, char *err, size_t errlen)
     wh->n = n;
     wh->cfg = cfg;
     wh->q.max = cfg->queue_max;
+    if (cfg->tls) {
+        char why[512];
+        int rc = tls_client_ctx_new(&wh->tls, cfg->ca_file, why, sizeof why);
+        if (rc) {
+            gif_seterr(err, errlen, "[webhook] %s: %s", cfg->ca_file[0] ? "ca_file" : "url", why);
+            free(wh);
+            return rc;
+        }
+    }
+    if (cfg->events & (1u << WEBHOOK_BLOCKING_SIGNAL)) {
+        struct store_rd *rd = NULL;
+        int rc = -ENOMEM;
+        wh->seen = webhook_seen_new(WEBHOOK_SEEN_BUCKETS);
+        if (wh->seen) rc = store_rd_open(n->store, &rd);
+        if (rc == 0) {
+            rc = store_incidents_each(rd, seed_cb, wh);
+            store_rd_close(rd);
+        }
+        if (rc < 0) {
+            gif_seterr(err, errlen, "webhook: %s",
+                       rc == -ENOMEM ? "out of memory" : gif_strerror(rc));
+            tls_ctx_free(wh->tls);
+            webhook_seen_free(wh->seen);
+            webhook_incidents_free(&wh->inc);
+            free(wh);
+            return rc;
+        }
+        if (wh->inc.full)
+            GIF_WARN("webhook",
+                     "more than %d incidents: a signal turning block when an incident beyond "
+                     "them changes may be delivered although it was blocking before",
+                     WEBHOOK_INCIDENTS_MAX);
+    }
     uv_timer_init(n->loop, &wh->timer);
     wh->timer.data = wh;
     wh->timer_open = true;
@@ -754,7 +1181,11 @@ int webhook_start(struct node *n, char *err, size_t errlen)
         if (cfg->events & (1u << i))
             snprintf(ev + strlen(ev), sizeof ev - strlen(ev), "%s%s", ev[0] ? ", " : "",
                      event_names[i]);
-    GIF_INFO("webhook", "delivering %s to %s", ev, cfg->url);
+    if (cfg->tls)
+        GIF_INFO("webhook", "delivering %s to %s (TLS, trusting %s)", ev, cfg->url,
+                 cfg->ca_file[0] ? cfg->ca_file : "the system's CAs");
+    else
+        GIF_INFO("webhook", "delivering %s to %s", ev, cfg->url);
     return 0;
 }
 
@@ -796,6 +1227,9 @@ void webhook_free(struct node *n)
         webhook_queue_remove(&wh->q, it);
         item_free(it);
     }
+    tls_ctx_free(wh->tls);
+    webhook_seen_free(wh->seen);
+    webhook_incidents_free(&wh->inc);
     free(wh);
     n->webhook = NULL;
 }
@@ -853,5 +1287,20 @@ json_t *webhook_json(struct node *n)
     json_object_set_new(o, "last_error",
                         wh->last_error[0] ? json_string(wh->last_error) : json_null());
     json_object_set_new(o, "dead", letters);
+    if (cfg->tls)
+        json_object_set_new(o, "ca_file",
+                            cfg->ca_file[0] ? json_string(cfg->ca_file) : json_null());
+    if (wh->seen)
+        json_object_set_new(
+            o, "blocking",
+            json_pack("{s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:f,s:I}", "checks", (json_int_t)wh->checks,
+                      "check_mean_us",
+                      wh->checks ? (double)wh->check_ns / (double)wh->checks / 1e3 : 0.0,
+                      "check_max_us", (double)wh->check_max_ns / 1e3, "feedback",
+                      (json_int_t)wh->recheck_feedback, "incident_changes",
+                      (json_int_t)wh->rechecks, "rechecked", (json_int_t)wh->recheck_signals,
+                      "turned_blocking", (json_int_t)wh->recheck_queued, "cut",
+                      (json_int_t)wh->recheck_cut, "recheck_ms", (double)wh->recheck_ns / 1e6,
+                      "remembered", (json_int_t)webhook_seen_count(wh->seen)));
     return o;
 }

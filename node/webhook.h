@@ -1,7 +1,14 @@
 /*
  * The webhook: each accepted alert, incident record and blocking signal, POSTed as signed JSON
- * to one configured URL (`[webhook]`, docs/operations.md; payload and signature in
- * docs/api.md "Webhooks"). Loop thread only.
+ * to one configured URL, http:// or https:// (`[webhook]`, docs/operations.md; payload and
+ * signature in docs/api.md "Webhooks"). Loop thread only.
+ *
+ * A signal is delivered as blocking when its own arrival makes it block, and again when a
+ * later record turns it block: feedback on it, or an alert or incident record that changes
+ * its incident's state (at most WEBHOOK_RECHECK_MAX records of the incident are walked per
+ * such record). A bounded set of the signals already queued keeps each to one delivery while
+ * the node runs; a table of the incidents' states, as the policy sees them, tells which
+ * signals the change itself turned block.
  *
  * Deliveries wait in a bounded queue with two lanes (alerts and incident records ahead of
  * blocking signals); one is in flight at a time, in order within its lane. A failed attempt
@@ -18,6 +25,7 @@
 #include <stdint.h>
 
 #include "node/config.h"
+#include "node/policy.h"
 #include "protocol/record.h"
 #include "storage/store.h"
 
@@ -36,6 +44,7 @@ enum webhook_dead {
 #define WEBHOOK_DEAD_REASONS 3
 
 #define WEBHOOK_DEAD_KEEP 100         /* dead letters kept in memory for GET /v1/webhook */
+#define WEBHOOK_ERROR_MAX 200         /* an attempt's error, as kept and shown */
 #define WEBHOOK_BACKOFF_MIN_MS 1000   /* the first retry's nominal delay */
 #define WEBHOOK_BACKOFF_MAX_MS 300000 /* the cap (5 min) */
 
@@ -55,8 +64,11 @@ void webhook_stop(struct node *n);
 void webhook_free(struct node *n);
 
 /* Queues a delivery if r (accepted just now, stored as sr) is an event the config asks for:
- * an alert, an incident record, or a signal whose exact-match verdict here is block. Called
- * once per accepted record, in feed order, from the feed applier. Never blocks. */
+ * an alert, an incident record, or a signal whose exact-match verdict here is block; and, for
+ * feedback, an alert or an incident record, the signals it turned block (webhook.h, top).
+ * Called once per accepted record, in feed order, from the feed applier. Never blocks: the
+ * work is a few store reads per record, and at most WEBHOOK_RECHECK_MAX records walked when an
+ * incident's state changed. */
 void webhook_record(struct node *n, const struct proto_record *r, const struct store_rec *sr);
 
 /* GET /v1/webhook: configuration (without the secret), queue, counters, dead letters. */
@@ -64,8 +76,9 @@ json_t *webhook_json(struct node *n);
 
 /* ---- Pure parts (unit-tested in tests/unit/test_webhook.c). */
 
-/* Parses http://host[:port][/path[?query]] into c->host, c->port, c->path. host is a name, an
- * IPv4 address or a bracketed IPv6 address. Returns 0, or -1 with a reason in why. */
+/* Parses http[s]://host[:port][/path[?query]] into c->tls, c->host, c->port (default 80, or
+ * 443 for https), c->path. host is a name, an IPv4 address or a bracketed IPv6 address.
+ * Returns 0, or -1 with a reason in why. */
 int webhook_url_parse(const char *url, struct webhook_config *c, char *why, size_t whylen);
 
 /* Parses a comma list of `alerts`, `blocking_signals`, `incidents` into a bit set (at least
@@ -91,7 +104,7 @@ struct webhook_item {
     uint32_t attempts;      /* made so far */
     uint64_t queued_ms;     /* wall clock */
     uint64_t not_before_ms; /* monotonic ms: its next attempt waits until then */
-    char last_error[120];
+    char last_error[WEBHOOK_ERROR_MAX];
 };
 
 struct webhook_queue {
@@ -113,5 +126,68 @@ struct webhook_item *webhook_queue_push(struct webhook_queue *q, struct webhook_
 struct webhook_item *webhook_queue_peek(const struct webhook_queue *q);
 /* Unlinks it (anywhere in its lane). */
 void webhook_queue_remove(struct webhook_queue *q, struct webhook_item *it);
+
+/* ---- Signals that turn blocking later (pure parts). */
+
+/* Records of an incident walked at most, per alert or incident record that changed it. */
+#define WEBHOOK_RECHECK_MAX 2000
+/* The set of signals already queued as blocking: buckets of WEBHOOK_SEEN_WAYS ids. */
+#define WEBHOOK_SEEN_WAYS 8
+#define WEBHOOK_SEEN_BUCKETS 8192 /* the node's: 65,536 ids, 2 MiB */
+/* Incidents whose state the node follows (their ids and states: about 1.1 MiB at most). */
+#define WEBHOOK_INCIDENTS_MAX 16384
+
+/*
+ * A bounded set of record ids: buckets * WEBHOOK_SEEN_WAYS at most. A bucket that is full
+ * forgets its oldest id to take a new one. Buckets are chosen by a keyed hash (a random key
+ * per set), so records cannot be made to evict one another on purpose.
+ */
+struct webhook_seen;
+/* Returns a set of `buckets` buckets (at least 1), or NULL when out of memory. */
+struct webhook_seen *webhook_seen_new(size_t buckets);
+void webhook_seen_free(struct webhook_seen *s);
+bool webhook_seen_has(const struct webhook_seen *s, const uint8_t id[static PROTO_ID_LEN]);
+/* Adds id (nothing if it is there already). */
+void webhook_seen_add(struct webhook_seen *s, const uint8_t id[static PROTO_ID_LEN]);
+/* Ids held now. */
+size_t webhook_seen_count(const struct webhook_seen *s);
+
+/* What the policy reads of an incident (struct policy_input's incident fields). */
+struct webhook_incstate {
+    uint8_t level;
+    bool confirmed, concluded;
+};
+
+struct webhook_incident {
+    char id[PROTO_INCIDENT_MAX];
+    uint8_t idlen;
+    struct webhook_incstate st;
+};
+
+/* The incidents' states as last seen, sorted by id; at most max (0: WEBHOOK_INCIDENTS_MAX). */
+struct webhook_incidents {
+    struct webhook_incident *v;
+    size_t n, cap, max;
+    bool full; /* an incident was left out: one not in the table may be an old one */
+};
+
+/*
+ * Sets incident id's state to now and tells what it was. Returns 1 with *before its previous
+ * state; 0 for an incident not in the table while it is complete (new since it was filled:
+ * *before is the state of no incident, all zero); -1 when its previous state is not known
+ * (the table is full, or out of memory). The caller zeroes t first; free with
+ * webhook_incidents_free.
+ */
+int webhook_incidents_put(struct webhook_incidents *t, const char *id, size_t idlen,
+                          const struct webhook_incstate *now, struct webhook_incstate *before);
+void webhook_incidents_free(struct webhook_incidents *t);
+
+/*
+ * Whether a signal whose policy input is `in` is to be delivered as newly blocking: its
+ * verdict under p is block and, when prior is not NULL, it would not have been with its
+ * incident in state prior (the rest of in unchanged). prior NULL: not known, any block counts.
+ */
+bool webhook_turned_block(const struct policy_config *p, const struct policy_input *in,
+                          const struct webhook_incstate *prior);
 
 #endif

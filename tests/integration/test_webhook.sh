@@ -7,6 +7,11 @@
 # keeps serving; a full queue dead-letters signals (an alert displaces a waiting one, never the
 # one in flight); a stalled receiver does not hold up a stop; records already stored are not
 # delivered again at start; a malformed [webhook] section refuses start.
+# Over https (a CA and receiver certificates made here with the openssl CLI): delivery with the
+# CA configured; a signal that turns block later (feedback, an incident's escalation) delivered
+# once; a receiver whose certificate does not verify (not from a trusted CA, not for the host,
+# the system trust store without the test CA) is refused: the attempts fail with the reason,
+# dead letters are counted, the node keeps serving.
 source "$(dirname "$0")/lib.sh"
 
 : "${WEBHOOK_SINK:?set WEBHOOK_SINK to the webhook_sink test helper}"
@@ -47,10 +52,22 @@ ini_set "$P" webhook url "http://127.0.0.1:9/hook"
 expect_rc "gifd refuses a webhook url without a secret" 1 "$GIFD" --config "$P/gifd.ini"
 check "the message says the secret is required" grep -q '\[webhook\] secret: required when url is set' "$TMP/err"
 ini_set "$P" webhook secret "$SECRET"
+ini_set "$P" webhook url "ftp://127.0.0.1:9/hook"
+expect_rc "gifd refuses a webhook url that is neither http nor https" 1 "$GIFD" --config "$P/gifd.ini"
+check "the message names [webhook] url and quotes it" \
+    grep -q '\[webhook\] url: .ftp://127.0.0.1:9/hook.: not an http:// or https:// URL' "$TMP/err"
+ini_set "$P" webhook url "http://127.0.0.1:9/hook"
+ini_set "$P" webhook ca_file "$TMP/no-such-ca.pem"
+expect_rc "gifd refuses a ca_file with an http url" 1 "$GIFD" --config "$P/gifd.ini"
+check "the message says ca_file is for https" grep -q '\[webhook\] ca_file: only used with an https:// url' "$TMP/err"
 ini_set "$P" webhook url "https://127.0.0.1:9/hook"
-expect_rc "gifd refuses an https webhook url" 1 "$GIFD" --config "$P/gifd.ini"
-check "the message names [webhook] url and says https is not supported" \
-    grep -q '\[webhook\] url: .https://127.0.0.1:9/hook.: https is not supported' "$TMP/err"
+expect_rc "gifd refuses a ca_file that does not exist" 1 "$GIFD" --config "$P/gifd.ini"
+check "the message names the file and why" grep -q "\[webhook\] ca_file: $TMP/no-such-ca.pem: cannot open: No such file" "$TMP/err"
+echo "not a certificate" >"$TMP/not-a-ca.pem"
+ini_set "$P" webhook ca_file "$TMP/not-a-ca.pem"
+expect_rc "gifd refuses a ca_file that holds no certificate" 1 "$GIFD" --config "$P/gifd.ini"
+check "the message says no certificate could be read from it" grep -q "ca_file: $TMP/not-a-ca.pem: no PEM certificate could be read" "$TMP/err"
+sed -i '/^ca_file = /d' "$P/gifd.ini"
 ini_set "$P" webhook url "http://127.0.0.1:9/hook"
 ini_set "$P" webhook events "alerts, everything"
 expect_rc "gifd refuses an unknown event" 1 "$GIFD" --config "$P/gifd.ini"
@@ -226,5 +243,165 @@ check "the stop took under 5 s with a delivery in flight" test $(((T1 - T0) / 10
 check "the undelivered delivery is logged at stop" grep -q 'dead-lettered (stopped): alert of record '"$ID_ALERT3" "$P/gifd.log"
 check "so is the alert that waited" grep -q 'dead-lettered (stopped): alert of record '"$ID_ALERT4" "$P/gifd.log"
 check "and counted" grep -q '2 deliveries undelivered at stop' "$P/gifd.log"
+
+# ---- https. A test CA; receiver certificates for 127.0.0.1 from it, for another host from it,
+# and one self-signed for 127.0.0.1.
+TLSD=$TMP/tls
+mkdir -p "$TLSD"
+mkcert() { # NAME SAN: a P-256 key and a certificate for SAN, issued by the test CA
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TLSD/$1.key" \
+        -out "$TLSD/$1.csr" -subj "/CN=webhook receiver" 2>>"$TLSD/openssl.log" &&
+        printf 'subjectAltName=%s\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' "$2" >"$TLSD/$1.ext" &&
+        openssl x509 -req -in "$TLSD/$1.csr" -CA "$TLSD/ca.crt" -CAkey "$TLSD/ca.key" -CAcreateserial \
+            -days 2 -out "$TLSD/$1.crt" -extfile "$TLSD/$1.ext" 2>>"$TLSD/openssl.log"
+}
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TLSD/ca.key" \
+    -out "$TLSD/ca.crt" -days 2 -subj "/CN=gifnet test webhook CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>>"$TLSD/openssl.log"
+mkcert good "IP:127.0.0.1"
+mkcert otherhost "DNS:receiver.example,IP:127.0.0.2"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TLSD/self.key" \
+    -out "$TLSD/self.crt" -days 2 -subj "/CN=webhook receiver" -addext "subjectAltName=IP:127.0.0.1" 2>>"$TLSD/openssl.log"
+check "the test certificates are made (openssl CLI)" \
+    openssl verify -CAfile "$TLSD/ca.crt" "$TLSD/good.crt" "$TLSD/otherhost.crt"
+
+start_sink sink3 --cert "$TLSD/good.crt" --key "$TLSD/good.key"
+ini_set "$P" webhook url "https://127.0.0.1:$SINK_PORT/tls-hook"
+ini_set "$P" webhook ca_file "$TLSD/ca.crt"
+ini_set "$P" webhook timeout_ms 3000
+ini_set "$P" webhook max_attempts 2
+ini_set "$P" webhook queue_max 100
+# One agreeing organisation makes a record block here, so that the agency's feedback alone
+# turns a platform's signal block.
+ini_set "$P" policy block_min_agree 1
+start_node "$P" || finish
+use_node "$P"
+check "the log says TLS and names the CA file" grep -q "delivering .* to https://127.0.0.1:$SINK_PORT/tls-hook (TLS, trusting $TLSD/ca.crt)" "$P/gifd.log"
+get /v1/webhook
+expect_jq "GET /v1/webhook shows the https url and the CA file" '[.url, .ca_file] | @tsv' \
+    "$(printf 'https://127.0.0.1:%s/tls-hook\t%s' "$SINK_PORT" "$TLSD/ca.crt")"
+
+use_node "$A"
+post /v1/alerts '{"incident":"it-tls","level":"situational_awareness","detector":"d","detector_version":"1","score":0.3,"signals":[]}'
+ID_TLS_ALERT=$(jqb .id)
+copy_records "$A" "$P"
+OUT3=$TMP/sink3.jsonl
+check "the alert is delivered over https" wait_for 10 lines_ge "$OUT3" 1
+expect_eq "the receiver verified it: the alert it is about" "alert $ID_TLS_ALERT" "$(jq -r '"\(.event) \(.record.id)"' "$OUT3" | head -1)"
+check "the receiver's side was TLS 1.2 or 1.3" grep -qE 'sink: TLS: TLSv1\.[23]' "$TMP/sink3.log"
+check_not "no handshake failed" grep -q 'TLS handshake failed' "$TMP/sink3.log"
+
+# ---- Signals that turn blocking later (over https still). Feedback: the platform's signal is
+# review; the agency agrees with it; with block_min_agree 1 it now blocks and is delivered,
+# once (a second agreement changes nothing).
+use_node "$P"
+LMD5=$(rand_hex 16)
+post /v1/signals "{\"type\":\"md5\",\"value\":\"$LMD5\"}"
+expect_code "the platform publishes a signal" 201
+ID_LATER=$(jqb .id)
+get "/v1/lookup?type=md5&value=$LMD5"
+expect_jq "it is review here at first" .verdict review
+copy_records "$P" "$A"
+use_node "$A"
+post /v1/feedback "{\"target\":\"$ID_LATER\",\"verdict\":\"agree\"}"
+expect_code "the agency agrees with it" 201
+copy_records "$A" "$P"
+use_node "$P"
+get "/v1/lookup?type=md5&value=$LMD5"
+expect_jq "it is block now (agreed)" '[.verdict, .matches[0].rule] | @tsv' $'block\tagreed'
+check "it is delivered as a blocking signal" wait_for 10 grep -q "\"id\":\"$ID_LATER\"" "$OUT3"
+expect_eq "as blocking_signal, with its verdict and rule now" "blocking_signal block agreed" \
+    "$(jq -r "select(.record.id == \"$ID_LATER\") | \"\(.event) \(.record.verdict) \(.record.rule)\"" "$OUT3")"
+use_node "$A"
+post /v1/feedback "{\"target\":\"$ID_LATER\",\"verdict\":\"agree\"}"
+expect_code "the agency agrees again" 201
+copy_records "$A" "$P"
+
+# Escalation: a platform's signal filed under an incident that only a platform's detector has
+# raised (review); the agency escalates the incident to content_incident: it blocks (rule
+# incident) and is delivered once, alongside the incident record; a second escalation delivers
+# the incident record and not the signal again.
+use_node "$P"
+post /v1/alerts '{"incident":"it-later","level":"situational_awareness","detector":"upload-scan","detector_version":"3","score":0.8,"signals":[]}'
+expect_code "the platform's detector raises an alert" 201
+EMD5=$(rand_hex 16)
+post /v1/signals "{\"type\":\"md5\",\"value\":\"$EMD5\",\"incident\":\"it-later\"}"
+expect_code "the platform files a signal under the incident" 201
+ID_ESC=$(jqb .id)
+get "/v1/lookup?type=md5&value=$EMD5"
+expect_jq "it is review (the incident is not confirmed)" .verdict review
+copy_records "$P" "$A"
+use_node "$A"
+post /v1/incidents '{"incident":"it-later","action":"escalate","level":"content_incident","note":"verified"}'
+expect_code "the agency escalates the incident" 201
+ID_ESC_INC=$(jqb .id)
+copy_records "$A" "$P"
+use_node "$P"
+get "/v1/lookup?type=md5&value=$EMD5"
+expect_jq "the signal is block now (incident)" '[.verdict, .matches[0].rule] | @tsv' $'block\tincident'
+check "the escalated signal is delivered" wait_for 10 grep -q "\"id\":\"$ID_ESC\"" "$OUT3"
+check "so is the incident record" wait_for 10 grep -q "\"id\":\"$ID_ESC_INC\"" "$OUT3"
+use_node "$A"
+post /v1/incidents '{"incident":"it-later","action":"escalate","level":"content_incident_protocol","note":"spreading"}'
+ID_ESC_INC2=$(jqb .id)
+copy_records "$A" "$P"
+check "the second escalation is delivered" wait_for 10 grep -q "\"id\":\"$ID_ESC_INC2\"" "$OUT3"
+sleep 1
+expect_eq "the signal turned block by feedback was delivered once" 1 "$(grep -c "\"id\":\"$ID_LATER\"" "$OUT3")"
+expect_eq "the signal turned block by the escalation was delivered once" 1 "$(grep -c "\"id\":\"$ID_ESC\"" "$OUT3")"
+expect_eq "the escalated signal's delivery says block, rule incident" "blocking_signal block incident" \
+    "$(jq -r "select(.record.id == \"$ID_ESC\") | \"\(.event) \(.record.verdict) \(.record.rule)\"" "$OUT3")"
+use_node "$P"
+get /v1/webhook
+expect_jq "GET /v1/webhook counts the re-decisions: 2 feedback, 2 newly blocking, none cut" \
+    '.blocking | [.feedback, .turned_blocking, .cut, (.incident_changes >= 2), (.rechecked >= 1), (.checks >= 2)] | @tsv' \
+    $'2\t2\t0\ttrue\ttrue\ttrue'
+expect_eq "nothing dead-lettered over https" "0 0" \
+    "$(metric 'gifnet_webhook_dead_letters_total{event="blocking_signal",reason="attempts"}') $(metric 'gifnet_webhook_dead_letters_total{event="alert",reason="attempts"}')"
+
+# ---- Receivers that must be refused. Each: the node's attempts fail with the reason, the
+# delivery is dead-lettered after max_attempts (2), the node keeps serving.
+# refused_case NAME DESCRIPTION ERROR_REGEX SINK_ARGS...
+refused_case() {
+    local name=$1 what=$2 want=$3
+    shift 3
+    stop_node "$P"
+    start_sink "$name" "$@"
+    ini_set "$P" webhook url "https://127.0.0.1:$SINK_PORT/tls-hook"
+    start_node "$P" || finish
+    use_node "$P"
+    local before
+    before=$(metric 'gifnet_webhook_dead_letters_total{event="alert",reason="attempts"}')
+    use_node "$A"
+    post /v1/alerts '{"incident":"it-tls","level":"situational_awareness","detector":"d","detector_version":"1","score":0.4,"signals":[]}'
+    local id
+    id=$(jqb .id)
+    copy_records "$A" "$P"
+    use_node "$P"
+    check "$what: the delivery is dead-lettered" \
+        wait_for 15 metric_is 'gifnet_webhook_dead_letters_total{event="alert",reason="attempts"}' "$((before + 1))"
+    get /v1/webhook
+    expect_jq "$what: the dead letter names the record, 2 attempts and the reason" \
+        ".dead[0] | [.record, .attempts, (.error | test(\"$want\"))] | @tsv" "$(printf '%s\t2\ttrue' "$id")"
+    expect_eq "$what: 2 failed attempts counted" "2 2" \
+        "$(metric 'gifnet_webhook_attempts_total{event="alert"}') $(metric 'gifnet_webhook_failures_total{event="alert"}')"
+    check "$what: the log gives the reason" grep -qE "webhook.*$want" "$P/gifd.log"
+    check_not "$what: the receiver got no request" test -s "$TMP/$name.jsonl"
+    get /v1/status
+    expect_code "$what: the node keeps serving" 200
+}
+refused_case sink4 "a self-signed receiver certificate" "certificate does not verify: self-signed certificate" \
+    --cert "$TLSD/self.crt" --key "$TLSD/self.key"
+check "the receiver saw the node refuse its certificate (an alert in the handshake)" \
+    grep -qE 'TLS handshake failed: .*(unknown ca|bad certificate)' "$TMP/sink4.log"
+refused_case sink5 "a certificate for another host" "certificate is not for address '127.0.0.1'" \
+    --cert "$TLSD/otherhost.crt" --key "$TLSD/otherhost.key"
+check "the log warns that the receiver was refused" grep -q "refusing the receiver 127.0.0.1:$SINK_PORT: the server's certificate is not for address '127.0.0.1'" "$P/gifd.log"
+sed -i '/^ca_file = /d' "$P/gifd.ini"
+refused_case sink6 "the system trust store (the test CA is not in it)" "does not verify: unable to get local issuer certificate" \
+    --cert "$TLSD/good.crt" --key "$TLSD/good.key"
+check "the log says the system's CAs are trusted" grep -q "(TLS, trusting the system's CAs)" "$P/gifd.log"
+get "/v1/lookup?type=md5&value=$EMD5"
+expect_jq "lookups still answer after the refusals" .verdict block
 
 finish

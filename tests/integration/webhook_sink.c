@@ -5,12 +5,16 @@
  * within 5 minutes of now), and appends each verified body as one line to the output file.
  *
  *   webhook_sink --secret S --out FILE [--port N] [--port-file F] [--fail N] [--hang]
+ *                [--cert PEM --key PEM]
  *
  * --port 0 (the default) takes a free port and writes it to --port-file. --fail N answers
  * 500 to the first N requests (counted whether or not they verify). A request that does not
  * verify is answered 401 and its reason goes to stderr; every request is logged there. --hang
- * reads the first request and never answers (a receiver that stalls). The
- * HMAC here is OpenSSL's, independent of gifd's (libsodium's).
+ * reads the first request and never answers (a receiver that stalls). With --cert and --key
+ * the sink speaks https (TLS 1.2 or 1.3, that certificate chain and key; it asks for no client
+ * certificate): each connection's handshake is logged ("TLS: TLSv1.3 ..." or "TLS handshake
+ * failed: <OpenSSL's reason>", which names the alert a client that refused the certificate
+ * sent). The HMAC here is OpenSSL's, independent of gifd's (libsodium's).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -18,7 +22,9 @@
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/err.h>
 #include <openssl/hmac.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +42,7 @@
 static void usage(void)
 {
     fprintf(stderr, "usage: webhook_sink --secret S --out FILE [--port N] [--port-file F] "
-                    "[--fail N] [--hang]\n");
+                    "[--fail N] [--hang] [--cert PEM --key PEM]\n");
     exit(2);
 }
 
@@ -62,14 +68,37 @@ static const char *header(char *head, const char *name, char *out, size_t outlen
     return NULL;
 }
 
-static void answer(int fd, int code, const char *reason)
+/* One connection: a socket, and its TLS session in https mode. */
+struct io {
+    int fd;
+    SSL *ssl;
+};
+
+static ssize_t io_read(struct io *c, void *buf, size_t n)
+{
+    if (!c->ssl) return read(c->fd, buf, n);
+    size_t got = 0;
+    return SSL_read_ex(c->ssl, buf, n, &got) == 1 ? (ssize_t)got : -1;
+}
+
+static void io_write(struct io *c, const void *buf, size_t n)
+{
+    if (c->ssl) {
+        size_t w = 0;
+        SSL_write_ex(c->ssl, buf, n, &w);
+        return;
+    }
+    ssize_t w = write(c->fd, buf, n);
+    (void)w;
+}
+
+static void answer(struct io *c, int code, const char *reason)
 {
     char buf[256];
     int n =
         snprintf(buf, sizeof buf,
                  "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", code, reason);
-    ssize_t w = write(fd, buf, (size_t)n);
-    (void)w;
+    io_write(c, buf, (size_t)n);
 }
 
 /* Checks the signature; returns NULL when it verifies, else why not. */
@@ -111,15 +140,14 @@ static const char *verify(const char *secret, const char *ts, const char *sig, c
 
 static int hang;
 
-static void serve(int fd, const char *secret, const char *out, long *count, long fail_first)
+static void serve(struct io *conn, const char *secret, const char *out, long *count,
+                  long fail_first)
 {
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     char *buf = malloc(HEAD_MAX + 1);
     size_t got = 0;
     char *body_start = NULL;
     while (!body_start && got < HEAD_MAX) {
-        ssize_t r = read(fd, buf + got, HEAD_MAX - got);
+        ssize_t r = io_read(conn, buf + got, HEAD_MAX - got);
         if (r <= 0) break;
         got += (size_t)r;
         buf[got] = '\0';
@@ -142,7 +170,7 @@ static void serve(int fd, const char *secret, const char *out, long *count, long
     const char *pdl = header(buf, "X-Gifnet-Delivery", dl, sizeof dl);
     if (len < 0 || len > BODY_MAX) {
         fprintf(stderr, "sink: request %ld: no usable Content-Length\n", *count);
-        answer(fd, 400, "Bad Request");
+        answer(conn, 400, "Bad Request");
         free(buf);
         return;
     }
@@ -151,7 +179,7 @@ static void serve(int fd, const char *secret, const char *out, long *count, long
     if (have > (size_t)len) have = (size_t)len;
     memcpy(body, body_start, have);
     while (have < (size_t)len) {
-        ssize_t r = read(fd, body + have, (size_t)len - have);
+        ssize_t r = io_read(conn, body + have, (size_t)len - have);
         if (r <= 0) break;
         have += (size_t)r;
     }
@@ -171,7 +199,7 @@ static void serve(int fd, const char *secret, const char *out, long *count, long
     if (*count <= fail_first) {
         fprintf(stderr, "sink: request %ld (%s %s): answering 500 as told\n", *count,
                 pev ? pev : "?", pdl ? pdl : "?");
-        answer(fd, 500, "Internal Server Error");
+        answer(conn, 500, "Internal Server Error");
         free(body);
         return;
     }
@@ -179,7 +207,7 @@ static void serve(int fd, const char *secret, const char *out, long *count, long
     if (why) {
         fprintf(stderr, "sink: request %ld (%s %s) refused: %s\n", *count, pev ? pev : "?",
                 pdl ? pdl : "?", why);
-        answer(fd, 401, "Unauthorized");
+        answer(conn, 401, "Unauthorized");
         free(body);
         return;
     }
@@ -191,13 +219,13 @@ static void serve(int fd, const char *secret, const char *out, long *count, long
     }
     fprintf(stderr, "sink: request %ld (%s %s) verified\n", *count, pev ? pev : "?",
             pdl ? pdl : "?");
-    answer(fd, f ? 204 : 500, f ? "No Content" : "Internal Server Error");
+    answer(conn, f ? 204 : 500, f ? "No Content" : "Internal Server Error");
     free(body);
 }
 
 int main(int argc, char **argv)
 {
-    const char *secret = NULL, *out = NULL, *port_file = NULL;
+    const char *secret = NULL, *out = NULL, *port_file = NULL, *cert = NULL, *key = NULL;
     long port = 0, fail_first = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--hang") == 0) {
@@ -215,11 +243,27 @@ int main(int argc, char **argv)
             port_file = argv[++i];
         else if (strcmp(argv[i], "--fail") == 0)
             fail_first = atol(argv[++i]);
+        else if (strcmp(argv[i], "--cert") == 0)
+            cert = argv[++i];
+        else if (strcmp(argv[i], "--key") == 0)
+            key = argv[++i];
         else
             usage();
     }
-    if (!secret || !out || port < 0 || port > 65535) usage();
+    if (!secret || !out || port < 0 || port > 65535 || !cert != !key) usage();
     signal(SIGPIPE, SIG_IGN);
+    SSL_CTX *tls = NULL;
+    if (cert) {
+        tls = SSL_CTX_new(TLS_server_method());
+        if (!tls || SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION) != 1 ||
+            SSL_CTX_use_certificate_chain_file(tls, cert) != 1 ||
+            SSL_CTX_use_PrivateKey_file(tls, key, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(tls) != 1) {
+            fprintf(stderr, "sink: cannot use %s and %s: %s\n", cert, key,
+                    ERR_reason_error_string(ERR_get_error()));
+            return 1;
+        }
+    }
     int ls = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -240,7 +284,8 @@ int main(int argc, char **argv)
         fclose(f);
         rename(tmp, port_file);
     }
-    fprintf(stderr, "sink: listening on 127.0.0.1:%d\n", ntohs(sa.sin_port));
+    fprintf(stderr, "sink: listening on 127.0.0.1:%d%s\n", ntohs(sa.sin_port),
+            tls ? " (https)" : "");
     long count = 0;
     for (;;) {
         int fd = accept(ls, NULL, NULL);
@@ -249,7 +294,26 @@ int main(int argc, char **argv)
             fprintf(stderr, "sink: accept: %s\n", strerror(errno));
             return 1;
         }
-        serve(fd, secret, out, &count, fail_first);
+        struct timeval tv = {10, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        struct io c = {fd, NULL};
+        if (tls) {
+            ERR_clear_error();
+            c.ssl = SSL_new(tls);
+            if (!c.ssl || SSL_set_fd(c.ssl, fd) != 1 || SSL_accept(c.ssl) != 1) {
+                unsigned long e = ERR_get_error();
+                fprintf(stderr, "sink: TLS handshake failed: %s\n",
+                        e ? ERR_reason_error_string(e) : "connection closed");
+                SSL_free(c.ssl);
+                close(fd);
+                continue;
+            }
+            fprintf(stderr, "sink: TLS: %s %s\n", SSL_get_version(c.ssl),
+                    SSL_get_cipher_name(c.ssl));
+        }
+        serve(&c, secret, out, &count, fail_first);
+        if (c.ssl) SSL_shutdown(c.ssl);
+        SSL_free(c.ssl);
         close(fd);
     }
 }

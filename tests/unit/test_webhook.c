@@ -1,7 +1,9 @@
 /*
  * The webhook's pure parts: the signature (against HMAC-SHA256 values computed once with
  * `openssl dgst -sha256 -hmac`), the backoff schedule and its jitter bounds, the queue's
- * priority and overflow, URL and event-list parsing, and the [webhook] config section.
+ * priority and overflow, URL and event-list parsing, the [webhook] config section (https and
+ * ca_file included), and what decides that a signal turned blocking later: the set of signals
+ * already queued, the table of incident states, and the verdict before and after a change.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <sodium.h>
 
 #include "node/config.h"
+#include "node/policy.h"
 #include "node/webhook.h"
 #include "util/gif.h"
 
@@ -162,12 +166,14 @@ static void url_ok(const char *url, const char *host, int port, const char *path
 {
     struct webhook_config c;
     memset(&c, 0, sizeof c);
+    c.tls = strncmp(url, "http:", 5) == 0; /* the opposite of what it should become */
     char why[200];
     if (webhook_url_parse(url, &c, why, sizeof why) != 0) fail_msg("'%s' refused: %s", url, why);
     assert_string_equal(c.host, host);
     assert_int_equal(c.port, port);
     assert_string_equal(c.path, path);
     assert_string_equal(c.url, url);
+    assert_int_equal(c.tls, strncasecmp(url, "https:", 6) == 0);
 }
 
 static void url_bad(const char *url, const char *why_has)
@@ -188,9 +194,15 @@ static void test_url(void **state)
     url_ok("http://siem?k=v", "siem", 80, "/?k=v");
     url_ok("http://[::1]:7000/h", "::1", 7000, "/h");
     url_ok("http://[2001:db8::5]/", "2001:db8::5", 80, "/");
-    url_bad("https://siem.example/hook", "https is not supported");
-    url_bad("ftp://x/y", "not an http:// URL");
-    url_bad("siem:80/x", "not an http:// URL");
+    /* https: port 443 unless given. */
+    url_ok("https://siem.example/hook", "siem.example", 443, "/hook");
+    url_ok("HTTPS://127.0.0.1:8443", "127.0.0.1", 8443, "/");
+    url_ok("https://[::1]/in?x=y", "::1", 443, "/in?x=y");
+    url_bad("https://", "no host");
+    url_bad("https://h:99999/", "not 1 to 65535");
+    url_bad("ftp://x/y", "not an http:// or https:// URL");
+    url_bad("httpss://x/y", "not an http:// or https:// URL");
+    url_bad("siem:80/x", "not an http:// or https:// URL");
     url_bad("http:///x", "no host");
     url_bad("http://:80/x", "no host");
     url_bad("http://h:0/", "not 1 to 65535");
@@ -288,10 +300,51 @@ static void test_config(void **state)
     assert_int_equal(c->webhook.timeout_ms, 250);
     assert_int_equal(c->webhook.max_attempts, 3);
     assert_int_equal(c->webhook.queue_max, 7);
+    assert_false(c->webhook.tls);
+    assert_string_equal(c->webhook.ca_file, "");
+
+    /* https with the system's trust store (no ca_file), then with a CA file: a relative path
+     * is taken from the config file's directory, an absolute one as it is. */
+    if (load(REQUIRED "[webhook]\nurl = https://hooks.example.org/in\n"
+                      "secret = 0123456789abcdefXYZ\n",
+             c, err, sizeof err))
+        fail_msg("%s", err);
+    assert_true(c->webhook.tls);
+    assert_int_equal(c->webhook.port, 443);
+    assert_string_equal(c->webhook.host, "hooks.example.org");
+    assert_string_equal(c->webhook.ca_file, "");
+    if (load(REQUIRED "[webhook]\nca_file = tls/receiver-ca.pem\n"
+                      "url = https://127.0.0.1:8443/in\nsecret = 0123456789abcdefXYZ\n",
+             c, err, sizeof err))
+        fail_msg("%s", err);
+    assert_true(c->webhook.tls);
+    assert_int_equal(c->webhook.port, 8443);
+    assert_non_null(strstr(c->webhook.ca_file, "/gif_test_webhook_"));
+    const char *tail = "/tls/receiver-ca.pem";
+    size_t cl = strlen(c->webhook.ca_file), tl = strlen(tail);
+    assert_true(cl > tl);
+    assert_string_equal(c->webhook.ca_file + cl - tl, tail);
+    if (load(REQUIRED "[webhook]\nurl = https://127.0.0.1/in\nsecret = 0123456789abcdefXYZ\n"
+                      "ca_file = /etc/gifd/receiver-ca.pem\n",
+             c, err, sizeof err))
+        fail_msg("%s", err);
+    assert_string_equal(c->webhook.ca_file, "/etc/gifd/receiver-ca.pem");
+    /* A second url replaces the first, scheme included. */
+    if (load(REQUIRED "[webhook]\nurl = https://a/in\nurl = http://b/in\n"
+                      "secret = 0123456789abcdefXYZ\n",
+             c, err, sizeof err))
+        fail_msg("%s", err);
+    assert_false(c->webhook.tls);
+    assert_int_equal(c->webhook.port, 80);
     free(c);
 
     config_bad("url = http://127.0.0.1:9000/in\n", "[webhook] secret: required when url is set");
-    config_bad("url = https://siem/in\n", "gifd.ini:6: [webhook] url: 'https://siem/in': https");
+    config_bad("url = ftp://siem/in\n", "gifd.ini:6: [webhook] url: 'ftp://siem/in': not an http");
+    /* ca_file: only with https, never empty. */
+    config_bad("url = http://127.0.0.1:9000/in\nsecret = 0123456789abcdefXYZ\nca_file = ca.pem\n",
+               "[webhook] ca_file: only used with an https:// url");
+    config_bad("ca_file = ca.pem\n", "[webhook] ca_file: only used with an https:// url");
+    config_bad("ca_file =\n", "gifd.ini:6: [webhook] ca_file: must not be empty");
     config_bad("secret = short\n", "[webhook] secret: too short (5 characters");
     config_bad("secret = has a space in it here\n", "space");
     config_bad("events = alerts, everything\n", "[webhook] events: 'everything' is not an event");
@@ -308,12 +361,160 @@ static void test_config(void **state)
     free(c2);
 }
 
+/* ---- Signals that turn blocking later. */
+
+static void test_seen(void **state)
+{
+    (void)state;
+    assert_null(webhook_seen_new(0));
+    /* One bucket: it holds WEBHOOK_SEEN_WAYS ids, then forgets the oldest for each new one. */
+    struct webhook_seen *s = webhook_seen_new(1);
+    assert_non_null(s);
+    uint8_t ids[WEBHOOK_SEEN_WAYS + 2][PROTO_ID_LEN];
+    for (size_t i = 0; i < GIF_ARRAY_LEN(ids); i++)
+        randombytes_buf(ids[i], PROTO_ID_LEN);
+    for (size_t i = 0; i < WEBHOOK_SEEN_WAYS; i++) {
+        assert_false(webhook_seen_has(s, ids[i]));
+        webhook_seen_add(s, ids[i]);
+        assert_true(webhook_seen_has(s, ids[i]));
+    }
+    webhook_seen_add(s, ids[3]); /* already there: nothing forgotten */
+    assert_int_equal(webhook_seen_count(s), WEBHOOK_SEEN_WAYS);
+    for (size_t i = 0; i < WEBHOOK_SEEN_WAYS; i++)
+        assert_true(webhook_seen_has(s, ids[i]));
+    webhook_seen_add(s, ids[WEBHOOK_SEEN_WAYS]);
+    assert_false(webhook_seen_has(s, ids[0]));
+    webhook_seen_add(s, ids[WEBHOOK_SEEN_WAYS + 1]);
+    assert_false(webhook_seen_has(s, ids[1]));
+    for (size_t i = 2; i < GIF_ARRAY_LEN(ids); i++)
+        assert_true(webhook_seen_has(s, ids[i]));
+    assert_int_equal(webhook_seen_count(s), WEBHOOK_SEEN_WAYS);
+    webhook_seen_free(s);
+
+    /* Spread out: 1,000 ids in 4,096 buckets are all kept (a bucket overflowing is about one
+     * chance in 10^11), and ids never added are not found. */
+    s = webhook_seen_new(4096);
+    uint8_t(*many)[PROTO_ID_LEN] = malloc(1000 * PROTO_ID_LEN);
+    randombytes_buf(many, 1000 * PROTO_ID_LEN);
+    for (size_t i = 0; i < 1000; i++)
+        webhook_seen_add(s, many[i]);
+    assert_int_equal(webhook_seen_count(s), 1000);
+    for (size_t i = 0; i < 1000; i++)
+        assert_true(webhook_seen_has(s, many[i]));
+    for (size_t i = 0; i < 1000; i++) {
+        uint8_t other[PROTO_ID_LEN];
+        randombytes_buf(other, sizeof other);
+        assert_false(webhook_seen_has(s, other));
+    }
+    free(many);
+    webhook_seen_free(s);
+}
+
+static void test_incidents(void **state)
+{
+    (void)state;
+    struct webhook_incidents t;
+    memset(&t, 0, sizeof t);
+    t.max = 3;
+    const struct webhook_incstate open2 = {PROTO_LEVEL_INCIDENT, true, false},
+                                  open3 = {PROTO_LEVEL_PROTOCOL, true, false},
+                                  alert1 = {1, false, false};
+    struct webhook_incstate before = {9, true, true};
+    /* New incidents: before is the state of none. */
+    assert_int_equal(webhook_incidents_put(&t, "chc", 3, &alert1, &before), 0);
+    assert_int_equal(before.level, 0);
+    assert_false(before.confirmed);
+    assert_false(before.concluded);
+    assert_int_equal(webhook_incidents_put(&t, "ch", 2, &open2, &before), 0);
+    /* Known ones: the state they had. */
+    assert_int_equal(webhook_incidents_put(&t, "chc", 3, &open3, &before), 1);
+    assert_int_equal(before.level, 1);
+    assert_false(before.confirmed);
+    assert_int_equal(webhook_incidents_put(&t, "chc", 3, &open2, &before), 1);
+    assert_int_equal(before.level, PROTO_LEVEL_PROTOCOL);
+    assert_true(before.confirmed);
+    assert_int_equal(webhook_incidents_put(&t, "ch", 2, &open2, &before), 1);
+    assert_int_equal(before.level, PROTO_LEVEL_INCIDENT);
+    /* Sorted by id, a prefix first. */
+    assert_int_equal(webhook_incidents_put(&t, "a", 1, &open2, &before), 0);
+    assert_int_equal(t.n, 3);
+    assert_memory_equal(t.v[0].id, "a", 1);
+    assert_memory_equal(t.v[1].id, "ch", 2);
+    assert_memory_equal(t.v[2].id, "chc", 3);
+    /* Full: a fourth is not known, and from then on no new one is (it may be an old one the
+     * table had no room for); those it holds still are. */
+    assert_false(t.full);
+    assert_int_equal(webhook_incidents_put(&t, "d", 1, &open2, &before), -1);
+    assert_true(t.full);
+    assert_int_equal(webhook_incidents_put(&t, "a", 1, &open3, &before), 1);
+    assert_int_equal(webhook_incidents_put(&t, "0", 1, &open3, &before), -1);
+    assert_int_equal(webhook_incidents_put(&t, "", 0, &open3, &before), -1);
+    webhook_incidents_free(&t);
+    assert_null(t.v);
+    assert_int_equal(t.n, 0);
+}
+
+static void test_turned_block(void **state)
+{
+    (void)state;
+    struct node_config *c = malloc(sizeof *c);
+    config_defaults(c); /* block: agency role, incident >= content_incident, 2 agreeing */
+    const struct policy_config *p = &c->policy;
+    const struct webhook_incstate none = {0, false, false},
+                                  unconfirmed = {PROTO_LEVEL_PROTOCOL, false, false},
+                                  sa = {PROTO_LEVEL_SITUATIONAL, true, false},
+                                  incident = {PROTO_LEVEL_INCIDENT, true, false};
+    /* A platform's signal under an incident an agency just escalated to content_incident. */
+    struct policy_input in = {.role = PROTO_ROLE_PLATFORM,
+                              .member = true,
+                              .distance = -1,
+                              .incident_level = PROTO_LEVEL_INCIDENT,
+                              .incident_confirmed = true};
+    assert_true(webhook_turned_block(p, &in, NULL));
+    assert_true(webhook_turned_block(p, &in, &none));
+    assert_true(webhook_turned_block(p, &in, &unconfirmed));
+    assert_true(webhook_turned_block(p, &in, &sa));
+    assert_false(webhook_turned_block(p, &in, &incident)); /* it blocked before: no change */
+    /* Concluded: review, nothing to deliver. */
+    in.incident_concluded = true;
+    assert_false(webhook_turned_block(p, &in, NULL));
+    assert_false(webhook_turned_block(p, &in, &none));
+    in.incident_concluded = false;
+    /* Disputed by two organisations: review whatever the incident. */
+    in.orgs_dispute = 2;
+    assert_false(webhook_turned_block(p, &in, &none));
+    in.orgs_dispute = 0;
+    /* Two agreeing: it blocked before the incident changed. */
+    in.orgs_agree = 2;
+    assert_true(webhook_turned_block(p, &in, NULL));
+    assert_false(webhook_turned_block(p, &in, &none));
+    in.orgs_agree = 0;
+    /* An agency's signal blocks by role, incident or not. */
+    in.role = PROTO_ROLE_AGENCY;
+    assert_false(webhook_turned_block(p, &in, &none));
+    /* With a rule that sends the crisis's highest level to review, de-escalating an agency's
+     * signal's incident turns it block. */
+    char why[200];
+    if (policy_rule_parse("peak: review if incident >= content_incident_protocol",
+                          &c->policy.rules[0], why, sizeof why))
+        fail_msg("%s", why);
+    c->policy.nrules = 1;
+    const struct webhook_incstate peak = {PROTO_LEVEL_PROTOCOL, true, false};
+    assert_true(webhook_turned_block(p, &in, &peak));
+    in.incident_level = PROTO_LEVEL_PROTOCOL;
+    assert_false(webhook_turned_block(p, &in, &incident)); /* escalated to it: review now */
+    free(c);
+}
+
 int main(void)
 {
     if (sodium_init() < 0) return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sign), cmocka_unit_test(test_backoff), cmocka_unit_test(test_queue),
-        cmocka_unit_test(test_url),  cmocka_unit_test(test_events),  cmocka_unit_test(test_config),
+        cmocka_unit_test(test_sign),         cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_queue),        cmocka_unit_test(test_url),
+        cmocka_unit_test(test_events),       cmocka_unit_test(test_config),
+        cmocka_unit_test(test_seen),         cmocka_unit_test(test_incidents),
+        cmocka_unit_test(test_turned_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
