@@ -18,10 +18,14 @@ const char ctl_export_help[] =
     "                   offline and 'gifctl import' can load it into another node\n"
     "  csv              signals only: signal_type,signal,labels,origin_org,time,id (labels\n"
     "                   ';'-separated; vpdq signals are left out: use jsonl for them)\n"
-    "  stix             signals as a STIX 2.1 bundle: an indicator each (file-hash patterns\n"
-    "                   for md5 and sha256; pdq, vpdq and url hashes through gifnet's STIX\n"
-    "                   extension), identities for the origin organisations\n"
-    "  misp             signals as MISP JSON events, one per origin organisation and incident\n"
+    "  stix             signals, alerts and incident records as a STIX 2.1 bundle: an\n"
+    "                   indicator per signal (file-hash patterns for md5 and sha256; pdq, vpdq\n"
+    "                   and url hashes through gifnet's STIX extension), an incident object\n"
+    "                   per incident, an alert as a sighting of it (and an indicator per hash\n"
+    "                   carried), an incident record as a note on it, identities for the\n"
+    "                   origin organisations\n"
+    "  misp             signals, alerts and incident records as MISP JSON events, one per\n"
+    "                   origin organisation and incident (threat level from its tier)\n"
     "  te-csv           signals as python-threatexchange CSV (collab,signal_type,signal_str,\n"
     "                   category,tags); url signals are left out (only their hash is known)\n"
     "The same records always give the same bytes (ids derive from record ids); retracted\n"
@@ -188,6 +192,7 @@ int ctl_export(struct ctl_ctx *c, int argc, char **argv)
     struct export_run x = {.f = f, .name = out ? tmp : "standard output", .csv = csv, .w = w};
     int ec = ctl_feed_walk(c, after, export_record, &x);
     unsigned long records = x.records, written = x.written, skipped = x.skipped;
+    unsigned long alerts = 0, incidents = 0;
     if (w) {
         struct ix_write_stats ws;
         if (ec == CTL_OK && ix_writer_finish(w, &ws) != 0) {
@@ -198,6 +203,8 @@ int ctl_export(struct ctl_ctx *c, int argc, char **argv)
         if (ec == CTL_OK) {
             written = ws.written;
             skipped = ws.skipped;
+            alerts = ws.alerts;
+            incidents = ws.incidents;
         }
     }
     if (out) {
@@ -217,12 +224,20 @@ int ctl_export(struct ctl_ctx *c, int argc, char **argv)
         json_t *s = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "out", out, "format", format,
                               "records", (json_int_t)records, "written", (json_int_t)written,
                               csv ? "skipped_vpdq" : "skipped", (json_int_t)skipped, "next", after);
+        if (s && (fmt == IX_STIX || fmt == IX_MISP)) {
+            json_object_set_new(s, "alerts", json_integer((json_int_t)alerts));
+            json_object_set_new(s, "incident_records", json_integer((json_int_t)incidents));
+        }
         ctl_print_json(s);
         json_decref(s);
     } else {
-        fprintf(stderr, "exported %lu %s from %lu records%s%s; next cursor %s\n", written,
-                fmt == IX_JSONL ? "records" : "signals", records, out ? " to " : "", out ? out : "",
-                after);
+        char more[96] = "";
+        if (fmt == IX_STIX || fmt == IX_MISP)
+            snprintf(more, sizeof more, ", %lu alert%s, %lu incident record%s", alerts,
+                     alerts == 1 ? "" : "s", incidents, incidents == 1 ? "" : "s");
+        fprintf(stderr, "exported %lu %s%s from %lu records%s%s; next cursor %s\n", written,
+                fmt == IX_JSONL ? "records" : "signals", more, records, out ? " to " : "",
+                out ? out : "", after);
         if (skipped && csv)
             fprintf(stderr, "left out %lu vpdq signals (CSV has no form for frame lists)\n",
                     skipped);

@@ -1,5 +1,6 @@
 /*
- * gifctl interchange: other tools' formats for signals (docs/interchange.md).
+ * gifctl interchange: other tools' formats for signals, alerts and incident records
+ * (docs/interchange.md).
  *
  *   STIX 2.1 bundles       ix_stix.c   indicators with file-hash patterns; a gifnet property
  *                                      extension for what STIX cannot say (pdq, vpdq, incident)
@@ -149,15 +150,17 @@ void ix_uuid5(char out[37], const char *name);
 
 struct ix_writer;
 struct ix_write_stats {
-    unsigned long records; /* records seen */
-    unsigned long written; /* signals written */
-    unsigned long skipped; /* signals the format cannot hold (te-csv: url) */
+    unsigned long records;   /* records seen */
+    unsigned long written;   /* signals written */
+    unsigned long skipped;   /* signals the format cannot hold (te-csv: url) */
+    unsigned long alerts;    /* alerts written (STIX, MISP) */
+    unsigned long incidents; /* incident records written (STIX, MISP) */
 };
 /* A writer of fmt (IX_STIX, IX_MISP, IX_TECSV) to f. members is GET /v1/members' answer (may
  * be NULL): organisations and roles for STIX identities. Returns NULL on bad fmt or memory. */
 struct ix_writer *ix_writer_new(enum ix_format fmt, FILE *f, const json_t *members);
-/* One record object of GET /v1/records; records other than signals are passed over. Returns
- * 0 or -1 (out of memory). */
+/* One record object of GET /v1/records: signals, and for STIX and MISP alerts and incident
+ * records too; other kinds are passed over. Returns 0 or -1 (out of memory). */
 int ix_writer_add(struct ix_writer *w, const json_t *rec);
 /* Writes what is held and the trailer. Returns 0 or -1 (a write error). */
 int ix_writer_finish(struct ix_writer *w, struct ix_write_stats *st);

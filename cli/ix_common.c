@@ -223,6 +223,11 @@ bool ix_gifnet_tag(json_t *sig, const char *tag, char *stype_hint, size_t hintle
                strcmp(key, "origin") == 0 || strcmp(key, "source") == 0 ||
                strcmp(key, "verified") == 0) {
         /* informational: the distance is the matcher's; verified is the importer's to say */
+    } else if (strcmp(key, "alert") == 0 || strcmp(key, "kind") == 0 ||
+               strcmp(key, "level") == 0 || strcmp(key, "status") == 0 ||
+               strcmp(key, "action") == 0 || strcmp(key, "detector") == 0 ||
+               strcmp(key, "detector_version") == 0 || strcmp(key, "score") == 0) {
+        /* informational: alerts and incident records are exported, not imported */
     } else {
         *bad = "unknown gifnet tag";
     }
@@ -487,40 +492,155 @@ void ix_emit(const struct ix_sink *s, unsigned long item, json_t *sig, const cha
 
 /* ---- Records of GET /v1/records. */
 
+static const char *nonempty(const json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v && *v ? v : NULL;
+}
+
+/* A signal's own fields, or an alert's carried {type, value}: false when unusable. */
+static bool stype_value_ok(const char *type, const json_t *value)
+{
+    uint8_t st;
+    if (!type || proto_stype_parse(type, &st) != 0) return false;
+    return st == PROTO_ST_VPDQ ? json_is_array(value) : json_is_string(value);
+}
+
 bool ix_rec_get(const json_t *rec, struct ix_rec *r)
 {
     memset(r, 0, sizeof *r);
+    r->confidence = -1;
+    r->score = -1;
     if (!json_is_object(rec)) return false;
     const char *kind = json_string_value(json_object_get(rec, "kind"));
-    if (!kind || strcmp(kind, "signal") != 0) return false;
+    if (!kind) return false;
+    if (strcmp(kind, "signal") == 0)
+        r->kind = IX_K_SIGNAL;
+    else if (strcmp(kind, "alert") == 0)
+        r->kind = IX_K_ALERT;
+    else if (strcmp(kind, "incident") == 0)
+        r->kind = IX_K_INCIDENT;
+    else
+        return false;
     const json_t *b = json_object_get(rec, "body");
     r->id = json_string_value(json_object_get(rec, "id"));
     r->origin = json_string_value(json_object_get(rec, "origin"));
     r->org = json_string_value(json_object_get(rec, "org"));
     r->role = json_string_value(json_object_get(rec, "role"));
     r->time = json_string_value(json_object_get(rec, "time"));
-    r->type = json_string_value(json_object_get(b, "type"));
-    r->value = json_object_get(b, "value");
-    if (!r->id || strlen(r->id) != 64 || !r->origin || strlen(r->origin) != 64 || !r->time ||
-        gif_time_parse(r->time, &r->time_ms) != 0 || !r->type || !r->value)
+    if (!json_is_object(b) || !r->id || strlen(r->id) != 64 || !r->origin ||
+        strlen(r->origin) != 64 || !r->time || gif_time_parse(r->time, &r->time_ms) != 0)
         return false;
     if (!r->org) r->org = "";
+    r->incident = nonempty(b, "incident");
+    if (r->incident && strlen(r->incident) > PROTO_INCIDENT_MAX) return false;
+    r->retracted = json_is_true(json_object_get(rec, "retracted"));
+    if (r->kind != IX_K_SIGNAL) {
+        const char *level = json_string_value(json_object_get(b, "level"));
+        if (!r->incident || !level || proto_level_parse(level, &r->level) != 0) return false;
+        r->note = nonempty(b, "note");
+    }
+    if (r->kind == IX_K_INCIDENT) {
+        const char *action = json_string_value(json_object_get(b, "action"));
+        return action && proto_action_parse(action, &r->action) == 0;
+    }
+    if (r->kind == IX_K_ALERT) {
+        r->detector = nonempty(b, "detector");
+        r->detector_version = nonempty(b, "detector_version");
+        const json_t *sc = json_object_get(b, "score");
+        if (json_is_number(sc) && json_number_value(sc) >= 0 && json_number_value(sc) <= 1)
+            r->score = (int)(json_number_value(sc) * 10000 + 0.5);
+        r->signals = json_object_get(b, "signals");
+        if (r->signals && !json_is_array(r->signals)) return false;
+        size_t i;
+        const json_t *c;
+        json_array_foreach(r->signals, i, c)
+        {
+            if (!stype_value_ok(json_string_value(json_object_get(c, "type")),
+                                json_object_get(c, "value")))
+                return false;
+        }
+        return true;
+    }
+    r->type = json_string_value(json_object_get(b, "type"));
+    r->value = json_object_get(b, "value");
+    if (!r->type || !r->value) return false;
     r->labels = json_object_get(b, "labels");
-    r->entity = json_string_value(json_object_get(b, "entity"));
-    r->incident = json_string_value(json_object_get(b, "incident"));
+    r->entity = nonempty(b, "entity");
     r->content_type = json_string_value(json_object_get(b, "content_type"));
-    r->source = json_string_value(json_object_get(b, "source"));
-    if (r->entity && !*r->entity) r->entity = NULL;
-    if (r->incident && !*r->incident) r->incident = NULL;
-    if (r->source && !*r->source) r->source = NULL;
+    r->source = nonempty(b, "source");
     if (r->content_type && strcmp(r->content_type, "unknown") == 0) r->content_type = NULL;
     r->expires = json_string_value(json_object_get(b, "expires"));
     if (r->expires && gif_time_parse(r->expires, &r->expires_ms) != 0) r->expires = NULL;
     const json_t *c = json_object_get(b, "confidence");
     r->confidence = json_is_integer(c) ? json_integer_value(c) : -1;
     r->verified = json_is_true(json_object_get(b, "verified"));
-    r->retracted = json_is_true(json_object_get(rec, "retracted"));
     return true;
+}
+
+/* ---- Incidents, folded from the records written. */
+
+static struct ix_incident *incident_get(struct ix_writer *w, const char *name)
+{
+    for (size_t i = 0; i < w->nincs; i++)
+        if (strcmp(w->incs[i].name, name) == 0) return &w->incs[i];
+    if (w->nincs == w->cincs) {
+        size_t nc = w->cincs ? 2 * w->cincs : 16;
+        void *p = realloc(w->incs, nc * sizeof *w->incs);
+        if (!p) return NULL;
+        w->incs = p;
+        w->cincs = nc;
+    }
+    struct ix_incident *in = &w->incs[w->nincs];
+    memset(in, 0, sizeof *in);
+    if (!(in->name = strdup(name))) return NULL;
+    w->nincs++;
+    return in;
+}
+
+/* Folds r into the state of the incident it names (docs/protocol.md, kind 7). */
+static int incident_fold(struct ix_writer *w, const struct ix_rec *r)
+{
+    if (!r->incident) return 0;
+    struct ix_incident *in = incident_get(w, r->incident);
+    if (!in) return -1;
+    if (!in->first_ms || r->time_ms < in->first_ms) in->first_ms = r->time_ms;
+    if (r->time_ms > in->last_ms) in->last_ms = r->time_ms;
+    if (r->kind == IX_K_ALERT && r->level > in->alert_level) in->alert_level = r->level;
+    if (r->kind == IX_K_INCIDENT &&
+        (!in->action || r->time_ms > in->action_ms ||
+         (r->time_ms == in->action_ms && strcmp(r->id, in->action_id) > 0))) {
+        in->action = r->action;
+        in->action_level = r->level;
+        in->action_ms = r->time_ms;
+        snprintf(in->action_id, sizeof in->action_id, "%s", r->id);
+    }
+    return 0;
+}
+
+uint8_t ix_incident_level(const struct ix_incident *in)
+{
+    return in->action ? in->action_level : in->alert_level;
+}
+
+bool ix_incident_concluded(const struct ix_incident *in)
+{
+    return in->action == PROTO_ACT_CONCLUDE;
+}
+
+const struct ix_incident *ix_incident_find(const struct ix_writer *w, const char *name)
+{
+    for (size_t i = 0; name && i < w->nincs; i++)
+        if (strcmp(w->incs[i].name, name) == 0) return &w->incs[i];
+    return NULL;
+}
+
+void ix_stix_incident_id(char out[48], const char *name)
+{
+    char n[16 + PROTO_INCIDENT_MAX], uuid[37];
+    snprintf(n, sizeof n, "incident:%s", name);
+    ix_uuid5(uuid, n);
+    snprintf(out, 48, "incident--%s", uuid);
 }
 
 /* ---- Writers. */
@@ -546,11 +666,11 @@ int ix_writer_add(struct ix_writer *w, const json_t *rec)
     if (!ix_rec_get(rec, &r)) return 0;
     switch (w->fmt) {
     case IX_STIX:
-        return ix_stix_add(w, &r);
+        return incident_fold(w, &r) == 0 ? ix_stix_add(w, &r) : -1;
     case IX_MISP:
-        return ix_misp_add(w, &r);
+        return incident_fold(w, &r) == 0 ? ix_misp_add(w, &r) : -1;
     case IX_TECSV:
-        return ix_te_add(w, &r);
+        return r.kind == IX_K_SIGNAL ? ix_te_add(w, &r) : 0;
     default:
         return -1;
     }
@@ -570,6 +690,9 @@ void ix_writer_free(struct ix_writer *w)
 {
     if (!w) return;
     ix_misp_free(w);
+    for (size_t i = 0; i < w->nincs; i++)
+        free(w->incs[i].name);
+    free(w->incs);
     free(w->origins);
     json_decref(w->members);
     free(w);

@@ -1,7 +1,8 @@
 /*
- * MISP JSON: gifnet signals as MISP events and attributes, and attributes back as signals.
+ * MISP JSON: gifnet signals, alerts and incident records as MISP events and attributes, and
+ * attributes back as signals.
  *
- * Writing gathers the signals per (origin, incident): each group becomes one event whose
+ * Writing gathers the records per (origin, incident): each group becomes one event whose
  * creator organisation (Orgc) is the origin's; events are written at the end in a fixed order,
  * as {"response": [{"Event": ...}, ...]}, with name-based UUIDs, so the same feed gives the
  * same bytes. What MISP has no attribute field for (labels, incident, expiry, the signal type
@@ -62,62 +63,11 @@ static void add_tag(json_t *tags, const char *key, const char *value)
     json_array_append_new(tags, json_pack("{s:s}", "name", name));
 }
 
-int ix_misp_add(struct ix_writer *w, const struct ix_rec *r)
+/* Appends an attribute (consumed) to its group's event. */
+static int put_attribute(struct ix_misp_group *g, const struct ix_rec *r, json_t *a)
 {
-    uint8_t st;
-    if (proto_stype_parse(r->type, &st) != 0) return 0;
-    const char *mtype = "hex", *category = "Artifacts dropped";
-    char *value = NULL;
-    if (st == PROTO_ST_VPDQ) {
-        if (!json_is_array(r->value)) return 0;
-        mtype = "text";
-        value = json_dumps(r->value, JSON_COMPACT);
-    } else {
-        if (!json_is_string(r->value)) return 0;
-        value = strdup(json_string_value(r->value));
-        if (st == PROTO_ST_MD5 || st == PROTO_ST_SHA256) {
-            mtype = r->type;
-            category = "Payload delivery";
-        }
-    }
-    if (!value) return -1;
-    struct ix_misp_group *g = group_of(w, r);
-    if (!g) {
-        free(value);
-        return -1;
-    }
     if (r->time_ms < g->first_ms) g->first_ms = r->time_ms;
     if (r->time_ms > g->last_ms) g->last_ms = r->time_ms;
-
-    json_t *tags = json_array();
-    add_tag(tags, "signal-type", r->type);
-    size_t i;
-    const json_t *l;
-    json_array_foreach(r->labels, i, l) if (json_is_string(l))
-        add_tag(tags, "label", json_string_value(l));
-    if (r->incident) add_tag(tags, "incident", r->incident);
-    if (r->entity) add_tag(tags, "entity", r->entity);
-    if (r->content_type) add_tag(tags, "content-type", r->content_type);
-    if (r->confidence >= 0) {
-        char c[16];
-        snprintf(c, sizeof c, "%d", (int)r->confidence);
-        add_tag(tags, "confidence", c);
-    }
-    if (r->expires) add_tag(tags, "expires", r->expires);
-    if (st == PROTO_ST_PDQ || st == PROTO_ST_VPDQ) add_tag(tags, "max-distance", "31");
-    if (r->source) add_tag(tags, "source", r->source);
-
-    char uuid[37], name[96], ts[24], comment[96];
-    snprintf(name, sizeof name, "misp-attribute:%s", r->id);
-    ix_uuid5(uuid, name);
-    snprintf(ts, sizeof ts, "%llu", (unsigned long long)(r->time_ms / 1000));
-    snprintf(comment, sizeof comment, "gifnet record %s", r->id);
-    json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:b, s:o}", "uuid", uuid,
-                          "type", mtype, "category", category, "value", value, "to_ids",
-                          !r->retracted, "deleted", r->retracted, "timestamp", ts, "comment",
-                          comment, "distribution", "5", "disable_correlation", false, "Tag",
-                          tags);
-    free(value);
     char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
     json_decref(a);
     if (!text) return -1;
@@ -142,7 +92,150 @@ int ix_misp_add(struct ix_writer *w, const struct ix_rec *r)
     g->len += tl;
     g->n++;
     free(text);
-    w->st.written++;
+    return 0;
+}
+
+/* The attribute fields every gifnet attribute has. name names its UUID. */
+static json_t *attribute(const char *name, const char *type, const char *category,
+                         const char *value, bool to_ids, bool deleted, uint64_t time_ms,
+                         const char *comment, json_t *tags)
+{
+    char uuid[37], ts[24];
+    ix_uuid5(uuid, name);
+    snprintf(ts, sizeof ts, "%llu", (unsigned long long)(time_ms / 1000));
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:b, s:o}", "uuid", uuid,
+                     "type", type, "category", category, "value", value, "to_ids", to_ids,
+                     "deleted", deleted, "timestamp", ts, "comment", comment, "distribution", "5",
+                     "disable_correlation", false, "Tag", tags);
+}
+
+/* A hash attribute: a signal's (index -1), or the index-th an alert carries. Returns 0, 1
+ * when the value is unusable (nothing written), -1 (memory). */
+static int put_hash(struct ix_writer *w, const struct ix_rec *r, const char *type,
+                    const json_t *value, int index)
+{
+    uint8_t st;
+    if (!type || proto_stype_parse(type, &st) != 0) return 1;
+    const char *mtype = "hex", *category = "Artifacts dropped";
+    char *v = NULL;
+    if (st == PROTO_ST_VPDQ) {
+        if (!json_is_array(value)) return 1;
+        mtype = "text";
+        v = json_dumps(value, JSON_COMPACT);
+    } else {
+        if (!json_is_string(value)) return 1;
+        v = strdup(json_string_value(value));
+        if (st == PROTO_ST_MD5 || st == PROTO_ST_SHA256) {
+            mtype = type;
+            category = "Payload delivery";
+        }
+    }
+    if (!v) return -1;
+    struct ix_misp_group *g = group_of(w, r);
+    if (!g) {
+        free(v);
+        return -1;
+    }
+
+    json_t *tags = json_array();
+    add_tag(tags, "signal-type", type);
+    size_t i;
+    const json_t *l;
+    json_array_foreach(r->labels, i, l) if (json_is_string(l))
+        add_tag(tags, "label", json_string_value(l));
+    if (r->incident) add_tag(tags, "incident", r->incident);
+    if (r->entity) add_tag(tags, "entity", r->entity);
+    if (r->content_type) add_tag(tags, "content-type", r->content_type);
+    if (r->confidence >= 0) {
+        char c[16];
+        snprintf(c, sizeof c, "%d", (int)r->confidence);
+        add_tag(tags, "confidence", c);
+    }
+    if (r->expires) add_tag(tags, "expires", r->expires);
+    if (st == PROTO_ST_PDQ || st == PROTO_ST_VPDQ) add_tag(tags, "max-distance", "31");
+    if (r->source) add_tag(tags, "source", r->source);
+    if (index >= 0) add_tag(tags, "alert", r->id);
+
+    char name[120], comment[120];
+    if (index < 0) {
+        snprintf(name, sizeof name, "misp-attribute:%s", r->id);
+        snprintf(comment, sizeof comment, "gifnet record %s", r->id);
+    } else {
+        snprintf(name, sizeof name, "misp-attribute:%s:%d", r->id, index);
+        snprintf(comment, sizeof comment, "gifnet alert %s, signal %d", r->id, index);
+    }
+    json_t *a = attribute(name, mtype, category, v, !r->retracted, r->retracted, r->time_ms,
+                          comment, tags);
+    free(v);
+    return put_attribute(g, r, a);
+}
+
+/* An alert or an incident record: a comment attribute a person reads, with machine tags. */
+static int put_comment(struct ix_writer *w, const struct ix_rec *r)
+{
+    struct ix_misp_group *g = group_of(w, r);
+    if (!g) return -1;
+    const char *level = proto_level_name(r->level);
+    json_t *tags = json_array();
+    add_tag(tags, "kind", r->kind == IX_K_ALERT ? "alert" : "incident");
+    add_tag(tags, "incident", r->incident);
+    add_tag(tags, "level", level);
+    char text[1600], score[16] = "";
+    int n;
+    if (r->kind == IX_K_ALERT) {
+        if (r->score >= 0)
+            snprintf(score, sizeof score, "%d.%04d", r->score / 10000, r->score % 10000);
+        n = snprintf(text, sizeof text, "gifnet alert: incident %s, level %s, %s%s%s%s%s",
+                     r->incident, level, r->detector ? "detector " : "an analyst's alert",
+                     r->detector ? r->detector : "", r->detector_version ? " " : "",
+                     r->detector_version ? r->detector_version : "",
+                     score[0] ? ", score " : "");
+        if (n > 0 && (size_t)n < sizeof text)
+            n += snprintf(text + n, sizeof text - n, "%s, %zu signal%s", score,
+                          json_array_size(r->signals),
+                          json_array_size(r->signals) == 1 ? "" : "s");
+        if (r->detector) add_tag(tags, "detector", r->detector);
+        if (r->detector_version) add_tag(tags, "detector-version", r->detector_version);
+        if (score[0]) add_tag(tags, "score", score);
+    } else {
+        const char *action = proto_action_name(r->action);
+        n = snprintf(text, sizeof text, "gifnet incident record: incident %s, %s, level %s",
+                     r->incident, action, level);
+        add_tag(tags, "action", action);
+    }
+    if (r->note && n > 0 && (size_t)n < sizeof text)
+        snprintf(text + n, sizeof text - n, ": %s", r->note);
+    char name[96], comment[96];
+    snprintf(name, sizeof name, "misp-attribute:%s", r->id);
+    snprintf(comment, sizeof comment, "gifnet record %s", r->id);
+    return put_attribute(g, r, attribute(name, "comment", "Other", text, false, r->retracted,
+                                         r->time_ms, comment, tags));
+}
+
+int ix_misp_add(struct ix_writer *w, const struct ix_rec *r)
+{
+    if (r->kind == IX_K_SIGNAL) {
+        int rc = put_hash(w, r, r->type, r->value, -1);
+        if (rc == 0) w->st.written++;
+        return rc < 0 ? -1 : 0;
+    }
+    if (r->kind == IX_K_ALERT) {
+        struct ix_rec c = *r; /* the carried signals: the alert's fields, its score as confidence */
+        c.confidence = r->score >= 0 ? (r->score + 50) / 100 : -1;
+        size_t i;
+        const json_t *sg;
+        json_array_foreach(r->signals, i, sg)
+        {
+            if (put_hash(w, &c, json_string_value(json_object_get(sg, "type")),
+                         json_object_get(sg, "value"), (int)i) < 0)
+                return -1;
+        }
+    }
+    if (put_comment(w, r) != 0) return -1;
+    if (r->kind == IX_K_ALERT)
+        w->st.alerts++;
+    else
+        w->st.incidents++;
     return 0;
 }
 
@@ -172,13 +265,24 @@ int ix_misp_finish(struct ix_writer *w)
             snprintf(info, sizeof info, "gifnet: incident %s (%s)", g->incident, org);
         else
             snprintf(info, sizeof info, "gifnet: signals without an incident (%s)", org);
+        /* MISP's threat levels 1 high, 2 medium, 3 low from the incident's tier; high for
+         * signals with no tier (gifnet shares only terrorist content). */
+        const struct ix_incident *in = ix_incident_find(w, *g->incident ? g->incident : NULL);
+        uint8_t level = in ? ix_incident_level(in) : 0;
+        const char *threat = level == PROTO_LEVEL_INCIDENT      ? "2"
+                             : level == PROTO_LEVEL_SITUATIONAL ? "3"
+                                                                : "1";
         json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:{s:s, s:s}}", "uuid",
                                uuid, "info", info, "date", date, "timestamp", ts, "published",
-                               false, "analysis", "2", "threat_level_id", "1", "distribution",
+                               false, "analysis", "2", "threat_level_id", threat, "distribution",
                                "0", "Orgc", "name", org, "uuid", orguuid);
         if (!ev) return -1;
         json_t *tags = json_array();
         if (*g->incident) add_tag(tags, "incident", g->incident);
+        if (level) {
+            add_tag(tags, "level", proto_level_name(level));
+            add_tag(tags, "status", ix_incident_concluded(in) ? "concluded" : "open");
+        }
         json_object_set_new(ev, "Tag", tags);
         char *head = json_dumps(ev, JSON_COMPACT);
         json_decref(ev);

@@ -1,10 +1,13 @@
 /*
- * STIX 2.1 bundles: gifnet signals as indicators, and indicators back as signals.
+ * STIX 2.1 bundles: gifnet signals as indicators, alerts as sightings of incidents (with an
+ * indicator per hash they carry), incident records as notes on incidents; indicators back as
+ * signals.
  *
  * Writing streams the bundle: identity objects for the gifnet project and for each origin
- * organisation, the gifnet extension's definition, then one indicator per signal; the bundle's
- * id comes last (a name-based UUID of every object id), so the same feed always gives the same
- * bytes. Reading walks a parsed bundle; stix patterns are read by the small parser below
+ * organisation, the gifnet extension's definition, then the objects of each record in feed
+ * order, then one incident object per incident named (its state is known only at the end);
+ * the bundle's id comes last (a name-based UUID of every object id), so the same feed always
+ * gives the same bytes. Reading walks a parsed bundle; stix patterns are read by the small parser below
  * (file and artifact hashes MD5 and SHA-256, url:value), gifnet's own pattern types through
  * the extension. docs/interchange.md is the specification.
  */
@@ -17,6 +20,7 @@
 #include "util/gif.h"
 
 #define STIX_FIXED_TIME "2026-11-22T00:00:00.000Z" /* created/modified of the fixed objects */
+#define STIX_EXT_MODIFIED "2026-11-22T12:00:00.000Z" /* the extension's 1.1.0 (alerts, incidents) */
 #define STIX_PATTERN_MAX (64 * 1024)             /* a stix pattern read, bytes */
 #define STIX_PATTERN_HASHES 1000                 /* signals from one pattern */
 #define STIX_DEPTH_MAX 64                        /* parenthesis nesting in a pattern */
@@ -25,6 +29,7 @@
 
 static void put_obj(struct ix_writer *w, json_t *o)
 {
+    if (!o) return; /* out of memory while building it */
     const char *id = json_string_value(json_object_get(o, "id"));
     crypto_hash_sha256_update(&w->ids, (const uint8_t *)id, strlen(id));
     crypto_hash_sha256_update(&w->ids, (const uint8_t *)"\n", 1);
@@ -46,17 +51,23 @@ static void put_fixed(struct ix_writer *w)
             json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s]}", "type",
                       "extension-definition", "spec_version", "2.1", "id", IX_STIX_EXT_ID,
                       "created_by_ref", IX_STIX_GIFNET_IDENTITY, "created", STIX_FIXED_TIME,
-                      "modified", STIX_FIXED_TIME, "name", "gifnet signal",
+                      "modified", STIX_EXT_MODIFIED, "name", "gifnet",
                       "description",
-                      "What a gifnet signal holds beyond a STIX pattern: the signal type, "
+                      "What gifnet records hold beyond STIX: on indicators, the signal type, "
                       "perceptual hashes (pdq, vpdq) and their match distance, the incident, "
-                      "entity and content type, and the gifnet record it came from.",
+                      "entity and content type, and the gifnet record (a signal, or an alert "
+                      "carrying the hash) they came from; on sightings, a detector's alert "
+                      "(level, detector, version, score); on notes, an incident record (action, "
+                      "level); on incidents, the incident's folded level and status.",
                       "schema",
                       "gifnet docs/interchange.md, 'The gifnet STIX extension': properties "
                       "signal_type (md5, sha256, pdq, vpdq, url), record, origin, incident, "
                       "entity, content_type, verified, source, hash (pdq), frames (vpdq: "
-                      "hash, quality, frame, time), url_sha256 (url), max_distance (pdq, vpdq)",
-                      "version", "1.0.0", "extension_types", "property-extension"));
+                      "hash, quality, frame, time), url_sha256 (url), max_distance (pdq, vpdq), "
+                      "alert_signal (an alert's indicators); kind (alert, incident, "
+                      "incident-state), level, detector, detector_version, score (0-10000), "
+                      "note, indicators (sightings); action (notes); status (incidents)",
+                      "version", "1.1.0", "extension_types", "property-extension"));
 }
 
 /* The member entry of GET /v1/members for a key, or NULL. */
@@ -106,23 +117,61 @@ static int put_identity(struct ix_writer *w, const struct ix_rec *r, char id[80]
     return 0;
 }
 
-int ix_stix_add(struct ix_writer *w, const struct ix_rec *r)
+/* The id of an object named by a gifnet name ("indicator:<record id>") into out. */
+static void object_id(char out[96], const char *type, const char *name)
+{
+    char uuid[37];
+    ix_uuid5(uuid, name);
+    snprintf(out, 96, "%s--%s", type, uuid);
+}
+
+/* The common tail of every object written for a record: its gifnet reference, revocation, and
+ * the extension (consumed). */
+static void put_record_obj(struct ix_writer *w, json_t *o, const struct ix_rec *r, json_t *ext)
+{
+    if (r->retracted) json_object_set_new(o, "revoked", json_true());
+    json_object_set_new(o, "external_references",
+                        json_pack("[{s:s, s:s}]", "source_name", "gifnet", "external_id", r->id));
+    json_object_set_new(o, "extensions", json_pack("{s:o}", IX_STIX_EXT_ID, ext));
+    put_obj(w, o);
+}
+
+/* "related-to" from an indicator to the incident its record names. */
+static void put_related(struct ix_writer *w, const struct ix_rec *r, const char *by,
+                        const char *from)
+{
+    char inc[48], id[96], name[160];
+    ix_stix_incident_id(inc, r->incident);
+    snprintf(name, sizeof name, "relationship:%s:%s", from, inc);
+    object_id(id, "relationship", name);
+    put_obj(w, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "relationship",
+                         "spec_version", "2.1", "id", id, "created_by_ref", by, "created", r->time,
+                         "modified", r->time, "relationship_type", "related-to", "source_ref",
+                         from, "target_ref", inc));
+}
+
+/*
+ * An indicator for a hash: a signal's own (index -1), or the index-th one an alert carries.
+ * Its id goes to id_out. Returns 0, 1 when the value is unusable (nothing written), -1 (memory).
+ */
+static int put_indicator(struct ix_writer *w, const struct ix_rec *r, const char *type,
+                         const json_t *value, int index, const char *by, char id_out[96])
 {
     uint8_t st;
-    if (proto_stype_parse(r->type, &st) != 0) return 0;
-    if (w->first) put_fixed(w);
-    char by[80];
-    if (put_identity(w, r, by)) return -1;
-    char uuid[37], name[96], id[64];
-    snprintf(name, sizeof name, "indicator:%s", r->id);
-    ix_uuid5(uuid, name);
-    snprintf(id, sizeof id, "indicator--%s", uuid);
+    if (!type || proto_stype_parse(type, &st) != 0) return 1;
+    char name[96];
+    if (index < 0)
+        snprintf(name, sizeof name, "indicator:%s", r->id);
+    else
+        snprintf(name, sizeof name, "indicator:%s:%d", r->id, index);
+    object_id(id_out, "indicator", name);
 
     json_t *ext = json_pack("{s:s, s:s, s:s, s:s}", "extension_type", "property-extension",
-                            "signal_type", r->type, "record", r->id, "origin", r->origin);
+                            "signal_type", type, "record", r->id, "origin", r->origin);
+    if (index >= 0) json_object_set_new(ext, "alert_signal", json_integer(index));
     char *pattern = NULL;
-    const char *ptype = "stix", *hex = json_string_value(r->value);
-    char label[128];
+    const char *ptype = "stix", *hex = json_string_value(value);
+    char label[160];
     switch (st) {
     case PROTO_ST_MD5:
     case PROTO_ST_SHA256:
@@ -131,7 +180,7 @@ int ix_stix_add(struct ix_writer *w, const struct ix_rec *r)
         if (pattern)
             sprintf(pattern, "[file:hashes.%s = '%s']", st == PROTO_ST_MD5 ? "MD5" : "'SHA-256'",
                     hex);
-        snprintf(label, sizeof label, "%s %s", r->type, hex);
+        snprintf(label, sizeof label, "%s %s", type, hex);
         break;
     case PROTO_ST_PDQ:
         if (!hex) goto bad;
@@ -149,17 +198,21 @@ int ix_stix_add(struct ix_writer *w, const struct ix_rec *r)
         snprintf(label, sizeof label, "url (SHA-256 of the normalised URL) %s", hex);
         break;
     case PROTO_ST_VPDQ:
-        if (!json_is_array(r->value)) goto bad;
-        pattern = ix_vpdq_te_string(r->value);
+        if (!json_is_array(value)) goto bad;
+        pattern = ix_vpdq_te_string(value);
         ptype = "vpdq";
-        json_object_set(ext, "frames", (json_t *)r->value);
+        json_object_set(ext, "frames", (json_t *)value);
         json_object_set_new(ext, "max_distance", json_integer(IX_MAX_DISTANCE));
-        snprintf(label, sizeof label, "vpdq (%zu frames)", json_array_size(r->value));
+        snprintf(label, sizeof label, "vpdq (%zu frames)", json_array_size(value));
         break;
     }
     if (!pattern) {
         json_decref(ext);
         return -1;
+    }
+    if (index >= 0) { /* "md5 <hex> (alert on chc-2019)" */
+        size_t n = strlen(label);
+        snprintf(label + n, sizeof label - n, " (alert on %.64s)", r->incident);
     }
     if (r->incident) json_object_set_new(ext, "incident", json_string(r->incident));
     if (r->entity) json_object_set_new(ext, "entity", json_string(r->entity));
@@ -168,7 +221,7 @@ int ix_stix_add(struct ix_writer *w, const struct ix_rec *r)
     if (r->source) json_object_set_new(ext, "source", json_string(r->source));
 
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:s, s:s}", "type",
-                          "indicator", "spec_version", "2.1", "id", id, "created_by_ref", by,
+                          "indicator", "spec_version", "2.1", "id", id_out, "created_by_ref", by,
                           "created", r->time, "modified", r->time, "name", label,
                           "indicator_types", "malicious-activity", "pattern", pattern,
                           "pattern_type", ptype);
@@ -187,20 +240,159 @@ int ix_stix_add(struct ix_writer *w, const struct ix_rec *r)
         json_object_set_new(ext, "expires", json_string(r->expires));
     if (json_array_size(r->labels)) json_object_set(o, "labels", (json_t *)r->labels);
     if (r->confidence >= 0) json_object_set_new(o, "confidence", json_integer(r->confidence));
-    if (r->retracted) json_object_set_new(o, "revoked", json_true());
-    json_object_set_new(o, "external_references",
-                        json_pack("[{s:s, s:s}]", "source_name", "gifnet", "external_id", r->id));
-    json_object_set_new(o, "extensions", json_pack("{s:o}", IX_STIX_EXT_ID, ext));
-    put_obj(w, o);
-    w->st.written++;
+    put_record_obj(w, o, r, ext);
+    if (r->incident) put_related(w, r, by, id_out);
     return 0;
 bad:
     json_decref(ext);
+    return 1;
+}
+
+/* An alert: an indicator per signal it carries, and a sighting of its incident by the origin
+ * with what the detector said. */
+static int put_alert(struct ix_writer *w, const struct ix_rec *r, const char *by)
+{
+    struct ix_rec c = *r; /* the carried signals: the alert's fields, no signal-only ones */
+    c.confidence = r->score >= 0 ? (r->score + 50) / 100 : -1;
+    json_t *inds = json_array();
+    size_t i;
+    const json_t *sg;
+    json_array_foreach(r->signals, i, sg)
+    {
+        char id[96];
+        int rc = put_indicator(w, &c, json_string_value(json_object_get(sg, "type")),
+                               json_object_get(sg, "value"), (int)i, by, id);
+        if (rc < 0) {
+            json_decref(inds);
+            return -1;
+        }
+        if (rc == 0) json_array_append_new(inds, json_string(id));
+    }
+    const char *level = proto_level_name(r->level);
+    char name[96], id[96], inc[48], desc[600];
+    snprintf(name, sizeof name, "sighting:%s", r->id);
+    object_id(id, "sighting", name);
+    ix_stix_incident_id(inc, r->incident);
+    int n = snprintf(desc, sizeof desc, "gifnet alert on incident %s, level %s", r->incident,
+                     level);
+    if (r->detector && n > 0 && (size_t)n < sizeof desc)
+        n += snprintf(desc + n, sizeof desc - n, ", detector %s%s%s", r->detector,
+                      r->detector_version ? " " : "",
+                      r->detector_version ? r->detector_version : "");
+    else if (n > 0 && (size_t)n < sizeof desc)
+        n += snprintf(desc + n, sizeof desc - n, ", an analyst's alert");
+    if (r->score >= 0 && n > 0 && (size_t)n < sizeof desc)
+        snprintf(desc + n, sizeof desc - n, ", score %d.%04d", r->score / 10000,
+                 r->score % 10000);
+
+    json_t *ext = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "extension_type",
+                            "property-extension", "kind", "alert", "record", r->id, "origin",
+                            r->origin, "incident", r->incident, "level", level, "indicators",
+                            inds);
+    if (r->detector) json_object_set_new(ext, "detector", json_string(r->detector));
+    if (r->detector_version)
+        json_object_set_new(ext, "detector_version", json_string(r->detector_version));
+    if (r->score >= 0) json_object_set_new(ext, "score", json_integer(r->score));
+    if (r->note) json_object_set_new(ext, "note", json_string(r->note));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:[s], s:s}",
+                          "type", "sighting", "spec_version", "2.1", "id", id, "created_by_ref",
+                          by, "created", r->time, "modified", r->time, "first_seen", r->time,
+                          "last_seen", r->time, "count", 1, "sighting_of_ref", inc,
+                          "where_sighted_refs", by, "description", desc);
+    if (!o || !ext) {
+        json_decref(o);
+        json_decref(ext);
+        return -1;
+    }
+    if (c.confidence >= 0) json_object_set_new(o, "confidence", json_integer(c.confidence));
+    put_record_obj(w, o, r, ext);
+    w->st.alerts++;
+    return 0;
+}
+
+/* An incident record: a note on the incident. */
+static int put_incident_record(struct ix_writer *w, const struct ix_rec *r, const char *by)
+{
+    const char *action = proto_action_name(r->action), *level = proto_level_name(r->level);
+    char name[96], id[96], inc[48], abstract[200];
+    snprintf(name, sizeof name, "note:%s", r->id);
+    object_id(id, "note", name);
+    ix_stix_incident_id(inc, r->incident);
+    snprintf(abstract, sizeof abstract, "gifnet incident %s: %s, level %s", r->incident, action,
+             level);
+    json_t *ext = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "extension_type",
+                            "property-extension", "kind", "incident", "record", r->id, "origin",
+                            r->origin, "incident", r->incident, "action", action, "level", level);
+    if (r->note && ext) json_object_set_new(ext, "note", json_string(r->note));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s]}", "type", "note",
+                          "spec_version", "2.1", "id", id, "created_by_ref", by, "created",
+                          r->time, "modified", r->time, "abstract", abstract, "content",
+                          r->note ? r->note : abstract, "object_refs", inc);
+    if (!o || !ext) {
+        json_decref(o);
+        json_decref(ext);
+        return -1;
+    }
+    put_record_obj(w, o, r, ext);
+    w->st.incidents++;
+    return 0;
+}
+
+int ix_stix_add(struct ix_writer *w, const struct ix_rec *r)
+{
+    if (w->first) put_fixed(w);
+    char by[80];
+    if (put_identity(w, r, by)) return -1;
+    if (r->kind == IX_K_ALERT) return put_alert(w, r, by);
+    if (r->kind == IX_K_INCIDENT) return put_incident_record(w, r, by);
+    char id[96];
+    int rc = put_indicator(w, r, r->type, r->value, -1, by, id);
+    if (rc == 0) w->st.written++;
+    return rc < 0 ? -1 : 0;
+}
+
+static int cmp_inc(const void *a, const void *b)
+{
+    return strcmp(((const struct ix_incident *)a)->name, ((const struct ix_incident *)b)->name);
+}
+
+/* The incidents the written records name, each as its folded state, in name order. */
+static int put_incidents(struct ix_writer *w)
+{
+    if (w->nincs > 1) qsort(w->incs, w->nincs, sizeof *w->incs, cmp_inc);
+    for (size_t i = 0; i < w->nincs; i++) {
+        const struct ix_incident *in = &w->incs[i];
+        char id[48], first[48], last[48], desc[300];
+        ix_stix_incident_id(id, in->name);
+        gif_time_fmt(first, sizeof first, in->first_ms);
+        gif_time_fmt(last, sizeof last, in->last_ms);
+        uint8_t level = ix_incident_level(in);
+        const char *status = ix_incident_concluded(in) ? "concluded" : "open";
+        if (level)
+            snprintf(desc, sizeof desc, "gifnet incident %s: %s, level %s", in->name, status,
+                     proto_level_name(level));
+        else
+            snprintf(desc, sizeof desc, "gifnet incident %s: signals filed under it, no alert "
+                     "or incident record in this export", in->name);
+        json_t *ext = json_pack("{s:s, s:s, s:s, s:s}", "extension_type", "property-extension",
+                                "kind", "incident-state", "incident", in->name, "status", status);
+        if (ext && level) json_object_set_new(ext, "level", json_string(proto_level_name(level)));
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s}], s:o}",
+                              "type", "incident", "spec_version", "2.1", "id", id,
+                              "created_by_ref", IX_STIX_GIFNET_IDENTITY, "created", first,
+                              "modified", last, "name", in->name, "description", desc,
+                              "external_references", "source_name", "gifnet-incident",
+                              "external_id", in->name, "extensions",
+                              json_pack("{s:o}", IX_STIX_EXT_ID, ext));
+        if (!o) return -1;
+        put_obj(w, o);
+    }
     return 0;
 }
 
 int ix_stix_finish(struct ix_writer *w)
 {
+    if (put_incidents(w) != 0) return -1;
     uint8_t h[32];
     char hex[65], name[80], uuid[37];
     crypto_hash_sha256_final(&w->ids, h);

@@ -10,8 +10,10 @@ make_node a agency CTU
 make_node s platform "Platform S" # imports the STIX export
 make_node m platform "Platform M" # the MISP export
 make_node t platform "Platform T" # the python-threatexchange CSV export
+make_node r platform "Platform R" # imports the STIX export with an alert and an incident record
+make_node q platform "Platform Q" # the same in MISP
 sync_members
-for n in a s m t; do start_node "$TMP/$n" || finish; done
+for n in a s m t r q; do start_node "$TMP/$n" || finish; done
 A=$TMP/a
 use_node "$A"
 ctlx() { # ctlx NODE ARGS...: gifctl against a node
@@ -123,6 +125,61 @@ expect_eq "... with source te-csv:a.te.csv/CTU" "te-csv:a.te.csv/CTU" "$(sources
 expect_rc "export of that node as te-csv exits 0" 0 ctlx t export --format te-csv --out "$TMP/t.te.csv"
 te_norm() { tail -n +2 "$1" | grep -v NEGATIVE_CLASS | cut -d, -f2- | sort; }
 expect_eq "exporting again gives the same rows" "$(te_norm "$TMP/a.te.csv")" "$(te_norm "$TMP/t.te.csv")"
+
+# ---- Alerts and incident records (STIX and MISP; export only, the alert's hashes come back).
+AMD5=$(rand_hex 16) APDQ=$(rand_hex 32)
+expect_rc "the agency raises an alert on chc-2019 carrying an md5 and a pdq" 0 ctlx a alert \
+    --incident chc-2019 --level content_incident --detector livestream-v2 --detector-version 2.1.0 \
+    --score 0.9 --signal "md5:$AMD5" --signal "pdq:$APDQ" --note "live stream"
+expect_rc "the agency escalates chc-2019" 0 ctlx a incident escalate chc-2019 \
+    --level content_incident_protocol --note "verified"
+expect_rc "export --format stix exits 0" 0 ctlx a export --format stix --out "$TMP/a3.stix.json"
+check "... counting the alert and the incident record" grep -q "exported 6 signals, 1 alert, 1 incident record" <<<"$ERR"
+INC_ID=$(jq -r '.objects[] | select(.type == "incident" and .name == "chc-2019") | .id' "$TMP/a3.stix.json")
+check "one incident object for chc-2019, with a name-based id" grep -qxE 'incident--[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}' <<<"$INC_ID"
+expect_eq "the incident object: its name, folded level and status" "chc-2019 content_incident_protocol open" \
+    "$(jq -r --arg e "$EXT" --arg i "$INC_ID" '.objects[] | select(.type == "incident" and .id == $i)
+        | "\(.name) \(.extensions[$e].level) \(.extensions[$e].status)"' "$TMP/a3.stix.json")"
+expect_eq "the alert: a sighting of the incident by CTU, with the detector's words" \
+    "$INC_ID livestream-v2 2.1.0 9000 content_incident 2 90 true" \
+    "$(jq -r --arg e "$EXT" '(.objects[] | select(.type == "identity" and .name == "CTU") | .id) as $ctu
+        | .objects[] | select(.type == "sighting") | "\(.sighting_of_ref) \(.extensions[$e].detector) \(.extensions[$e].detector_version) \(.extensions[$e].score) \(.extensions[$e].level) \(.extensions[$e].indicators | length) \(.confidence) \(.where_sighted_refs == [$ctu])"' "$TMP/a3.stix.json")"
+expect_eq "... its hashes: indicators of the alert's record, related to the incident" \
+    "[file:hashes.MD5 = '$AMD5'] $APDQ" \
+    "$(jq -r --arg e "$EXT" '[.objects[] | select(.type == "indicator" and .extensions[$e].alert_signal != null) | .pattern] | join(" ")' "$TMP/a3.stix.json")"
+check "... every indicator under chc-2019 is related to the incident object" jq -e --arg e "$EXT" --arg i "$INC_ID" \
+    '[.objects[] | select(.type == "indicator" and .extensions[$e].incident == "chc-2019") | .id] as $inds
+     | [.objects[] | select(.type == "relationship" and .target_ref == $i) | .source_ref] | sort == ($inds | sort) and length == 4' "$TMP/a3.stix.json"
+expect_eq "the escalation: a note on the incident" "$INC_ID escalate content_incident_protocol verified" \
+    "$(jq -r --arg e "$EXT" '.objects[] | select(.type == "note") | "\(.object_refs[0]) \(.extensions[$e].action) \(.extensions[$e].level) \(.content)"' "$TMP/a3.stix.json")"
+expect_rc "a second export gives the same bytes" 0 ctlx a export --format stix --out "$TMP/a4.stix.json"
+check "... (cmp)" cmp "$TMP/a3.stix.json" "$TMP/a4.stix.json"
+expect_rc "import of that bundle into another node exits 0" 0 ctlx r import "$TMP/a3.stix.json"
+check "... the signals and the alert's two hashes imported, the revoked one skipped" grep -q "imported 7, skipped 1" <<<"$OUT"
+expect_eq "the alert's hashes are now signals of that node, under the incident, the score as confidence" \
+    "md5 $AMD5 chc-2019 90 stix:CTU|pdq $APDQ chc-2019 90 stix:CTU" \
+    "$(curl -s "$(node_url "$TMP/r")/v1/records?limit=1000" | jq -r --arg m "$AMD5" --arg p "$APDQ" \
+        '[.records[] | select(.kind == "signal" and (.body.value == $m or .body.value == $p)) | .body
+          | "\(.type) \(.value) \(.incident) \(.confidence) \(.source)"] | sort | join("|")')"
+expect_eq "... and no alert or incident record was imported" 0 \
+    "$(curl -s "$(node_url "$TMP/r")/v1/records?limit=1000" | jq '[.records[] | select(.kind == "alert" or .kind == "incident")] | length')"
+
+expect_rc "export --format misp exits 0" 0 ctlx a export --format misp --out "$TMP/a3.misp.json"
+expect_eq "CTU's chc-2019 event: high threat (the protocol tier), level and status tags" \
+    "1 true true" \
+    "$(jq -r '.response[].Event | select(.info == "gifnet: incident chc-2019 (CTU)")
+        | "\(.threat_level_id) \([.Tag[].name] | index("gifnet:level=\"content_incident_protocol\"") != null) \([.Tag[].name] | index("gifnet:status=\"open\"") != null)"' "$TMP/a3.misp.json")"
+expect_eq "... the alert and the escalation as comments, the alert's hashes tagged with it" \
+    "comment:alert comment:incident hex:alert md5:alert" \
+    "$(jq -r '[.response[].Event | select(.info == "gifnet: incident chc-2019 (CTU)") | .Attribute[]
+        | select(.type == "comment" or ([.Tag[].name | select(startswith("gifnet:alert="))] | length > 0))
+        | "\(.type):\(if .type == "comment" then ([.Tag[].name | select(startswith("gifnet:kind="))][0] | split("\"")[1]) else "alert" end)"] | sort | join(" ")' "$TMP/a3.misp.json")"
+expect_rc "import of the MISP export exits 0" 0 ctlx q import "$TMP/a3.misp.json"
+check "... the signals and the alert's hashes imported; the deleted one and the comments skipped" \
+    grep -q "imported 7, skipped 3" <<<"$OUT"
+expect_eq "the alert's hashes are signals there, under the incident" "chc-2019 chc-2019" \
+    "$(curl -s "$(node_url "$TMP/q")/v1/records?limit=1000" | jq -r --arg m "$AMD5" --arg p "$APDQ" \
+        '[.records[] | select(.kind == "signal" and (.body.value == $m or .body.value == $p)) | .body.incident] | join(" ")')"
 
 # ---- Foreign samples and bad input.
 cat >"$TMP/foreign.stix.json" <<EOF

@@ -700,6 +700,302 @@ static void test_te_round_trip(void **state)
     round_trip(IX_TECSV, 5, 1);
 }
 
+/* ---- Alerts and incident records (export only; the hashes an alert carries come back). */
+
+#define KEY_CTU "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664"
+#define KEY_VS "0f3f8d2a735f0f3f8d2a735f0f3f8d2a735f0f3f8d2a735f0f3f8d2a735f0f3f"
+
+static json_t *rec_base(const char *kind, const char *origin, const char *org, const char *role,
+                        int n, int sec)
+{
+    char id[65], time[40];
+    snprintf(id, sizeof id, "%064x", n);
+    snprintf(time, sizeof time, "2026-11-22T03:31:%02d.000Z", sec);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "id", id, "kind", kind, "origin",
+                     origin, "org", org, "role", role, "time", time, "retracted", false);
+}
+
+static json_t *alert_rec(int n, int sec, const char *incident, const char *level, bool retracted,
+                         json_t *signals)
+{
+    json_t *r = rec_base("alert", KEY_VS, "VideoShare", "platform", n, sec);
+    json_object_set_new(r, "retracted", json_boolean(retracted));
+    json_object_set_new(r, "body",
+                        json_pack("{s:s, s:s, s:s, s:s, s:f, s:o, s:s}", "incident", incident,
+                                  "level", level, "detector", "live-detector", "detector_version",
+                                  "3.1", "score", 0.97, "signals", signals, "note",
+                                  "livestream of an attack"));
+    return r;
+}
+
+static json_t *incident_rec(int n, int sec, const char *action, const char *level)
+{
+    json_t *r = rec_base("incident", KEY_CTU, "CTU", "agency", n, sec);
+    json_object_set_new(r, "body", json_pack("{s:s, s:s, s:s, s:s}", "incident", "chc", "action",
+                                             action, "level", level, "note", "verified"));
+    return r;
+}
+
+/* A signal under chc, an alert on chc carrying an md5 and a pdq, a retracted alert on x, an
+ * escalation of chc and, later in the feed but earlier in time, a de-escalation. */
+static json_t *incident_records(void)
+{
+    json_t *sig = record("sha256", json_string(SHAA), "chc", NULL, false, 1);
+    return json_pack("[o, o, o, o, o, {s:s, s:{}}]", sig,
+                     alert_rec(2, 10, "chc", "content_incident", false,
+                               json_pack("[{s:s, s:s}, {s:s, s:s}]", "type", "md5", "value",
+                                         MD5A, "type", "pdq", "value", PDQA)),
+                     alert_rec(3, 11, "x", "situational_awareness", true,
+                               json_pack("[{s:s, s:s}]", "type", "md5", "value", MD5A)),
+                     incident_rec(4, 30, "escalate", "content_incident_protocol"),
+                     incident_rec(5, 20, "deescalate", "content_incident"), "kind", "alert",
+                     "body");
+}
+
+/* The objects of a bundle of the given type. */
+static json_t *of_type(const json_t *bundle, const char *type)
+{
+    json_t *out = json_array();
+    size_t i;
+    const json_t *o;
+    json_array_foreach(json_object_get(bundle, "objects"), i, o) if (strcmp(sstr(o, "type"), type) == 0)
+        json_array_append(out, (json_t *)o);
+    return out;
+}
+
+static const json_t *ext_of(const json_t *o)
+{
+    return json_object_get(json_object_get(o, "extensions"),
+                           "extension-definition--650ffc11-6923-4a5a-ab31-ae86ad696825");
+}
+
+static void test_stix_alerts_and_incidents(void **state)
+{
+    (void)state;
+    json_t *recs = incident_records();
+    struct ix_write_stats st;
+    char *text = write_all(IX_STIX, recs, &st);
+    assert_int_equal(st.records, 6);
+    assert_int_equal(st.written, 1);
+    assert_int_equal(st.alerts, 2);
+    assert_int_equal(st.incidents, 2);
+    char *again = write_all(IX_STIX, recs, NULL);
+    assert_string_equal(text, again); /* reproducible */
+    free(again);
+    json_t *doc = load(text);
+
+    /* One incident object per incident, with the folded state: the escalation is the latest
+     * by time, whatever the feed order; x has only a (retracted) alert. */
+    char chc[48], x[48], u[37];
+    ix_uuid5(u, "incident:chc");
+    snprintf(chc, sizeof chc, "incident--%s", u);
+    ix_uuid5(u, "incident:x");
+    snprintf(x, sizeof x, "incident--%s", u);
+    json_t *incs = of_type(doc, "incident");
+    assert_int_equal(json_array_size(incs), 2);
+    const json_t *ic = json_array_get(incs, 0), *ix = json_array_get(incs, 1);
+    assert_string_equal(sstr(ic, "id"), chc);
+    assert_string_equal(sstr(ic, "name"), "chc");
+    assert_string_equal(sstr(ext_of(ic), "level"), "content_incident_protocol");
+    assert_string_equal(sstr(ext_of(ic), "status"), "open");
+    assert_string_equal(sstr(ic, "created"), "2026-11-22T03:30:01.123Z"); /* the signal */
+    assert_string_equal(sstr(ic, "modified"), "2026-11-22T03:31:30.000Z");
+    assert_string_equal(sstr(ix, "id"), x);
+    assert_string_equal(sstr(ext_of(ix), "level"), "situational_awareness");
+
+    /* An alert: a sighting of its incident by its origin, with the detector's words. */
+    json_t *sight = of_type(doc, "sighting");
+    assert_int_equal(json_array_size(sight), 2);
+    const json_t *s0 = json_array_get(sight, 0);
+    ix_uuid5(u, "sighting:0000000000000000000000000000000000000000000000000000000000000002");
+    char want[64];
+    snprintf(want, sizeof want, "sighting--%s", u);
+    assert_string_equal(sstr(s0, "id"), want);
+    assert_string_equal(sstr(s0, "sighting_of_ref"), chc);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(s0, "where_sighted_refs"), 0)),
+                        sstr(s0, "created_by_ref"));
+    assert_int_equal(json_integer_value(json_object_get(s0, "confidence")), 97);
+    const json_t *e0 = ext_of(s0);
+    assert_string_equal(sstr(e0, "kind"), "alert");
+    assert_string_equal(sstr(e0, "detector"), "live-detector");
+    assert_string_equal(sstr(e0, "detector_version"), "3.1");
+    assert_int_equal(json_integer_value(json_object_get(e0, "score")), 9700);
+    assert_string_equal(sstr(e0, "level"), "content_incident");
+    assert_string_equal(sstr(e0, "note"), "livestream of an attack");
+    assert_int_equal(json_array_size(json_object_get(e0, "indicators")), 2);
+    assert_non_null(strstr(sstr(s0, "description"), "detector live-detector 3.1, score 0.9700"));
+    assert_null(json_object_get(s0, "revoked"));
+    assert_true(json_is_true(json_object_get(json_array_get(sight, 1), "revoked")));
+
+    /* Its hashes: indicators, found from the sighting, related to the incident. */
+    json_t *inds = of_type(doc, "indicator");
+    assert_int_equal(json_array_size(inds), 4); /* the signal's, two carried, one retracted */
+    size_t i;
+    const json_t *o;
+    int carried = 0;
+    json_array_foreach(inds, i, o)
+    {
+        const json_t *e = ext_of(o);
+        if (!json_object_get(e, "alert_signal")) continue;
+        carried++;
+        assert_string_equal(sstr(e, "incident"), sstr(e, "record")[63] == '2' ? "chc" : "x");
+        assert_int_equal(json_integer_value(json_object_get(o, "confidence")), 97);
+        assert_non_null(strstr(sstr(o, "name"), "(alert on "));
+    }
+    assert_int_equal(carried, 3);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(e0, "indicators"), 1)),
+                        sstr(json_array_get(inds, 2), "id")); /* the signal's comes first */
+    json_t *rels = of_type(doc, "relationship");
+    assert_int_equal(json_array_size(rels), 4); /* every indicator names an incident */
+    json_array_foreach(rels, i, o)
+    {
+        assert_string_equal(sstr(o, "relationship_type"), "related-to");
+        assert_true(strcmp(sstr(o, "target_ref"), chc) == 0 || strcmp(sstr(o, "target_ref"), x) == 0);
+    }
+
+    /* An incident record: a note on the incident. */
+    json_t *notes = of_type(doc, "note");
+    assert_int_equal(json_array_size(notes), 2);
+    const json_t *n0 = json_array_get(notes, 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(n0, "object_refs"), 0)), chc);
+    assert_string_equal(sstr(n0, "content"), "verified");
+    assert_string_equal(sstr(ext_of(n0), "action"), "escalate");
+    assert_string_equal(sstr(ext_of(n0), "level"), "content_incident_protocol");
+    assert_non_null(strstr(sstr(n0, "abstract"), "escalate"));
+
+    /* Read back: the signal and the hashes of the standing alert come back as signals, with
+     * the incident and the detector's score as confidence; the rest is not imported. */
+    struct got g;
+    struct ix_sink sk = sink_of(&g);
+    struct ix_read_stats rs;
+    char err[200];
+    assert_int_equal(ix_stix_read(doc, &sk, &rs, err, sizeof err), 0);
+    if (json_array_size(g.rejects)) fail_msg("rejected: %s", joined(g.rejects));
+    assert_int_equal(json_array_size(g.sigs), 3);
+    assert_int_equal(json_array_size(g.skips), 1); /* the retracted alert's md5 */
+    assert_int_equal(rs.ignored, json_array_size(json_object_get(doc, "objects")) - 4);
+    int from_alert = 0;
+    json_array_foreach(g.sigs, i, o)
+    {
+        assert_string_equal(sstr(o, "incident"), "chc");
+        if (json_integer_value(json_object_get(o, "confidence")) == 97) from_alert++;
+    }
+    assert_int_equal(from_alert, 2);
+    got_free(&g);
+
+    json_decref(inds);
+    json_decref(rels);
+    json_decref(notes);
+    json_decref(sight);
+    json_decref(incs);
+    json_decref(doc);
+    free(text);
+    json_decref(recs);
+}
+
+/* The event of a MISP export whose info names org and incident (NULL: none). */
+static const json_t *event_of(const json_t *doc, const char *org, const char *incident)
+{
+    size_t i;
+    const json_t *e;
+    char info[200];
+    if (incident)
+        snprintf(info, sizeof info, "gifnet: incident %s (%s)", incident, org);
+    else
+        snprintf(info, sizeof info, "gifnet: signals without an incident (%s)", org);
+    json_array_foreach(json_object_get(doc, "response"), i, e)
+    {
+        const json_t *ev = json_object_get(e, "Event");
+        if (strcmp(sstr(ev, "info"), info) == 0) return ev;
+    }
+    fail_msg("no event '%s'", info);
+    return NULL;
+}
+
+static bool has_tag(const json_t *obj, const char *name)
+{
+    size_t i;
+    const json_t *t;
+    json_array_foreach(json_object_get(obj, "Tag"), i, t) if (strcmp(sstr(t, "name"), name) == 0)
+        return true;
+    return false;
+}
+
+static void test_misp_alerts_and_incidents(void **state)
+{
+    (void)state;
+    json_t *recs = incident_records();
+    struct ix_write_stats st;
+    char *text = write_all(IX_MISP, recs, &st);
+    assert_int_equal(st.written, 1);
+    assert_int_equal(st.alerts, 2);
+    assert_int_equal(st.incidents, 2);
+    char *again = write_all(IX_MISP, recs, NULL);
+    assert_string_equal(text, again);
+    free(again);
+    json_t *doc = load(text);
+    assert_int_equal(json_array_size(json_object_get(doc, "response")), 3);
+
+    /* chc is at the content incident protocol (the latest incident record by time): high,
+     * for both organisations' events; x, situational awareness: low. */
+    const json_t *ctu = event_of(doc, "CTU", "chc"), *vs = event_of(doc, "VideoShare", "chc");
+    const json_t *vx = event_of(doc, "VideoShare", "x");
+    assert_string_equal(sstr(ctu, "threat_level_id"), "1");
+    assert_string_equal(sstr(vs, "threat_level_id"), "1");
+    assert_string_equal(sstr(vx, "threat_level_id"), "3");
+    assert_true(has_tag(vs, "gifnet:level=\"content_incident_protocol\""));
+    assert_true(has_tag(vs, "gifnet:status=\"open\""));
+    assert_true(has_tag(vx, "gifnet:level=\"situational_awareness\""));
+
+    /* VideoShare's chc event: the alert's two hashes and the alert as a comment. */
+    const json_t *attrs = json_object_get(vs, "Attribute");
+    assert_int_equal(json_array_size(attrs), 3);
+    const json_t *a0 = json_array_get(attrs, 0), *ac = json_array_get(attrs, 2);
+    assert_string_equal(sstr(a0, "type"), "md5");
+    assert_true(json_is_true(json_object_get(a0, "to_ids")));
+    assert_true(has_tag(a0, "gifnet:alert=\"0000000000000000000000000000000000000000000000000000"
+                            "000000000002\""));
+    assert_true(has_tag(a0, "gifnet:confidence=\"97\""));
+    assert_string_equal(sstr(json_array_get(attrs, 1), "type"), "hex");
+    assert_string_equal(sstr(ac, "type"), "comment");
+    assert_false(json_is_true(json_object_get(ac, "to_ids")));
+    assert_non_null(strstr(sstr(ac, "value"), "detector live-detector 3.1, score 0.9700"));
+    assert_true(has_tag(ac, "gifnet:kind=\"alert\""));
+    assert_true(has_tag(ac, "gifnet:score=\"0.9700\""));
+    /* The CTU's: the signal and its two incident records. */
+    attrs = json_object_get(ctu, "Attribute");
+    assert_int_equal(json_array_size(attrs), 3);
+    ac = json_array_get(attrs, 1);
+    assert_string_equal(sstr(ac, "type"), "comment");
+    assert_non_null(strstr(sstr(ac, "value"), "escalate, level content_incident_protocol: verified"));
+    assert_true(has_tag(ac, "gifnet:action=\"escalate\""));
+    /* The retracted alert: deleted. */
+    attrs = json_object_get(vx, "Attribute");
+    assert_true(json_is_true(json_object_get(json_array_get(attrs, 0), "deleted")));
+
+    /* Read back: the signal and the standing alert's hashes; comments and deleted skipped. */
+    struct got g;
+    struct ix_sink sk = sink_of(&g);
+    char err[200];
+    assert_int_equal(ix_misp_read(doc, &sk, NULL, err, sizeof err), 0);
+    if (json_array_size(g.rejects)) fail_msg("rejected: %s", joined(g.rejects));
+    assert_int_equal(json_array_size(g.sigs), 3);
+    assert_int_equal(json_array_size(g.skips), 5); /* 4 comments, the retracted alert's md5 */
+    size_t i;
+    const json_t *o;
+    json_array_foreach(g.sigs, i, o) assert_string_equal(sstr(o, "incident"), "chc");
+    got_free(&g);
+
+    /* te-csv has no form for them: only the signal. */
+    char *te = write_all(IX_TECSV, recs, &st);
+    assert_int_equal(st.written, 1);
+    assert_int_equal(st.alerts, 0);
+    free(te);
+    json_decref(doc);
+    free(text);
+    json_decref(recs);
+}
+
 static void test_empty_exports(void **state)
 {
     (void)state;
@@ -762,6 +1058,8 @@ int main(void)
         cmocka_unit_test(test_stix_round_trip),
         cmocka_unit_test(test_misp_round_trip),
         cmocka_unit_test(test_te_round_trip),
+        cmocka_unit_test(test_stix_alerts_and_incidents),
+        cmocka_unit_test(test_misp_alerts_and_incidents),
         cmocka_unit_test(test_empty_exports),
         cmocka_unit_test(test_ids_and_text),
     };
