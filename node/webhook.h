@@ -130,7 +130,7 @@ void webhook_queue_remove(struct webhook_queue *q, struct webhook_item *it);
 /* ---- Signals that turn blocking later (pure parts). */
 
 /* Records of an incident walked at most, per alert or incident record that changed it. */
-#define WEBHOOK_RECHECK_MAX 2000
+#define WEBHOOK_RECHECK_MAX 1000
 /* The set of signals already queued as blocking: buckets of WEBHOOK_SEEN_WAYS ids. */
 #define WEBHOOK_SEEN_WAYS 8
 #define WEBHOOK_SEEN_BUCKETS 8192 /* the node's: 65,536 ids, 2 MiB */
