@@ -10,9 +10,9 @@
 # filed under the incident.
 #   1. the platform publishes N md5 signals (default 10,000; review here: checked, not queued);
 #   2. the platform files M signals (default 990: with the two incident records, within
-#      WEBHOOK_RECHECK_MAX, 1,000) under one incident; the agency confirms it at situational_awareness (below the level that blocks:
-#      all M re-decided, none turns block), then escalates it to content_incident (all M turn
-#      block and are queued);
+#      WEBHOOK_RECHECK_MAX, 1,000) under one incident; the agency confirms it at
+#      situational_awareness (below the level that blocks: all M re-decided, none turns
+#      block), then escalates it to content_incident (all M turn block and are queued);
 #   3. the agency publishes N md5 signals (block here by role: checked and queued).
 #
 # usage: bench/bench_webhook.sh [BUILD_DIR]   (default build; needs gifd, gifctl, webhook_sink)
