@@ -223,10 +223,10 @@ bool ix_gifnet_tag(json_t *sig, const char *tag, char *stype_hint, size_t hintle
                strcmp(key, "origin") == 0 || strcmp(key, "source") == 0 ||
                strcmp(key, "verified") == 0) {
         /* informational: the distance is the matcher's; verified is the importer's to say */
-    } else if (strcmp(key, "alert") == 0 || strcmp(key, "kind") == 0 ||
-               strcmp(key, "level") == 0 || strcmp(key, "status") == 0 ||
-               strcmp(key, "action") == 0 || strcmp(key, "detector") == 0 ||
-               strcmp(key, "detector_version") == 0 || strcmp(key, "score") == 0) {
+    } else if (strcmp(key, "alert") == 0 || strcmp(key, "kind") == 0 || strcmp(key, "level") == 0 ||
+               strcmp(key, "status") == 0 || strcmp(key, "action") == 0 ||
+               strcmp(key, "detector") == 0 || strcmp(key, "detector_version") == 0 ||
+               strcmp(key, "score") == 0) {
         /* informational: alerts and incident records are exported, not imported */
     } else {
         *bad = "unknown gifnet tag";

@@ -164,8 +164,8 @@ static int put_hash(struct ix_writer *w, const struct ix_rec *r, const char *typ
         snprintf(name, sizeof name, "misp-attribute:%s:%d", r->id, index);
         snprintf(comment, sizeof comment, "gifnet alert %s, signal %d", r->id, index);
     }
-    json_t *a = attribute(name, mtype, category, v, !r->retracted, r->retracted, r->time_ms,
-                          comment, tags);
+    json_t *a =
+        attribute(name, mtype, category, v, !r->retracted, r->retracted, r->time_ms, comment, tags);
     free(v);
     return put_attribute(g, r, a);
 }
@@ -188,12 +188,10 @@ static int put_comment(struct ix_writer *w, const struct ix_rec *r)
         n = snprintf(text, sizeof text, "gifnet alert: incident %s, level %s, %s%s%s%s%s",
                      r->incident, level, r->detector ? "detector " : "an analyst's alert",
                      r->detector ? r->detector : "", r->detector_version ? " " : "",
-                     r->detector_version ? r->detector_version : "",
-                     score[0] ? ", score " : "");
+                     r->detector_version ? r->detector_version : "", score[0] ? ", score " : "");
         if (n > 0 && (size_t)n < sizeof text)
             n += snprintf(text + n, sizeof text - n, "%s, %zu signal%s", score,
-                          json_array_size(r->signals),
-                          json_array_size(r->signals) == 1 ? "" : "s");
+                          json_array_size(r->signals), json_array_size(r->signals) == 1 ? "" : "s");
         if (r->detector) add_tag(tags, "detector", r->detector);
         if (r->detector_version) add_tag(tags, "detector-version", r->detector_version);
         if (score[0]) add_tag(tags, "score", score);
@@ -208,8 +206,9 @@ static int put_comment(struct ix_writer *w, const struct ix_rec *r)
     char name[96], comment[96];
     snprintf(name, sizeof name, "misp-attribute:%s", r->id);
     snprintf(comment, sizeof comment, "gifnet record %s", r->id);
-    return put_attribute(g, r, attribute(name, "comment", "Other", text, false, r->retracted,
-                                         r->time_ms, comment, tags));
+    return put_attribute(
+        g, r,
+        attribute(name, "comment", "Other", text, false, r->retracted, r->time_ms, comment, tags));
 }
 
 int ix_misp_add(struct ix_writer *w, const struct ix_rec *r)

@@ -7,8 +7,8 @@
  * organisation, the gifnet extension's definition, then the objects of each record in feed
  * order, then one incident object per incident named (its state is known only at the end);
  * the bundle's id comes last (a name-based UUID of every object id), so the same feed always
- * gives the same bytes. Reading walks a parsed bundle; stix patterns are read by the small parser below
- * (file and artifact hashes MD5 and SHA-256, url:value), gifnet's own pattern types through
+ * gives the same bytes. Reading walks a parsed bundle; stix patterns are read by the small parser
+ * below (file and artifact hashes MD5 and SHA-256, url:value), gifnet's own pattern types through
  * the extension. docs/interchange.md is the specification.
  */
 #include <ctype.h>
@@ -20,7 +20,7 @@
 #include "util/gif.h"
 
 #define STIX_FIXED_TIME "2026-11-22T00:00:00.000Z" /* created/modified of the fixed objects */
-#define STIX_EXT_MODIFIED "2026-11-22T12:00:00.000Z" /* the extension's 1.1.0 (alerts, incidents) */
+#define STIX_EXT_MODIFIED "2026-11-22T12:00:00.000Z" /* the extension, 1.1.0 */
 #define STIX_PATTERN_MAX (64 * 1024)             /* a stix pattern read, bytes */
 #define STIX_PATTERN_HASHES 1000                 /* signals from one pattern */
 #define STIX_DEPTH_MAX 64                        /* parenthesis nesting in a pattern */
@@ -47,27 +47,25 @@ static void put_fixed(struct ix_writer *w)
                          "identity_class", "system", "description",
                          "gifnet: signed counter-terrorism hash sharing between consortium "
                          "members' nodes"));
-    put_obj(w,
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s]}", "type",
-                      "extension-definition", "spec_version", "2.1", "id", IX_STIX_EXT_ID,
-                      "created_by_ref", IX_STIX_GIFNET_IDENTITY, "created", STIX_FIXED_TIME,
-                      "modified", STIX_EXT_MODIFIED, "name", "gifnet",
-                      "description",
-                      "What gifnet records hold beyond STIX: on indicators, the signal type, "
-                      "perceptual hashes (pdq, vpdq) and their match distance, the incident, "
-                      "entity and content type, and the gifnet record (a signal, or an alert "
-                      "carrying the hash) they came from; on sightings, a detector's alert "
-                      "(level, detector, version, score); on notes, an incident record (action, "
-                      "level); on incidents, the incident's folded level and status.",
-                      "schema",
-                      "gifnet docs/interchange.md, 'The gifnet STIX extension': properties "
-                      "signal_type (md5, sha256, pdq, vpdq, url), record, origin, incident, "
-                      "entity, content_type, verified, source, hash (pdq), frames (vpdq: "
-                      "hash, quality, frame, time), url_sha256 (url), max_distance (pdq, vpdq), "
-                      "alert_signal (an alert's indicators); kind (alert, incident, "
-                      "incident-state), level, detector, detector_version, score (0-10000), "
-                      "note, indicators (sightings); action (notes); status (incidents)",
-                      "version", "1.1.0", "extension_types", "property-extension"));
+    put_obj(w, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s]}", "type",
+                         "extension-definition", "spec_version", "2.1", "id", IX_STIX_EXT_ID,
+                         "created_by_ref", IX_STIX_GIFNET_IDENTITY, "created", STIX_FIXED_TIME,
+                         "modified", STIX_EXT_MODIFIED, "name", "gifnet", "description",
+                         "What gifnet records hold beyond STIX: on indicators, the signal type, "
+                         "perceptual hashes (pdq, vpdq) and their match distance, the incident, "
+                         "entity and content type, and the gifnet record (a signal, or an alert "
+                         "carrying the hash) they came from; on sightings, a detector's alert "
+                         "(level, detector, version, score); on notes, an incident record (action, "
+                         "level); on incidents, the incident's folded level and status.",
+                         "schema",
+                         "gifnet docs/interchange.md, 'The gifnet STIX extension': properties "
+                         "signal_type (md5, sha256, pdq, vpdq, url), record, origin, incident, "
+                         "entity, content_type, verified, source, hash (pdq), frames (vpdq: "
+                         "hash, quality, frame, time), url_sha256 (url), max_distance (pdq, vpdq), "
+                         "alert_signal (an alert's indicators); kind (alert, incident, "
+                         "incident-state), level, detector, detector_version, score (0-10000), "
+                         "note, indicators (sightings); action (notes); status (incidents)",
+                         "version", "1.1.0", "extension_types", "property-extension"));
 }
 
 /* The member entry of GET /v1/members for a key, or NULL. */
@@ -146,8 +144,8 @@ static void put_related(struct ix_writer *w, const struct ix_rec *r, const char 
     object_id(id, "relationship", name);
     put_obj(w, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "relationship",
                          "spec_version", "2.1", "id", id, "created_by_ref", by, "created", r->time,
-                         "modified", r->time, "relationship_type", "related-to", "source_ref",
-                         from, "target_ref", inc));
+                         "modified", r->time, "relationship_type", "related-to", "source_ref", from,
+                         "target_ref", inc));
 }
 
 /*
@@ -222,9 +220,8 @@ static int put_indicator(struct ix_writer *w, const struct ix_rec *r, const char
 
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:s, s:s}", "type",
                           "indicator", "spec_version", "2.1", "id", id_out, "created_by_ref", by,
-                          "created", r->time, "modified", r->time, "name", label,
-                          "indicator_types", "malicious-activity", "pattern", pattern,
-                          "pattern_type", ptype);
+                          "created", r->time, "modified", r->time, "name", label, "indicator_types",
+                          "malicious-activity", "pattern", pattern, "pattern_type", ptype);
     free(pattern);
     if (!o) {
         json_decref(ext);
@@ -273,8 +270,8 @@ static int put_alert(struct ix_writer *w, const struct ix_rec *r, const char *by
     snprintf(name, sizeof name, "sighting:%s", r->id);
     object_id(id, "sighting", name);
     ix_stix_incident_id(inc, r->incident);
-    int n = snprintf(desc, sizeof desc, "gifnet alert on incident %s, level %s", r->incident,
-                     level);
+    int n =
+        snprintf(desc, sizeof desc, "gifnet alert on incident %s, level %s", r->incident, level);
     if (r->detector && n > 0 && (size_t)n < sizeof desc)
         n += snprintf(desc + n, sizeof desc - n, ", detector %s%s%s", r->detector,
                       r->detector_version ? " " : "",
@@ -282,21 +279,19 @@ static int put_alert(struct ix_writer *w, const struct ix_rec *r, const char *by
     else if (n > 0 && (size_t)n < sizeof desc)
         n += snprintf(desc + n, sizeof desc - n, ", an analyst's alert");
     if (r->score >= 0 && n > 0 && (size_t)n < sizeof desc)
-        snprintf(desc + n, sizeof desc - n, ", score %d.%04d", r->score / 10000,
-                 r->score % 10000);
+        snprintf(desc + n, sizeof desc - n, ", score %d.%04d", r->score / 10000, r->score % 10000);
 
     json_t *ext = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "extension_type",
                             "property-extension", "kind", "alert", "record", r->id, "origin",
-                            r->origin, "incident", r->incident, "level", level, "indicators",
-                            inds);
+                            r->origin, "incident", r->incident, "level", level, "indicators", inds);
     if (r->detector) json_object_set_new(ext, "detector", json_string(r->detector));
     if (r->detector_version)
         json_object_set_new(ext, "detector_version", json_string(r->detector_version));
     if (r->score >= 0) json_object_set_new(ext, "score", json_integer(r->score));
     if (r->note) json_object_set_new(ext, "note", json_string(r->note));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:[s], s:s}",
-                          "type", "sighting", "spec_version", "2.1", "id", id, "created_by_ref",
-                          by, "created", r->time, "modified", r->time, "first_seen", r->time,
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:[s], s:s}", "type",
+                          "sighting", "spec_version", "2.1", "id", id, "created_by_ref", by,
+                          "created", r->time, "modified", r->time, "first_seen", r->time,
                           "last_seen", r->time, "count", 1, "sighting_of_ref", inc,
                           "where_sighted_refs", by, "description", desc);
     if (!o || !ext) {
@@ -325,8 +320,8 @@ static int put_incident_record(struct ix_writer *w, const struct ix_rec *r, cons
                             r->origin, "incident", r->incident, "action", action, "level", level);
     if (r->note && ext) json_object_set_new(ext, "note", json_string(r->note));
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s]}", "type", "note",
-                          "spec_version", "2.1", "id", id, "created_by_ref", by, "created",
-                          r->time, "modified", r->time, "abstract", abstract, "content",
+                          "spec_version", "2.1", "id", id, "created_by_ref", by, "created", r->time,
+                          "modified", r->time, "abstract", abstract, "content",
                           r->note ? r->note : abstract, "object_refs", inc);
     if (!o || !ext) {
         json_decref(o);
@@ -372,17 +367,18 @@ static int put_incidents(struct ix_writer *w)
             snprintf(desc, sizeof desc, "gifnet incident %s: %s, level %s", in->name, status,
                      proto_level_name(level));
         else
-            snprintf(desc, sizeof desc, "gifnet incident %s: signals filed under it, no alert "
-                     "or incident record in this export", in->name);
+            snprintf(desc, sizeof desc,
+                     "gifnet incident %s: signals filed under it, no alert "
+                     "or incident record in this export",
+                     in->name);
         json_t *ext = json_pack("{s:s, s:s, s:s, s:s}", "extension_type", "property-extension",
                                 "kind", "incident-state", "incident", in->name, "status", status);
         if (ext && level) json_object_set_new(ext, "level", json_string(proto_level_name(level)));
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s}], s:o}",
-                              "type", "incident", "spec_version", "2.1", "id", id,
-                              "created_by_ref", IX_STIX_GIFNET_IDENTITY, "created", first,
-                              "modified", last, "name", in->name, "description", desc,
-                              "external_references", "source_name", "gifnet-incident",
-                              "external_id", in->name, "extensions",
+                              "type", "incident", "spec_version", "2.1", "id", id, "created_by_ref",
+                              IX_STIX_GIFNET_IDENTITY, "created", first, "modified", last, "name",
+                              in->name, "description", desc, "external_references", "source_name",
+                              "gifnet-incident", "external_id", in->name, "extensions",
                               json_pack("{s:o}", IX_STIX_EXT_ID, ext));
         if (!o) return -1;
         put_obj(w, o);

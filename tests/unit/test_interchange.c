@@ -731,8 +731,9 @@ static json_t *alert_rec(int n, int sec, const char *incident, const char *level
 static json_t *incident_rec(int n, int sec, const char *action, const char *level)
 {
     json_t *r = rec_base("incident", KEY_CTU, "CTU", "agency", n, sec);
-    json_object_set_new(r, "body", json_pack("{s:s, s:s, s:s, s:s}", "incident", "chc", "action",
-                                             action, "level", level, "note", "verified"));
+    json_object_set_new(r, "body",
+                        json_pack("{s:s, s:s, s:s, s:s}", "incident", "chc", "action", action,
+                                  "level", level, "note", "verified"));
     return r;
 }
 
@@ -743,8 +744,8 @@ static json_t *incident_records(void)
     json_t *sig = record("sha256", json_string(SHAA), "chc", NULL, false, 1);
     return json_pack("[o, o, o, o, o, {s:s, s:{}}]", sig,
                      alert_rec(2, 10, "chc", "content_incident", false,
-                               json_pack("[{s:s, s:s}, {s:s, s:s}]", "type", "md5", "value",
-                                         MD5A, "type", "pdq", "value", PDQA)),
+                               json_pack("[{s:s, s:s}, {s:s, s:s}]", "type", "md5", "value", MD5A,
+                                         "type", "pdq", "value", PDQA)),
                      alert_rec(3, 11, "x", "situational_awareness", true,
                                json_pack("[{s:s, s:s}]", "type", "md5", "value", MD5A)),
                      incident_rec(4, 30, "escalate", "content_incident_protocol"),
@@ -758,7 +759,8 @@ static json_t *of_type(const json_t *bundle, const char *type)
     json_t *out = json_array();
     size_t i;
     const json_t *o;
-    json_array_foreach(json_object_get(bundle, "objects"), i, o) if (strcmp(sstr(o, "type"), type) == 0)
+    json_array_foreach(json_object_get(bundle, "objects"), i,
+                       o) if (strcmp(sstr(o, "type"), type) == 0)
         json_array_append(out, (json_t *)o);
     return out;
 }
@@ -812,8 +814,9 @@ static void test_stix_alerts_and_incidents(void **state)
     snprintf(want, sizeof want, "sighting--%s", u);
     assert_string_equal(sstr(s0, "id"), want);
     assert_string_equal(sstr(s0, "sighting_of_ref"), chc);
-    assert_string_equal(json_string_value(json_array_get(json_object_get(s0, "where_sighted_refs"), 0)),
-                        sstr(s0, "created_by_ref"));
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(s0, "where_sighted_refs"), 0)),
+        sstr(s0, "created_by_ref"));
     assert_int_equal(json_integer_value(json_object_get(s0, "confidence")), 97);
     const json_t *e0 = ext_of(s0);
     assert_string_equal(sstr(e0, "kind"), "alert");
@@ -850,14 +853,16 @@ static void test_stix_alerts_and_incidents(void **state)
     json_array_foreach(rels, i, o)
     {
         assert_string_equal(sstr(o, "relationship_type"), "related-to");
-        assert_true(strcmp(sstr(o, "target_ref"), chc) == 0 || strcmp(sstr(o, "target_ref"), x) == 0);
+        assert_true(strcmp(sstr(o, "target_ref"), chc) == 0 ||
+                    strcmp(sstr(o, "target_ref"), x) == 0);
     }
 
     /* An incident record: a note on the incident. */
     json_t *notes = of_type(doc, "note");
     assert_int_equal(json_array_size(notes), 2);
     const json_t *n0 = json_array_get(notes, 0);
-    assert_string_equal(json_string_value(json_array_get(json_object_get(n0, "object_refs"), 0)), chc);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(n0, "object_refs"), 0)),
+                        chc);
     assert_string_equal(sstr(n0, "content"), "verified");
     assert_string_equal(sstr(ext_of(n0), "action"), "escalate");
     assert_string_equal(sstr(ext_of(n0), "level"), "content_incident_protocol");
@@ -916,8 +921,8 @@ static bool has_tag(const json_t *obj, const char *name)
 {
     size_t i;
     const json_t *t;
-    json_array_foreach(json_object_get(obj, "Tag"), i, t) if (strcmp(sstr(t, "name"), name) == 0)
-        return true;
+    json_array_foreach(json_object_get(obj, "Tag"), i,
+                       t) if (strcmp(sstr(t, "name"), name) == 0) return true;
     return false;
 }
 
@@ -967,7 +972,8 @@ static void test_misp_alerts_and_incidents(void **state)
     assert_int_equal(json_array_size(attrs), 3);
     ac = json_array_get(attrs, 1);
     assert_string_equal(sstr(ac, "type"), "comment");
-    assert_non_null(strstr(sstr(ac, "value"), "escalate, level content_incident_protocol: verified"));
+    assert_non_null(
+        strstr(sstr(ac, "value"), "escalate, level content_incident_protocol: verified"));
     assert_true(has_tag(ac, "gifnet:action=\"escalate\""));
     /* The retracted alert: deleted. */
     attrs = json_object_get(vx, "Attribute");
