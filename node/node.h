@@ -66,15 +66,17 @@ struct node {
     uint64_t feed_seen; /* highest feed position applied to the index and events */
 
     /* The write pipeline (write.c): queued, then signatures checked (wq_vbatch, on up to
-     * NODE_VERIFY_JOBS worker jobs), then ready, then written (wq_batch, one writer). One
-     * batch at most in each stage, in queue order. */
+     * NODE_VERIFY_JOBS worker jobs), then ready, then written (wq_batch, one writer), in
+     * queue order. One batch at most is checked and one written at a time; checked batches
+     * wait in the ready list (bounded), and the writer takes them all in one transaction. */
     struct write_req *wq_head, *wq_tail;
     size_t wq_len;
     bool wq_busy;
     uv_work_t wq_work;
     struct write_req *wq_batch;  /* the batch being written */
     struct write_req *wq_vbatch; /* the batch whose signatures are being checked */
-    struct write_req *wq_ready;  /* checked, waiting for the writer */
+    struct write_req *wq_ready, *wq_ready_tail; /* checked, waiting for the writer */
+    size_t wq_ready_items;                     /* records in the ready list */
     unsigned wq_vjobs;           /* verify jobs of wq_vbatch still running */
     struct write_vjob {
         uv_work_t work;

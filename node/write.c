@@ -6,15 +6,18 @@
  *      pool, split across one job per core (store_ingest_verify: a read-transaction lookup
  *      first, so a record already stored is never verified). Skipped when nothing in the
  *      batch needs it (publishes, gossip already prechecked by net.c).
- *   2. ready: checked, waiting for the writer.
- *   3. write: one worker job where every queued publish shares one store_publish transaction
- *      and every queued ingest one store_ingest transaction (group commit: one fsync serves
- *      many requests); store_ingest trusts the marks of stage 1.
+ *   2. ready: checked, waiting for the writer. Checking runs ahead of the writer by up to
+ *      READY_MAX_ITEMS records, so the cores keep checking signatures while it commits.
+ *   3. write: one worker job takes every ready request (up to TXN_MAX_ITEMS records): every
+ *      publish among them shares one store_publish transaction and every ingest one
+ *      store_ingest transaction (group commit: one fsync serves many requests);
+ *      store_ingest trusts the marks of stage 1.
  *
- * So the next batch's signatures are checked while the writer commits the previous one, and
- * while both run the queue fills up, making the next batch (and transaction) larger, up to
- * BATCH_MAX_ITEMS. Each request is answered on the loop thread only after its transaction
- * is durable, in queue order.
+ * So signatures are checked while the writer commits, and whatever was checked meanwhile
+ * goes into the next transaction: the slower the writer, the larger its transactions, and a
+ * larger transaction dirties fewer B-tree pages per record (measured, docs/performance.md).
+ * Each request is answered on the loop thread only after its transaction is durable, in
+ * queue order.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -24,7 +27,10 @@
 #include "util/gif.h"
 
 #define WQ_MAX_REQS 4096      /* queued requests before the API answers 503 */
-#define BATCH_MAX_ITEMS 20000 /* records per transaction */
+#define BATCH_MAX_ITEMS 20000 /* records per batch taken off the queue (one check stage) */
+#define TXN_MIN_ITEMS 40000   /* while checks run, the writer waits for this many records */
+#define TXN_MAX_ITEMS 60000   /* records per write transaction (ready batches merged) */
+#define READY_MAX_ITEMS 60000 /* checked records waiting before checking pauses */
 #define VERIFY_MIN_SLICE 32   /* fewer records than this per job are not worth a job */
 #define VERIFY_JOBS_PER_CORE 4
 
@@ -174,6 +180,35 @@ static void write_start(struct node *n, struct write_req *batch)
     }
 }
 
+/* Appends a checked batch (a list of requests) to the ready list. */
+static void ready_add(struct node *n, struct write_req *batch)
+{
+    if (n->wq_ready_tail)
+        n->wq_ready_tail->next = batch;
+    else
+        n->wq_ready = batch;
+    for (struct write_req *w = batch; w; w = w->next) {
+        n->wq_ready_items += w->n;
+        n->wq_ready_tail = w;
+    }
+}
+
+/* Takes whole requests off the ready list, up to TXN_MAX_ITEMS records (at least one). */
+static struct write_req *ready_take(struct node *n)
+{
+    struct write_req *first = n->wq_ready, *last = first;
+    size_t items = first->n;
+    while (last->next && items + last->next->n <= TXN_MAX_ITEMS) {
+        last = last->next;
+        items += last->n;
+    }
+    n->wq_ready = last->next;
+    if (!n->wq_ready) n->wq_ready_tail = NULL;
+    n->wq_ready_items -= items;
+    last->next = NULL;
+    return first;
+}
+
 /* Checks the signatures of records [from, to) of the batch's ingests (worker thread). */
 static void verify_cb(uv_work_t *req)
 {
@@ -194,7 +229,7 @@ static void verify_after_cb(uv_work_t *req, int status)
     struct node *n = j->n;
     (void)status; /* a cancelled job only leaves records for store_ingest to verify */
     if (--n->wq_vjobs > 0) return;
-    n->wq_ready = n->wq_vbatch;
+    ready_add(n, n->wq_vbatch);
     n->wq_vbatch = NULL;
     node_write_kick(n);
 }
@@ -210,7 +245,7 @@ static void verify_start(struct node *n, struct write_req *batch)
             if (!w->in[i].verified) todo++;
     }
     if (todo == 0) {
-        n->wq_ready = batch;
+        ready_add(n, batch);
         return;
     }
     /* Several jobs per core, taken in turn by the pool's threads: a share slowed down by the
@@ -238,7 +273,7 @@ static void verify_start(struct node *n, struct write_req *batch)
     }
     if (n->wq_vjobs == 0) { /* the writer verifies instead */
         n->wq_vbatch = NULL;
-        n->wq_ready = batch;
+        ready_add(n, batch);
     }
 }
 
@@ -267,18 +302,25 @@ static struct write_req *take_batch(struct node *n)
     return first;
 }
 
+/* True while more checked records will join the ready list without waiting for the writer:
+ * a batch is being checked, or one that needs checks can start now. */
+static bool more_checked_soon(struct node *n)
+{
+    return n->wq_vbatch ||
+           (n->wq_head && needs_verify(n->wq_head) && n->wq_ready_items < READY_MAX_ITEMS);
+}
+
 /* Moves batches along the stages as far as they can go. Loop thread. */
 static void node_write_kick(struct node *n)
 {
     for (;;) {
         /* The writer first, so that its job is ahead of the next verify jobs in the pool. */
-        if (!n->wq_busy && n->wq_ready) {
-            struct write_req *b = n->wq_ready;
-            n->wq_ready = NULL;
-            write_start(n, b);
+        if (!n->wq_busy && n->wq_ready &&
+            (n->wq_ready_items >= TXN_MIN_ITEMS || !more_checked_soon(n))) {
+            write_start(n, ready_take(n));
             continue;
         }
-        if (n->wq_vbatch || n->wq_ready || !n->wq_head) return;
+        if (n->wq_vbatch || !n->wq_head || n->wq_ready_items >= READY_MAX_ITEMS) return;
         /* While the writer is busy, only work that needs checking moves ahead; the rest
          * (publishes, gossip already checked on receipt) waits in the queue, so that it joins
          * the next transaction whole instead of a small batch taken early (which cost a

@@ -580,15 +580,30 @@ static int stored_record(struct wtx *w, const uint8_t id[PROTO_ID_LEN], struct p
     return 0;
 }
 
+static int head_load(struct wtx *w, const uint8_t origin[PROTO_KEY_LEN], struct head *h,
+                     bool *found);
+
 /*
  * True (1) if r is already stored: accepted, kept as an equivocation proof, or held aside.
- * Checked before any signature work so that gossip duplicates cost one lookup.
+ * Checked before any signature work so that gossip duplicates cost one lookup. An origin's
+ * accepted records are exactly seqs 1 to its head's, so a record past the head (the usual
+ * case: a new record) needs no look in the log, and the head is cached per transaction.
  */
 static int is_duplicate(struct wtx *w, const struct proto_record *r, const uint8_t *buf, size_t len)
 {
     MDB_val v;
-    int rc = db_get(w->txn, w->s->records, r->id, PROTO_ID_LEN, &v, "read record");
-    if (rc != -ENOENT) return rc ? rc : 1;
+    struct head h;
+    bool found;
+    int rc = head_load(w, r->origin, &h, &found);
+    if (rc) return rc;
+    if (r->seq <= h.seq) { /* the record accepted at r's seq: r itself, or another (a fork) */
+        uint8_t k[LOGKEY_LEN];
+        logkey(k, r->origin, r->seq);
+        rc = db_get(w->txn, w->s->log, k, sizeof(k), &v, "read log");
+        if (rc && rc != -ENOENT) return rc;
+        if (!rc && v.mv_size == PROTO_ID_LEN && memcmp(v.mv_data, r->id, PROTO_ID_LEN) == 0)
+            return 1;
+    }
     /* With the counters loaded, empty forks and held tables (the usual case) need no look. */
     if (w->counted && w->c.forks == 0 && w->c.held == 0) return 0;
     uint8_t k[LOGKEY_LEN];
