@@ -1213,33 +1213,107 @@ static void get_record(struct call *k, const char *idhex)
 
 /* ---- Incidents and the policy. */
 
+/* The counter of incident inc (n->tally is sorted by id), made when create and room allows. */
+static struct node_tally *tally_slot(struct node *n, const char *inc, bool create)
+{
+    size_t lo = 0, hi = n->ntally;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(n->tally[mid].id, inc);
+        if (c == 0) return &n->tally[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!create || n->ntally == NODE_TALLY_MAX || strlen(inc) > PROTO_INCIDENT_MAX) return NULL;
+    if (n->ntally == n->captally) {
+        size_t cap = n->captally ? 2 * n->captally : 16;
+        void *p = realloc(n->tally, cap * sizeof *n->tally);
+        if (!p) return NULL;
+        n->tally = p;
+        n->captally = cap;
+    }
+    struct node_tally *t = &n->tally[lo];
+    memmove(t + 1, t, (n->ntally - lo) * sizeof *t);
+    n->ntally++;
+    memset(t, 0, sizeof *t);
+    memcpy(t->id, inc, strlen(inc) + 1);
+    return t;
+}
+
 /* Counts a match under its incident, for GET /v1/incidents (local only: never published). */
 void api_tally_match(struct node *n, json_t *match)
 {
     const char *inc = json_string_value(json_object_get(match, "incident"));
     if (!inc || !*inc) return;
-    for (size_t i = 0; i < n->ntally; i++)
-        if (strcmp(n->tally[i].id, inc) == 0) {
-            n->tally[i].matches++;
-            return;
-        }
-    if (n->ntally == NODE_TALLY_MAX) return;
-    if (n->ntally == n->captally) {
-        size_t cap = n->captally ? 2 * n->captally : 16;
-        void *p = realloc(n->tally, cap * sizeof *n->tally);
-        if (!p) return;
-        n->tally = p;
-        n->captally = cap;
-    }
-    snprintf(n->tally[n->ntally].id, sizeof n->tally[n->ntally].id, "%s", inc);
-    n->tally[n->ntally++].matches = 1;
+    struct node_tally *t = tally_slot(n, inc, true);
+    if (!t) return;
+    t->matches++;
+    t->unsaved++;
 }
 
-static uint64_t tally_of(const struct node *n, const char *inc)
+static uint64_t tally_of(struct node *n, const char *inc)
 {
-    for (size_t i = 0; i < n->ntally; i++)
-        if (strcmp(n->tally[i].id, inc) == 0) return n->tally[i].matches;
+    const struct node_tally *t = tally_slot(n, inc, false);
+    return t ? t->matches : 0;
+}
+
+static int tally_load_cb(void *ctx, const char *incident, uint64_t matches)
+{
+    struct node_tally *t = tally_slot(ctx, incident, true);
+    if (t) t->matches += matches;
     return 0;
+}
+
+int api_tally_load(struct node *n, struct store_rd *rd)
+{
+    return store_tally_each(rd, tally_load_cb, n);
+}
+
+static void tally_saved(struct node *n, struct write_req *w, int rc)
+{
+    if (rc) { /* nothing written: count the entries as unsaved again */
+        GIF_WARN("api", "local match counts not saved (%s): kept for the next try",
+                 gif_strerror(rc));
+        for (size_t i = 0; i < w->n; i++) {
+            struct node_tally *t = tally_slot(n, w->tally[i].incident, true);
+            if (t) t->unsaved += w->tally[i].add;
+        }
+    }
+    free(w->tally);
+    free(w);
+}
+
+void api_tally_save(struct node *n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n->ntally; i++)
+        if (n->tally[i].unsaved) k++;
+    if (k == 0) return;
+    struct write_req *w = calloc(1, sizeof *w);
+    struct store_tally *t = w ? calloc(k, sizeof *t) : NULL;
+    if (!t) {
+        free(w);
+        return;
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < n->ntally; i++) {
+        if (!n->tally[i].unsaved) continue;
+        memcpy(t[j].incident, n->tally[i].id, sizeof t[j].incident);
+        t[j++].add = n->tally[i].unsaved;
+    }
+    w->kind = WRITE_TALLY;
+    w->n = k;
+    w->tally = t;
+    w->done = tally_saved;
+    if (node_write(n, w) != 0) { /* queue full or stopping: try again next time */
+        free(t);
+        free(w);
+        return;
+    }
+    for (size_t i = 0; i < n->ntally; i++)
+        n->tally[i].unsaved = 0;
 }
 
 struct inc_list {

@@ -260,6 +260,7 @@ static int load_members(struct node *n, const char *path, char *err, size_t errl
 static void keepalive_cb(uv_timer_t *t)
 {
     api_keepalive(t->data);
+    api_tally_save(t->data);
 }
 
 static void signal_cb(uv_signal_t *s, int signum)
@@ -317,6 +318,7 @@ int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *e
     if (rc == 0 && (st.by_stype[PROTO_ST_VPDQ] > 0 || st.by_kind[PROTO_ALERT] > 0))
         rc = store_feed_each(rd, 0, vpdq_load_cb, n);
     if (rc == 0) rc = store_feed_last(rd, &n->feed_seen);
+    if (rc == 0) rc = api_tally_load(n, rd);
     struct store_member me;
     bool member = store_member_get(rd, n->pk, &me) == 0;
     store_rd_close(rd);
@@ -368,6 +370,7 @@ static void http_stopped(void *arg)
 void node_stop(struct node *n)
 {
     if (n->stopping) return;
+    api_tally_save(n); /* queued before stopping, so it is written before the loop ends */
     n->stopping = true;
     net_stop(n);
     webhook_stop(n);

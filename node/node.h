@@ -99,10 +99,12 @@ struct node {
     } * pdq_pending;
     size_t pdq_npending, pdq_cappending;
 
-    /* Matches answered per incident since start (api_tally_match): local, never published. */
+    /* Matches answered per incident (api_tally_match): local, never published; loaded from
+     * the store at start, the unsaved part written every KEEPALIVE_MS and at stop. */
     struct node_tally {
         char id[PROTO_INCIDENT_MAX + 1];
         uint64_t matches;
+        uint64_t unsaved; /* counted since the last write to the store */
     } * tally;
     size_t ntally, captally;
 
@@ -114,10 +116,13 @@ struct node {
     bool stopping;
 };
 
-#define NODE_TALLY_MAX 4096 /* incidents whose local matches are counted */
+#define NODE_TALLY_MAX 65536 /* incidents whose local matches are counted (88 bytes each) */
 
 /* Counts match object m (from api_match_json) under its incident, if it names one. */
 void api_tally_match(struct node *n, json_t *m);
+/* Loads the stored counts (start) / queues the unsaved ones for the store. Loop thread. */
+int api_tally_load(struct node *n, struct store_rd *rd);
+void api_tally_save(struct node *n);
 
 /* Reads the config, keys and store, builds the index, starts the API. Returns 0 or a
  * negative code with a sentence in err. */
@@ -144,7 +149,7 @@ void node_apply_feed(struct node *n);
 
 /* ---- The write pipeline (write.c). */
 
-enum write_kind { WRITE_PUBLISH, WRITE_INGEST };
+enum write_kind { WRITE_PUBLISH, WRITE_INGEST, WRITE_TALLY };
 
 typedef void (*write_done_cb)(struct node *n, struct write_req *w, int rc);
 
@@ -153,6 +158,7 @@ struct write_req {
     size_t n;
     struct proto_record *drafts; /* WRITE_PUBLISH */
     struct store_in *in;         /* WRITE_INGEST */
+    struct store_tally *tally;   /* WRITE_TALLY: local match counts to add (no res) */
     struct store_result *res;
     int rc; /* the transaction's outcome: 0 committed, else nothing written */
     write_done_cb done;

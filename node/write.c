@@ -100,11 +100,19 @@ done:
     free(in);
 }
 
+/* Local match counts: all of the batch's in one transaction of their own. */
+static void run_tally(struct node *n, struct write_req *batch)
+{
+    for (struct write_req *w = batch; w; w = w->next)
+        if (w->kind == WRITE_TALLY) w->rc = store_tally_add(n->store, w->tally, w->n);
+}
+
 static void work_cb(uv_work_t *req)
 {
     struct node *n = req->data;
     run_kind(n, n->wq_batch, WRITE_PUBLISH);
     run_kind(n, n->wq_batch, WRITE_INGEST);
+    run_tally(n, n->wq_batch);
 }
 
 static int src_cmp(const void *a, const void *b)

@@ -64,6 +64,7 @@ struct store {
     MDB_env *env;
     MDB_dbi meta, records, log, heads, feed, exact, retr, fb, members, held, forks;
     MDB_dbi grants, incidents, increcs;
+    MDB_dbi local_matches; /* node-local: matches answered per incident (never published) */
     uint8_t root[PROTO_KEY_LEN];
     uint64_t max_skew_ms;
     uint32_t held_max;
@@ -409,6 +410,7 @@ static int open_dbis(struct store *s, MDB_txn *txn)
         {"grants", 0, offsetof(struct store, grants)},
         {"incidents", 0, offsetof(struct store, incidents)},
         {"incident_records", MDB_DUPSORT | MDB_DUPFIXED, offsetof(struct store, increcs)},
+        {"local_matches", 0, offsetof(struct store, local_matches)},
     };
     for (size_t i = 0; i < GIF_ARRAY_LEN(t); i++) {
         MDB_dbi *dbi = (MDB_dbi *)((char *)s + t[i].off);
@@ -1864,6 +1866,53 @@ int store_incident_records(struct store_rd *rd, const char *id, size_t idlen, st
     }
     mdb_cursor_close(c);
     return rc == MDB_NOTFOUND ? 0 : store_err(rc, "walk incident records");
+}
+
+/* ---- Local match counts. */
+
+int store_tally_add(struct store *s, const struct store_tally *t, size_t n)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc) return store_err(rc, "begin write transaction");
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t len = strnlen(t[i].incident, sizeof t[i].incident);
+        if (len == 0 || len > INC_KEY_MAX || t[i].add == 0) continue;
+        MDB_val v;
+        uint64_t total = t[i].add;
+        rc = db_get(txn, s->local_matches, t[i].incident, len, &v, "read local matches");
+        if (rc == 0 && v.mv_size == 8) total += get_u64(v.mv_data);
+        if (rc == -ENOENT) rc = 0;
+        if (rc) break;
+        uint8_t b[8];
+        put_u64(b, total);
+        rc = db_put(txn, s->local_matches, t[i].incident, len, b, 8, 0, "write local matches");
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return store_err(mdb_txn_commit(txn), "commit");
+}
+
+struct tally_walk {
+    store_tally_cb cb;
+    void *ctx;
+};
+static int tally_walk_fn(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    struct tally_walk *tw = ctx;
+    if (k->mv_size == 0 || k->mv_size > INC_KEY_MAX || v->mv_size != 8) return 0;
+    char id[INC_KEY_MAX + 1];
+    memcpy(id, k->mv_data, k->mv_size);
+    id[k->mv_size] = '\0';
+    return tw->cb(tw->ctx, id, get_u64(v->mv_data));
+}
+
+int store_tally_each(struct store_rd *rd, store_tally_cb cb, void *ctx)
+{
+    struct tally_walk tw = {cb, ctx};
+    return walk(rd, rd->s->local_matches, NULL, tally_walk_fn, &tw);
 }
 
 bool store_grant_held(struct store_rd *rd, const char *org, uint8_t right)

@@ -257,6 +257,18 @@ bool store_grant_held(struct store_rd *rd, const char *org, uint8_t right);
 int store_feed_get(struct store_rd *rd, uint64_t pos, uint8_t id[static PROTO_ID_LEN],
                    struct store_rec *out);
 
+/* ---- Local match counts (table local_matches): what this node answered, never published. */
+struct store_tally {
+    char incident[PROTO_INCIDENT_MAX + 1]; /* NUL-terminated, 1..PROTO_INCIDENT_MAX bytes */
+    uint64_t add;
+};
+/* Adds each entry's count to its incident's total, in one durable transaction: 0 or an
+ * error (nothing written). Entries with an empty or too long incident are skipped. */
+int store_tally_add(struct store *s, const struct store_tally *t, size_t n);
+typedef int (*store_tally_cb)(void *ctx, const char *incident, uint64_t matches);
+/* Every counted incident, in id order. */
+int store_tally_each(struct store_rd *rd, store_tally_cb cb, void *ctx);
+
 /* Every pdq signal not retracted: to build the similarity index at start. */
 typedef int (*store_pdq_cb)(void *ctx, const uint8_t hash[32], const uint8_t id[PROTO_ID_LEN]);
 int store_pdq_each(struct store_rd *rd, store_pdq_cb cb, void *ctx);

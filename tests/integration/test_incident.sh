@@ -183,4 +183,18 @@ media_at "$D" "$TMP/copy.mp4"
 expect_jq "after the conclusion the platform alert's match is review again" '.results[2].matches[0].verdict' review
 expect_rc "incident list --status open at D finds nothing (exit 1)" 1 at "$D" incident list --status open
 
+echo "# 5. local match counts survive a restart (saved to D's store at stop, never published)"
+use_node "$D"
+get /v1/incidents/chc-test
+BEFORE=$(jq -r '.local_matches' <<<"$BODY")
+expect_jq "... D has counted matches under the incident" '.local_matches >= 4' true
+stop_node "$D"
+start_node "$D"
+use_node "$D"
+get /v1/incidents/chc-test
+expect_jq "... and still has them after a restart" '.local_matches' "$BEFORE"
+use_node "$C"
+get /v1/incidents/chc-test
+expect_jq "... C's count is its own, not D's" "(.local_matches | tostring) != \"$BEFORE\"" true
+
 finish

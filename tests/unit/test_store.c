@@ -1514,6 +1514,45 @@ static void test_persistence(void **state)
     blob_free(&held);
 }
 
+struct tally_seen {
+    char id[4][PROTO_INCIDENT_MAX + 1];
+    uint64_t n[4];
+    size_t count;
+};
+static int tally_cb(void *ctx, const char *incident, uint64_t matches)
+{
+    struct tally_seen *t = ctx;
+    if (t->count == 4) return -E2BIG;
+    snprintf(t->id[t->count], sizeof t->id[0], "%s", incident);
+    t->n[t->count++] = matches;
+    return 0;
+}
+
+/* Local match counts add up across writes, survive a reopen, and skip bad entries. */
+static void test_tally(void **state)
+{
+    struct fx *f = *state;
+    struct store_tally t[4] = {{"chc-1", 3}, {"b-2", 1}, {"", 9}, {"zero", 0}};
+    assert_int_equal(store_tally_add(f->s, t, 4), 0);
+    struct store_tally more[2] = {{"chc-1", 4}, {"a-3", 2}};
+    assert_int_equal(store_tally_add(f->s, more, 2), 0);
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(fx_open(f), 0);
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    struct tally_seen seen = {0};
+    assert_int_equal(store_tally_each(rd, tally_cb, &seen), 0);
+    store_rd_close(rd);
+    assert_int_equal(seen.count, 3); /* the empty id and the zero count wrote nothing */
+    assert_string_equal(seen.id[0], "a-3");
+    assert_int_equal(seen.n[0], 2);
+    assert_string_equal(seen.id[1], "b-2");
+    assert_int_equal(seen.n[1], 1);
+    assert_string_equal(seen.id[2], "chc-1");
+    assert_int_equal(seen.n[2], 7);
+}
+
 static void test_schema_newer(void **state)
 {
     struct fx *f = *state;
@@ -1634,6 +1673,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_publish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish_refuses_when_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tally, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_newer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_root_differs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full, setup_small, teardown),
