@@ -1388,6 +1388,9 @@ static int link_start(struct peer *p, enum tls_role role)
 {
     int rc = tls_conn_new(&p->tls, p->n->net->tls, role, NULL);
     if (rc) return rc;
+    /* Frames are small and latency is the point: without this, Nagle holds a frame back
+     * while an earlier one waits for the peer's (possibly delayed) acknowledgement. */
+    uv_tcp_nodelay(&p->tcp, 1);
     p->state = PS_TLS;
     uv_timer_start(&p->timer, timer_cb, HANDSHAKE_TIMEOUT_MS, 0);
     rc = uv_read_start((uv_stream_t *)&p->tcp, alloc_cb, read_cb);
