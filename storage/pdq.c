@@ -94,6 +94,13 @@ struct store_pdq {
     size_t idcap, nid;
     int p; /* nonzero while there are tables (each table has its own p) */
     struct table t[M];
+    int async;                 /* rebuilds and growth by jobs (store_pdq_job_begin) only */
+    struct store_pdq_job *job; /* begun, not yet committed or dropped */
+    /* The hash and id arrays the job reads: growth meanwhile copies them but does not free
+     * them (the job's end does), and no slot of them that the job reads is ever written. */
+    uint64_t (*pin_h)[4];
+    uint8_t *pin_id;
+    size_t pin_hcap, pin_idncap;
 };
 
 /*
@@ -280,13 +287,19 @@ static void set_dead(struct store_pdq *x, size_t s)
 
 /* ---- tables ---- */
 
-static uint32_t bucket_of(const struct store_pdq *x, const uint64_t w[4], int i, uint32_t *word,
-                          uint32_t slot)
+/* Table t (the table of chunk i): the bucket of hash w, and in *word the word of w at slot. */
+static uint32_t table_bucket(const struct table *t, int i, const uint64_t w[4], uint32_t *word,
+                             uint32_t slot)
 {
-    const struct table *t = &x->t[i];
     uint32_t c = chunk(w, i);
     *word = (c >> t->p) << t->sb | slot;
     return c & ((1u << t->p) - 1);
+}
+
+static uint32_t bucket_of(const struct store_pdq *x, const uint64_t w[4], int i, uint32_t *word,
+                          uint32_t slot)
+{
+    return table_bucket(&x->t[i], i, w, word, slot);
 }
 
 /* Slots from this one on do not fit every table's slot bits (or would be TOMB). */
@@ -379,9 +392,11 @@ static void delta_delete(struct table *t, uint32_t b, uint32_t w)
     t->dn--;
 }
 
-/* Builds table i as CSR for the live slots of 0..nslots-1 with 2^p buckets, by counting sort.
- * Only reads the index (the full build runs it on two threads). */
-static int table_build(const struct store_pdq *x, int i, int p, size_t nslots, struct table *out)
+/* Builds table i as CSR for the slots of 0..nslots-1 of hashes h that are not set in dead
+ * (NULL: none is) with 2^p buckets, by counting sort. Only reads (the full build runs it on
+ * two threads, a job on a worker while the owner goes on). */
+static int table_build(const uint64_t (*h)[4], const uint64_t *dead, int i, int p, size_t nslots,
+                       struct table *out)
 {
     struct table t = {0};
     size_t nb = (size_t)1 << p;
@@ -392,9 +407,9 @@ static int table_build(const struct store_pdq *x, int i, int p, size_t nslots, s
     if (!t.off) return -ENOMEM;
     memset(t.off, 0, (nb + 1) * sizeof *t.off);
     uint32_t pmask = (uint32_t)nb - 1;
-    int dead = x->ndead > 0;
+#define DEAD(s) (dead && (dead[(s) >> 6] >> ((s)&63) & 1))
     for (size_t s = 0; s < nslots; s++)
-        if (!dead || !is_dead(x, s)) t.off[(chunk(x->h[s], i) & pmask) + 1]++;
+        if (!DEAD(s)) t.off[(chunk(h[s], i) & pmask) + 1]++;
     for (size_t b = 1; b <= nb; b++)
         t.off[b] += t.off[b - 1];
     t.nw = t.off[nb];
@@ -405,10 +420,11 @@ static int table_build(const struct store_pdq *x, int i, int p, size_t nslots, s
     }
     /* off[b] serves as bucket b's cursor, ending at the start of bucket b + 1. */
     for (size_t s = 0; s < nslots; s++) {
-        if (dead && is_dead(x, s)) continue;
-        uint32_t c = chunk(x->h[s], i);
+        if (DEAD(s)) continue;
+        uint32_t c = chunk(h[s], i);
         t.w[t.off[c & pmask]++] = (c >> p) << t.sb | (uint32_t)s;
     }
+#undef DEAD
     memmove(t.off + 1, t.off, nb * sizeof *t.off);
     t.off[0] = 0;
     *out = t;
@@ -426,7 +442,8 @@ static void *build_run(void *arg)
 {
     struct build_job *j = arg;
     for (int i = j->first; i < M && j->rc == 0; i += j->step)
-        j->rc = table_build(j->x, i, j->p, j->nslots, &j->t[i]);
+        j->rc = table_build((const uint64_t(*)[4])j->x->h, j->x->ndead ? j->x->dead : NULL, i,
+                            j->p, j->nslots, &j->t[i]);
     return NULL;
 }
 
@@ -473,7 +490,7 @@ static void slots_compact(struct store_pdq *x)
 /* Rebuilds: drops the tables and the delta, squeezes out dead slots, and builds the compact
  * tables for every slot with 2^p_for(n) buckets on two threads. On failure (or below
  * STORE_PDQ_MIH_MIN entries) there are no tables, and queries scan. */
-static int tables_build(struct store_pdq *x)
+static int tables_build(struct store_pdq *x, int threads)
 {
     tables_free(x);
     slots_compact(x);
@@ -483,7 +500,8 @@ static int tables_build(struct store_pdq *x)
     memset(t, 0, sizeof t);
     struct build_job j[2] = {{x, t, 0, 2, p, 0, x->n}, {x, t, 1, 2, p, 0, x->n}};
     pthread_t th;
-    int threaded = x->n >= 65536 && pthread_create(&th, NULL, build_run, &j[1]) == 0;
+    int threaded =
+        threads > 1 && x->n >= 65536 && pthread_create(&th, NULL, build_run, &j[1]) == 0;
     if (!threaded) j[0].step = 1;
     build_run(&j[0]);
     if (threaded) pthread_join(th, NULL);
@@ -507,7 +525,9 @@ struct rebuild_job {
 static void *rebuild_run(void *arg)
 {
     struct rebuild_job *j = arg;
-    j->rc = table_build(j->x, j->i, p_for(j->x->nd - j->x->ndead), j->x->nd, &j->t);
+    const struct store_pdq *x = j->x;
+    j->rc = table_build((const uint64_t(*)[4])x->h, x->ndead ? x->dead : NULL, j->i,
+                        p_for(x->nd - x->ndead), x->nd, &j->t);
     return NULL;
 }
 
@@ -581,14 +601,16 @@ static int tables_flush(struct store_pdq *x)
         build = x->n >= STORE_PDQ_MIH_MIN;
     else
         build = x->ndead > nt_min(x) / DEAD_DIV || x->n >= slot_limit(x);
-    if (build && x->n >= x->retry) {
-        int rc = tables_build(x);
+    /* With jobs only the first build (p is 0: at most a few times STORE_PDQ_MIH_MIN entries,
+     * milliseconds) is made here; the rest is the jobs' (store_pdq_job_begin). */
+    if (build && x->n >= x->retry && (!x->async || !x->p)) {
+        int rc = tables_build(x, 2);
         if (rc) x->retry = 2 * x->n;
         return rc;
     }
     if (!x->p || x->n >= slot_limit(x)) return 0;
     int rc = delta_add_pending(x);
-    if (rc || x->n < x->retry) return rc;
+    if (rc || x->n < x->retry || x->async) return rc;
     /* The two tables with the oldest compact parts, if their deltas are past their share. */
     int is[2], k = 0;
     for (int m = 0; m < 2; m++) {
@@ -604,23 +626,26 @@ static int tables_flush(struct store_pdq *x)
 
 /* Takes slot's words out of the tables (its hash is still in x->h[slot]): TOMB in the
  * compact tables, deleted cells in the delta; a pending slot has none. */
+static void table_unlink(struct table *t, int i, const uint64_t h[4], uint32_t slot)
+{
+    uint32_t word, b = table_bucket(t, i, h, &word, slot);
+    if (slot >= t->nt) {
+        delta_delete(t, b, word);
+        return;
+    }
+    uint32_t lo = t->off[b] & OFF_MASK, hi = t->off[b + 1] & OFF_MASK;
+    for (uint32_t j = lo; j < hi; j++)
+        if (t->w[j] == word) {
+            t->w[j] = TOMB;
+            break;
+        }
+}
+
 static void tables_unlink(struct store_pdq *x, uint32_t slot)
 {
     if (slot >= x->nd) return;
-    for (int i = 0; i < M; i++) {
-        struct table *t = &x->t[i];
-        uint32_t word, b = bucket_of(x, x->h[slot], i, &word, slot);
-        if (slot >= t->nt) {
-            delta_delete(t, b, word);
-            continue;
-        }
-        uint32_t lo = t->off[b] & OFF_MASK, hi = t->off[b + 1] & OFF_MASK;
-        for (uint32_t j = lo; j < hi; j++)
-            if (t->w[j] == word) {
-                t->w[j] = TOMB;
-                break;
-            }
-    }
+    for (int i = 0; i < M; i++)
+        table_unlink(&x->t[i], i, x->h[slot], slot);
 }
 
 /* ---- life cycle ---- */
@@ -641,9 +666,20 @@ int store_pdq_new(struct store_pdq **out)
     return store_pdq_new_idlen(out, PROTO_ID_LEN);
 }
 
+/* Frees the arrays a job read, unless they are still the index's own. */
+static void unpin(struct store_pdq *x)
+{
+    if (x->pin_h && x->pin_h != x->h) arr_free(x->pin_h, x->pin_hcap * sizeof *x->pin_h);
+    if (x->pin_id && x->pin_id != x->id) arr_free(x->pin_id, x->pin_idncap * x->idlen);
+    x->pin_h = NULL;
+    x->pin_id = NULL;
+    x->pin_hcap = x->pin_idncap = 0;
+}
+
 void store_pdq_free(struct store_pdq *x)
 {
     if (!x) return;
+    unpin(x);
     tables_free(x);
     arr_free(x->h, x->hcap * sizeof *x->h);
     arr_free(x->id, x->idncap * x->idlen);
@@ -661,11 +697,36 @@ size_t store_pdq_memory(const struct store_pdq *x)
 {
     size_t m = sizeof *x + x->hcap * sizeof *x->h + x->idncap * x->idlen +
                x->deadcap * sizeof *x->dead + x->idcap * sizeof *x->idmap;
+    if (x->pin_h && x->pin_h != x->h) m += x->pin_hcap * sizeof *x->h;
+    if (x->pin_id && x->pin_id != x->id) m += x->pin_idncap * x->idlen;
     if (x->p)
         for (int i = 0; i < M; i++)
             m += (((size_t)1 << x->t[i].p) + 1 + x->t[i].nw) * sizeof(uint32_t) +
                  x->t[i].dcap * sizeof(struct dcell);
     return m;
+}
+
+/* Grows array p (old bytes) to count elements like arr_resize, except that the array a job
+ * reads (pin) is copied but not freed: the job's end frees it. */
+static void *arr_grow(void *p, size_t old, size_t count, size_t size, const void *pin)
+{
+    if (!p || p != pin) return arr_resize(p, old, count, size);
+    void *q = arr_resize(NULL, 0, count, size);
+    if (q) memcpy(q, p, old < count * size ? old : count * size);
+    return q;
+}
+
+/* Room in the dead bitmap for cap slots (new bits clear). */
+static int dead_reserve(struct store_pdq *x, size_t cap)
+{
+    size_t dcap = (cap + 63) / 64;
+    if (x->deadcap >= dcap) return 0;
+    uint64_t *d = arr_resize(x->dead, x->deadcap * sizeof *d, dcap, sizeof *d);
+    if (!d) return -ENOMEM;
+    memset(d + x->deadcap, 0, (dcap - x->deadcap) * sizeof *d);
+    x->dead = d;
+    x->deadcap = dcap;
+    return 0;
 }
 
 static int slots_reserve(struct store_pdq *x, size_t n)
@@ -678,25 +739,18 @@ static int slots_reserve(struct store_pdq *x, size_t n)
     /* Each array keeps its own capacity, so that one failing to grow leaves the others grown
      * and every size known. */
     if (x->hcap < cap) {
-        void *h = arr_resize(x->h, x->hcap * sizeof *x->h, cap, sizeof *x->h);
+        void *h = arr_grow(x->h, x->hcap * sizeof *x->h, cap, sizeof *x->h, x->pin_h);
         if (!h) return -ENOMEM;
         x->h = h;
         x->hcap = cap;
     }
     if (x->idlen && x->idncap < cap) {
-        void *id = arr_resize(x->id, x->idncap * x->idlen, cap, x->idlen);
+        void *id = arr_grow(x->id, x->idncap * x->idlen, cap, x->idlen, x->pin_id);
         if (!id) return -ENOMEM;
         x->id = id;
         x->idncap = cap;
     }
-    size_t dcap = (cap + 63) / 64;
-    if (x->deadcap < dcap) {
-        uint64_t *d = arr_resize(x->dead, x->deadcap * sizeof *d, dcap, sizeof *d);
-        if (!d) return -ENOMEM;
-        memset(d + x->deadcap, 0, (dcap - x->deadcap) * sizeof *d);
-        x->dead = d;
-        x->deadcap = dcap;
-    }
+    if (dead_reserve(x, cap)) return -ENOMEM;
     x->cap = cap;
     return 0;
 }
@@ -767,7 +821,7 @@ static void slot_remove(struct store_pdq *x, uint32_t s)
 /* After removes: a rebuild once the dead slots pass their share (the owner's call). */
 static void after_remove(struct store_pdq *x)
 {
-    if (x->p && x->ndead > nt_min(x) / DEAD_DIV && !x->defer) (void)tables_flush(x);
+    if (x->p && x->ndead > nt_min(x) / DEAD_DIV && !x->defer && !x->async) (void)tables_flush(x);
 }
 
 size_t store_pdq_remove(struct store_pdq *x, const uint8_t id[static PROTO_ID_LEN])
@@ -832,6 +886,296 @@ size_t store_pdq_remove_hash(struct store_pdq *x, const uint8_t hash[static 32],
     }
     if (removed) after_remove(x);
     return removed;
+}
+
+/* ---- maintenance by jobs: prepared off the owner's thread, committed on it ---- */
+
+enum job_kind { JOB_TABLE, JOB_GROW, JOB_FULL };
+
+struct store_pdq_job {
+    enum job_kind kind;
+    int rc;
+    const uint64_t (*h)[4]; /* the pinned arrays (x->pin_h, x->pin_id) */
+    const uint8_t *id;
+    size_t idlen;
+    uint64_t *dead; /* JOB_TABLE, JOB_FULL: the dead bits of [0, nslots) at begin, or NULL */
+    size_t nslots;  /* the slots read: [0, nd) for JOB_TABLE, [0, n) for the others */
+    size_t cap;     /* JOB_GROW, JOB_FULL: the new arrays' room */
+    int table, p;   /* JOB_TABLE: which table, with 2^p buckets */
+    struct table t; /* JOB_TABLE's result */
+    uint64_t (*nh)[4];    /* JOB_GROW's results */
+    uint8_t *nid;         /* (idlen bytes per slot) */
+    struct store_pdq *nx; /* JOB_FULL's result: an index of the live slots, renumbered */
+};
+
+/* Free room below which a job grows the arrays: 1/16 of them (625,000 slots at 10M, a burst
+ * that no job lasts long enough to see). */
+static size_t room_margin(size_t cap)
+{
+    return cap / 16 > PEND ? cap / 16 : PEND;
+}
+
+/* The table rebuilt next: the one with the oldest compact part, if its delta is past its
+ * share; else -1. */
+static int table_due(const struct store_pdq *x)
+{
+    int o = 0;
+    for (int i = 1; i < M; i++)
+        if (x->t[i].nt < x->t[o].nt) o = i;
+    return x->nd - x->t[o].nt > x->t[o].nt / DELTA_DIV ? o : -1;
+}
+
+void store_pdq_set_async(struct store_pdq *x, int on)
+{
+    x->async = on != 0;
+}
+
+int store_pdq_job_begin(struct store_pdq *x, struct store_pdq_job **out)
+{
+    *out = NULL;
+    if (x->job || !x->p || x->defer || x->n < x->retry) return 0;
+    enum job_kind kind;
+    int table = -1;
+    if (x->ndead > nt_min(x) / DEAD_DIV || x->n >= slot_limit(x))
+        kind = JOB_FULL;
+    else if (x->cap - x->n < room_margin(x->cap) && x->cap < SLOTS_MAX)
+        kind = JOB_GROW;
+    else if ((table = table_due(x)) >= 0)
+        kind = JOB_TABLE;
+    else
+        return 0;
+    struct store_pdq_job *j = calloc(1, sizeof *j);
+    if (!j) return -ENOMEM;
+    j->kind = kind;
+    j->h = (const uint64_t(*)[4])x->h;
+    j->id = x->id;
+    j->idlen = x->idlen;
+    j->nslots = kind == JOB_TABLE ? x->nd : x->n;
+    if (kind != JOB_GROW && x->ndead) {
+        /* A copy: removes meanwhile set bits in x->dead, and the commit tells them by it. */
+        size_t words = (j->nslots + 63) / 64;
+        j->dead = malloc(words * sizeof *j->dead);
+        if (!j->dead) {
+            free(j);
+            return -ENOMEM;
+        }
+        memcpy(j->dead, x->dead, words * sizeof *j->dead);
+    }
+    if (kind == JOB_TABLE) {
+        j->table = table;
+        j->p = p_for(x->nd - x->ndead);
+    } else {
+        j->cap = kind == JOB_FULL ? x->cap : x->cap + x->cap / 4;
+        if (j->cap > SLOTS_MAX) j->cap = SLOTS_MAX;
+    }
+    x->pin_h = x->h;
+    x->pin_hcap = x->hcap;
+    x->pin_id = x->id;
+    x->pin_idncap = x->idncap;
+    x->job = j;
+    *out = j;
+    return 0;
+}
+
+static int job_dead(const struct store_pdq_job *j, size_t s)
+{
+    return j->dead && (j->dead[s >> 6] >> (s & 63) & 1);
+}
+
+/* JOB_FULL: the live slots of the snapshot, in order, in a new index, and its tables built
+ * (on this thread only: the owner keeps the other core). */
+static int full_build(struct store_pdq_job *j)
+{
+    struct store_pdq *nx = calloc(1, sizeof *nx);
+    if (!nx) return -ENOMEM;
+    j->nx = nx;
+    nx->idlen = j->idlen;
+    int rc = slots_reserve(nx, j->cap);
+    if (rc == 0 && nx->idlen) rc = idmap_reserve(nx, j->nslots);
+    if (rc) return rc;
+    size_t m = 0;
+    for (size_t s = 0; s < j->nslots; s++) {
+        if (job_dead(j, s)) continue;
+        memcpy(nx->h[m], j->h[s], sizeof *nx->h);
+        if (nx->idlen) {
+            memcpy(nx->id + m * nx->idlen, j->id + s * nx->idlen, nx->idlen);
+            idmap_put(nx, (uint32_t)m);
+        }
+        m++;
+    }
+    nx->n = m;
+    return tables_build(nx, 1);
+}
+
+void store_pdq_job_run(struct store_pdq_job *j)
+{
+    switch (j->kind) {
+    case JOB_TABLE:
+        j->rc = table_build(j->h, j->dead, j->table, j->p, j->nslots, &j->t);
+        break;
+    case JOB_GROW:
+        j->nh = arr_resize(NULL, 0, j->cap, sizeof *j->nh);
+        if (j->idlen) j->nid = arr_resize(NULL, 0, j->cap, j->idlen);
+        if (!j->nh || (j->idlen && !j->nid)) {
+            j->rc = -ENOMEM;
+            break;
+        }
+        memcpy(j->nh, j->h, j->nslots * sizeof *j->nh);
+        if (j->idlen) memcpy(j->nid, j->id, j->nslots * j->idlen);
+        break;
+    case JOB_FULL:
+        j->rc = full_build(j);
+        break;
+    }
+}
+
+/* The bits of dead-bitmap word w that stand for slots below nslots. */
+static uint64_t word_mask(size_t w, size_t nslots)
+{
+    size_t lo = w * 64;
+    return nslots - lo >= 64 ? ~0ull : (1ull << (nslots - lo)) - 1;
+}
+
+/* JOB_TABLE: the new table for the index as it is now (the compact part as it was at begin,
+ * minus the slots removed since, and the slots put in the tables since in its delta), in place
+ * of the old one. */
+static int commit_table(struct store_pdq *x, struct store_pdq_job *j)
+{
+    struct table *t = &j->t;
+    int i = j->table;
+    if (x->nd >= ((size_t)1 << t->sb) - 1) return -ERANGE; /* cannot happen: p grows with n */
+    for (size_t w = 0; w < (j->nslots + 63) / 64; w++) {
+        uint64_t gone = x->dead[w] & ~(j->dead ? j->dead[w] : 0) & word_mask(w, j->nslots);
+        for (; gone; gone &= gone - 1) {
+            uint32_t s = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(gone));
+            table_unlink(t, i, x->h[s], s);
+        }
+    }
+    for (size_t s = j->nslots; s < x->nd; s++) {
+        if (is_dead(x, s)) continue;
+        if (delta_room(t)) return -ENOMEM;
+        uint32_t word, b = table_bucket(t, i, x->h[s], &word, (uint32_t)s);
+        delta_put_cell(t, b, word);
+        t->off[b] |= FLAG;
+    }
+    table_free(&x->t[i]);
+    x->t[i] = *t;
+    memset(t, 0, sizeof *t);
+    return 0;
+}
+
+/* JOB_GROW: the copies, with the slots added since, in place of the arrays. */
+static int commit_grow(struct store_pdq *x, struct store_pdq_job *j)
+{
+    if (x->hcap >= j->cap) return 0; /* an add found no room and grew them meanwhile */
+    if (dead_reserve(x, j->cap)) return -ENOMEM;
+    size_t tail = x->n - j->nslots;
+    memcpy(j->nh + j->nslots, x->h + j->nslots, tail * sizeof *x->h);
+    if (x->h != x->pin_h) arr_free(x->h, x->hcap * sizeof *x->h);
+    x->h = j->nh;
+    x->hcap = j->cap;
+    j->nh = NULL;
+    if (x->idlen) {
+        memcpy(j->nid + j->nslots * x->idlen, x->id + j->nslots * x->idlen, tail * x->idlen);
+        if (x->id != x->pin_id) arr_free(x->id, x->idncap * x->idlen);
+        x->id = j->nid;
+        x->idncap = j->cap;
+        j->nid = NULL;
+    }
+    x->cap = j->cap;
+    return 0;
+}
+
+/* JOB_FULL: the new index, brought up to date (the removes since begin, then the adds since
+ * that are still live), in place of the old one. */
+static int commit_full(struct store_pdq *x, struct store_pdq_job *j)
+{
+    struct store_pdq *nx = j->nx;
+    /* From the last slot down: without tables a remove moves nx's last slot into the hole,
+     * and the slots above it are done with by then. */
+    size_t live = nx->n;
+    for (size_t w = (j->nslots + 63) / 64; w-- > 0;) {
+        uint64_t was = ~(j->dead ? j->dead[w] : 0) & word_mask(w, j->nslots);
+        live -= (size_t)__builtin_popcountll(was); /* now: live slots before word w */
+        for (uint64_t gone = x->dead[w] & was; gone;) {
+            int b = 63 - __builtin_clzll(gone);
+            gone &= ~(1ull << b);
+            slot_remove(nx, (uint32_t)(live + (size_t)__builtin_popcountll(was & ((1ull << b) - 1))));
+        }
+    }
+    for (size_t s = j->nslots; s < x->n; s++) {
+        if (is_dead(x, s)) continue;
+        size_t m = nx->n;
+        int rc = slots_reserve(nx, m + 1);
+        if (rc == 0 && nx->idlen) rc = idmap_reserve(nx, nx->nid + 1);
+        if (rc) return rc;
+        memcpy(nx->h[m], x->h[s], sizeof *nx->h);
+        if (nx->idlen) {
+            memcpy(nx->id + m * nx->idlen, id_of(x, s), nx->idlen);
+            idmap_put(nx, (uint32_t)m);
+        }
+        nx->n = m + 1;
+    }
+    if (nx->p && nx->n < slot_limit(nx)) (void)delta_add_pending(nx); /* else pending: scanned */
+    tables_free(x);
+    if (x->h != x->pin_h) arr_free(x->h, x->hcap * sizeof *x->h);
+    if (x->id != x->pin_id) arr_free(x->id, x->idncap * x->idlen);
+    arr_free(x->dead, x->deadcap * sizeof *x->dead);
+    arr_free(x->idmap, x->idcap * sizeof *x->idmap);
+    struct store_pdq keep = *x;
+    *x = *nx;
+    x->async = keep.async;
+    x->job = keep.job;
+    x->pin_h = keep.pin_h;
+    x->pin_id = keep.pin_id;
+    x->pin_hcap = keep.pin_hcap;
+    x->pin_idncap = keep.pin_idncap;
+    free(nx);
+    j->nx = NULL;
+    return 0;
+}
+
+int store_pdq_job_commit(struct store_pdq *x, struct store_pdq_job *j)
+{
+    int rc = j->rc;
+    if (rc == 0 && j->kind == JOB_TABLE) rc = commit_table(x, j);
+    if (rc == 0 && j->kind == JOB_GROW) rc = commit_grow(x, j);
+    if (rc == 0 && j->kind == JOB_FULL) rc = commit_full(x, j);
+    if (rc) x->retry = 2 * x->n; /* as after a failed build: not before the count doubles */
+    store_pdq_job_drop(x, j);
+    return rc;
+}
+
+const char *store_pdq_job_name(const struct store_pdq_job *j)
+{
+    return j->kind == JOB_TABLE ? "table" : j->kind == JOB_GROW ? "grow" : "full";
+}
+
+void store_pdq_job_drop(struct store_pdq *x, struct store_pdq_job *j)
+{
+    if (!j) return;
+    if (x->job == j) {
+        x->job = NULL;
+        unpin(x);
+    }
+    table_free(&j->t);
+    arr_free(j->nh, j->cap * sizeof *j->nh);
+    arr_free(j->nid, j->cap * j->idlen);
+    store_pdq_free(j->nx);
+    free(j->dead);
+    free(j);
+}
+
+int store_pdq_maintain(struct store_pdq *x)
+{
+    for (;;) {
+        struct store_pdq_job *j;
+        int rc = store_pdq_job_begin(x, &j);
+        if (rc || !j) return rc;
+        store_pdq_job_run(j);
+        rc = store_pdq_job_commit(x, j);
+        if (rc) return rc;
+    }
 }
 
 /* ---- queries ---- */

@@ -18,6 +18,12 @@
  * stack, so any number of them may run at once on any threads, as long as no add, remove,
  * reserve or free runs at the same time (the caller's lock or hand-off provides that; e.g.
  * the loop stops adding while a uv_queue_work batch holds the index).
+ *
+ * Maintenance off the owner's thread (store_pdq_set_async): the rebuilds and the growth of the
+ * arrays, which take up to seconds at 10M, become jobs that the owner begins, any thread runs
+ * into fresh memory, and the owner commits (swapping pointers, then bringing the result up to
+ * date with the adds and removes made meanwhile). While a job runs, the owner goes on adding,
+ * removing and querying as usual, and every answer stays exact.
  */
 #ifndef GIF_STORAGE_PDQ_H
 #define GIF_STORAGE_PDQ_H
@@ -93,6 +99,45 @@ size_t store_pdq_query(const struct store_pdq *x, const uint8_t q[static 32], in
  */
 int store_pdq_query_batch(const struct store_pdq *x, const uint8_t (*q)[32], size_t nq,
                           int max_distance, struct store_pdq_hit *hits, size_t max, size_t *totals);
+/*
+ * Rebuilds and growth by jobs from now on (on: nonzero): add and remove leave them to
+ * store_pdq_job_begin, except the first build of the tables (at STORE_PDQ_MIH_MIN entries,
+ * milliseconds). Without it (the default) they run inside add and remove, on the owner's
+ * thread (and one more it starts): what a bulk load at start-up and the tests want.
+ */
+void store_pdq_set_async(struct store_pdq *x, int on);
+
+struct store_pdq_job;
+/*
+ * Owner thread: the maintenance the index needs now, as a job, in *out: one table rebuilt
+ * (its delta past 1/16 of it), the arrays grown (less than 1/16 of their room free), or
+ * everything rebuilt without the dead slots (past 1/8). *out is NULL when none is needed, while
+ * another job is outstanding, and during a reserve. The job reads the hash and id arrays as
+ * they are now: the index keeps them (pinned) until the job ends. Returns 0 or -ENOMEM.
+ */
+int store_pdq_job_begin(struct store_pdq *x, struct store_pdq_job **out);
+/*
+ * Any thread, once per job: builds the new table or arrays into fresh memory, reading only
+ * what the index keeps unchanged for it, so the owner may add, remove and query meanwhile,
+ * and other threads may query. The transient memory is the new part next to the old one:
+ * docs/matching.md "Memory per hash".
+ */
+void store_pdq_job_run(struct store_pdq_job *j);
+/*
+ * Owner thread, after the run, with no query running on another thread: installs the result
+ * in place of the old part (freed), then applies to it the removes and adds made since begin,
+ * so the index answers exactly as before the call. Frees j. Returns 0, or the job's error
+ * (-ENOMEM; the index is unchanged, and jobs wait until its count has doubled).
+ */
+int store_pdq_job_commit(struct store_pdq *x, struct store_pdq_job *j);
+/* What job j does, for logs: "table" (one table rebuilt), "grow" (the arrays) or "full". */
+const char *store_pdq_job_name(const struct store_pdq_job *j);
+/* Owner thread: ends a job without installing anything (not run, or not wanted); frees j. */
+void store_pdq_job_drop(struct store_pdq *x, struct store_pdq_job *j);
+/* Owner thread: begins, runs and commits jobs until none is needed (tests, benches). Returns
+ * 0 or the first failure. */
+int store_pdq_maintain(struct store_pdq *x);
+
 /* Bytes the index holds allocated (hashes, ids, id map, tables), for metrics and benches. */
 size_t store_pdq_memory(const struct store_pdq *x);
 /* Hamming distance of two 256-bit hashes. */
