@@ -1,5 +1,6 @@
 /* Unit tests for storage/pdq.c (scan and multi-index) against a bit-by-bit reference. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -699,6 +700,161 @@ static void test_index_idless(void **state)
     free(ents);
 }
 
+/* ---- maintenance by jobs (store_pdq_set_async): prepared on another thread, committed ---- */
+
+static void *job_thread(void *arg)
+{
+    store_pdq_job_run(arg);
+    return NULL;
+}
+
+/* One change by the owner: an add (a hash near base or clustered around it, or a random one)
+ * or a remove (by hash, or by id when the index has ids) of a random live entry. */
+static void jobs_op(struct store_pdq *x, struct ent *ents, size_t *n, size_t idlen,
+                    const uint8_t base[32], int removes, int clustered)
+{
+    if (rnd() % 100 < (uint64_t)removes && *n > 0) {
+        size_t i = (size_t)(rnd() % *n);
+        if (idlen && rnd() % 2)
+            assert_int_equal(store_pdq_remove(x, ents[i].id), 1);
+        else
+            assert_int_equal(store_pdq_remove_hash(x, ents[i].h, idlen ? ents[i].id : NULL), 1);
+        ents_drop(ents, n, i);
+        return;
+    }
+    struct ent *e = &ents[(*n)++];
+    memset(e, 0, sizeof *e);
+    if (clustered || rnd() % 4 == 0)
+        flip_bits(e->h, base, (int)(rnd() % 44));
+    else
+        rnd_bytes(e->h, 32);
+    if (idlen) rnd_bytes(e->id, idlen);
+    assert_int_equal(store_pdq_add(x, e->h, e->id), 0);
+}
+
+/*
+ * Adds and removes with jobs while they run: each job is begun, run on a second thread while
+ * the owner adds, removes and queries (every answer checked against brute force: what was
+ * added before and during the job is found, what was removed is not), then committed, and
+ * everything checked again. Adds first (the arrays grow, tables are rebuilt one by one), then
+ * removes (dead slots past 1/8: the full rebuild), then adds again.
+ */
+static void jobs_scenario(size_t idlen, int clustered)
+{
+    const size_t cap = 4 * BIG;
+    struct ent *ents = calloc(cap, sizeof *ents);
+    assert_non_null(ents);
+    uint8_t base[32], q[32];
+    rnd_bytes(base, 32);
+    flip_bits(q, base, 3);
+    struct store_pdq *x;
+    assert_int_equal(store_pdq_new_idlen(&x, idlen), 0);
+    assert_int_equal(store_pdq_reserve(x, BIG), 0);
+    size_t n = 0;
+    while (n < BIG)
+        jobs_op(x, ents, &n, idlen, base, 0, clustered);
+    store_pdq_set_async(x, 1);
+    int seen_table = 0, seen_grow = 0, seen_full = 0, jobs = 0, removes = 10;
+    for (size_t op = 0; op < 2 * BIG && jobs < 40; op++) {
+        if (seen_table && seen_grow && !seen_full) removes = 90; /* towards the full rebuild */
+        if (seen_full) removes = 10;
+        jobs_op(x, ents, &n, idlen, base, removes, clustered);
+        struct store_pdq_job *j;
+        assert_int_equal(store_pdq_job_begin(x, &j), 0);
+        if (!j) continue;
+        jobs++;
+        const char *name = store_pdq_job_name(j);
+        seen_table |= !strcmp(name, "table");
+        seen_grow |= !strcmp(name, "grow");
+        seen_full |= !strcmp(name, "full");
+        struct store_pdq_job *again;
+        assert_int_equal(store_pdq_job_begin(x, &again), 0);
+        assert_null(again); /* one job at a time */
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, job_thread, j), 0);
+        for (int k = 0; k < 300; k++) {
+            jobs_op(x, ents, &n, idlen, base, removes, clustered);
+            if (k % 100 == 99) check_query(x, ents, n, q, 31, 50);
+        }
+        pthread_join(th, NULL);
+        /* Run, not committed yet (the node waits for its readers): still exact. */
+        for (int k = 0; k < 100; k++)
+            jobs_op(x, ents, &n, idlen, base, removes, clustered);
+        check_query(x, ents, n, q, 31, 50);
+        assert_int_equal(store_pdq_job_commit(x, j), 0);
+        assert_int_equal(store_pdq_count(x), n);
+        check_query(x, ents, n, q, 31, 50);
+        check_query(x, ents, n, ents[rnd() % n].h, 20, 50);
+    }
+    assert_true(seen_table && seen_grow && seen_full);
+    /* After the last commit: every radius, several queries, and removes still find their
+     * entries (the id map and the tables follow the renumbering of the full rebuild). */
+    static const int rs[] = {0, 8, 31, 32, 64, 256};
+    uint8_t qs[4][32];
+    memcpy(qs[0], q, 32);
+    for (int k = 1; k < 4; k++)
+        flip_bits(qs[k], ents[rnd() % n].h, k * 5);
+    check_many(x, ents, n, (const uint8_t(*)[32])qs, 4, rs, sizeof rs / sizeof rs[0]);
+    for (int k = 0; k < 200; k++)
+        jobs_op(x, ents, &n, idlen, base, 100, clustered);
+    assert_int_equal(store_pdq_count(x), n);
+    check_query(x, ents, n, q, 31, 100);
+    /* The synchronous path: whatever is due, done on this thread. */
+    assert_int_equal(store_pdq_maintain(x), 0);
+    struct store_pdq_job *j;
+    assert_int_equal(store_pdq_job_begin(x, &j), 0);
+    assert_null(j);
+    check_query(x, ents, n, q, 31, 100);
+    store_pdq_free(x);
+    free(ents);
+}
+
+static void test_index_jobs_random_ids(void **state)
+{
+    (void)state;
+    jobs_scenario(32, 0);
+}
+
+static void test_index_jobs_clustered_idless(void **state)
+{
+    (void)state;
+    jobs_scenario(0, 1);
+}
+
+/* A job dropped (begun, never run or not wanted) leaves the index as it was; so does one
+ * dropped after its run; a job is only begun when something is due. */
+static void test_index_job_drop(void **state)
+{
+    (void)state;
+    struct ent *ents = calloc(2 * BIG, sizeof *ents);
+    assert_non_null(ents);
+    uint8_t base[32];
+    rnd_bytes(base, 32);
+    struct store_pdq *x;
+    assert_int_equal(store_pdq_new_idlen(&x, 8), 0);
+    size_t n = 0;
+    struct store_pdq_job *j;
+    while (n < STORE_PDQ_MIH_MIN / 2)
+        jobs_op(x, ents, &n, 8, base, 0, 0);
+    assert_int_equal(store_pdq_job_begin(x, &j), 0);
+    assert_null(j); /* no tables yet: nothing for a job */
+    store_pdq_set_async(x, 1);
+    while (n < BIG)
+        jobs_op(x, ents, &n, 8, base, 0, 0); /* the first build happens here, at once */
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(store_pdq_job_begin(x, &j), 0);
+        assert_non_null(j);
+        if (round) store_pdq_job_run(j);
+        jobs_op(x, ents, &n, 8, base, 50, 0);
+        store_pdq_job_drop(x, j);
+        check_query(x, ents, n, base, 31, 100);
+    }
+    assert_int_equal(store_pdq_maintain(x), 0);
+    check_query(x, ents, n, base, 31, 100);
+    store_pdq_free(x);
+    free(ents);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -713,6 +869,9 @@ int main(void)
         cmocka_unit_test(test_index_idlen_bulk_remove_hash),
         cmocka_unit_test(test_index_delta_tombstones),
         cmocka_unit_test(test_index_idless),
+        cmocka_unit_test(test_index_jobs_random_ids),
+        cmocka_unit_test(test_index_jobs_clustered_idless),
+        cmocka_unit_test(test_index_job_drop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
