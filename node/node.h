@@ -144,6 +144,11 @@ int node_vpdq_index(struct node *n, const struct proto_record *r);
 void node_pdq_hold(struct node *n);
 void node_pdq_release(struct node *n);
 
+/* Adds record r's pdq hashes and vpdq frames to the indexes (index.c). Loop thread. */
+void node_index_add(struct node *n, const struct proto_record *r, const uint8_t id[PROTO_ID_LEN]);
+/* Removes the hashes and frames of retracted record target from the indexes. Loop thread. */
+void node_index_retract(struct node *n, const uint8_t target[PROTO_ID_LEN]);
+
 /* Applies records accepted since n->feed_seen: index, metrics, events. Loop thread. */
 void node_apply_feed(struct node *n);
 
