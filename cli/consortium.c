@@ -202,17 +202,11 @@ static int mlog_read(const char *path, const uint8_t root[PROTO_KEY_LEN], struct
         const uint8_t *key = r.kind == PROTO_MEMBERSHIP ? r.u.membership.key : r.u.revocation.key;
         struct member_state *ms = mlog_find(m, key);
         if (!ms) {
-            if (m->nmembers == m->cap) {
-                size_t ncap = m->cap ? 2 * m->cap : 16;
-                struct member_state *nm = realloc(m->members, ncap * sizeof *nm);
-                if (!nm) {
-                    free(bytes);
-                    ctl_err("out of memory");
-                    ec = CTL_USAGE;
-                    break;
-                }
-                m->members = nm;
-                m->cap = ncap;
+            if (gif_grow(&m->members, &m->cap, m->nmembers + 1, sizeof *m->members, 16)) {
+                free(bytes);
+                ctl_err("out of memory");
+                ec = CTL_USAGE;
+                break;
             }
             ms = &m->members[m->nmembers++];
             memcpy(ms->key, key, PROTO_KEY_LEN);

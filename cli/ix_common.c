@@ -584,13 +584,7 @@ static struct ix_incident *incident_get(struct ix_writer *w, const char *name)
 {
     for (size_t i = 0; i < w->nincs; i++)
         if (strcmp(w->incs[i].name, name) == 0) return &w->incs[i];
-    if (w->nincs == w->cincs) {
-        size_t nc = w->cincs ? 2 * w->cincs : 16;
-        void *p = realloc(w->incs, nc * sizeof *w->incs);
-        if (!p) return NULL;
-        w->incs = p;
-        w->cincs = nc;
-    }
+    if (gif_grow(&w->incs, &w->cincs, w->nincs + 1, sizeof *w->incs, 16)) return NULL;
     struct ix_incident *in = &w->incs[w->nincs];
     memset(in, 0, sizeof *in);
     if (!(in->name = strdup(name))) return NULL;

@@ -33,13 +33,7 @@ static struct ix_misp_group *group_of(struct ix_writer *w, const struct ix_rec *
         struct ix_misp_group *g = &w->groups[i];
         if (strcmp(g->origin, r->origin) == 0 && strcmp(g->incident, inc) == 0) return g;
     }
-    if (w->ngroups == w->cgroups) {
-        size_t nc = w->cgroups ? 2 * w->cgroups : 16;
-        void *p = realloc(w->groups, nc * sizeof *w->groups);
-        if (!p) return NULL;
-        w->groups = p;
-        w->cgroups = nc;
-    }
+    if (gif_grow(&w->groups, &w->cgroups, w->ngroups + 1, sizeof *w->groups, 16)) return NULL;
     struct ix_misp_group *g = &w->groups[w->ngroups];
     memset(g, 0, sizeof *g);
     snprintf(g->origin, sizeof g->origin, "%s", r->origin);
@@ -72,17 +66,9 @@ static int put_attribute(struct ix_misp_group *g, const struct ix_rec *r, json_t
     json_decref(a);
     if (!text) return -1;
     size_t tl = strlen(text);
-    if (g->len + tl + 3 > g->cap) {
-        size_t nc = g->cap ? 2 * g->cap : 4096;
-        while (nc < g->len + tl + 3)
-            nc *= 2;
-        char *p = realloc(g->buf, nc);
-        if (!p) {
-            free(text);
-            return -1;
-        }
-        g->buf = p;
-        g->cap = nc;
+    if (gif_grow(&g->buf, &g->cap, g->len + tl + 3, 1, 4096)) {
+        free(text);
+        return -1;
     }
     if (g->n) {
         memcpy(g->buf + g->len, ",\n", 2);

@@ -89,13 +89,7 @@ static int put_identity(struct ix_writer *w, const struct ix_rec *r, char id[80]
     snprintf(id, 80, "identity--%s", uuid);
     for (size_t i = 0; i < w->norigins; i++)
         if (strcmp(w->origins[i], r->origin) == 0) return 0;
-    if (w->norigins == w->corigins) {
-        size_t nc = w->corigins ? 2 * w->corigins : 16;
-        void *p = realloc(w->origins, nc * sizeof *w->origins);
-        if (!p) return -1;
-        w->origins = p;
-        w->corigins = nc;
-    }
+    if (gif_grow(&w->origins, &w->corigins, w->norigins + 1, sizeof *w->origins, 16)) return -1;
     snprintf(w->origins[w->norigins++], 65, "%s", r->origin);
     const json_t *m = member_of(w, r->origin);
     const char *org = r->org && *r->org ? r->org : json_string_value(json_object_get(m, "org"));

@@ -98,13 +98,7 @@ struct vstate {
 
 static int rr_add(struct vstate *v, const struct proto_record *r)
 {
-    if (v->nrr == v->caprr) {
-        size_t n = v->caprr ? 2 * v->caprr : 64;
-        struct rootrec *p = realloc(v->rr, n * sizeof *p);
-        if (!p) return -ENOMEM;
-        v->rr = p;
-        v->caprr = n;
-    }
+    if (gif_grow(&v->rr, &v->caprr, v->nrr + 1, sizeof *v->rr, 64)) return -ENOMEM;
     struct rootrec *x = &v->rr[v->nrr++];
     memset(x, 0, sizeof *x);
     x->seq = r->seq;

@@ -7,6 +7,7 @@
 
 #include "cli/ctl.h"
 #include "cli/http.h"
+#include "util/gif.h"
 
 #define SSE_LINE_MAX (4u * 1024 * 1024) /* one data line: a record JSON with a large vpdq */
 #define SSE_IDLE_MS 45000               /* the node sends a keepalive every 15 s */
@@ -119,15 +120,7 @@ static int sse_line(struct sse *s, const char *l, size_t n)
     }
     if (fl == 4 && memcmp(l, "data", 4) == 0) {
         size_t need = s->dlen + vl + 2;
-        if (need > s->dcap) {
-            size_t ncap = s->dcap ? s->dcap : 4096;
-            while (ncap < need)
-                ncap *= 2;
-            char *nd = realloc(s->data, ncap);
-            if (!nd) return -ENOMEM;
-            s->data = nd;
-            s->dcap = ncap;
-        }
+        if (gif_grow(&s->data, &s->dcap, need, 1, 4096)) return -ENOMEM;
         if (s->dlen) s->data[s->dlen++] = '\n';
         memcpy(s->data + s->dlen, v, vl);
         s->dlen += vl;
@@ -166,11 +159,7 @@ static int on_data(void *ctx, const char *data, size_t len)
                 s->len = 0;
                 continue;
             }
-            size_t ncap = s->cap ? 2 * s->cap : 4096;
-            char *nl = realloc(s->line, ncap);
-            if (!nl) return -ENOMEM;
-            s->line = nl;
-            s->cap = ncap;
+            if (gif_grow(&s->line, &s->cap, s->len + 2, 1, 4096)) return -ENOMEM;
         }
         s->line[s->len++] = ch;
     }

@@ -1227,13 +1227,7 @@ static struct node_tally *tally_slot(struct node *n, const char *inc, bool creat
             hi = mid;
     }
     if (!create || n->ntally == NODE_TALLY_MAX || strlen(inc) > PROTO_INCIDENT_MAX) return NULL;
-    if (n->ntally == n->captally) {
-        size_t cap = n->captally ? 2 * n->captally : 16;
-        void *p = realloc(n->tally, cap * sizeof *n->tally);
-        if (!p) return NULL;
-        n->tally = p;
-        n->captally = cap;
-    }
+    if (gif_grow(&n->tally, &n->captally, n->ntally + 1, sizeof *n->tally, 16)) return NULL;
     struct node_tally *t = &n->tally[lo];
     memmove(t + 1, t, (n->ntally - lo) * sizeof *t);
     n->ntally++;

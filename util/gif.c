@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -152,4 +154,22 @@ void gif_seterr(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+}
+
+int gif_grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first)
+{
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? *cap : (first ? first : 1);
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2) return -ENOMEM;
+        nc *= 2;
+    }
+    if (size == 0 || nc > SIZE_MAX / size) return -ENOMEM;
+    void *old;
+    memcpy(&old, arrp, sizeof old);
+    void *p = realloc(old, nc * size);
+    if (!p) return -ENOMEM;
+    memcpy(arrp, &p, sizeof p);
+    *cap = nc;
+    return 0;
 }

@@ -61,6 +61,11 @@ void gif_time_fmt(char *out, size_t outlen, uint64_t ms);
 void gif_seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Makes room for at least need elements of size bytes in the array *arrp (a pointer to the
+ * array's pointer) of capacity *cap, doubling the capacity (from first when it is 0). 0, or
+ * -ENOMEM with the array and *cap unchanged. */
+int gif_grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first);
+
 /* Wall clock in milliseconds since the Unix epoch. */
 uint64_t gif_now_ms(void);
 /* Monotonic clock in nanoseconds. */
