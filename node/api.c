@@ -817,10 +817,10 @@ static void post_match(struct call *k, const struct http_req *req)
     s.off[nq] = nh;
     json_decref(list), json_decref(j);
     struct node *n = k->n;
-    /* A large batch runs on the worker pool, unless two already do or index changes are
-     * waiting for the jobs to finish: then on the loop (as a small one does), so that batches
-     * arriving back to back cannot hold index changes back for good. */
-    if (nh > MATCH_INLINE_MAX && n->pdq_readers < MATCH_JOBS_MAX && n->pdq_npending == 0) {
+    /* A large batch runs on the worker pool, unless two already do or index changes (or a
+     * rebuild's commit) are waiting for the jobs to finish: then on the loop (as a small one
+     * does), so that batches arriving back to back cannot hold them back for good. */
+    if (nh > MATCH_INLINE_MAX && n->pdq_readers < MATCH_JOBS_MAX && node_pdq_quiet(n)) {
         struct match_job *mj = calloc(1, sizeof *mj);
         if (mj) {
             mj->k = *k;
@@ -843,7 +843,9 @@ bad:
 }
 
 /* ---- Media: POST /v1/match/media. The bytes are hashed on libuv's worker pool (a video can
- * take seconds); the lookups run on the loop thread, which owns the indexes. */
+ * take seconds); the lookups run on the loop thread, except a video's frame probes beyond
+ * VPDQ_INLINE_MAX, which run on the worker pool holding n->vpdq (node_vpdq_hold: the loop
+ * queues its changes meanwhile), as large POST /v1/match batches do with n->pdq. */
 
 #define MEDIA_JOBS_MAX 2         /* media requests hashing at once; more get 503 */
 #define MEDIA_VIDEO_MAX_MS 30000 /* decode time cap per video request */
@@ -852,6 +854,23 @@ bad:
 #define VPDQ_CANDIDATES_MAX 100  /* stored videos compared frame by frame */
 #define VPDQ_HITS_PER_FRAME 256  /* index hits read per probe frame */
 #define VPDQ_WINDOW_MS 1000      /* stored signals are hashed at 1 fps */
+#define VPDQ_INLINE_MAX 16       /* probe frames looked up on the loop thread */
+#define VPDQ_PROBE_CHUNK 16      /* probe frames per store_pdq_query_batch call */
+#define VPDQ_JOBS_MAX 2          /* videos probing on the worker pool at once */
+
+struct vpdq_cand;
+
+/* A video query's probe: the frames looked up in the frame index, and the records they hit
+ * (in probe order, each once, at most VPDQ_CANDIDATES_MAX). */
+struct vpdq_probe {
+    int maxd;
+    uint8_t (*q)[32]; /* nq frame hashes */
+    size_t nq;
+    size_t usable; /* usable frames in the query's lists */
+    struct vpdq_cand *cands;
+    size_t nc;
+    int rc; /* vpdq_probe_run's result */
+};
 
 struct media_job {
     uv_work_t work;
@@ -864,6 +883,7 @@ struct media_job {
     struct api_media m;
     int rc;
     char err[256];
+    struct vpdq_probe probe; /* a video's */
 };
 
 static void media_work(uv_work_t *w)
@@ -916,15 +936,14 @@ static size_t usable_frames(const struct media_vpdq_frame *f, size_t n)
 }
 
 /*
- * Looks up usable frames of f (usable of them) in the frame index and adds the records hit to
- * the candidates: every usable frame of 1 s windows spread over the list, about budget frames
+ * Picks the usable frames of f (usable of them) to look up in the frame index, appending their
+ * hashes to p->q: every usable frame of 1 s windows spread over the list, about budget frames
  * in all. A dense query (every frame) matches a stored 1 fps video on about one frame a second,
  * so whole windows are probed rather than single frames; for a 1 fps list this is one frame in
  * every few, spread over the video.
  */
-static void vpdq_probe(struct node *n, const struct media_vpdq_frame *f, size_t nf, size_t usable,
-                       size_t budget, int maxd, struct store_pdq_hit *hits, struct vpdq_cand *cands,
-                       size_t *nc)
+static void vpdq_select(struct vpdq_probe *p, const struct media_vpdq_frame *f, size_t nf,
+                        size_t usable, size_t budget)
 {
     if (usable == 0) return;
     size_t windows = f[nf - 1].time_ms / VPDQ_WINDOW_MS + 1;
@@ -933,41 +952,80 @@ static void vpdq_probe(struct node *n, const struct media_vpdq_frame *f, size_t 
     size_t stride = (windows + probed - 1) / probed;
     for (size_t i = 0; i < nf; i++) {
         if (f[i].quality < MEDIA_VPDQ_QUALITY || (f[i].time_ms / VPDQ_WINDOW_MS) % stride) continue;
-        size_t total = store_pdq_query(n->vpdq, f[i].hash, maxd, hits, VPDQ_HITS_PER_FRAME);
-        size_t got = total < VPDQ_HITS_PER_FRAME ? total : VPDQ_HITS_PER_FRAME;
-        for (size_t h = 0; h < got; h++)
-            cand_add(cands, nc, hits[h].id);
+        memcpy(p->q[p->nq++], f[i].hash, 32);
     }
+}
+
+static void vpdq_probe_free(struct vpdq_probe *p)
+{
+    free(p->q), free(p->cands);
+    memset(p, 0, sizeof *p);
+}
+
+/* The frames of query m to probe (from the cropped list, and again from the uncropped one when
+ * borders were cropped). Returns 0 or -ENOMEM. */
+static int vpdq_probe_init(struct vpdq_probe *p, const struct api_media *m, int maxd)
+{
+    memset(p, 0, sizeof *p);
+    p->maxd = maxd;
+    p->q = malloc((m->nframes + m->nplain + 1) * sizeof *p->q);
+    p->cands = malloc(VPDQ_CANDIDATES_MAX * sizeof *p->cands);
+    if (!p->q || !p->cands) {
+        vpdq_probe_free(p);
+        return -ENOMEM;
+    }
+    size_t budget = m->every_frame ? VPDQ_PROBE_DENSE : VPDQ_PROBE_FRAMES;
+    size_t usable = usable_frames(m->frames, m->nframes);
+    size_t uplain = usable_frames(m->plain, m->nplain);
+    vpdq_select(p, m->frames, m->nframes, usable, budget);
+    vpdq_select(p, m->plain, m->nplain, uplain, budget);
+    p->usable = usable + uplain;
+    return 0;
+}
+
+/* Looks up p's frames in x and collects the records hit (only reads x: any thread, see
+ * docs/matching.md). Sets p->rc to 0 or -ENOMEM. */
+static void vpdq_probe_run(struct vpdq_probe *p, const struct store_pdq *x)
+{
+    struct store_pdq_hit *hits = malloc(VPDQ_PROBE_CHUNK * VPDQ_HITS_PER_FRAME * sizeof *hits);
+    size_t totals[VPDQ_PROBE_CHUNK];
+    p->rc = hits ? 0 : -ENOMEM;
+    for (size_t q0 = 0; q0 < p->nq && hits; q0 += VPDQ_PROBE_CHUNK) {
+        size_t c = p->nq - q0 < VPDQ_PROBE_CHUNK ? p->nq - q0 : VPDQ_PROBE_CHUNK;
+        store_pdq_query_batch(x, (const uint8_t(*)[32])(p->q + q0), c, p->maxd, hits,
+                              VPDQ_HITS_PER_FRAME, totals);
+        for (size_t i = 0; i < c; i++) {
+            size_t got = totals[i] < VPDQ_HITS_PER_FRAME ? totals[i] : VPDQ_HITS_PER_FRAME;
+            for (size_t h = 0; h < got; h++)
+                cand_add(p->cands, &p->nc, hits[i * VPDQ_HITS_PER_FRAME + h].id);
+        }
+    }
+    free(hits);
 }
 
 /*
  * The stored vpdq signals a query video matches (docs/video.md "How a query should be
- * matched"). Candidates: the records whose indexed frames lie within maxd of the usable query
- * frames of 1 s windows spread over the video (vpdq_probe), taken from the cropped list and
- * again from the uncropped one when borders were cropped. Each candidate's whole frame list is then
- * compared with both lists (media_vpdq_match_cropped, 1 s windows: the stored rate) and kept when
+ * matched"). Candidates: the records whose indexed frames lie within maxd of the probed query
+ * frames (p, after vpdq_probe_run). Each candidate's whole frame list is then compared with
+ * both lists (media_vpdq_match_cropped, 1 s windows: the stored rate) and kept when
  * media_vpdq_is_match says so. Returns the match objects, best first; *best as near_matches.
  */
 static json_t *vpdq_matches(struct call *k, struct store_rd *rd, const struct api_media *m,
-                            int maxd, uint64_t now, enum policy_verdict *best, int *err)
+                            struct vpdq_probe *p, uint64_t now, enum policy_verdict *best,
+                            int *err)
 {
     *best = POLICY_ALLOW;
-    *err = 0;
+    *err = p->rc;
     json_t *matches = json_array();
-    size_t usable = usable_frames(m->frames, m->nframes);
-    size_t uplain = usable_frames(m->plain, m->nplain);
-    if (usable == 0 && uplain == 0) return matches;
-    struct vpdq_cand *cands = malloc(VPDQ_CANDIDATES_MAX * sizeof *cands);
-    struct store_pdq_hit *hits = malloc(VPDQ_HITS_PER_FRAME * sizeof *hits);
+    int maxd = p->maxd;
+    struct vpdq_cand *cands = p->cands;
+    size_t nc = p->nc;
+    if (p->rc || p->usable == 0) return matches;
     struct media_vpdq_frame *cf = malloc(PROTO_VPDQ_FRAMES_MAX * sizeof *cf);
-    if (!cands || !hits || !cf) {
+    if (!cf) {
         *err = -ENOMEM;
-        goto out;
+        return matches;
     }
-    size_t nc = 0;
-    size_t budget = m->every_frame ? VPDQ_PROBE_DENSE : VPDQ_PROBE_FRAMES;
-    vpdq_probe(k->n, m->frames, m->nframes, usable, budget, maxd, hits, cands, &nc);
-    vpdq_probe(k->n, m->plain, m->nplain, uplain, budget, maxd, hits, cands, &nc);
     size_t kept = 0;
     for (size_t i = 0; i < nc; i++) {
         struct store_rec sr;
@@ -1004,34 +1062,23 @@ static json_t *vpdq_matches(struct call *k, struct store_rd *rd, const struct ap
     }
     k->n->metrics.match_queries++;
     k->n->metrics.match_hits += json_array_size(matches);
-out:
-    free(cands), free(hits), free(cf);
+    free(cf);
     return matches;
 }
 
-static void media_after(uv_work_t *w, int status)
+static void media_free(struct media_job *j)
 {
-    struct media_job *j = w->data;
+    api_media_free(&j->m);
+    vpdq_probe_free(&j->probe);
+    free(j->body);
+    free(j);
+}
+
+/* Answers a POST /v1/match/media whose media is hashed (and a video's frames probed, in
+ * j->probe). Frees j. */
+static void media_reply(struct media_job *j)
+{
     struct call *k = &j->k;
-    k->n->media_jobs--;
-    if (status != 0 || j->rc == -ENOMEM) {
-        fail(k, status ? 503 : 500, status ? "unavailable" : "internal", "%s",
-             status ? "the node is stopping" : "out of memory hashing the media");
-        goto out;
-    }
-    if (j->rc) {
-        struct api_err e;
-        const char *what = j->kind == API_MEDIA_IMAGE ? "image" : "video";
-        if (j->rc == -ETIMEDOUT)
-            api_err_set(&e, 422, "bad_media", NULL, NULL, 0,
-                        "the %s took longer than %d s to decode: %s", what,
-                        MEDIA_VIDEO_MAX_MS / 1000, j->err);
-        else
-            api_err_set(&e, 422, "bad_media", NULL, NULL, 0, "the body is not a decodable %s: %s",
-                        what, j->err);
-        reply_err(k, &e);
-        goto out;
-    }
     struct store_rd *rd = read_begin(k);
     if (!rd) goto out;
     uint64_t now = gif_now_ms();
@@ -1070,7 +1117,7 @@ static void media_after(uv_work_t *w, int status)
             json_array_append_new(results, o);
         }
     } else {
-        json_t *ms = vpdq_matches(k, rd, m, j->maxd, now, &v, &rc);
+        json_t *ms = vpdq_matches(k, rd, m, &j->probe, now, &v, &rc);
         if (v > best) best = v;
         json_t *o = json_pack("{s:s,s:I,s:b,s:b,s:s,s:o}", "type", "vpdq", "frames",
                               (json_int_t)m->nframes, "every_frame", m->every_frame, "truncated",
@@ -1090,9 +1137,68 @@ static void media_after(uv_work_t *w, int status)
                          "height", m->height, "max_distance", j->maxd, "verdict",
                          policy_verdict_name(best), "results", results));
 out:
-    api_media_free(&j->m);
-    free(j->body);
-    free(j);
+    media_free(j);
+}
+
+static void probe_work(uv_work_t *w)
+{
+    struct media_job *j = w->data;
+    vpdq_probe_run(&j->probe, j->k.n->vpdq);
+}
+
+static void probe_after(uv_work_t *w, int status)
+{
+    struct media_job *j = w->data;
+    node_vpdq_release(j->k.n); /* the index may change again: apply what waited */
+    if (status != 0) {
+        fail(&j->k, 503, "unavailable", "the node is stopping");
+        media_free(j);
+        return;
+    }
+    media_reply(j);
+}
+
+static void media_after(uv_work_t *w, int status)
+{
+    struct media_job *j = w->data;
+    struct call *k = &j->k;
+    struct node *n = k->n;
+    n->media_jobs--;
+    if (status != 0 || j->rc == -ENOMEM) {
+        fail(k, status ? 503 : 500, status ? "unavailable" : "internal", "%s",
+             status ? "the node is stopping" : "out of memory hashing the media");
+        goto out;
+    }
+    if (j->rc) {
+        struct api_err e;
+        const char *what = j->kind == API_MEDIA_IMAGE ? "image" : "video";
+        if (j->rc == -ETIMEDOUT)
+            api_err_set(&e, 422, "bad_media", NULL, NULL, 0,
+                        "the %s took longer than %d s to decode: %s", what,
+                        MEDIA_VIDEO_MAX_MS / 1000, j->err);
+        else
+            api_err_set(&e, 422, "bad_media", NULL, NULL, 0, "the body is not a decodable %s: %s",
+                        what, j->err);
+        reply_err(k, &e);
+        goto out;
+    }
+    if (j->m.kind != API_MEDIA_IMAGE) {
+        if (vpdq_probe_init(&j->probe, &j->m, j->maxd) != 0) {
+            fail(k, 500, "internal", "out of memory matching the media");
+            goto out;
+        }
+        /* A long probe runs on the worker pool, on the terms of POST /v1/match's batches. */
+        if (j->probe.nq > VPDQ_INLINE_MAX && n->vpdq_readers < VPDQ_JOBS_MAX &&
+            node_vpdq_quiet(n) && uv_queue_work(n->loop, &j->work, probe_work, probe_after) == 0) {
+            node_vpdq_hold(n);
+            return;
+        }
+        vpdq_probe_run(&j->probe, n->vpdq);
+    }
+    media_reply(j);
+    return;
+out:
+    media_free(j);
 }
 
 static void post_match_media(struct call *k, const struct http_req *req)

@@ -98,6 +98,17 @@ struct node {
         bool add; /* else a removal of one entry equal to hash (n->pdq keeps hashes only) */
     } * pdq_pending;
     size_t pdq_npending, pdq_cappending;
+    /* Video queries probing n->vpdq on the worker pool (api.c): the same rule on n->vpdq, its
+     * changes queued by record id (an add reads the record's frames back from the store). */
+    unsigned vpdq_readers;
+    struct node_vpdq_change {
+        uint8_t id[PROTO_ID_LEN];
+        bool add; /* else a removal of the record's frames */
+    } * vpdq_pending;
+    size_t vpdq_npending, vpdq_cappending;
+    /* Each index's maintenance job (index.c): a table rebuilt, the arrays grown, or a full
+     * rebuild, prepared on the worker pool and committed on the loop; NULL when none. */
+    struct node_index_job *pdq_job, *vpdq_job;
 
     /* Matches answered per incident (api_tally_match): local, never published; loaded from
      * the store at start, the unsaved part written every KEEPALIVE_MS and at stop. */
@@ -139,12 +150,20 @@ const struct proto_bytes *node_vpdq_value(const struct proto_record *r);
 int node_vpdq_index(struct node *n, const struct proto_record *r);
 
 /* A worker job starts reading n->pdq (node_pdq_hold) and is done with it
- * (node_pdq_release, which applies the changes queued meanwhile once no job reads). Loop
- * thread; every hold is released exactly once, in the job's after-work callback. */
+ * (node_pdq_release, which commits a maintenance job that waited and applies the changes
+ * queued meanwhile once no job reads). Loop thread; every hold is released exactly once, in
+ * the job's after-work callback. node_pdq_quiet: no change and no commit waits for the
+ * readers, so a new reader may start without holding them back for good. The same for
+ * n->vpdq (index.c). */
 void node_pdq_hold(struct node *n);
 void node_pdq_release(struct node *n);
+bool node_pdq_quiet(const struct node *n);
+void node_vpdq_hold(struct node *n);
+void node_vpdq_release(struct node *n);
+bool node_vpdq_quiet(const struct node *n);
 
-/* Adds record r's pdq hashes and vpdq frames to the indexes (index.c). Loop thread. */
+/* Adds record r's pdq hashes and vpdq frames to the indexes (index.c); from the first call on,
+ * their rebuilds run as worker jobs (the start-up load builds them in place). Loop thread. */
 void node_index_add(struct node *n, const struct proto_record *r, const uint8_t id[PROTO_ID_LEN]);
 /* Removes the hashes and frames of retracted record target from the indexes. Loop thread. */
 void node_index_retract(struct node *n, const uint8_t target[PROTO_ID_LEN]);
