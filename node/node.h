@@ -70,7 +70,7 @@ struct node {
      * queue order. One batch at most is checked and one written at a time; checked batches
      * wait in the ready list (bounded), and the writer takes them all in one transaction. */
     struct write_req *wq_head, *wq_tail;
-    size_t wq_len;
+    size_t wq_len, wq_items; /* requests and records queued, not yet taken */
     bool wq_busy;
     uv_work_t wq_work;
     struct write_req *wq_batch;  /* the batch being written */
@@ -78,6 +78,7 @@ struct node {
     struct write_req *wq_ready, *wq_ready_tail; /* checked, waiting for the writer */
     size_t wq_ready_items;                     /* records in the ready list */
     unsigned wq_vjobs;           /* verify jobs of wq_vbatch still running */
+    size_t wq_vitems;            /* records in wq_vbatch */
     struct write_vjob {
         uv_work_t work;
         struct node *n;

@@ -47,6 +47,7 @@ int node_write(struct node *n, struct write_req *w)
         n->wq_head = w;
     n->wq_tail = w;
     n->wq_len++;
+    n->wq_items += w->n;
     node_write_kick(n);
     return 0;
 }
@@ -239,6 +240,7 @@ static void verify_after_cb(uv_work_t *req, int status)
     if (--n->wq_vjobs > 0) return;
     ready_add(n, n->wq_vbatch);
     n->wq_vbatch = NULL;
+    n->wq_vitems = 0;
     node_write_kick(n);
 }
 
@@ -264,6 +266,7 @@ static void verify_start(struct node *n, struct write_req *batch)
     if (jobs > NODE_VERIFY_JOBS) jobs = NODE_VERIFY_JOBS;
     if (jobs == 0) jobs = 1;
     n->wq_vbatch = batch;
+    n->wq_vitems = total;
     n->wq_vjobs = 0;
     for (size_t i = 0; i < jobs; i++) {
         struct write_vjob *j = &n->wq_vjob[i];
@@ -281,6 +284,7 @@ static void verify_start(struct node *n, struct write_req *batch)
     }
     if (n->wq_vjobs == 0) { /* the writer verifies instead */
         n->wq_vbatch = NULL;
+        n->wq_vitems = 0;
         ready_add(n, batch);
     }
 }
@@ -306,14 +310,20 @@ static struct write_req *take_batch(struct node *n)
     }
     n->wq_head = last->next;
     if (!n->wq_head) n->wq_tail = NULL;
+    n->wq_items -= items;
     last->next = NULL;
     return first;
 }
 
-/* True while more checked records will join the ready list without waiting for the writer:
- * a batch is being checked, or one that needs checks can start now. */
-static bool more_checked_soon(struct node *n)
+/* Whether the idle writer waits for more checked records instead of writing the ready ones
+ * now: only in bulk, when the pipeline holds enough records to fill TXN_MIN_ITEMS and more
+ * will be ready without the writer (a batch is being checked, or one that needs checks can
+ * start). A trickle of gossip or publishes never waits (and a peer link reads nothing while
+ * its records wait for the writer). */
+static bool writer_waits(struct node *n)
 {
+    if (n->wq_ready_items >= TXN_MIN_ITEMS) return false;
+    if (n->wq_ready_items + n->wq_vitems + n->wq_items < TXN_MIN_ITEMS) return false;
     return n->wq_vbatch ||
            (n->wq_head && needs_verify(n->wq_head) && n->wq_ready_items < READY_MAX_ITEMS);
 }
@@ -323,8 +333,7 @@ static void node_write_kick(struct node *n)
 {
     for (;;) {
         /* The writer first, so that its job is ahead of the next verify jobs in the pool. */
-        if (!n->wq_busy && n->wq_ready &&
-            (n->wq_ready_items >= TXN_MIN_ITEMS || !more_checked_soon(n))) {
+        if (!n->wq_busy && n->wq_ready && !writer_waits(n)) {
             write_start(n, ready_take(n));
             continue;
         }
