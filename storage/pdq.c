@@ -33,6 +33,11 @@
  * dead slots are squeezed out (slots renumbered in order, the id map rebuilt) first.
  * store_pdq_reserve(n) defers the tables until the count reaches n, so that a bulk load
  * builds them once.
+ *
+ * With jobs (store_pdq_set_async), those rebuilds and the arrays' growth are begun by the
+ * owner, built elsewhere into fresh memory from the arrays as they were (pinned) and a copy of
+ * the dead bits, and committed by the owner, who replays onto the result what changed
+ * meanwhile (see "maintenance by jobs" below).
  */
 #include "storage/pdq.h"
 
@@ -64,9 +69,10 @@
 static const uint8_t CH_START[M] = {0, 24, 48, 72, 95, 118, 141, 164, 187, 210, 233};
 static const uint8_t CH_BITS[M] = {24, 24, 24, 23, 23, 23, 23, 23, 23, 23, 23};
 
-/* A delta word: the bucket it belongs to and the word; b == NONE marks an empty cell. */
+/* A delta word: the bucket it belongs to plus one (0 marks an empty cell, so that a fresh
+ * mapping is an empty map without being written) and the word. */
 struct dcell {
-    uint32_t b, w;
+    uint32_t b1, w;
 };
 
 struct table {
@@ -128,6 +134,12 @@ static void *map_aligned(size_t bytes)
     if (head) munmap(m, head);
     munmap(q + len, HUGE_PAGE - head); /* the mapping ends at m + len + HUGE_PAGE */
     (void)madvise(q, bytes, MADV_HUGEPAGE);
+    /* Every page faulted in now, by the thread that allocates (a job's, when there are jobs):
+     * a huge page's first touch costs about 5 ms on this class of machine, and the adds that
+     * first wrote the room of the hash array and the delta maps held the owner that long
+     * every 65,536 adds, and 250 ms after a build (measured at 10M). */
+    for (size_t o = 0; o < len; o += 4096)
+        ((volatile uint8_t *)q)[o] = 0;
     return q;
 }
 
@@ -154,6 +166,14 @@ static void *arr_resize(void *p, size_t old, size_t count, size_t size)
             free(p);
     }
     return q;
+}
+
+/* A zeroed array (a fresh mapping is zero already). */
+static void *arr_zeroed(size_t count, size_t size)
+{
+    if (count > SIZE_MAX / size) return NULL;
+    if (count * size < BIG) return calloc(count ? count : 1, size);
+    return map_aligned(count * size);
 }
 
 static void arr_free(void *p, size_t bytes)
@@ -346,9 +366,9 @@ static void tables_free(struct store_pdq *x)
 static void delta_put_cell(struct table *t, uint32_t b, uint32_t w)
 {
     size_t i = dhome(b, t->dcap);
-    while (t->d[i].b != NONE)
+    while (t->d[i].b1 != 0)
         i = (i + 1) & (t->dcap - 1);
-    t->d[i].b = b;
+    t->d[i].b1 = b + 1;
     t->d[i].w = w;
     t->dn++;
 }
@@ -358,16 +378,15 @@ static int delta_room(struct table *t)
 {
     if ((t->dn + 1) * 4 <= t->dcap * 3) return 0;
     size_t cap = t->dcap ? 2 * t->dcap : 256;
-    struct dcell *d = arr_resize(NULL, 0, cap, sizeof *d);
+    struct dcell *d = arr_zeroed(cap, sizeof *d);
     if (!d) return -ENOMEM;
-    memset(d, 0xff, cap * sizeof *d);
     struct dcell *old = t->d;
     size_t oldcap = t->dcap;
     t->d = d;
     t->dcap = cap;
     t->dn = 0;
     for (size_t i = 0; i < oldcap; i++)
-        if (old[i].b != NONE) delta_put_cell(t, old[i].b, old[i].w);
+        if (old[i].b1) delta_put_cell(t, old[i].b1 - 1, old[i].w);
     arr_free(old, oldcap * sizeof *old);
     return 0;
 }
@@ -376,19 +395,19 @@ static int delta_room(struct table *t)
 static void delta_delete(struct table *t, uint32_t b, uint32_t w)
 {
     size_t mask = t->dcap - 1, i = dhome(b, t->dcap);
-    while (t->d[i].b != b || t->d[i].w != w) {
-        if (t->d[i].b == NONE) return;
+    while (t->d[i].b1 != b + 1 || t->d[i].w != w) {
+        if (t->d[i].b1 == 0) return;
         i = (i + 1) & mask;
     }
     for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
-        if (t->d[j].b == NONE) break;
-        size_t k = dhome(t->d[j].b, t->dcap);
+        if (t->d[j].b1 == 0) break;
+        size_t k = dhome(t->d[j].b1 - 1, t->dcap);
         int stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
         if (stays) continue;
         t->d[i] = t->d[j];
         i = j;
     }
-    t->d[i].b = NONE;
+    t->d[i].b1 = 0;
     t->dn--;
 }
 
@@ -427,6 +446,17 @@ static int table_build(const uint64_t (*h)[4], const uint64_t *dead, int i, int 
 #undef DEAD
     memmove(t.off + 1, t.off, nb * sizeof *t.off);
     t.off[0] = 0;
+    /* The delta sized for the adds until this table's next rebuild (1/16 of it at load 3/4),
+     * so that it does not grow meanwhile (rehashing all eleven at 10M held the owner 65-176
+     * ms). */
+    t.dcap = 256;
+    while (t.dcap < nslots / (DELTA_DIV * 3 / 4))
+        t.dcap *= 2;
+    t.d = arr_zeroed(t.dcap, sizeof *t.d);
+    if (!t.d) {
+        table_free(&t);
+        return -ENOMEM;
+    }
     *out = t;
     return 0;
 }
@@ -442,8 +472,8 @@ static void *build_run(void *arg)
 {
     struct build_job *j = arg;
     for (int i = j->first; i < M && j->rc == 0; i += j->step)
-        j->rc = table_build((const uint64_t(*)[4])j->x->h, j->x->ndead ? j->x->dead : NULL, i,
-                            j->p, j->nslots, &j->t[i]);
+        j->rc = table_build((const uint64_t(*)[4])j->x->h, j->x->ndead ? j->x->dead : NULL, i, j->p,
+                            j->nslots, &j->t[i]);
     return NULL;
 }
 
@@ -500,8 +530,7 @@ static int tables_build(struct store_pdq *x, int threads)
     memset(t, 0, sizeof t);
     struct build_job j[2] = {{x, t, 0, 2, p, 0, x->n}, {x, t, 1, 2, p, 0, x->n}};
     pthread_t th;
-    int threaded =
-        threads > 1 && x->n >= 65536 && pthread_create(&th, NULL, build_run, &j[1]) == 0;
+    int threaded = threads > 1 && x->n >= 65536 && pthread_create(&th, NULL, build_run, &j[1]) == 0;
     if (!threaded) j[0].step = 1;
     build_run(&j[0]);
     if (threaded) pthread_join(th, NULL);
@@ -666,11 +695,14 @@ int store_pdq_new(struct store_pdq **out)
     return store_pdq_new_idlen(out, PROTO_ID_LEN);
 }
 
-/* Frees the arrays a job read, unless they are still the index's own. */
-static void unpin(struct store_pdq *x)
+static void junk(struct store_pdq_job *j, void *p, size_t bytes);
+
+/* Frees the arrays a job read, unless they are still the index's own: now, or with job j
+ * (store_pdq_job_free). */
+static void unpin(struct store_pdq *x, struct store_pdq_job *j)
 {
-    if (x->pin_h && x->pin_h != x->h) arr_free(x->pin_h, x->pin_hcap * sizeof *x->pin_h);
-    if (x->pin_id && x->pin_id != x->id) arr_free(x->pin_id, x->pin_idncap * x->idlen);
+    if (x->pin_h && x->pin_h != x->h) junk(j, x->pin_h, x->pin_hcap * sizeof *x->pin_h);
+    if (x->pin_id && x->pin_id != x->id) junk(j, x->pin_id, x->pin_idncap * x->idlen);
     x->pin_h = NULL;
     x->pin_id = NULL;
     x->pin_hcap = x->pin_idncap = 0;
@@ -679,7 +711,7 @@ static void unpin(struct store_pdq *x)
 void store_pdq_free(struct store_pdq *x)
 {
     if (!x) return;
-    unpin(x);
+    unpin(x, NULL);
     tables_free(x);
     arr_free(x->h, x->hcap * sizeof *x->h);
     arr_free(x->id, x->idncap * x->idlen);
@@ -757,7 +789,10 @@ static int slots_reserve(struct store_pdq *x, size_t n)
 
 int store_pdq_reserve(struct store_pdq *x, size_t n)
 {
-    int rc = slots_reserve(x, n);
+    /* Room for 1/16 more: the adds that follow a bulk load do not grow the arrays at once, and
+     * with jobs the growth is prepared off the owner's thread before the room runs out. */
+    size_t room = n / 16 < SLOTS_MAX - n ? n / 16 : 0;
+    int rc = slots_reserve(x, n + room);
     if (rc == 0 && x->idlen) rc = idmap_reserve(x, n);
     if (rc == 0 && n > x->n) x->defer = n;
     return rc;
@@ -818,6 +853,17 @@ static void slot_remove(struct store_pdq *x, uint32_t s)
     x->n--;
 }
 
+/* Removes slot s, which has tables, leaving its words in them: queries and removes pass over
+ * dead slots, and the next rebuild of each table leaves them out. */
+static void slot_kill(struct store_pdq *x, uint32_t s)
+{
+    if (x->idlen) {
+        size_t cell = idmap_find(x, id_of(x, s), s);
+        if (cell < x->idcap) idmap_delete(x, cell);
+    }
+    set_dead(x, s);
+}
+
 /* After removes: a rebuild once the dead slots pass their share (the owner's call). */
 static void after_remove(struct store_pdq *x)
 {
@@ -844,7 +890,7 @@ size_t store_pdq_remove(struct store_pdq *x, const uint8_t id[static PROTO_ID_LE
  * bucket (compact part and delta) and the pending slots, or a scan without tables. */
 static uint32_t find_hash(const struct store_pdq *x, const uint64_t w[4], const uint8_t *key)
 {
-#define MATCHES(s) (!memcmp(x->h[s], w, 32) && (!x->idlen || id_eq(x, s, key)))
+#define MATCHES(s) (!is_dead(x, s) && !memcmp(x->h[s], w, 32) && (!x->idlen || id_eq(x, s, key)))
     if (!x->p) {
         for (size_t s = 0; s < x->n; s++)
             if (MATCHES(s)) return (uint32_t)s;
@@ -859,12 +905,12 @@ static uint32_t find_hash(const struct store_pdq *x, const uint64_t w[4], const 
         if (v != TOMB && (v ^ word) >> t->sb == 0 && MATCHES(s)) return s;
     }
     if (t->off[b] & FLAG)
-        for (size_t i = dhome(b, t->dcap); t->d[i].b != NONE; i = (i + 1) & (t->dcap - 1)) {
+        for (size_t i = dhome(b, t->dcap); t->d[i].b1 != 0; i = (i + 1) & (t->dcap - 1)) {
             uint32_t v = t->d[i].w, s = v & smask;
-            if (t->d[i].b == b && (v ^ word) >> t->sb == 0 && MATCHES(s)) return s;
+            if (t->d[i].b1 == b + 1 && (v ^ word) >> t->sb == 0 && MATCHES(s)) return s;
         }
     for (size_t s = x->nd; s < x->n; s++)
-        if (!is_dead(x, s) && MATCHES(s)) return (uint32_t)s;
+        if (MATCHES(s)) return (uint32_t)s;
     return NONE;
 #undef MATCHES
 }
@@ -898,21 +944,39 @@ struct store_pdq_job {
     const uint64_t (*h)[4]; /* the pinned arrays (x->pin_h, x->pin_id) */
     const uint8_t *id;
     size_t idlen;
-    uint64_t *dead; /* JOB_TABLE, JOB_FULL: the dead bits of [0, nslots) at begin, or NULL */
-    size_t nslots;  /* the slots read: [0, nd) for JOB_TABLE, [0, n) for the others */
-    size_t cap;     /* JOB_GROW, JOB_FULL: the new arrays' room */
-    int table, p;   /* JOB_TABLE: which table, with 2^p buckets */
-    struct table t; /* JOB_TABLE's result */
+    uint64_t *dead;       /* JOB_TABLE, JOB_FULL: the dead bits of [0, nslots) at begin, or NULL */
+    size_t nslots;        /* the slots read: [0, nd) for JOB_TABLE, [0, n) for the others */
+    size_t cap;           /* JOB_GROW, JOB_FULL: the new arrays' room */
+    int table, p;         /* JOB_TABLE: which table, with 2^p buckets */
+    struct table t;       /* JOB_TABLE's result */
     uint64_t (*nh)[4];    /* JOB_GROW's results */
     uint8_t *nid;         /* (idlen bytes per slot) */
     struct store_pdq *nx; /* JOB_FULL's result: an index of the live slots, renumbered */
+    /* After the commit: what it replaced (the old table in t, the old index in nx, arrays
+     * here), freed by store_pdq_job_free on any thread: unmapping the old index at 10M
+     * (900 MB) held the owner 140 ms. */
+    struct {
+        void *p;
+        size_t bytes;
+    } junk[4];
+    int njunk;
 };
 
-/* Free room below which a job grows the arrays: 1/16 of them (625,000 slots at 10M, a burst
- * that no job lasts long enough to see). */
+static void junk(struct store_pdq_job *j, void *p, size_t bytes)
+{
+    if (j && j->njunk < (int)(sizeof j->junk / sizeof j->junk[0])) {
+        j->junk[j->njunk].p = p;
+        j->junk[j->njunk++].bytes = bytes;
+    } else {
+        arr_free(p, bytes);
+    }
+}
+
+/* Free room below which a job grows the arrays: 1/32 of them (330,000 slots at 10M, more
+ * adds than arrive while any job runs). store_pdq_reserve leaves more than that. */
 static size_t room_margin(size_t cap)
 {
-    return cap / 16 > PEND ? cap / 16 : PEND;
+    return cap / 32 > PEND ? cap / 32 : PEND;
 }
 
 /* The table rebuilt next: the one with the oldest compact part, if its delta is past its
@@ -1058,9 +1122,9 @@ static int commit_table(struct store_pdq *x, struct store_pdq_job *j)
         delta_put_cell(t, b, word);
         t->off[b] |= FLAG;
     }
-    table_free(&x->t[i]);
+    struct table old = x->t[i];
     x->t[i] = *t;
-    memset(t, 0, sizeof *t);
+    *t = old;
     return 0;
 }
 
@@ -1071,13 +1135,13 @@ static int commit_grow(struct store_pdq *x, struct store_pdq_job *j)
     if (dead_reserve(x, j->cap)) return -ENOMEM;
     size_t tail = x->n - j->nslots;
     memcpy(j->nh + j->nslots, x->h + j->nslots, tail * sizeof *x->h);
-    if (x->h != x->pin_h) arr_free(x->h, x->hcap * sizeof *x->h);
+    if (x->h != x->pin_h) junk(j, x->h, x->hcap * sizeof *x->h);
     x->h = j->nh;
     x->hcap = j->cap;
     j->nh = NULL;
     if (x->idlen) {
         memcpy(j->nid + j->nslots * x->idlen, x->id + j->nslots * x->idlen, tail * x->idlen);
-        if (x->id != x->pin_id) arr_free(x->id, x->idncap * x->idlen);
+        if (x->id != x->pin_id) junk(j, x->id, x->idncap * x->idlen);
         x->id = j->nid;
         x->idncap = j->cap;
         j->nid = NULL;
@@ -1091,8 +1155,10 @@ static int commit_grow(struct store_pdq *x, struct store_pdq_job *j)
 static int commit_full(struct store_pdq *x, struct store_pdq_job *j)
 {
     struct store_pdq *nx = j->nx;
-    /* From the last slot down: without tables a remove moves nx's last slot into the hole,
-     * and the slots above it are done with by then. */
+    /* The removes since begin: with tables, only the dead bit (and the id map), not the
+     * eleven tombstones each (a second of removes at 100,000/s took 130-220 ms to replay so);
+     * without, the last slot moves into the hole, so from the last slot down (the slots above
+     * it are done with by then). */
     size_t live = nx->n;
     for (size_t w = (j->nslots + 63) / 64; w-- > 0;) {
         uint64_t was = ~(j->dead ? j->dead[w] : 0) & word_mask(w, j->nslots);
@@ -1100,7 +1166,11 @@ static int commit_full(struct store_pdq *x, struct store_pdq_job *j)
         for (uint64_t gone = x->dead[w] & was; gone;) {
             int b = 63 - __builtin_clzll(gone);
             gone &= ~(1ull << b);
-            slot_remove(nx, (uint32_t)(live + (size_t)__builtin_popcountll(was & ((1ull << b) - 1))));
+            uint32_t r = (uint32_t)(live + (size_t)__builtin_popcountll(was & ((1ull << b) - 1)));
+            if (nx->p)
+                slot_kill(nx, r);
+            else
+                slot_remove(nx, r);
         }
     }
     for (size_t s = j->nslots; s < x->n; s++) {
@@ -1117,21 +1187,20 @@ static int commit_full(struct store_pdq *x, struct store_pdq_job *j)
         nx->n = m + 1;
     }
     if (nx->p && nx->n < slot_limit(nx)) (void)delta_add_pending(nx); /* else pending: scanned */
-    tables_free(x);
-    if (x->h != x->pin_h) arr_free(x->h, x->hcap * sizeof *x->h);
-    if (x->id != x->pin_id) arr_free(x->id, x->idncap * x->idlen);
-    arr_free(x->dead, x->deadcap * sizeof *x->dead);
-    arr_free(x->idmap, x->idcap * sizeof *x->idmap);
-    struct store_pdq keep = *x;
+    /* x and nx trade places: nx, the old index, goes with the job (its pinned arrays too,
+     * when they are still its own). */
+    struct store_pdq old = *x;
     *x = *nx;
-    x->async = keep.async;
-    x->job = keep.job;
-    x->pin_h = keep.pin_h;
-    x->pin_id = keep.pin_id;
-    x->pin_hcap = keep.pin_hcap;
-    x->pin_idncap = keep.pin_idncap;
-    free(nx);
-    j->nx = NULL;
+    x->async = old.async;
+    x->job = old.job;
+    x->pin_h = old.pin_h == old.h ? NULL : old.pin_h;
+    x->pin_id = old.pin_id == old.id ? NULL : old.pin_id;
+    x->pin_hcap = old.pin_hcap;
+    x->pin_idncap = old.pin_idncap;
+    old.job = NULL;
+    old.pin_h = NULL;
+    old.pin_id = NULL;
+    *nx = old;
     return 0;
 }
 
@@ -1142,7 +1211,8 @@ int store_pdq_job_commit(struct store_pdq *x, struct store_pdq_job *j)
     if (rc == 0 && j->kind == JOB_GROW) rc = commit_grow(x, j);
     if (rc == 0 && j->kind == JOB_FULL) rc = commit_full(x, j);
     if (rc) x->retry = 2 * x->n; /* as after a failed build: not before the count doubles */
-    store_pdq_job_drop(x, j);
+    x->job = NULL;
+    unpin(x, j);
     return rc;
 }
 
@@ -1156,8 +1226,16 @@ void store_pdq_job_drop(struct store_pdq *x, struct store_pdq_job *j)
     if (!j) return;
     if (x->job == j) {
         x->job = NULL;
-        unpin(x);
+        unpin(x, j);
     }
+    store_pdq_job_free(j);
+}
+
+void store_pdq_job_free(struct store_pdq_job *j)
+{
+    if (!j) return;
+    for (int i = 0; i < j->njunk; i++)
+        arr_free(j->junk[i].p, j->junk[i].bytes);
     table_free(&j->t);
     arr_free(j->nh, j->cap * sizeof *j->nh);
     arr_free(j->nid, j->cap * j->idlen);
@@ -1174,6 +1252,7 @@ int store_pdq_maintain(struct store_pdq *x)
         if (rc || !j) return rc;
         store_pdq_job_run(j);
         rc = store_pdq_job_commit(x, j);
+        store_pdq_job_free(j);
         if (rc) return rc;
     }
 }
@@ -1335,7 +1414,8 @@ static void probe_verify(struct probe *pr, size_t keep)
         uint32_t s = pr->cs[k];
         const uint64_t *h = x->h[s];
         int d = dist_words(pr->q, h);
-        if (d > pr->r) continue;
+        /* Dead: removed while a full rebuild ran, its words left in the tables (commit_full). */
+        if (d > pr->r || is_dead(x, s)) continue;
         /* Report it from the first table whose probe reaches it. */
         int first = 1;
         for (int j = 0; j < pr->ct[k] && first; j++)
@@ -1393,8 +1473,8 @@ static void visit_scan(struct probe *pr, const struct visit *v)
     if (v->lo & FLAG) {
         /* The bucket's delta words: a short run of cells from the bucket's home. */
         uint32_t buf[SCAN_BLOCK], nb = 0, b = (uint32_t)(v->off - t->off);
-        for (size_t i = dhome(b, t->dcap); t->d[i].b != NONE; i = (i + 1) & (t->dcap - 1)) {
-            if (t->d[i].b != b) continue;
+        for (size_t i = dhome(b, t->dcap); t->d[i].b1 != 0; i = (i + 1) & (t->dcap - 1)) {
+            if (t->d[i].b1 != b + 1) continue;
             buf[nb++] = t->d[i].w;
             if (nb == SCAN_BLOCK) {
                 scan_words(pr, buf, nb, sb, v->qres, v->tol, v->table);

@@ -59,17 +59,18 @@ void store_pdq_free(struct store_pdq *x);
 /*
  * Adds (hash, id) in O(1) amortised: the entry is pending (queries scan it) until the next
  * 64th add puts the pending ones into the tables' deltas. When a table's delta passes 1/16 of
- * its compact part, that table is rebuilt (one table per call, about 0.27 s at 10M;
+ * its compact part, that table is rebuilt (without jobs: one table per call, about 0.27 s at 10M;
  * store_pdq_reserve avoids the rebuilds while a known number of hashes is loaded). The caller
  * adds each record once (the node applies each feed position once); a repeated pair is stored
  * twice. id may be NULL when id_len is 0. Returns 0 or -ENOMEM (the index is unchanged then).
  */
 int store_pdq_add(struct store_pdq *x, const uint8_t hash[static 32], const uint8_t *id);
 /*
- * For a bulk load: sizes the index for n entries in all and defers the tables until the count
- * reaches n, so that they are built once, by a counting sort on two threads, when the n-th
- * entry is added (about 1.3-3 s at 10M). Until then queries scan. Call it with the number of adds
- * that follow (or call store_pdq_flush after them). Optional. Returns 0 or -ENOMEM.
+ * For a bulk load: sizes the index for n entries in all (and 1/16 more, for the adds that
+ * follow) and defers the tables until the count reaches n, so that they are built once, by a
+ * counting sort on two threads, when the n-th entry is added (about 1.3-3 s at 10M). Until then
+ * queries scan. Call it with the number of adds that follow (or call store_pdq_flush after them).
+ * Optional. Returns 0 or -ENOMEM.
  */
 int store_pdq_reserve(struct store_pdq *x, size_t n);
 /* Ends a deferral started by store_pdq_reserve and brings the tables up to date now.
@@ -110,7 +111,7 @@ void store_pdq_set_async(struct store_pdq *x, int on);
 struct store_pdq_job;
 /*
  * Owner thread: the maintenance the index needs now, as a job, in *out: one table rebuilt
- * (its delta past 1/16 of it), the arrays grown (less than 1/16 of their room free), or
+ * (its delta past 1/16 of it), the arrays grown (less than 1/32 of their room free), or
  * everything rebuilt without the dead slots (past 1/8). *out is NULL when none is needed, while
  * another job is outstanding, and during a reserve. The job reads the hash and id arrays as
  * they are now: the index keeps them (pinned) until the job ends. Returns 0 or -ENOMEM.
@@ -125,14 +126,18 @@ int store_pdq_job_begin(struct store_pdq *x, struct store_pdq_job **out);
 void store_pdq_job_run(struct store_pdq_job *j);
 /*
  * Owner thread, after the run, with no query running on another thread: installs the result
- * in place of the old part (freed), then applies to it the removes and adds made since begin,
- * so the index answers exactly as before the call. Frees j. Returns 0, or the job's error
- * (-ENOMEM; the index is unchanged, and jobs wait until its count has doubled).
+ * in place of the old part (which j takes), then applies to it the removes and adds made
+ * since begin, so the index answers exactly as before the call. Returns 0, or the job's error
+ * (-ENOMEM; the index is unchanged, and jobs wait until its count has doubled). Then free j.
  */
 int store_pdq_job_commit(struct store_pdq *x, struct store_pdq_job *j);
+/* Any thread, after the commit: frees j and the memory the commit replaced (up to a whole
+ * index: unmapping 900 MB takes a tenth of a second, better spent off the owner's thread). */
+void store_pdq_job_free(struct store_pdq_job *j);
 /* What job j does, for logs: "table" (one table rebuilt), "grow" (the arrays) or "full". */
 const char *store_pdq_job_name(const struct store_pdq_job *j);
-/* Owner thread: ends a job without installing anything (not run, or not wanted); frees j. */
+/* Owner thread: ends a job without installing anything (not run, or not wanted) and frees it;
+ * instead of a commit. */
 void store_pdq_job_drop(struct store_pdq *x, struct store_pdq_job *j);
 /* Owner thread: begins, runs and commits jobs until none is needed (tests, benches). Returns
  * 0 or the first failure. */
