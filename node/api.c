@@ -1011,8 +1011,7 @@ static void vpdq_probe_run(struct vpdq_probe *p, const struct store_pdq *x)
  * media_vpdq_is_match says so. Returns the match objects, best first; *best as near_matches.
  */
 static json_t *vpdq_matches(struct call *k, struct store_rd *rd, const struct api_media *m,
-                            struct vpdq_probe *p, uint64_t now, enum policy_verdict *best,
-                            int *err)
+                            struct vpdq_probe *p, uint64_t now, enum policy_verdict *best, int *err)
 {
     *best = POLICY_ALLOW;
     *err = p->rc;
