@@ -15,14 +15,20 @@
  * store_pdq_reserve + adds (a bulk load), and with 8-byte ids; index bytes,
  * radius-31 queries per second on 1 and 2 threads (page of 100 hits, as the API), the batch
  * function, the brute-force scan on 1 and 2 threads, and recall: for a sample of queries, the
- * index's totals and pages must equal brute force's. Peak RSS at the end.
+ * index's totals and pages must equal brute force's. Then the owner's pauses: N/16 adds on
+ * top and N/8 removes (every table rebuilt, the arrays grown, a full rebuild), with the
+ * maintenance inside the calls (sync, as before) and as jobs on a second thread committed
+ * between calls (store_pdq_set_async, as the node does), each on the same bulk load: the
+ * longest call is how long the node's loop would be held. Peak RSS at the end.
  *
- * usage: bench_pdq_index [--sizes 1000000,10000000] [--dump DIR]
+ * usage: bench_pdq_index [--sizes 1000000,10000000] [--dump DIR] [--maintenance sync|jobs|both]
+ *                        [--rate N]   (changes per second in the pauses phase, default 100000)
  *   --dump DIR (or GIF_BENCH_DUMP=DIR) writes each data set as DIR/<set>-<N>.bin for
  * bench/faiss_bench.cpp: u64 N, u64 nq, N x 32 hash bytes, nq x 32 query bytes, nq x u64
  * brute-force totals.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +46,12 @@
  * n->pdq), and --quick: only that index's build, recall and queries (for A/B runs). */
 static size_t opt_idlen = 0;
 static int opt_quick = 0;
+/* --maintenance sync|jobs|both: how the adds and removes on top run (bit 0 sync, bit 1 jobs). */
+static int opt_maint = 3;
+/* --rate N: changes per second in that phase (0: as fast as they go). A node changes its
+ * index at most at its ingest rate, tens of thousands a second; unpaced, the adds outrun
+ * the jobs (about 140,000 adds a second at 10M keep one worker busy with rebuilds). */
+static double opt_rate = 100000;
 
 static double now_s(void)
 {
@@ -221,6 +233,172 @@ static size_t ref_page(const struct set *s, const uint8_t q[32], struct store_pd
     return n;
 }
 
+static long peak_rss_mib(void);
+
+/* Removes the entries of slots from, from + step, ... (count of them, modulo n), as the node
+ * does: by id with ids, by hash without. Returns how many were removed (a slot removed before
+ * is not found again). */
+static size_t remove_some(struct store_pdq *x, const struct set *s, size_t from, size_t count,
+                          size_t step)
+{
+    size_t removed = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint8_t id[32];
+        size_t v = (from + i * step) % s->n;
+        make_id(id, v, opt_idlen);
+        removed += opt_idlen ? store_pdq_remove(x, id) : store_pdq_remove_hash(x, s->h[v], NULL);
+    }
+    return removed;
+}
+
+/* A job run on a thread of its own, as on libuv's worker pool. */
+struct runner {
+    pthread_t th;
+    struct store_pdq_job *j, *old; /* old: committed, freed by the next run (as the node's
+                                    * worker does) */
+    atomic_int done;
+};
+
+static void *runner_main(void *arg)
+{
+    struct runner *r = arg;
+    store_pdq_job_free(r->old);
+    r->old = NULL;
+    store_pdq_job_run(r->j);
+    atomic_store(&r->done, 1);
+    return NULL;
+}
+
+/* Waits until change i of a phase that began at t0 is due at opt_rate. */
+static void pace(double t0, size_t i)
+{
+    if (opt_rate <= 0) return;
+    double due = t0 + (double)i / opt_rate, wait = due - now_s();
+    if (wait <= 0) return;
+    struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* The longest calls on the owner's thread (the node's loop: every lookup waits for them). */
+struct pauses {
+    double max, total, max_commit;
+    size_t slow, calls, jobs[3];
+};
+
+static void pause_add(struct pauses *p, double dt)
+{
+    if (dt > p->max) p->max = dt;
+    if (dt > 0.02) p->slow++;
+    p->total += dt;
+    p->calls++;
+}
+
+/* With jobs: begins one if due and none runs (part of the change's call, as in the node). */
+static void job_maybe_begin(struct store_pdq *x, struct runner *r, int *running, struct pauses *p)
+{
+    if (*running) return;
+    if (store_pdq_job_begin(x, &r->j) != 0 || !r->j) return;
+    const char *name = store_pdq_job_name(r->j);
+    p->jobs[name[0] == 't' ? 0 : name[0] == 'g' ? 1 : 2]++;
+    atomic_store(&r->done, 0);
+    if (pthread_create(&r->th, NULL, runner_main, r) != 0) {
+        store_pdq_job_run(r->j);
+        atomic_store(&r->done, 1);
+        r->th = pthread_self();
+    }
+    *running = 1;
+}
+
+/* With jobs: commits the running one once it has run (wait: also when it has not). */
+static void job_maybe_commit(struct store_pdq *x, struct runner *r, int *running, int wait,
+                             struct pauses *p)
+{
+    if (!*running || (!wait && !atomic_load(&r->done))) return;
+    if (!pthread_equal(r->th, pthread_self())) pthread_join(r->th, NULL);
+    double t = now_s();
+    if (store_pdq_job_commit(x, r->j) != 0) fprintf(stderr, "a job failed\n");
+    double dt = now_s() - t;
+    r->old = r->j;
+    pause_add(p, dt);
+    if (dt > p->max_commit) p->max_commit = dt;
+    *running = 0;
+}
+
+static void pauses_print(const char *what, size_t n, double secs, const struct pauses *p, int jobs,
+                         const struct store_pdq *x)
+{
+    printf(
+        "  %s %zu %s: %.1f us of the owner's time each, %zu calls over 20 ms, the longest %.1f ms",
+        jobs ? "jobs:" : "sync:", n, what, secs * 1e6 / (double)n, p->slow, p->max * 1e3);
+    if (jobs)
+        printf(" (longest commit %.2f ms; jobs: %zu table, %zu grow, %zu full)",
+               p->max_commit * 1e3, p->jobs[0], p->jobs[1], p->jobs[2]);
+    printf("; index %.0f MiB; peak RSS so far %ld MiB\n", (double)store_pdq_memory(x) / 1048576.0,
+           peak_rss_mib());
+    fflush(stdout);
+}
+
+/*
+ * Adds on top of the bulk load, past the delta's share (1/16) and the arrays' room: every
+ * table is rebuilt in turn and the arrays grow; then removes past the dead share (1/8): a full
+ * rebuild. Each call on this thread is timed: the longest is how long the node's loop would be
+ * held. jobs: store_pdq_set_async, each job run on a second thread and committed here between
+ * calls once done (the commit timed as a call of its own); else everything inside the calls.
+ */
+static void owner_pauses(struct store_pdq *x, const struct set *s, int jobs)
+{
+    struct runner r = {0};
+    int running = 0;
+    store_pdq_set_async(x, jobs);
+    size_t more = s->n / 16 + 2000;
+    struct pauses p = {0};
+    double ta = now_s();
+    for (size_t i = 0; i < more; i++) {
+        uint8_t h[32], id[32];
+        rnd_hash(h);
+        make_id(id, s->n + i, opt_idlen);
+        pace(ta, i);
+        double t1 = now_s();
+        store_pdq_add(x, h, id);
+        if (jobs) job_maybe_begin(x, &r, &running, &p);
+        pause_add(&p, now_s() - t1);
+        if (jobs) job_maybe_commit(x, &r, &running, 0, &p);
+    }
+    job_maybe_commit(x, &r, &running, 1, &p);
+    pauses_print("adds on top", more, p.total, &p, jobs, x);
+    /* Removes: n / 7 + 2000 of the bulk load's entries (past 1/8 of the tables after the
+     * adds), seven slots apart (all distinct). */
+    size_t fewer = s->n / 7 + 2000, removed = 0;
+    memset(&p, 0, sizeof p);
+    ta = now_s();
+    for (size_t i = 0; i < fewer; i++) {
+        pace(ta, i);
+        double t1 = now_s();
+        removed += remove_some(x, s, 7 * i + 1, 1, 1);
+        if (jobs) job_maybe_begin(x, &r, &running, &p);
+        pause_add(&p, now_s() - t1);
+        if (jobs) job_maybe_commit(x, &r, &running, 0, &p);
+    }
+    job_maybe_commit(x, &r, &running, 1, &p);
+    store_pdq_job_free(r.old);
+    pauses_print("removes", fewer, p.total, &p, jobs, x);
+    (void)removed;
+}
+
+/* The index of the queries again: a bulk load and the same first 1,000 removes. */
+static struct store_pdq *load_again(const struct set *s)
+{
+    struct store_pdq *x;
+    if (store_pdq_new_idlen(&x, opt_idlen) != 0 || store_pdq_reserve(x, s->n) != 0) return NULL;
+    for (size_t i = 0; i < s->n; i++) {
+        uint8_t id[32];
+        make_id(id, i, opt_idlen);
+        if (store_pdq_add(x, s->h[i], id) != 0) return NULL;
+    }
+    remove_some(x, s, 0, 1000, s->n / 1000);
+    return x;
+}
+
 static long peak_rss_mib(void)
 {
     struct rusage ru;
@@ -343,35 +521,20 @@ static int run_set(struct set *s, const char *dumpdir)
 removes:;
     /* Retractions: by id with ids, by hash without (what the node does). */
     double ts = now_s();
-    size_t removed = 0;
-    for (size_t i = 0; i < 1000; i++) {
-        uint8_t id[32];
-        size_t v = i * (s->n / 1000);
-        make_id(id, v, opt_idlen);
-        removed += opt_idlen ? store_pdq_remove(x, id) : store_pdq_remove_hash(x, s->h[v], NULL);
-    }
+    size_t removed = remove_some(x, s, 0, 1000, s->n / 1000);
     printf("  remove by %s: %.1f us each (%zu removed); peak RSS so far %ld MiB\n",
            opt_idlen ? "id" : "hash", (now_s() - ts) * 1e6 / 1000, removed, peak_rss_mib());
-    /* Adds on top of the bulk load, past the delta's share (1/16): each table is rebuilt in
-     * turn, one per add call at most; the longest call is how long the owner is held. */
-    size_t more = s->n / 16 + 2000;
-    double tmax = 0, ta = now_s();
-    size_t nslow = 0;
-    for (size_t i = 0; i < more; i++) {
-        uint8_t h[32], id[32];
-        rnd_hash(h);
-        make_id(id, s->n + i, opt_idlen);
-        double t1 = now_s();
-        store_pdq_add(x, h, id);
-        double dt = now_s() - t1;
-        if (dt > tmax) tmax = dt;
-        if (dt > 0.02) nslow++;
+    /* The owner's pauses while the index changes: maintenance inside the calls (sync, as
+     * before) and as jobs (the same bulk load and removes, built again). */
+    for (int jobs = 0; jobs < 2; jobs++) {
+        if (!(opt_maint & (1 << jobs))) continue;
+        if (jobs && (opt_maint & 1)) {
+            store_pdq_free(x);
+            x = load_again(s);
+            if (!x) return -1;
+        }
+        owner_pauses(x, s, jobs);
     }
-    printf("  %zu adds on top: %.1f us each, %zu over 20 ms (a table's rebuild, the hash array's "
-           "growth), the longest %.0f ms; index %.0f MiB; peak RSS so far %ld MiB\n",
-           more, (now_s() - ta) * 1e6 / (double)more, nslow, tmax * 1e3,
-           (double)store_pdq_memory(x) / 1048576.0, peak_rss_mib());
-    fflush(stdout);
     if (dumpdir) {
         /* FAISS compares against the totals of the same sample; the rest are left at 0. */
         for (size_t k = sample; k < NQ; k++)
@@ -399,10 +562,23 @@ int main(int argc, char **argv)
             sets = argv[++i];
         else if (!strcmp(argv[i], "--quick"))
             opt_quick = 1;
-        else {
+        else if (!strcmp(argv[i], "--rate") && i + 1 < argc)
+            opt_rate = strtod(argv[++i], NULL);
+        else if (!strcmp(argv[i], "--maintenance") && i + 1 < argc) {
+            const char *m = argv[++i];
+            opt_maint = !strcmp(m, "sync")   ? 1
+                        : !strcmp(m, "jobs") ? 2
+                        : !strcmp(m, "both") ? 3
+                                             : 0;
+            if (!opt_maint) {
+                fprintf(stderr, "--maintenance: '%s' is not sync, jobs or both\n", m);
+                return 2;
+            }
+        } else {
             fprintf(stderr,
                     "usage: %s [--sizes N,N...] [--dump DIR] [--idlen 0..32] "
-                    "[--sets planted,clustered] [--quick]\n",
+                    "[--sets planted,clustered] [--quick] [--maintenance sync|jobs|both] "
+                    "[--rate N]\n",
                     argv[0]);
             return 2;
         }
