@@ -53,6 +53,9 @@
 #define GRAFT_MAX_MS 1000
 #define GRAFT_TICK_MS 20 /* also how long announcements wait to share an IHAVE frame */
 #define IHAVE_BATCH 256  /* announcements queued per link before an early flush */
+/* Pushed frames of one link written at once before reading pauses: a push is forwarded on
+ * receipt (cut-through), so the next one need not wait for the previous one's fsync. */
+#define PUSH_INFLIGHT_MAX 8
 
 #define ORIGINS_MAX 1024 /* origins with a tree of their own; beyond that, always eager */
 #define ORIGIN_SLOTS 2048
@@ -99,7 +102,8 @@ struct peer {
     size_t nmiss;
     struct peer_entry *ihave; /* announcements not yet sent (lazy push), IHAVE_BATCH at most */
     size_t nihave;
-    bool ingesting; /* a RECORDS frame is being written: reading paused */
+    unsigned ingesting; /* RECORDS frames being written (PUSH_INFLIGHT_MAX pushes at most) */
+    bool paused;        /* reading stopped: a pull answer, or too many pushes, being written */
     uint64_t ping_nonce, ping_ns;
     double rtt_ms;
     uint64_t sent, received, accepted, duplicates;
@@ -908,6 +912,7 @@ static void serve_want(struct peer *p, struct peer_list *l)
 struct ingest {
     struct write_req w;
     struct peer *p;
+    bool pull; /* the answer to our WANT (reading paused until written), not a push */
     struct store_in *in;
     struct store_result *res;
     uint8_t *bytes;
@@ -917,6 +922,7 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
 {
     struct ingest *ig = w->ctx;
     struct peer *p = ig->p;
+    bool was_pull = ig->pull;
     size_t fresh = 0;
     if (rc == 0) {
         for (size_t i = 0; i < w->n; i++) {
@@ -952,7 +958,7 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
     size_t nprune = 0;
     uint8_t(*origins)[PROTO_KEY_LEN] = NULL;
     size_t norigins = 0;
-    if (p->want_out && rc == 0 && fresh && (origins = malloc(count * PROTO_KEY_LEN))) {
+    if (was_pull && rc == 0 && fresh && (origins = malloc(count * PROTO_KEY_LEN))) {
         struct proto_record pr;
         for (size_t i = 0; i < count; i++)
             if ((ig->res[i].status == 0 || ig->res[i].status == GIF_E_PENDING) &&
@@ -960,7 +966,7 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
                 (norigins == 0 || memcmp(origins[norigins - 1], pr.origin, PROTO_KEY_LEN) != 0))
                 memcpy(origins[norigins++], pr.origin, PROTO_KEY_LEN);
     }
-    if (!p->want_out && rc == 0 && fresh == 0 && count <= CUT_FRAME_MAX) {
+    if (!was_pull && rc == 0 && fresh == 0 && count <= CUT_FRAME_MAX) {
         struct proto_record pr;
         for (size_t i = 0; i < count; i++)
             if (proto_decode(&pr, ig->in[i].buf, ig->in[i].len) == 0) {
@@ -973,7 +979,7 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
     free(ig->res);
     free(ig->bytes);
     free(ig);
-    p->ingesting = false;
+    p->ingesting--;
     send_vv_delta(n->net, p, origins, norigins);
     free(origins);
     if (p->state == PS_CLOSING) {
@@ -982,13 +988,15 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
     }
     /* Ask for more only when this batch moved us forward; otherwise wait for the next VV, so
      * that a peer that cannot serve what it advertises does not make us spin. */
-    bool was_pull = p->want_out;
-    p->want_out = false;
+    if (was_pull) p->want_out = false;
     send_prune(p, prune, nprune);
-    pull_release(n->net, p);
+    if (was_pull) pull_release(n->net, p);
     if (fresh && was_pull) pull_more(p);
-    uv_read_start((uv_stream_t *)&p->tcp, alloc_cb, read_cb);
-    pump(p);
+    if (p->paused && (was_pull || p->ingesting < PUSH_INFLIGHT_MAX)) {
+        p->paused = false;
+        uv_read_start((uv_stream_t *)&p->tcp, alloc_cb, read_cb);
+        pump(p);
+    }
 }
 
 static void take_records(struct peer *p, struct peer_list *l)
@@ -1082,12 +1090,16 @@ static void take_records(struct peer *p, struct peer_list *l)
     ig->w.ctx = ig;
     ig->w.source = p;
     ig->w.pulled = !push;
+    ig->pull = !push;
     if (node_write(p->n, &ig->w) != 0) {
         free(ig->in), free(ig->res), free(ig->bytes), free(ig);
         return; /* node stopping or overloaded: the records come again with anti-entropy */
     }
-    p->ingesting = true;
-    uv_read_stop((uv_stream_t *)&p->tcp);
+    p->ingesting++;
+    if (!push || p->ingesting >= PUSH_INFLIGHT_MAX) {
+        p->paused = true;
+        uv_read_stop((uv_stream_t *)&p->tcp);
+    }
 }
 
 /* ---- Receiving. */
@@ -1311,7 +1323,7 @@ static void pump(struct peer *p)
         }
         size_t off = 0;
         while (p->state == PS_HELLO || p->state == PS_READY) {
-            if (p->ingesting) break;
+            if (p->paused) break;
             struct peer_frame f;
             size_t used;
             int rc = peer_frame_parse(p->in + off, p->in_len - off, &f, &used);
@@ -1331,7 +1343,7 @@ static void pump(struct peer *p)
             memmove(p->in, p->in + off, p->in_len - off);
             p->in_len -= off;
         }
-        if (p->ingesting) return;
+        if (p->paused) return;
         if (got == 0) {
             if (tls_conn_state(p->tls) == TLS_CLOSED) peer_close(p, "peer closed the link");
             return;
