@@ -131,12 +131,10 @@ static void index_maintain(struct node *n, bool vpdq)
     *job_slot(n, vpdq) = ij;
 }
 
-/* Once the node runs, the indexes' rebuilds are jobs (the start-up load built them in place).
- * Loop thread, before any change. */
-static void index_running(struct node *n)
+void node_index_running(struct node *n)
 {
-    store_pdq_set_async(n->pdq, 1);
-    store_pdq_set_async(n->vpdq, 1);
+    if (n->pdq) store_pdq_set_async(n->pdq, 1);
+    if (n->vpdq) store_pdq_set_async(n->vpdq, 1);
 }
 
 /* Adds (hash, id) to n->pdq, or removes one entry equal to hash (n->pdq keeps hashes only, one
@@ -336,7 +334,6 @@ void node_vpdq_release(struct node *n)
  * frames of a vpdq signal or of the first vpdq list an alert carries. */
 void node_index_add(struct node *n, const struct proto_record *r, const uint8_t id[PROTO_ID_LEN])
 {
-    index_running(n);
     const uint8_t *hs[PROTO_ALERT_SIGNALS_MAX];
     size_t k = pdq_hashes(r, hs);
     for (size_t i = 0; i < k; i++)
@@ -346,7 +343,6 @@ void node_index_add(struct node *n, const struct proto_record *r, const uint8_t 
 
 void node_index_retract(struct node *n, const uint8_t target[PROTO_ID_LEN])
 {
-    index_running(n);
     pdq_retract(n, target);
     vpdq_change(n, false, target, NULL);
 }

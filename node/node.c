@@ -209,6 +209,7 @@ int node_start(struct node *n, uv_loop_t *loop, const char *config_path, char *e
     else
         GIF_WARN("node", "node key %s is not a member of this consortium: it cannot publish",
                  pkhex);
+    node_index_running(n);
     GIF_INFO("index", "%zu pdq hashes and %zu vpdq frames loaded in %.1f ms",
              store_pdq_count(n->pdq), store_pdq_count(n->vpdq), (double)(gif_mono_ns() - t0) / 1e6);
 

@@ -166,6 +166,9 @@ bool node_vpdq_quiet(const struct node *n);
 /* Adds record r's pdq hashes and vpdq frames to the indexes (index.c); from the first call on,
  * their rebuilds run as worker jobs (the start-up load builds them in place). Loop thread. */
 void node_index_add(struct node *n, const struct proto_record *r, const uint8_t id[PROTO_ID_LEN]);
+/* Once the node runs, the indexes' rebuilds and growth are worker jobs (the start-up load
+ * built them in place). Loop thread, after the load and before any change. */
+void node_index_running(struct node *n);
 /* Removes the hashes and frames of retracted record target from the indexes. Loop thread. */
 void node_index_retract(struct node *n, const uint8_t target[PROTO_ID_LEN]);
 
