@@ -1843,15 +1843,18 @@ int store_feed_get(struct store_rd *rd, uint64_t pos, uint8_t id[static PROTO_ID
     return store_get(rd, id, out);
 }
 
-int store_incident_records(struct store_rd *rd, const char *id, size_t idlen, store_feed_cb cb,
-                           void *ctx)
+int store_incident_records_from(struct store_rd *rd, const char *id, size_t idlen,
+                                uint64_t after_feed, store_feed_cb cb, void *ctx)
 {
-    if (idlen == 0 || idlen > INC_KEY_MAX) return 0;
+    if (idlen == 0 || idlen > INC_KEY_MAX || after_feed == UINT64_MAX) return 0;
     MDB_cursor *c;
     int rc = mdb_cursor_open(rd->txn, rd->s->increcs, &c);
     if (rc) return store_err(rc, "open cursor");
-    MDB_val k = mv(id, idlen), v;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc == 0;
+    /* The values are big-endian feed positions: their byte order is feed order. */
+    uint8_t from[8];
+    put_u64(from, after_feed + 1);
+    MDB_val k = mv(id, idlen), v = mv(from, sizeof from);
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE); rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
         if (v.mv_size != 8) continue;
         uint8_t rid[PROTO_ID_LEN];
@@ -1866,6 +1869,12 @@ int store_incident_records(struct store_rd *rd, const char *id, size_t idlen, st
     }
     mdb_cursor_close(c);
     return rc == MDB_NOTFOUND ? 0 : store_err(rc, "walk incident records");
+}
+
+int store_incident_records(struct store_rd *rd, const char *id, size_t idlen, store_feed_cb cb,
+                           void *ctx)
+{
+    return store_incident_records_from(rd, id, idlen, 0, cb, ctx);
 }
 
 /* ---- Local match counts. */

@@ -251,6 +251,10 @@ int store_incidents_each(struct store_rd *rd, store_incident_cb cb, void *ctx);
  * and retractions and feedback whose target is one of those). */
 int store_incident_records(struct store_rd *rd, const char *id, size_t idlen, store_feed_cb cb,
                            void *ctx);
+/* The same from the first one at a feed position above after_feed (0: all of them). A walk
+ * that cb stopped resumes, in a later snapshot too, from the last r->feed it was given. */
+int store_incident_records_from(struct store_rd *rd, const char *id, size_t idlen,
+                                uint64_t after_feed, store_feed_cb cb, void *ctx);
 /* Whether org holds right (enum proto_right), by the root's latest grant record. */
 bool store_grant_held(struct store_rd *rd, const char *org, uint8_t right);
 /* The record at feed position pos: 0, or -ENOENT. */

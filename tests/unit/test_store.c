@@ -940,6 +940,79 @@ static void test_incidents(void **state)
     store_rd_close(rd);
 }
 
+/* Collects the feed positions a walk of an incident's records gives, and stops it after
+ * `stop` of them when stop is not 0. */
+struct feeds {
+    uint64_t v[16];
+    size_t n, stop;
+};
+
+static int feeds_cb(void *ctx, const uint8_t id[32], const struct store_rec *r)
+{
+    struct feeds *fs = ctx;
+    (void)id;
+    assert_true(fs->n < 16);
+    fs->v[fs->n++] = r->feed;
+    return fs->stop && fs->n == fs->stop ? 7 : 0;
+}
+
+/* A walk of an incident's records resumes after a feed position: exactly the rest, in feed
+ * order, other incidents' records left out; an unknown incident walks nothing. */
+static void test_incident_records_from(void **state)
+{
+    struct fx *f = *state;
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_AGENCY, "Agency");
+    struct proto_record d;
+    for (int i = 0; i < 8; i++) {
+        d_signal(&d, PROTO_ST_SHA256, val32((uint8_t)(80 + i)), 32, true);
+        d.u.signal.incident = i % 3 == 2 ? S("inc-other") : S("inc-r");
+        assert_int_equal(put_next(f, &a, &d, NULL), 0);
+    }
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    struct feeds all = {0};
+    assert_int_equal(store_incident_records(rd, "inc-r", 5, feeds_cb, &all), 0);
+    assert_int_equal(all.n, 6);
+    for (size_t i = 1; i < all.n; i++)
+        assert_true(all.v[i] > all.v[i - 1]);
+
+    /* From one of its records: the rest; from a position between two of them: from the next. */
+    struct feeds rest = {0};
+    assert_int_equal(store_incident_records_from(rd, "inc-r", 5, all.v[2], feeds_cb, &rest), 0);
+    assert_int_equal(rest.n, 3);
+    assert_memory_equal(rest.v, &all.v[3], 3 * sizeof(uint64_t));
+    struct feeds gap = {0}; /* all.v[4] - 1 is the other incident's record */
+    assert_true(all.v[4] - 1 > all.v[3]);
+    assert_int_equal(store_incident_records_from(rd, "inc-r", 5, all.v[4] - 1, feeds_cb, &gap), 0);
+    assert_int_equal(gap.n, 2);
+    assert_memory_equal(gap.v, &all.v[4], 2 * sizeof(uint64_t));
+    struct feeds none = {0};
+    assert_int_equal(store_incident_records_from(rd, "inc-r", 5, all.v[5], feeds_cb, &none), 0);
+    assert_int_equal(none.n, 0);
+    assert_int_equal(store_incident_records_from(rd, "inc-r", 5, UINT64_MAX, feeds_cb, &none), 0);
+    assert_int_equal(none.n, 0);
+    assert_int_equal(store_incident_records_from(rd, "inc-none", 8, 0, feeds_cb, &none), 0);
+    assert_int_equal(store_incident_records_from(rd, "", 0, 0, feeds_cb, &none), 0);
+    assert_int_equal(none.n, 0);
+
+    /* Stopped by its callback, whose value it returns; resumed from the last position seen,
+     * in a later snapshot, it gives the rest. */
+    struct feeds first = {.stop = 2};
+    assert_int_equal(store_incident_records_from(rd, "inc-r", 5, 0, feeds_cb, &first), 7);
+    assert_int_equal(first.n, 2);
+    store_rd_close(rd);
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    struct feeds second = {0};
+    assert_int_equal(store_incident_records_from(rd, "inc-r", 5, first.v[1], feeds_cb, &second), 0);
+    assert_int_equal(second.n, 4);
+    assert_memory_equal(second.v, &all.v[2], 4 * sizeof(uint64_t));
+    struct feeds other = {0};
+    assert_int_equal(store_incident_records(rd, "inc-other", 9, feeds_cb, &other), 0);
+    assert_int_equal(other.n, 2);
+    store_rd_close(rd);
+}
+
 static void test_feedback(void **state)
 {
     struct fx *f = *state;
@@ -1662,6 +1735,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retraction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incidents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incident_records_from, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_and_pdq_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_dependencies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_origins_one_batch, setup, teardown),
