@@ -385,6 +385,42 @@ void webhook_incidents_free(struct webhook_incidents *t)
     memset(t, 0, sizeof *t);
 }
 
+int webhook_rechecks_put(struct webhook_rechecks *q, const char *id, size_t idlen,
+                         const struct webhook_incstate *before, uint64_t until)
+{
+    if (idlen == 0 || idlen > PROTO_INCIDENT_MAX) return -1;
+    for (size_t i = 0; i < q->n; i++) {
+        struct webhook_recheck *e = &q->v[i];
+        if (e->idlen != idlen || memcmp(e->id, id, idlen) != 0) continue;
+        /* The records already walked were decided against the state of that moment: the new
+         * one may turn some of them block too. */
+        e->after = 0;
+        if (until > e->until) e->until = until;
+        return 1;
+    }
+    if (q->n == WEBHOOK_RECHECK_PENDING) return -1;
+    struct webhook_recheck *e = &q->v[q->n++];
+    memset(e, 0, sizeof *e);
+    memcpy(e->id, id, idlen);
+    e->idlen = (uint8_t)idlen;
+    e->known = before != NULL;
+    if (before) e->before = *before;
+    e->until = until;
+    return 0;
+}
+
+struct webhook_recheck *webhook_rechecks_head(struct webhook_rechecks *q)
+{
+    return q->n ? &q->v[0] : NULL;
+}
+
+void webhook_rechecks_pop(struct webhook_rechecks *q)
+{
+    if (!q->n) return;
+    q->n--;
+    memmove(&q->v[0], &q->v[1], q->n * sizeof q->v[0]);
+}
+
 bool webhook_turned_block(const struct policy_config *p, const struct policy_input *in,
                           const struct webhook_incstate *prior)
 {
@@ -461,6 +497,11 @@ struct webhook {
     /* The cost of deciding, on the loop: per accepted signal, and of re-deciding. */
     uint64_t checks, check_ns, check_max_ns;
     uint64_t rechecks, recheck_signals, recheck_queued, recheck_cut, recheck_ns, recheck_feedback;
+    uint64_t recheck_max_ns; /* the longest chunk */
+    /* Incidents whose signals wait to be re-decided, a chunk per turn of the loop (idle). */
+    struct webhook_rechecks pend;
+    uv_idle_t idle;
+    bool idle_open;
 };
 
 static void pump(struct webhook *wh);
@@ -995,34 +1036,92 @@ static bool check_signal(struct webhook *wh, struct store_rd *rd, const struct p
     return true;
 }
 
+/* A chunk of an incident's walk (recheck_step). */
 struct recheck {
     struct webhook *wh;
     struct store_rd *rd;
-    const struct webhook_incstate *prior;
+    const struct webhook_recheck *p;
     uint64_t now;
+    uint64_t last; /* the feed position of the last record walked */
     size_t walked, signals, queued;
 };
+
+enum { RECHECK_MORE = 1, RECHECK_DONE = 2 };
 
 static int recheck_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct store_rec *sr)
 {
     (void)id;
     struct recheck *k = ctx;
-    if (k->walked == WEBHOOK_RECHECK_MAX) return 1;
+    /* Filed after the latest change: decided on arrival with the state it changed to. */
+    if (sr->feed > k->p->until) return RECHECK_DONE;
+    k->last = sr->feed;
     k->walked++;
     struct proto_record r;
-    if (proto_decode(&r, sr->buf, sr->len) != 0 || r.kind != PROTO_SIGNAL) return 0;
-    k->signals++;
-    if (check_signal(k->wh, k->rd, &r, sr, k->prior, k->now)) k->queued++;
-    return 0;
+    if (proto_decode(&r, sr->buf, sr->len) == 0 && r.kind == PROTO_SIGNAL) {
+        k->signals++;
+        if (check_signal(k->wh, k->rd, &r, sr, k->p->known ? &k->p->before : NULL, k->now))
+            k->queued++;
+    }
+    return k->walked == WEBHOOK_RECHECK_CHUNK ? RECHECK_MORE : 0;
 }
 
 /*
- * An alert or incident record filed under incident `name` was accepted: when the incident's
- * state, as the policy reads it, is not what it was, re-decides the signals filed under it
- * (the first WEBHOOK_RECHECK_MAX records of the incident, in acceptance order).
+ * The idle handle's callback, once per turn of the loop while incidents wait: re-decides the
+ * next WEBHOOK_RECHECK_CHUNK records of the first one, in a snapshot of its own, and drops it
+ * from the queue once its walk is done. The loop polls for I/O between two chunks.
+ */
+static void recheck_step(uv_idle_t *h)
+{
+    struct webhook *wh = h->data;
+    struct webhook_recheck *p = webhook_rechecks_head(&wh->pend);
+    if (!p || wh->stopping) {
+        uv_idle_stop(h);
+        return;
+    }
+    uint64_t t0 = gif_mono_ns();
+    struct store_rd *rd = NULL;
+    int rc = store_rd_open(wh->n->store, &rd);
+    struct recheck k = {wh, rd, p, gif_now_ms(), p->after, 0, 0, 0};
+    if (rc == 0) {
+        rc = store_incident_records_from(rd, p->id, p->idlen, p->after, recheck_cb, &k);
+        store_rd_close(rd);
+    }
+    uint64_t ns = gif_mono_ns() - t0;
+    wh->recheck_signals += k.signals;
+    wh->recheck_queued += k.queued;
+    wh->recheck_ns += ns;
+    if (ns > wh->recheck_max_ns) wh->recheck_max_ns = ns;
+    p->signals += k.signals;
+    p->queued += k.queued;
+    p->ns += ns;
+    p->chunks++;
+    if (rc == RECHECK_MORE) {
+        p->after = k.last;
+    } else {
+        if (rc < 0)
+            GIF_ERROR("webhook",
+                      "incident %.*s: re-deciding its signals: %s; those after the first %" PRIu64
+                      " are not delivered",
+                      (int)p->idlen, p->id, gif_strerror(rc), p->signals);
+        else
+            GIF_DEBUG("webhook",
+                      "incident %.*s re-decided: %" PRIu64 " signals, %" PRIu64
+                      " newly blocking, %.2f ms in %" PRIu32 " chunks",
+                      (int)p->idlen, p->id, p->signals, p->queued, (double)p->ns / 1e6, p->chunks);
+        webhook_rechecks_pop(&wh->pend);
+        if (!wh->pend.n) uv_idle_stop(h);
+    }
+    gauge(wh);
+    if (k.queued && wh->state != WS_BUSY) pump(wh);
+}
+
+/*
+ * An alert or incident record filed under incident `name`, at feed position feed, was
+ * accepted: when the incident's state, as the policy reads it, is not what it was, queues the
+ * re-decision of the signals filed under it (recheck_step).
  */
 static void recheck_incident(struct webhook *wh, struct store_rd *rd, const struct proto_str *name,
-                             uint64_t now)
+                             uint64_t feed)
 {
     struct store_incident inc;
     if (!name->n || store_incident_get(rd, name->p, name->n, &inc) != 0) return;
@@ -1031,27 +1130,17 @@ static void recheck_incident(struct webhook *wh, struct store_rd *rd, const stru
     if (known >= 0 && before.level == cur.level && before.confirmed == cur.confirmed &&
         before.concluded == cur.concluded)
         return;
-    uint64_t t0 = gif_mono_ns();
-    struct recheck k = {wh, rd, known >= 0 ? &before : NULL, now, 0, 0, 0};
-    int rc = store_incident_records(rd, name->p, name->n, recheck_cb, &k);
-    uint64_t ns = gif_mono_ns() - t0;
     wh->rechecks++;
-    wh->recheck_signals += k.signals;
-    wh->recheck_queued += k.queued;
-    wh->recheck_ns += ns;
-    if (rc == 1) {
+    int rc = webhook_rechecks_put(&wh->pend, name->p, name->n, known >= 0 ? &before : NULL, feed);
+    if (rc < 0) {
         wh->recheck_cut++;
         GIF_WARN("webhook",
-                 "incident %.*s changed: only its first %d records were re-decided (%zu signals, "
-                 "%zu newly blocking); later ones that now block are not delivered",
-                 (int)name->n, name->p, WEBHOOK_RECHECK_MAX, k.signals, k.queued);
-    } else if (rc) {
-        GIF_ERROR("webhook", "incident %.*s: re-deciding its signals: %s", (int)name->n, name->p,
-                  gif_strerror(rc));
+                 "incident %.*s changed while %d others wait to be re-decided: its signals are "
+                 "not re-decided, those the change turned block are not delivered",
+                 (int)name->n, name->p, WEBHOOK_RECHECK_PENDING);
+        return;
     }
-    GIF_DEBUG("webhook",
-              "incident %.*s changed: %zu signals re-decided, %zu newly blocking, %.2f ms",
-              (int)name->n, name->p, k.signals, k.queued, (double)ns / 1e6);
+    if (!uv_is_active((uv_handle_t *)&wh->idle)) uv_idle_start(&wh->idle, recheck_step);
 }
 
 void webhook_record(struct node *n, const struct proto_record *r, const struct store_rec *sr)
@@ -1110,7 +1199,7 @@ void webhook_record(struct node *n, const struct proto_record *r, const struct s
             if (check_signal(wh, rd, &t, &tsr, NULL, now)) wh->recheck_queued++;
         }
     } else if (signals && incident) {
-        recheck_incident(wh, rd, incident, now);
+        recheck_incident(wh, rd, incident, sr->feed);
     }
     store_rd_close(rd);
     gauge(wh);
@@ -1175,6 +1264,9 @@ int webhook_start(struct node *n, char *err, size_t errlen)
     uv_timer_init(n->loop, &wh->timer);
     wh->timer.data = wh;
     wh->timer_open = true;
+    uv_idle_init(n->loop, &wh->idle);
+    wh->idle.data = wh;
+    wh->idle_open = true;
     n->webhook = wh;
     char ev[80] = "";
     for (unsigned i = 0; i < WEBHOOK_EVENTS; i++)
@@ -1204,6 +1296,20 @@ void webhook_stop(struct node *n)
         uv_timer_stop(&wh->timer);
         uv_close((uv_handle_t *)&wh->timer, NULL);
         wh->timer_open = false;
+    }
+    if (wh->idle_open) {
+        uv_idle_stop(&wh->idle);
+        uv_close((uv_handle_t *)&wh->idle, NULL);
+        wh->idle_open = false;
+    }
+    /* The table of states is read again from the store at the next start: these changes are
+     * not seen again, so the signals they turn block and that were not reached go undelivered. */
+    for (struct webhook_recheck *p; (p = webhook_rechecks_head(&wh->pend));) {
+        GIF_WARN("webhook",
+                 "stopping: incident %.*s not fully re-decided (%" PRIu64
+                 " signals so far); signals it turned block after those are not delivered",
+                 (int)p->idlen, p->id, p->signals);
+        webhook_rechecks_pop(&wh->pend);
     }
     size_t left = wh->q.len, logged = 0;
     struct webhook_item *it;
@@ -1293,14 +1399,15 @@ json_t *webhook_json(struct node *n)
     if (wh->seen)
         json_object_set_new(
             o, "blocking",
-            json_pack("{s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:f,s:I}", "checks", (json_int_t)wh->checks,
-                      "check_mean_us",
-                      wh->checks ? (double)wh->check_ns / (double)wh->checks / 1e3 : 0.0,
-                      "check_max_us", (double)wh->check_max_ns / 1e3, "feedback",
-                      (json_int_t)wh->recheck_feedback, "incident_changes",
-                      (json_int_t)wh->rechecks, "rechecked", (json_int_t)wh->recheck_signals,
-                      "turned_blocking", (json_int_t)wh->recheck_queued, "cut",
-                      (json_int_t)wh->recheck_cut, "recheck_ms", (double)wh->recheck_ns / 1e6,
-                      "remembered", (json_int_t)webhook_seen_count(wh->seen)));
+            json_pack(
+                "{s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:I}", "checks",
+                (json_int_t)wh->checks, "check_mean_us",
+                wh->checks ? (double)wh->check_ns / (double)wh->checks / 1e3 : 0.0, "check_max_us",
+                (double)wh->check_max_ns / 1e3, "feedback", (json_int_t)wh->recheck_feedback,
+                "incident_changes", (json_int_t)wh->rechecks, "rechecked",
+                (json_int_t)wh->recheck_signals, "turned_blocking", (json_int_t)wh->recheck_queued,
+                "pending", (json_int_t)wh->pend.n, "cut", (json_int_t)wh->recheck_cut, "recheck_ms",
+                (double)wh->recheck_ns / 1e6, "recheck_max_ms", (double)wh->recheck_max_ns / 1e6,
+                "remembered", (json_int_t)webhook_seen_count(wh->seen)));
     return o;
 }

@@ -5,10 +5,12 @@
  *
  * A signal is delivered as blocking when its own arrival makes it block, and again when a
  * later record turns it block: feedback on it, or an alert or incident record that changes
- * its incident's state (at most WEBHOOK_RECHECK_MAX records of the incident are walked per
- * such record). A bounded set of the signals already queued keeps each to one delivery while
- * the node runs; a table of the incidents' states, as the policy sees them, tells which
- * signals the change itself turned block.
+ * its incident's state. Such a change queues the incident (at most WEBHOOK_RECHECK_PENDING
+ * wait); its records are then walked WEBHOOK_RECHECK_CHUNK at a time, one chunk per turn of
+ * the loop, each in a fresh read snapshot, until all are re-decided. A bounded set of the
+ * signals already queued keeps each to one delivery while the node runs; a table of the
+ * incidents' states, as the policy sees them, tells which signals the change itself turned
+ * block.
  *
  * Deliveries wait in a bounded queue with two lanes (alerts and incident records ahead of
  * blocking signals); one is in flight at a time, in order within its lane. A failed attempt
@@ -67,8 +69,8 @@ void webhook_free(struct node *n);
  * an alert, an incident record, or a signal whose exact-match verdict here is block; and, for
  * feedback, an alert or an incident record, the signals it turned block (webhook.h, top).
  * Called once per accepted record, in feed order, from the feed applier. Never blocks: the
- * work is a few store reads per record, and at most WEBHOOK_RECHECK_MAX records walked when an
- * incident's state changed. */
+ * work is a few store reads per record; an incident whose state changed is queued, and its
+ * records are re-decided later, WEBHOOK_RECHECK_CHUNK per turn of the loop. */
 void webhook_record(struct node *n, const struct proto_record *r, const struct store_rec *sr);
 
 /* GET /v1/webhook: configuration (without the secret), queue, counters, dead letters. */
@@ -129,8 +131,11 @@ void webhook_queue_remove(struct webhook_queue *q, struct webhook_item *it);
 
 /* ---- Signals that turn blocking later (pure parts). */
 
-/* Records of an incident walked at most, per alert or incident record that changed it. */
-#define WEBHOOK_RECHECK_MAX 1000
+/* Records of an incident re-decided per turn of the loop (docs/performance.md, "Webhook":
+ * about 2 ms when every one turns block). */
+#define WEBHOOK_RECHECK_CHUNK 100
+/* Incidents whose re-decision waits or is under way, at most (about 12 KiB). */
+#define WEBHOOK_RECHECK_PENDING 64
 /* The set of signals already queued as blocking: buckets of WEBHOOK_SEEN_WAYS ids. */
 #define WEBHOOK_SEEN_WAYS 8
 #define WEBHOOK_SEEN_BUCKETS 8192 /* the node's: 65,536 ids, 2 MiB */
@@ -181,6 +186,40 @@ struct webhook_incidents {
 int webhook_incidents_put(struct webhook_incidents *t, const char *id, size_t idlen,
                           const struct webhook_incstate *now, struct webhook_incstate *before);
 void webhook_incidents_free(struct webhook_incidents *t);
+
+/* An incident whose signals are to be re-decided after a change of its state. */
+struct webhook_recheck {
+    char id[PROTO_INCIDENT_MAX];
+    uint8_t idlen;
+    bool known;                     /* before holds its state before the change */
+    struct webhook_incstate before; /* the earliest of the changes merged into this one */
+    uint64_t after;                 /* the walk resumes after this feed position (0: start) */
+    uint64_t until; /* the latest change's feed position: later ones were decided on arrival */
+    /* What the walk has done so far (for the log). */
+    uint64_t signals, queued, ns;
+    uint32_t chunks;
+};
+
+/* The incidents waiting, in the order they changed (a FIFO). */
+struct webhook_rechecks {
+    struct webhook_recheck v[WEBHOOK_RECHECK_PENDING];
+    size_t n;
+};
+
+/*
+ * Queues incident id for a re-decision of its signals after a change at feed position until,
+ * its state before being *before (NULL: not known). When it waits already, the change merges
+ * into it: its earlier "before" is kept, its walk starts again from the first record (the set
+ * of queued signals keeps those already delivered to one delivery) and runs up to this
+ * change. Returns 0 when queued, 1 when merged, -1 when the queue is full (or id is empty or
+ * too long).
+ */
+int webhook_rechecks_put(struct webhook_rechecks *q, const char *id, size_t idlen,
+                         const struct webhook_incstate *before, uint64_t until);
+/* The first waiting, or NULL; valid until the next put or pop. */
+struct webhook_recheck *webhook_rechecks_head(struct webhook_rechecks *q);
+/* Removes the first waiting (nothing when none). */
+void webhook_rechecks_pop(struct webhook_rechecks *q);
 
 /*
  * Whether a signal whose policy input is `in` is to be delivered as newly blocking: its

@@ -3,7 +3,8 @@
  * `openssl dgst -sha256 -hmac`), the backoff schedule and its jitter bounds, the queue's
  * priority and overflow, URL and event-list parsing, the [webhook] config section (https and
  * ca_file included), and what decides that a signal turned blocking later: the set of signals
- * already queued, the table of incident states, and the verdict before and after a change.
+ * already queued, the table of incident states, the verdict before and after a change, and the
+ * queue of incidents whose signals wait to be re-decided.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -454,6 +455,65 @@ static void test_incidents(void **state)
     assert_int_equal(t.n, 0);
 }
 
+/* The queue of incidents to re-decide: FIFO, a second change merges (the earlier "before"
+ * kept, the walk restarted and extended to the later change), bounded. */
+static void test_rechecks(void **state)
+{
+    (void)state;
+    struct webhook_rechecks *q = calloc(1, sizeof *q);
+    assert_non_null(q);
+    const struct webhook_incstate sa = {PROTO_LEVEL_SITUATIONAL, true, false},
+                                  inc = {PROTO_LEVEL_INCIDENT, true, false};
+    assert_null(webhook_rechecks_head(q));
+    webhook_rechecks_pop(q); /* nothing */
+    assert_int_equal(webhook_rechecks_put(q, "i-1", 3, &sa, 100), 0);
+    assert_int_equal(webhook_rechecks_put(q, "i-2", 3, NULL, 101), 0);
+    struct webhook_recheck *h = webhook_rechecks_head(q);
+    assert_memory_equal(h->id, "i-1", 3);
+    assert_int_equal(h->idlen, 3);
+    assert_true(h->known);
+    assert_int_equal(h->before.level, PROTO_LEVEL_SITUATIONAL);
+    assert_int_equal(h->after, 0);
+    assert_int_equal(h->until, 100);
+    /* Half walked, then changed again: from the start, up to the new change, before kept. */
+    h->after = 57;
+    assert_int_equal(webhook_rechecks_put(q, "i-1", 3, &inc, 130), 1);
+    assert_int_equal(q->n, 2);
+    h = webhook_rechecks_head(q);
+    assert_int_equal(h->after, 0);
+    assert_int_equal(h->until, 130);
+    assert_int_equal(h->before.level, PROTO_LEVEL_SITUATIONAL);
+    /* An id that is a prefix of another is another incident. */
+    assert_int_equal(webhook_rechecks_put(q, "i-", 2, &sa, 131), 0);
+    webhook_rechecks_pop(q);
+    h = webhook_rechecks_head(q);
+    assert_memory_equal(h->id, "i-2", 3);
+    assert_false(h->known);
+    /* Merging into one whose "before" is not known leaves it not known. */
+    assert_int_equal(webhook_rechecks_put(q, "i-2", 3, &inc, 140), 1);
+    assert_false(webhook_rechecks_head(q)->known);
+    webhook_rechecks_pop(q);
+    assert_memory_equal(webhook_rechecks_head(q)->id, "i-", 2);
+    webhook_rechecks_pop(q);
+    assert_null(webhook_rechecks_head(q));
+    /* Full: a new incident is refused, one already waiting still merges. */
+    char id[PROTO_INCIDENT_MAX + 1];
+    for (int i = 0; i < WEBHOOK_RECHECK_PENDING; i++) {
+        int n = snprintf(id, sizeof id, "inc-%d", i);
+        assert_int_equal(webhook_rechecks_put(q, id, (size_t)n, &sa, (uint64_t)i), 0);
+    }
+    assert_int_equal(webhook_rechecks_put(q, "one-more", 8, &sa, 500), -1);
+    assert_int_equal(webhook_rechecks_put(q, "inc-7", 5, &inc, 501), 1);
+    assert_int_equal(q->n, WEBHOOK_RECHECK_PENDING);
+    /* Ids that cannot be an incident's. */
+    webhook_rechecks_pop(q);
+    assert_int_equal(webhook_rechecks_put(q, "", 0, &sa, 1), -1);
+    memset(id, 'x', sizeof id);
+    assert_int_equal(webhook_rechecks_put(q, id, PROTO_INCIDENT_MAX + 1, &sa, 1), -1);
+    assert_int_equal(webhook_rechecks_put(q, id, PROTO_INCIDENT_MAX, &sa, 1), 0);
+    free(q);
+}
+
 static void test_turned_block(void **state)
 {
     (void)state;
@@ -514,7 +574,7 @@ int main(void)
         cmocka_unit_test(test_queue),        cmocka_unit_test(test_url),
         cmocka_unit_test(test_events),       cmocka_unit_test(test_config),
         cmocka_unit_test(test_seen),         cmocka_unit_test(test_incidents),
-        cmocka_unit_test(test_turned_block),
+        cmocka_unit_test(test_turned_block), cmocka_unit_test(test_rechecks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
