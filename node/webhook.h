@@ -134,7 +134,7 @@ void webhook_queue_remove(struct webhook_queue *q, struct webhook_item *it);
 /* Records of an incident re-decided per turn of the loop (docs/performance.md, "Webhook":
  * about 2 ms when every one turns block). */
 #define WEBHOOK_RECHECK_CHUNK 100
-/* Incidents whose re-decision waits or is under way, at most (about 12 KiB). */
+/* Incidents whose re-decision waits or is under way, at most (7.5 KiB). */
 #define WEBHOOK_RECHECK_PENDING 64
 /* The set of signals already queued as blocking: buckets of WEBHOOK_SEEN_WAYS ids. */
 #define WEBHOOK_SEEN_WAYS 8

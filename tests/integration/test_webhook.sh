@@ -9,9 +9,11 @@
 # delivered again at start; a malformed [webhook] section refuses start.
 # Over https (a CA and receiver certificates made here with the openssl CLI): delivery with the
 # CA configured; a signal that turns block later (feedback, an incident's escalation) delivered
-# once; a receiver whose certificate does not verify (not from a trusted CA, not for the host,
-# the system trust store without the test CA) is refused: the attempts fail with the reason,
-# dead letters are counted, the node keeps serving.
+# once; 1,100 signals under one incident (more than one turn of the loop re-decides, and than
+# the 1,000 records an escalation once re-decided at most) escalated: each delivered once, the
+# API answering meanwhile; a receiver whose certificate does not verify (not from a trusted CA,
+# not for the host, the system trust store without the test CA) is refused: the attempts fail
+# with the reason, dead letters are counted, the node keeps serving.
 source "$(dirname "$0")/lib.sh"
 
 : "${WEBHOOK_SINK:?set WEBHOOK_SINK to the webhook_sink test helper}"
@@ -270,7 +272,7 @@ ini_set "$P" webhook url "https://127.0.0.1:$SINK_PORT/tls-hook"
 ini_set "$P" webhook ca_file "$TLSD/ca.crt"
 ini_set "$P" webhook timeout_ms 3000
 ini_set "$P" webhook max_attempts 2
-ini_set "$P" webhook queue_max 100
+ini_set "$P" webhook queue_max 2000 # 1,100 signals below are queued at once
 # One agreeing organisation makes a record block here, so that the agency's feedback alone
 # turns a platform's signal block.
 ini_set "$P" policy block_min_agree 1
@@ -358,6 +360,65 @@ expect_jq "GET /v1/webhook counts the re-decisions: 2 feedback, 2 newly blocking
     $'2\t2\t0\ttrue\ttrue\ttrue'
 expect_eq "nothing dead-lettered over https" "0 0" \
     "$(metric 'gifnet_webhook_dead_letters_total{event="blocking_signal",reason="attempts"}') $(metric 'gifnet_webhook_dead_letters_total{event="alert",reason="attempts"}')"
+
+# More signals under one incident than one turn of the loop re-decides (100 records a turn,
+# node/webhook.h): a platform files 1,100 (two requests, a batch holds 1,000 at most) under an
+# incident its detector raised (review); the agency escalates it. Every one of the 1,100 is
+# delivered, once, and the node answers requests all along.
+use_node "$P"
+post /v1/alerts '{"incident":"it-many","level":"situational_awareness","detector":"upload-scan","detector_version":"3","score":0.8,"signals":[]}'
+expect_code "the platform's detector raises an alert for a second incident" 201
+copy_records "$P" "$A" # the agency learns of the incident (its feed stays under 1,000 records)
+: >"$TMP/many.ids"
+for k in 1000 100; do
+    rand_hex $((16 * k)) | fold -w32 |
+        jq -R -s -c '{signals: [split("\n")[] | select(length == 32) | {type: "md5", value: ., incident: "it-many"}]}' \
+            >"$TMP/many.json"
+    post /v1/signals "@$TMP/many.json"
+    expect_code "the platform files $k signals under it in one request" 201
+    jqb '.results[].id' >>"$TMP/many.ids"
+done
+sort -o "$TMP/many.ids" "$TMP/many.ids"
+expect_eq "1,100 signals published" 1100 "$(sort -u "$TMP/many.ids" | wc -l | tr -d ' ')"
+MANY_MD5=$(jq -r '.signals[0].value' "$TMP/many.json")
+get "/v1/lookup?type=md5&value=$MANY_MD5"
+expect_jq "they are review (the incident is not confirmed)" .verdict review
+get /v1/webhook
+BLK0=$(jqb .blocking)
+use_node "$A"
+post /v1/incidents '{"incident":"it-many","action":"escalate","level":"content_incident","note":"verified"}'
+expect_code "the agency escalates the second incident" 201
+# A client asks the platform for its status back to back while the re-decision and the 1,100
+# deliveries run: each answer's code and time.
+(while [ ! -e "$TMP/many.stop" ]; do
+    curl -s -o /dev/null --max-time 10 -w '%{http_code} %{time_total}\n' "$(node_url "$P")/v1/status"
+done >"$TMP/many.probe") &
+MANY_PROBE=$!
+BG_PIDS+=("$MANY_PROBE")
+copy_records "$A" "$P"
+expect_code "the platform ingests the escalation" 200
+use_node "$P"
+get "/v1/lookup?type=md5&value=$MANY_MD5"
+expect_jq "the node answers lookups at once: block now (incident)" '[.verdict, .matches[0].rule] | @tsv' $'block\tincident'
+# many_delivered: how many of the 1,100 the receiver has verified, once or more.
+many_delivered() {
+    jq -r 'select(.event == "blocking_signal") | .record.id' "$OUT3" | sort -u | comm -12 - "$TMP/many.ids" | wc -l | tr -d ' '
+}
+many_all() { [ "$(many_delivered)" = 1100 ]; }
+check "all 1,100 are delivered within 120 s" wait_for 120 many_all
+sleep 1
+touch "$TMP/many.stop"
+wait "$MANY_PROBE"
+expect_eq "each of the 1,100 exactly once" "1100 1100" \
+    "$(many_delivered) $(jq -r 'select(.event == "blocking_signal") | .record.id' "$OUT3" | grep -cxFf "$TMP/many.ids")"
+expect_eq "each as blocking_signal, block, rule incident" 1100 \
+    "$(jq -r 'select(.event == "blocking_signal" and .record.verdict == "block" and .record.rule == "incident") | .record.id' "$OUT3" | grep -cxFf "$TMP/many.ids")"
+check "the node answered status requests throughout" test "$(awk '$1 == 200' "$TMP/many.probe" | wc -l)" -ge 10
+expect_eq "every one of them 200" "" "$(awk '$1 != 200' "$TMP/many.probe" | head -3)"
+get /v1/webhook
+expect_jq "GET /v1/webhook: one change, 1,100 re-decided and newly blocking, nothing pending or cut" \
+    ".blocking | [.incident_changes - $(jq .incident_changes <<<"$BLK0"), .turned_blocking - $(jq .turned_blocking <<<"$BLK0"), (.rechecked - $(jq .rechecked <<<"$BLK0") >= 1100), .pending, .cut, (.recheck_max_ms > 0)] | @tsv" \
+    $'1\t1100\ttrue\t0\t0\ttrue'
 
 # ---- Receivers that must be refused. Each: the node's attempts fail with the reason, the
 # delivery is dead-lettered after max_attempts (2), the node keeps serving.
