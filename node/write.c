@@ -202,20 +202,32 @@ static void ready_add(struct node *n, struct write_req *batch)
     }
 }
 
+/* Cuts whole requests off the front of the list (*head, *tail), up to cap records (always at
+ * least one). Returns them as a list; *items and *reqs say how many records and requests. */
+static struct write_req *list_take(struct write_req **head, struct write_req **tail, size_t cap,
+                                   size_t *items, size_t *reqs)
+{
+    struct write_req *first = *head, *last = first;
+    *items = first->n;
+    *reqs = 1;
+    while (last->next && *items + last->next->n <= cap) {
+        last = last->next;
+        *items += last->n;
+        ++*reqs;
+    }
+    *head = last->next;
+    if (!*head) *tail = NULL;
+    last->next = NULL;
+    return first;
+}
+
 /* Takes whole requests off the ready list, up to TXN_MAX_ITEMS records (at least one). */
 static struct write_req *ready_take(struct node *n)
 {
-    struct write_req *first = n->wq_ready, *last = first;
-    size_t items = first->n;
-    while (last->next && items + last->next->n <= TXN_MAX_ITEMS) {
-        last = last->next;
-        items += last->n;
-    }
-    n->wq_ready = last->next;
-    if (!n->wq_ready) n->wq_ready_tail = NULL;
+    size_t items, reqs;
+    struct write_req *b = list_take(&n->wq_ready, &n->wq_ready_tail, TXN_MAX_ITEMS, &items, &reqs);
     n->wq_ready_items -= items;
-    last->next = NULL;
-    return first;
+    return b;
 }
 
 /* Checks the signatures of records [from, to) of the batch's ingests (worker thread). */
@@ -300,19 +312,11 @@ static bool needs_verify(const struct write_req *w)
 /* Takes whole requests off the queue, up to the batch cap (always at least one). */
 static struct write_req *take_batch(struct node *n)
 {
-    struct write_req *first = n->wq_head, *last = first;
-    size_t items = first->n;
-    n->wq_len--;
-    while (last->next && items + last->next->n <= BATCH_MAX_ITEMS) {
-        last = last->next;
-        items += last->n;
-        n->wq_len--;
-    }
-    n->wq_head = last->next;
-    if (!n->wq_head) n->wq_tail = NULL;
+    size_t items, reqs;
+    struct write_req *b = list_take(&n->wq_head, &n->wq_tail, BATCH_MAX_ITEMS, &items, &reqs);
+    n->wq_len -= reqs;
     n->wq_items -= items;
-    last->next = NULL;
-    return first;
+    return b;
 }
 
 /* Whether the idle writer waits for more checked records instead of writing the ready ones
