@@ -267,25 +267,18 @@ static int parse_seeds(struct loader *L, const char *section, const char *key, c
 static int parse_roles(struct loader *L, const char *section, const char *key, const char *v)
 {
     bool roles[4] = {false, false, false, false};
-    const char *s = v;
-    while (*s) {
-        while (*s == ' ' || *s == '\t' || *s == ',')
-            s++;
-        if (!*s) break;
-        const char *end = s;
-        while (*end && *end != ',' && *end != ' ' && *end != '\t')
-            end++;
-        size_t n = (size_t)(end - s);
-        if (n == 6 && strncasecmp(s, "agency", 6) == 0)
+    const char *s = v, *w;
+    size_t n;
+    while ((w = gif_list_next(&s, &n))) {
+        if (n == 6 && strncasecmp(w, "agency", 6) == 0)
             roles[PROTO_ROLE_AGENCY] = true;
-        else if (n == 8 && strncasecmp(s, "platform", 8) == 0)
+        else if (n == 8 && strncasecmp(w, "platform", 8) == 0)
             roles[PROTO_ROLE_PLATFORM] = true;
-        else if (n == 8 && strncasecmp(s, "observer", 8) == 0)
+        else if (n == 8 && strncasecmp(w, "observer", 8) == 0)
             roles[PROTO_ROLE_OBSERVER] = true;
         else
             return fail(L, section, key, "'%.*s' is not a role (agency, platform, observer)",
-                        (int)(n > 200 ? 200 : n), s);
-        s = end;
+                        (int)(n > 200 ? 200 : n), w);
     }
     memcpy(L->c->policy.block_role, roles, sizeof roles);
     return 1;

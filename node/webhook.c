@@ -158,25 +158,19 @@ int webhook_url_parse(const char *url, struct webhook_config *c, char *why, size
 int webhook_events_parse(const char *s, unsigned *events, char *why, size_t whylen)
 {
     unsigned ev = 0;
-    while (*s) {
-        while (*s == ' ' || *s == '\t' || *s == ',')
-            s++;
-        if (!*s) break;
-        const char *end = s;
-        while (*end && *end != ',' && *end != ' ' && *end != '\t')
-            end++;
-        size_t n = (size_t)(end - s);
+    const char *w;
+    size_t n;
+    while ((w = gif_list_next(&s, &n))) {
         unsigned i;
         for (i = 0; i < WEBHOOK_EVENTS; i++)
-            if (strlen(event_config_names[i]) == n && strncmp(s, event_config_names[i], n) == 0)
+            if (strlen(event_config_names[i]) == n && strncmp(w, event_config_names[i], n) == 0)
                 break;
         if (i == WEBHOOK_EVENTS) {
             gif_seterr(why, whylen, "'%.*s' is not an event (alerts, blocking_signals, incidents)",
-                       (int)(n > 100 ? 100 : n), s);
+                       (int)(n > 100 ? 100 : n), w);
             return -1;
         }
         ev |= 1u << i;
-        s = end;
     }
     if (!ev) {
         gif_seterr(why, whylen, "names no event (alerts, blocking_signals, incidents)");

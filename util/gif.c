@@ -173,3 +173,20 @@ int gif_grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first)
     *cap = nc;
     return 0;
 }
+
+const char *gif_list_next(const char **s, size_t *n)
+{
+    const char *p = *s;
+    while (*p == ' ' || *p == '\t' || *p == ',')
+        p++;
+    if (!*p) {
+        *s = p;
+        return NULL;
+    }
+    const char *end = p;
+    while (*end && *end != ',' && *end != ' ' && *end != '\t')
+        end++;
+    *n = (size_t)(end - p);
+    *s = end;
+    return p;
+}

@@ -66,6 +66,10 @@ void gif_seterr(char *err, size_t errlen, const char *fmt, ...)
  * -ENOMEM with the array and *cap unchanged. */
 int gif_grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first);
 
+/* The next word of a list separated by commas, spaces or tabs ("a, b c"): returns its start,
+ * sets *n to its length and moves *s past it; NULL when no word is left. */
+const char *gif_list_next(const char **s, size_t *n);
+
 /* Wall clock in milliseconds since the Unix epoch. */
 uint64_t gif_now_ms(void);
 /* Monotonic clock in nanoseconds. */

@@ -55,11 +55,32 @@ static void test_hex(void **state)
     assert_int_not_equal(gif_unhex(back, 3, "00ab", 4), 0);
 }
 
+static void test_list_next(void **state)
+{
+    (void)state;
+    const char *s = " a,bc  ,\tdef,", *w;
+    size_t n;
+    assert_non_null(w = gif_list_next(&s, &n));
+    assert_int_equal(n, 1);
+    assert_memory_equal(w, "a", 1);
+    assert_non_null(w = gif_list_next(&s, &n));
+    assert_int_equal(n, 2);
+    assert_memory_equal(w, "bc", 2);
+    assert_non_null(w = gif_list_next(&s, &n));
+    assert_int_equal(n, 3);
+    assert_memory_equal(w, "def", 3);
+    assert_null(gif_list_next(&s, &n));
+    assert_null(gif_list_next(&s, &n)); /* stays at the end */
+    s = " , ";
+    assert_null(gif_list_next(&s, &n));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grow),
         cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_list_next),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
