@@ -18,7 +18,8 @@
  * (hits, misses), store_lookup + store_get + decode (what an answer reads), against raw LMDB
  * mdb_get of the same keys in the exact table (the ceiling).
  *
- * usage: bench_store [N]
+ * usage: bench_store [N [ingest]]   ("ingest": the ceiling and the pipeline only, one line, for
+ *                                   back-to-back comparisons of builds)
  */
 #include <lmdb.h>
 #include <pthread.h>
@@ -46,6 +47,7 @@ struct rec {
     uint8_t origin; /* index into the origins */
     uint64_t seq;
     uint8_t md5[16];
+    uint8_t id[32];
 };
 
 struct keys {
@@ -104,7 +106,8 @@ static void *sign_thread(void *arg)
         d.u.signal.value = (struct proto_bytes){x->md5, 16};
         d.u.signal.confidence = 90;
         if (proto_sign(&d, j->k->sk[x->origin], &x->buf, &x->len) != 0) abort();
-        proto_record_id(prev[x->origin], x->buf, x->len);
+        proto_record_id(x->id, x->buf, x->len);
+        memcpy(prev[x->origin], x->id, 32);
     }
     return NULL;
 }
@@ -205,7 +208,7 @@ static void add_members(struct store *s, const struct keys *k)
     struct store_in in[ORIGINS];
     struct store_result res[ORIGINS];
     for (int o = 0; o < ORIGINS; o++)
-        in[o] = (struct store_in){k->mem[o], k->memlen[o], 0};
+        in[o] = (struct store_in){.buf = k->mem[o], .len = k->memlen[o]};
     if (store_ingest(s, in, ORIGINS, gif_now_ms(), res) != 0) abort();
     for (int o = 0; o < ORIGINS; o++)
         if (res[o].status != 0) abort();
@@ -258,7 +261,7 @@ static double pipeline_ingest(const char *dir, const struct keys *k, const struc
     struct store_result *res = calloc(n, sizeof *res);
     if (!w || !in || !res) abort();
     for (size_t i = 0; i < n; i++)
-        in[i] = (struct store_in){recs[i].buf, recs[i].len, 0};
+        in[i] = (struct store_in){.buf = recs[i].buf, .len = recs[i].len};
     struct pipe_run pr = {.reqs = nreq};
     double a = now_s(), c = cpu_s();
     for (size_t r = 0; r < nreq; r++) {
@@ -301,8 +304,11 @@ static double serial_ingest(const char *dir, const struct keys *k, const struct 
     double a = now_s(), c = cpu_s();
     for (size_t off = 0; off < n; off += SERIAL_BATCH) {
         size_t m = n - off < SERIAL_BATCH ? n - off : SERIAL_BATCH;
-        for (size_t i = 0; i < m; i++)
-            in[i] = (struct store_in){recs[off + i].buf, recs[off + i].len, verified};
+        for (size_t i = 0; i < m; i++) {
+            const struct rec *x = &recs[off + i];
+            in[i] = (struct store_in){.buf = x->buf, .len = x->len, .verified = verified};
+            memcpy(in[i].id, x->id, 32);
+        }
         if (store_ingest(s, in, m, gif_now_ms(), res) != 0) abort();
         for (size_t i = 0; i < m; i++)
             if (res[i].status != 0) abort();
@@ -400,6 +406,7 @@ static void store_lookups(const char *dir, const struct keys *k, const struct re
 int main(int argc, char **argv)
 {
     size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 1000000;
+    bool ingest_only = argc > 2 && strcmp(argv[2], "ingest") == 0;
     if (sodium_init() < 0 || n < 1000) return 1;
     gif_log_set_level(GIF_LOG_WARN);
     unsigned nt = cores();
@@ -419,6 +426,13 @@ int main(int argc, char **argv)
     double pipe = pipeline_ingest(dir, &k, recs, n, &pcu);
     double ca = ceiling(recs, n - cn, cn, nt, &cua);
     double ceil = (cb + ca) / 2, ceil_cpu = (cub + cua) / 2;
+    if (ingest_only) {
+        rm_rf(dir);
+        printf("bench_store ingest: %zu records, ceiling %.0f/s (CPU %.1f us), pipeline %.0f/s "
+               "(CPU %.1f us): %.1f%% of ceiling (CPU %.1f%%)\n",
+               n, ceil, ceil_cpu, pipe, pcu, 100 * pipe / ceil, 100 * ceil_cpu / pcu);
+        return 0;
+    }
 
     double rh, rm, sh, sm, sf;
     raw_lookups(dir, recs, n, &rh, &rm);

@@ -328,7 +328,7 @@ static json_t *lookup_one(struct call *k, struct store_rd *rd, uint8_t stype, co
         for (size_t i = 0; i < n; i++) {
             struct store_rec sr;
             struct proto_record r;
-            if (store_get(rd, ids[i], &sr) || proto_decode(&r, sr.buf, sr.len)) continue;
+            if (store_get_decoded(rd, ids[i], &sr, &r)) continue;
             enum policy_verdict v;
             json_t *m = api_match_json(rd, &r, &k->n->cfg, -1, now, &v);
             if (!m) continue;
@@ -634,7 +634,7 @@ static json_t *match_json(struct call *k, struct store_rd *rd, const struct matc
     for (size_t i = 0; i < n; i++) {
         struct store_rec sr;
         struct proto_record r;
-        if (store_get(rd, c[i].id, &sr) || proto_decode(&r, sr.buf, sr.len)) continue;
+        if (store_get_decoded(rd, c[i].id, &sr, &r)) continue;
         enum policy_verdict v;
         json_t *m = api_match_json(rd, &r, &k->n->cfg, c[i].distance, now, &v);
         if (!m) continue;
@@ -1030,7 +1030,7 @@ static json_t *vpdq_matches(struct call *k, struct store_rd *rd, const struct ap
         struct store_rec sr;
         struct proto_record r;
         const struct proto_bytes *frames;
-        if (store_get(rd, cands[i].id, &sr) || proto_decode(&r, sr.buf, sr.len) ||
+        if (store_get_decoded(rd, cands[i].id, &sr, &r) ||
             !(frames = node_vpdq_value(&r)))
             continue;
         size_t n = api_vpdq_unpack(frames, cf);
@@ -1042,7 +1042,7 @@ static json_t *vpdq_matches(struct call *k, struct store_rd *rd, const struct ap
     for (size_t i = 0; i < kept; i++) {
         struct store_rec sr;
         struct proto_record r;
-        if (store_get(rd, cands[i].id, &sr) || proto_decode(&r, sr.buf, sr.len)) continue;
+        if (store_get_decoded(rd, cands[i].id, &sr, &r)) continue;
         enum policy_verdict v;
         json_t *o = api_match_json(rd, &r, &k->n->cfg, -1, now, &v);
         if (!o) continue;
@@ -1285,8 +1285,7 @@ static int parse_id(const char *s, uint8_t id[32])
 static bool read_record(struct call *k, struct store_rd *rd, const uint8_t id[32],
                         const char *idhex, struct store_rec *sr, struct proto_record *r)
 {
-    int rc = store_get(rd, id, sr);
-    if (rc == 0) rc = proto_decode(r, sr->buf, sr->len);
+    int rc = store_get_decoded(rd, id, sr, r);
     if (rc == 0) return true;
     store_rd_close(rd);
     if (rc == -ENOENT)
@@ -1488,9 +1487,8 @@ struct inc_detail {
 static int inc_detail_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct store_rec *sr)
 {
     struct inc_detail *d = ctx;
-    (void)id;
     struct proto_record r;
-    if (proto_decode(&r, sr->buf, sr->len) != 0) return 0;
+    if (proto_decode_known(&r, sr->buf, sr->len, id) != 0) return 0;
     json_t *e = api_timeline_json(d->rd, &r, sr, &d->n->cfg);
     json_array_append_new(d->timeline, e);
     const char *org = json_string_value(json_object_get(e, "org"));
@@ -1621,7 +1619,6 @@ struct feed_walk {
 
 static int feed_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct store_rec *sr)
 {
-    (void)id;
     struct feed_walk *w = ctx;
     if (json_array_size(w->arr) >= w->limit) {
         w->more = true;
@@ -1629,7 +1626,7 @@ static int feed_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct store
     }
     struct proto_record r;
     w->last = sr->feed;
-    if (proto_decode(&r, sr->buf, sr->len) == 0)
+    if (proto_decode_known(&r, sr->buf, sr->len, id) == 0)
         json_array_append_new(w->arr, api_record_json(w->rd, &r, sr, &w->n->cfg, w->now));
     return 0;
 }
@@ -2213,7 +2210,7 @@ static void post_records(struct call *k, const struct http_req *req)
                         "%s: '%.40s...' is not hex", field, json_string_value(h));
             goto bad;
         }
-        wc->w.in[i] = (struct store_in){buf, hl / 2, false};
+        wc->w.in[i] = (struct store_in){.buf = buf, .len = hl / 2};
     }
     submit(wc, WRITE_INGEST);
     return;

@@ -201,7 +201,7 @@ static void pdq_retract(struct node *n, const uint8_t target[PROTO_ID_LEN])
     struct store_rec sr;
     struct proto_record t;
     const uint8_t *hs[PROTO_ALERT_SIGNALS_MAX];
-    if (store_get(rd, target, &sr) == 0 && proto_decode(&t, sr.buf, sr.len) == 0) {
+    if (store_get_decoded(rd, target, &sr, &t) == 0) {
         size_t k = pdq_hashes(&t, hs);
         for (size_t i = 0; i < k; i++)
             pdq_change(n, false, hs[i], NULL);
@@ -316,8 +316,7 @@ void node_vpdq_release(struct node *n)
         }
         struct store_rec sr;
         struct proto_record r;
-        if ((rd || store_rd_open(n->store, &rd) == 0) && store_get(rd, c->id, &sr) == 0 &&
-            proto_decode(&r, sr.buf, sr.len) == 0)
+        if ((rd || store_rd_open(n->store, &rd) == 0) && store_get_decoded(rd, c->id, &sr, &r) == 0)
             vpdq_change(n, true, c->id, &r);
         else
             GIF_ERROR("index", "cannot read back a vpdq record: its frames are not matchable");

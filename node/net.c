@@ -1071,7 +1071,9 @@ static void take_records(struct peer *p, struct peer_list *l)
             }
         }
         memcpy(ig->bytes + off, rec.p, rec.n);
-        ig->in[i++] = (struct store_in){ig->bytes + off, rec.n, verified};
+        ig->in[i] = (struct store_in){.buf = ig->bytes + off, .len = rec.n, .verified = verified};
+        if (verified) memcpy(ig->in[i].id, r.id, PROTO_ID_LEN);
+        i++;
         off += rec.n;
     }
     /* Plumtree: a pushed record that had already come another way makes this link redundant
@@ -1617,7 +1619,7 @@ static int learn_cb(void *ctx, const struct store_member *m)
         return 0;
     struct store_rec sr;
     struct proto_record r;
-    if (store_get(l->rd, m->record_id, &sr) != 0 || proto_decode(&r, sr.buf, sr.len) != 0 ||
+    if (store_get_decoded(l->rd, m->record_id, &sr, &r) != 0 ||
         r.kind != PROTO_MEMBERSHIP)
         return 0;
     for (size_t a = 0; a < r.u.membership.naddrs && net->nslots < SLOTS_MAX; a++) {

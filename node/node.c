@@ -23,7 +23,7 @@ static int apply_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct stor
     struct node *n = ctx;
     struct proto_record r;
     n->feed_seen = sr->feed;
-    if (proto_decode(&r, sr->buf, sr->len) != 0) return 0;
+    if (proto_decode_known(&r, sr->buf, sr->len, id) != 0) return 0;
     n->metrics.records_by_kind[r.kind]++;
     if (memcmp(r.origin, n->pk, PROTO_KEY_LEN) != 0 && r.kind != PROTO_MEMBERSHIP &&
         r.kind != PROTO_REVOCATION)
@@ -62,9 +62,8 @@ void node_apply_feed(struct node *n)
 static int vpdq_load_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct store_rec *sr)
 {
     struct node *n = ctx;
-    (void)id;
     struct proto_record r;
-    if (proto_decode(&r, sr->buf, sr->len) != 0) return 0;
+    if (proto_decode_known(&r, sr->buf, sr->len, id) != 0) return 0;
     if (node_vpdq_value(&r)) return node_vpdq_index(n, &r);
     if (r.kind == PROTO_RETRACTION) store_pdq_remove(n->vpdq, r.u.retraction.target);
     return 0;
@@ -110,7 +109,7 @@ static int load_members(struct node *n, const char *path, char *err, size_t errl
             rc = GIF_E_INVALID;
             break;
         }
-        struct store_in in = {buf, hl / 2, false};
+        struct store_in in = {.buf = buf, .len = hl / 2};
         struct store_result res;
         rc = store_ingest(n->store, &in, 1, gif_now_ms(), &res);
         free(buf);

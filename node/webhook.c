@@ -1044,14 +1044,13 @@ enum { RECHECK_MORE = 1, RECHECK_DONE = 2 };
 
 static int recheck_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct store_rec *sr)
 {
-    (void)id;
     struct recheck *k = ctx;
     /* Filed after the latest change: decided on arrival with the state it changed to. */
     if (sr->feed > k->p->until) return RECHECK_DONE;
     k->last = sr->feed;
     k->walked++;
     struct proto_record r;
-    if (proto_decode(&r, sr->buf, sr->len) == 0 && r.kind == PROTO_SIGNAL) {
+    if (proto_decode_known(&r, sr->buf, sr->len, id) == 0 && r.kind == PROTO_SIGNAL) {
         k->signals++;
         if (check_signal(k->wh, k->rd, &r, sr, k->p->known ? &k->p->before : NULL, k->now))
             k->queued++;
@@ -1187,8 +1186,7 @@ void webhook_record(struct node *n, const struct proto_record *r, const struct s
          * keeps it to one delivery. */
         struct store_rec tsr;
         struct proto_record t;
-        if (store_get(rd, r->u.feedback.target, &tsr) == 0 &&
-            proto_decode(&t, tsr.buf, tsr.len) == 0 && t.kind == PROTO_SIGNAL) {
+        if (store_get_decoded(rd, r->u.feedback.target, &tsr, &t) == 0 && t.kind == PROTO_SIGNAL) {
             wh->recheck_feedback++;
             if (check_signal(wh, rd, &t, &tsr, NULL, now)) wh->recheck_queued++;
         }

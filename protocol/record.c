@@ -217,7 +217,6 @@ static int decode(struct proto_record *out, const uint8_t *buf, size_t len)
     TRY(mp_uint(&p, &out->time_ms, UINT64_MAX));
     TRY(dec_body(&p, out));
     if (p.p != p.end) return GIF_E_MALFORMED;
-    proto_record_id(out->id, buf, len);
     return 0;
 }
 
@@ -225,7 +224,22 @@ int proto_decode(struct proto_record *out, const uint8_t *buf, size_t len)
 {
     memset(out, 0, sizeof *out);
     int rc = decode(out, buf, len);
-    if (rc) memset(out, 0, sizeof *out);
+    if (rc)
+        memset(out, 0, sizeof *out);
+    else
+        proto_record_id(out->id, buf, len);
+    return rc;
+}
+
+int proto_decode_known(struct proto_record *out, const uint8_t *buf, size_t len,
+                       const uint8_t id[static PROTO_ID_LEN])
+{
+    memset(out, 0, sizeof *out);
+    int rc = decode(out, buf, len);
+    if (rc)
+        memset(out, 0, sizeof *out);
+    else
+        memcpy(out->id, id, PROTO_ID_LEN);
     return rc;
 }
 

@@ -213,6 +213,15 @@ struct proto_record {
  */
 int proto_decode(struct proto_record *out, const uint8_t *buf, size_t len);
 
+/*
+ * proto_decode for bytes whose id the caller already holds: read back from the store under
+ * that id, or hashed when the same bytes were checked earlier. Sets out->id to id instead of
+ * hashing buf (SHA-256 is about 0.8 us of a record's 1-2 us decode on this machine class);
+ * everything else is checked as by proto_decode. A wrong id is the caller's bug.
+ */
+int proto_decode_known(struct proto_record *out, const uint8_t *buf, size_t len,
+                       const uint8_t id[static PROTO_ID_LEN]);
+
 /* Checks r->sig over r->payload under r->origin. Returns 0 or GIF_E_BADSIG. */
 int proto_verify(const struct proto_record *r);
 

@@ -572,7 +572,7 @@ static int stored_record(struct wtx *w, const uint8_t id[PROTO_ID_LEN], struct p
     int rc = db_get(w->txn, w->s->records, id, PROTO_ID_LEN, &v, "read record");
     if (rc) return rc;
     if (v.mv_size < REC_HDR) return store_err(MDB_CORRUPTED, "record value too short");
-    rc = proto_decode(r, (const uint8_t *)v.mv_data + REC_HDR, v.mv_size - REC_HDR);
+    rc = proto_decode_known(r, (const uint8_t *)v.mv_data + REC_HDR, v.mv_size - REC_HDR, id);
     if (rc) {
         char hex[2 * PROTO_ID_LEN + 1];
         gif_hex(hex, id, PROTO_ID_LEN);
@@ -1217,7 +1217,8 @@ int store_ingest(struct store *s, const struct store_in *in, size_t n, uint64_t 
     if (rc) goto out;
     for (size_t i = 0; i < n && !rc; i++) {
         struct store_result *o = &res[i];
-        int st = proto_decode(r, in[i].buf, in[i].len);
+        int st = in[i].verified == 1 ? proto_decode_known(r, in[i].buf, in[i].len, in[i].id)
+                                     : proto_decode(r, in[i].buf, in[i].len);
         if (st) {
             if (in[i].len <= PROTO_RECORD_MAX) proto_record_id(o->id, in[i].buf, in[i].len);
             o->status = st;
@@ -1275,6 +1276,7 @@ int store_ingest_verify(struct store *s, struct store_in *in, size_t n, size_t *
         }
         int st = proto_verify(r);
         x->verified = st ? st : 1;
+        memcpy(x->id, r->id, PROTO_ID_LEN);
         done++;
     }
     mdb_txn_abort(w.txn);
@@ -1461,6 +1463,13 @@ int store_get(struct store_rd *rd, const uint8_t id[static PROTO_ID_LEN], struct
     if (v.mv_size < REC_HDR) return store_err(MDB_CORRUPTED, "record value too short");
     rec_from_val(&v, out);
     return 0;
+}
+
+int store_get_decoded(struct store_rd *rd, const uint8_t id[static PROTO_ID_LEN],
+                      struct store_rec *out, struct proto_record *r)
+{
+    int rc = store_get(rd, id, out);
+    return rc ? rc : proto_decode_known(r, out->buf, out->len, id);
 }
 
 int store_log_get(struct store_rd *rd, const uint8_t origin[static PROTO_KEY_LEN], uint64_t seq,

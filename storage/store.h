@@ -60,9 +60,11 @@ struct store_in {
     /* The signature check already done: 0 none (store_ingest verifies); 1 (true) good
      * (store_precheck, store_ingest_verify): skip it; a negative GIF_E_* code (GIF_E_BADSIG
      * from store_ingest_verify): it failed, and store_ingest reports that code without
-     * verifying again (unless the record is a duplicate). One field rather than two so that
-     * callers' positional initialisers {buf, len, verified} stay complete. */
+     * verifying again (unless the record is a duplicate). */
     int verified;
+    /* With verified == 1: the record's id, hashed from these bytes when they were checked,
+     * so that store_ingest decodes them without hashing again (proto_decode_known). */
+    uint8_t id[PROTO_ID_LEN];
 };
 
 /*
@@ -81,7 +83,7 @@ int store_ingest(struct store *s, const struct store_in *in, size_t n, uint64_t 
  * each record whose verified is 0, skips those already stored
  * (accepted, held aside or kept as a fork proof: one read transaction for the slice, so a
  * duplicate costs a lookup and no signature check), and checks the signature of the rest,
- * setting in[i].verified to 1, or to the failure's code. Records that do not decode are left
+ * setting in[i].verified to 1 (and in[i].id), or to the failure's code. Records that do not decode are left
  * for store_ingest to report. Safe to call on several threads at once, on disjoint slices,
  * while a writer runs: a record stored meanwhile is verified for nothing, never wrongly
  * answered. Returns 0, or a storage error (then the rest of the slice is left unmarked, and
@@ -129,6 +131,12 @@ struct store_rec {
 
 /* Returns 0 and fills *out, or -ENOENT. */
 int store_get(struct store_rd *rd, const uint8_t id[static PROTO_ID_LEN], struct store_rec *out);
+
+/* store_get, then decodes the record into *r without hashing it again: its id is the key it
+ * is stored under (proto_decode_known). Returns 0, -ENOENT, a storage error, or proto_decode's
+ * code for stored bytes that do not decode. */
+int store_get_decoded(struct store_rd *rd, const uint8_t id[static PROTO_ID_LEN],
+                      struct store_rec *out, struct proto_record *r);
 
 /* The origin's record at seq: fills id and, when out is not NULL, the record. Returns 0 or
  * -ENOENT (nothing stored there: beyond the head, or held aside past a gap). */

@@ -86,6 +86,18 @@ static void test_roundtrip_signal(void **state)
     uint8_t id[32];
     proto_record_id(id, buf, len);
     assert_memory_equal(id, r.id, 32);
+
+    /* proto_decode_known: the same record, with the id given instead of hashed... */
+    struct proto_record k;
+    assert_int_equal(proto_decode_known(&k, buf, len, id), 0);
+    assert_memory_equal(k.id, id, 32);
+    assert_int_equal(k.seq, r.seq);
+    assert_int_equal(k.payload.n, r.payload.n);
+    assert_memory_equal(k.sig, r.sig, sizeof k.sig);
+    assert_int_equal(proto_verify(&k), 0);
+    /* ... and the same checks: a truncated record does not decode, and *out is zeroed. */
+    assert_int_not_equal(proto_decode_known(&k, buf, len - 1, id), 0);
+    assert_int_equal(k.seq, 0);
     free(buf);
 }
 

@@ -137,7 +137,7 @@ static void d_feedback(struct proto_record *d, const uint8_t target[32], uint8_t
 /* Ingests one record; the call itself must succeed. Returns the record's status. */
 static int ingest1(struct fx *f, const struct blob *b, struct store_result *out)
 {
-    struct store_in in = {b->buf, b->len, 0};
+    struct store_in in = {.buf = b->buf, .len = b->len};
     struct store_result res;
     assert_int_equal(store_ingest(f->s, &in, 1, NOW, &res), 0);
     if (out) *out = res;
@@ -250,7 +250,7 @@ static void test_accept_in_order(void **state)
     for (int i = 0; i < 3; i++) {
         d_signal(&d, PROTO_ST_SHA256, val32((uint8_t)(10 + i)), 32, false);
         b[i] = sign_next(&a, &d);
-        in[i] = (struct store_in){b[i].buf, b[i].len, false};
+        in[i] = (struct store_in){.buf = b[i].buf, .len = b[i].len};
     }
     struct store_result res[3];
     assert_int_equal(store_ingest(f->s, in, 3, NOW, res), 0);
@@ -668,7 +668,8 @@ static void test_precheck(void **state)
     assert_int_equal(precheck(f, &bb), GIF_E_BADSIG);
 
     /* A caller that prechecked may skip the signature in ingest. */
-    struct store_in in = {b1.buf, b1.len, true};
+    struct store_in in = {.buf = b1.buf, .len = b1.len, .verified = true};
+    memcpy(in.id, b1.id, PROTO_ID_LEN);
     struct store_result res;
     assert_int_equal(store_ingest(f->s, &in, 1, NOW, &res), 0);
     assert_int_equal(res.status, 0);
@@ -1164,11 +1165,14 @@ static void test_ingest_verify(void **state)
     bad[b[2].len - 1] ^= 1;
     uint8_t junk[4] = {1, 2, 3, 4};
     struct store_in in[6] = {
-        {b[0].buf, b[0].len, 0}, /* stored already */
-        {b[1].buf, b[1].len, 0}, {bad, b[2].len, 0}, {junk, 4, 0},
-        {b[3].buf, b[3].len, 1}, /* marked by the caller: left alone */
-        {b[2].buf, b[2].len, 0},
+        {.buf = b[0].buf, .len = b[0].len}, /* stored already */
+        {.buf = b[1].buf, .len = b[1].len},
+        {.buf = bad, .len = b[2].len},
+        {.buf = junk, .len = 4},
+        {.buf = b[3].buf, .len = b[3].len, .verified = 1}, /* marked by the caller: left alone */
+        {.buf = b[2].buf, .len = b[2].len},
     };
+    memcpy(in[4].id, b[3].id, PROTO_ID_LEN);
     size_t checked = 99;
     assert_int_equal(store_ingest_verify(f->s, in, 6, &checked), 0);
     assert_int_equal(checked, 3);
@@ -1178,6 +1182,9 @@ static void test_ingest_verify(void **state)
     assert_int_equal(in[3].verified, 0);
     assert_int_equal(in[4].verified, 1);
     assert_int_equal(in[5].verified, 1);
+    /* A record marked good carries its id, so that store_ingest need not hash it again. */
+    assert_memory_equal(in[1].id, b[1].id, PROTO_ID_LEN);
+    assert_memory_equal(in[5].id, b[2].id, PROTO_ID_LEN);
 
     struct store_result res[6];
     assert_int_equal(store_ingest(f->s, in, 6, NOW, res), 0);
@@ -1188,11 +1195,30 @@ static void test_ingest_verify(void **state)
     /* b[3] follows b[2], which is accepted after it in this call: held, then released. */
     assert_int_equal(res[4].status, GIF_E_PENDING);
     assert_int_equal(res[5].status, 0);
+    assert_memory_equal(res[1].id, b[1].id, PROTO_ID_LEN);
+    assert_memory_equal(res[4].id, b[3].id, PROTO_ID_LEN);
+    assert_memory_equal(res[5].id, b[2].id, PROTO_ID_LEN);
+    /* Stored under their ids, and read back decoded with them. */
+    struct store_rd *rd;
+    assert_int_equal(store_rd_open(f->s, &rd), 0);
+    for (int i = 1; i <= 3; i++) {
+        struct store_rec sr;
+        struct proto_record r;
+        assert_int_equal(store_get_decoded(rd, b[i].id, &sr, &r), 0);
+        assert_memory_equal(r.id, b[i].id, PROTO_ID_LEN);
+        assert_int_equal(r.seq, b[i].seq);
+    }
+    struct store_rec sr0;
+    struct proto_record r0;
+    static const uint8_t none[PROTO_ID_LEN] = {0xee};
+    assert_int_equal(store_get_decoded(rd, none, &sr0, &r0), -ENOENT);
+    store_rd_close(rd);
 
     /* A good record marked bad is refused as marked; a duplicate stays a duplicate. */
     d_signal(&d, PROTO_ST_MD5, val32(95), 16, false);
     struct blob g = sign_next(&a, &d);
-    struct store_in m[2] = {{g.buf, g.len, GIF_E_BADSIG}, {b[1].buf, b[1].len, GIF_E_BADSIG}};
+    struct store_in m[2] = {{.buf = g.buf, .len = g.len, .verified = GIF_E_BADSIG},
+                            {.buf = b[1].buf, .len = b[1].len, .verified = GIF_E_BADSIG}};
     assert_int_equal(store_ingest(f->s, m, 2, NOW, res), 0);
     assert_int_equal(res[0].status, GIF_E_BADSIG);
     assert_int_equal(res[1].status, GIF_E_DUPLICATE);
@@ -1237,13 +1263,13 @@ static void test_ingest_verify_threads(void **state)
         v[0] = (uint8_t)i, v[1] = 1;
         d_signal(&d, PROTO_ST_MD5, v, 16, false);
         b[i] = sign_next(&a, &d);
-        in[i] = (struct store_in){b[i].buf, b[i].len, 0};
+        in[i] = (struct store_in){.buf = b[i].buf, .len = b[i].len};
     }
     for (int i = 0; i < N / 2; i++) {
         v[0] = (uint8_t)i, v[1] = 2;
         d_signal(&d, PROTO_ST_MD5, v, 16, false);
         w[i] = sign_next(&c, &d);
-        win[i] = (struct store_in){w[i].buf, w[i].len, 0};
+        win[i] = (struct store_in){.buf = w[i].buf, .len = w[i].len};
     }
     struct verify_slice sl[2] = {{f->s, in, N / 2, 0, -1}, {f->s, in + N / 2, N - N / 2, 0, -1}};
     pthread_t th[2];
@@ -1405,7 +1431,7 @@ static void test_batch_dependencies(void **state)
     d_retraction(&d, b1.id);
     struct blob b2 = sign_next(&m, &d);
     struct store_in in[3] = {
-        {b0.buf, b0.len, false}, {b1.buf, b1.len, false}, {b2.buf, b2.len, false}};
+        {.buf = b0.buf, .len = b0.len}, {.buf = b1.buf, .len = b1.len}, {.buf = b2.buf, .len = b2.len}};
     struct store_result res[3];
     assert_int_equal(store_ingest(f->s, in, 3, NOW, res), 0);
     for (int i = 0; i < 3; i++)
@@ -1446,7 +1472,7 @@ static void test_many_origins_one_batch(void **state)
     d_signal(&d, PROTO_ST_URL, val32(202), 32, false);
     b[n++] = sign_next(&m[0], &d);
     for (size_t i = 0; i < n; i++)
-        in[i] = (struct store_in){b[i].buf, b[i].len, 0};
+        in[i] = (struct store_in){.buf = b[i].buf, .len = b[i].len};
     struct store_result res[NO * ROUNDS + 4];
     assert_int_equal(store_ingest(f->s, in, n, NOW, res), 0);
     for (size_t i = 0; i < NO * ROUNDS; i++)
@@ -1685,7 +1711,7 @@ static void test_map_full(void **state)
         v[0] = (uint8_t)i;
         d_signal(&d, PROTO_ST_VPDQ, v, vlen, false);
         b[i] = sign_next(&a, &d);
-        in[i] = (struct store_in){b[i].buf, b[i].len, false};
+        in[i] = (struct store_in){.buf = b[i].buf, .len = b[i].len};
     }
     struct store_result res[10];
     assert_int_equal(store_ingest(f->s, in, 10, NOW, res), GIF_E_FULL);
