@@ -24,10 +24,11 @@
 #define STORE_DEFAULT_MAP (64ULL << 30)
 #define STORE_DEFAULT_SKEW (10ULL * 60 * 1000)
 #define STORE_DEFAULT_HELD 10000u
-#define STORE_MAX_DBS 16
+#define STORE_MAX_DBS 24
 
 /* Fixed value sizes (docs/storage.md). */
-#define REC_HDR 16                               /* records: feed u64 || accepted_ms u64 */
+#define REC_HDR (8 + PROTO_ID_LEN)               /* records: accepted_ms u64 || id */
+#define MIGRATE_CHUNK 20000                      /* records per transaction of a migration */
 #define LOGKEY_LEN (PROTO_KEY_LEN + 8)           /* origin || seq BE */
 #define HEAD_LEN (8 + PROTO_ID_LEN + 1 + 4)      /* seq || id || flags || held */
 #define EXACT_VAL_LEN (8 + PROTO_ID_LEN)         /* feed BE || id: oldest first */
@@ -44,6 +45,7 @@
 static const char META_SCHEMA[] = "schema";
 static const char META_ROOT[] = "root";
 static const char META_COUNTERS[] = "counters";
+static const char META_MIGRATED[] = "migrated"; /* schema 1 -> 2: last feed position copied */
 
 /* Counters kept in meta under "counters" as consecutive u64 BE, in this order. New counters
  * are appended; a shorter stored value reads as zeros for the missing tail. */
@@ -62,7 +64,7 @@ struct counters {
 
 struct store {
     MDB_env *env;
-    MDB_dbi meta, records, log, heads, feed, exact, retr, fb, members, held, forks;
+    MDB_dbi meta, records, ids, log, heads, exact, retr, fb, members, held, forks;
     MDB_dbi grants, incidents, increcs;
     MDB_dbi local_matches; /* node-local: matches answered per incident (never published) */
     uint8_t root[PROTO_KEY_LEN];
@@ -397,10 +399,10 @@ static int open_dbis(struct store *s, MDB_txn *txn)
         unsigned flags;
         size_t off;
     } t[] = {
-        {"records", 0, offsetof(struct store, records)},
+        {"feed_records", 0, offsetof(struct store, records)},
+        {"ids", 0, offsetof(struct store, ids)},
         {"log", 0, offsetof(struct store, log)},
         {"heads", 0, offsetof(struct store, heads)},
-        {"feed", 0, offsetof(struct store, feed)},
         {"exact", MDB_DUPSORT | MDB_DUPFIXED, offsetof(struct store, exact)},
         {"retractions", 0, offsetof(struct store, retr)},
         {"feedback", 0, offsetof(struct store, fb)},
@@ -421,11 +423,14 @@ static int open_dbis(struct store *s, MDB_txn *txn)
 }
 
 /*
- * Checks (or, on a new store, writes) the schema version and root key. Reads meta before any
- * other table is created, so that a store of a newer schema is left untouched.
+ * Checks (or, on a new store, writes) the schema version and root key; *schema gets the
+ * store's version. Reads meta before any other table is created, so that a store of a newer
+ * schema is left untouched.
  */
-static int check_meta(struct store *s, MDB_txn *txn, char *err, size_t errlen)
+static int check_meta(struct store *s, MDB_txn *txn, uint32_t *schema_out, char *err,
+                      size_t errlen)
 {
+    *schema_out = STORE_SCHEMA_VERSION;
     MDB_val v;
     int rc = db_get(txn, s->meta, META_SCHEMA, sizeof(META_SCHEMA) - 1, &v, "read schema");
     if (rc == -ENOENT) {
@@ -454,6 +459,7 @@ static int check_meta(struct store *s, MDB_txn *txn, char *err, size_t errlen)
         gif_seterr(err, errlen, "store at %s has an unreadable schema version", s->dir);
         return GIF_E_SCHEMA;
     }
+    *schema_out = schema;
     rc = db_get(txn, s->meta, META_ROOT, sizeof(META_ROOT) - 1, &v, "read root");
     if (rc || v.mv_size != PROTO_KEY_LEN) {
         gif_seterr(err, errlen, "store at %s has no consortium root key recorded", s->dir);
@@ -469,6 +475,128 @@ static int check_meta(struct store *s, MDB_txn *txn, char *err, size_t errlen)
                    s->dir, have, want);
         return GIF_E_ROOT;
     }
+    return 0;
+}
+
+/* Copies up to MIGRATE_CHUNK records of a schema 1 store into the schema 2 tables, in one
+ * transaction; *done is set once all are copied (the old tables are then dropped and the
+ * schema set to 2 in the same transaction). *copied counts the records copied. */
+static int migrate_chunk(struct store *s, bool *done, uint64_t *copied)
+{
+    MDB_txn *txn;
+    MDB_dbi old_recs, old_feed;
+    MDB_cursor *c = NULL;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc) return store_err(rc, "begin migration");
+    if ((rc = mdb_dbi_open(txn, "records", 0, &old_recs)) ||
+        (rc = mdb_dbi_open(txn, "feed", 0, &old_feed)) ||
+        (rc = mdb_cursor_open(txn, old_feed, &c))) {
+        rc = store_err(rc, "open the schema 1 tables");
+        goto out;
+    }
+    MDB_val v;
+    uint64_t last = 0;
+    if ((rc = db_get(txn, s->meta, META_MIGRATED, sizeof(META_MIGRATED) - 1, &v, "read migrated")) == 0)
+        last = v.mv_size == 8 ? get_u64(v.mv_data) : 0;
+    else if (rc != -ENOENT)
+        goto out;
+    uint8_t fk[8];
+    put_u64(fk, last + 1);
+    MDB_val k = mv(fk, 8);
+    size_t n = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < MIGRATE_CHUNK;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT), n++) {
+        if (k.mv_size != 8 || v.mv_size != PROTO_ID_LEN) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        uint8_t key[8], id[PROTO_ID_LEN];
+        memcpy(key, k.mv_data, 8);
+        memcpy(id, v.mv_data, PROTO_ID_LEN);
+        MDB_val ik = mv(id, PROTO_ID_LEN), old;
+        if ((rc = mdb_get(txn, old_recs, &ik, &old)) != 0) break;
+        if (old.mv_size < 16) { /* schema 1: feed u64 || accepted_ms u64 || bytes */
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        MDB_val nk = mv(key, 8), nv = {.mv_size = REC_HDR + old.mv_size - 16, .mv_data = NULL};
+        if ((rc = mdb_put(txn, s->records, &nk, &nv, MDB_APPEND | MDB_RESERVE)) != 0) break;
+        uint8_t *p = nv.mv_data;
+        memcpy(p, (const uint8_t *)old.mv_data + 8, 8);
+        memcpy(p + 8, id, PROTO_ID_LEN);
+        memcpy(p + REC_HDR, (const uint8_t *)old.mv_data + 16, old.mv_size - 16);
+        MDB_val iv = mv(key, 8);
+        if ((rc = mdb_put(txn, s->ids, &ik, &iv, MDB_NOOVERWRITE)) != 0) break;
+        last = get_u64(key);
+    }
+    mdb_cursor_close(c);
+    c = NULL;
+    *done = rc == MDB_NOTFOUND;
+    if (rc && !*done) {
+        rc = store_err(rc, "copy a record");
+        goto out;
+    }
+    *copied += n;
+    if (*done) {
+        uint8_t b[4];
+        put_u32(b, STORE_SCHEMA_VERSION);
+        if ((rc = mdb_drop(txn, old_recs, 1)) || (rc = mdb_drop(txn, old_feed, 1))) {
+            rc = store_err(rc, "drop the schema 1 tables");
+            goto out;
+        }
+        rc = mdb_del(txn, s->meta, &(MDB_val){sizeof(META_MIGRATED) - 1, (void *)META_MIGRATED},
+                     NULL);
+        if (rc && rc != MDB_NOTFOUND) {
+            rc = store_err(rc, "delete migrated");
+            goto out;
+        }
+        if ((rc = db_put(txn, s->meta, META_SCHEMA, sizeof(META_SCHEMA) - 1, b, 4, 0,
+                         "write schema")))
+            goto out;
+    } else {
+        uint8_t b[8];
+        put_u64(b, last);
+        if ((rc = db_put(txn, s->meta, META_MIGRATED, sizeof(META_MIGRATED) - 1, b, 8, 0,
+                         "write migrated")))
+            goto out;
+    }
+    return store_err(mdb_txn_commit(txn), "commit migration");
+out:
+    if (c) mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+/*
+ * Schema 1 kept records by id ("records": id -> feed, accepted_ms, bytes; "feed": feed -> id).
+ * Schema 2 keeps them by feed position with an index of ids (docs/storage.md): a new record is
+ * an append instead of a random insert. Copies in transactions of MIGRATE_CHUNK records,
+ * noting the last position copied, so that an interrupted migration resumes where it stopped;
+ * nothing is dropped until everything is copied.
+ */
+static int migrate_v1(struct store *s, char *err, size_t errlen)
+{
+    GIF_INFO("store", "%s: migrating from schema 1 to %d (records by feed position)", s->dir,
+             STORE_SCHEMA_VERSION);
+    uint64_t t0 = gif_mono_ns(), copied = 0, logged = 0;
+    bool done = false;
+    while (!done) {
+        int rc = migrate_chunk(s, &done, &copied);
+        if (rc) {
+            gif_seterr(err, errlen,
+                       "cannot migrate store at %s to schema %d after %llu records: %s (nothing "
+                       "is lost: the next start resumes)",
+                       s->dir, STORE_SCHEMA_VERSION, (unsigned long long)copied, gif_strerror(rc));
+            return rc;
+        }
+        if (copied - logged >= 500000) {
+            GIF_INFO("store", "%s: %llu records migrated", s->dir, (unsigned long long)copied);
+            logged = copied;
+        }
+    }
+    GIF_INFO("store", "%s: migrated %llu records to schema %d in %.1f s", s->dir,
+             (unsigned long long)copied, STORE_SCHEMA_VERSION,
+             (double)(gif_mono_ns() - t0) / 1e9);
     return 0;
 }
 
@@ -529,7 +657,8 @@ int store_open(struct store **out, const char *dir, const struct store_opts *opt
         gif_seterr(err, errlen, "cannot open store at %s: %s", dir, gif_strerror(rc));
         goto fail_txn;
     }
-    if ((rc = check_meta(s, txn, err, errlen))) goto fail_txn;
+    uint32_t schema;
+    if ((rc = check_meta(s, txn, &schema, err, errlen))) goto fail_txn;
     if ((rc = open_dbis(s, txn))) {
         gif_seterr(err, errlen, "cannot open the tables of store at %s: %s", dir, gif_strerror(rc));
         goto fail_txn;
@@ -540,6 +669,7 @@ int store_open(struct store **out, const char *dir, const struct store_opts *opt
         gif_seterr(err, errlen, "cannot initialise store at %s: %s", dir, gif_strerror(rc));
         goto fail_env;
     }
+    if (schema < 2 && (rc = migrate_v1(s, err, errlen))) goto fail_env;
     GIF_INFO("store", "opened %s (schema %d)", dir, STORE_SCHEMA_VERSION);
     *out = s;
     return 0;
@@ -564,14 +694,29 @@ void store_close(struct store *s)
 
 /* ---- Acceptance. */
 
+/* The records value of id (accepted_ms u64 || id || bytes), pointing into the map, and, when
+ * feed is not NULL, its feed position: the id index, then the record. 0, -ENOENT or an error. */
+static int record_by_id(MDB_txn *txn, const struct store *s, const uint8_t id[PROTO_ID_LEN],
+                        MDB_val *v, uint64_t *feed)
+{
+    MDB_val f;
+    int rc = db_get(txn, s->ids, id, PROTO_ID_LEN, &f, "read id");
+    if (rc) return rc;
+    if (f.mv_size != 8) return store_err(MDB_CORRUPTED, "id index value size");
+    rc = db_get(txn, s->records, f.mv_data, 8, v, "read record");
+    if (rc) return rc == -ENOENT ? store_err(MDB_CORRUPTED, "id index names no record") : rc;
+    if (v->mv_size < REC_HDR) return store_err(MDB_CORRUPTED, "record value too short");
+    if (feed) *feed = get_u64(f.mv_data);
+    return 0;
+}
+
 /* Reads and decodes a stored record into r (pointing into the map, valid until the next write
  * in this transaction). Returns 0, -ENOENT, or an error. */
 static int stored_record(struct wtx *w, const uint8_t id[PROTO_ID_LEN], struct proto_record *r)
 {
     MDB_val v;
-    int rc = db_get(w->txn, w->s->records, id, PROTO_ID_LEN, &v, "read record");
+    int rc = record_by_id(w->txn, w->s, id, &v, NULL);
     if (rc) return rc;
-    if (v.mv_size < REC_HDR) return store_err(MDB_CORRUPTED, "record value too short");
     rc = proto_decode_known(r, (const uint8_t *)v.mv_data + REC_HDR, v.mv_size - REC_HDR, id);
     if (rc) {
         char hex[2 * PROTO_ID_LEN + 1];
@@ -897,21 +1042,22 @@ static int accept(struct wtx *w, const struct proto_record *r, const uint8_t *bu
     put_u64(fk, feed);
     int rc;
 
-    MDB_val key = mv(r->id, PROTO_ID_LEN), val = {.mv_size = REC_HDR + len, .mv_data = NULL};
-    rc = mdb_put(w->txn, s->records, &key, &val, MDB_NOOVERWRITE | MDB_RESERVE);
+    /* Feed keys are big-endian and strictly increasing: MDB_APPEND skips the page search and
+     * fills pages whole. The id index is the one random-order insert a record costs here. */
+    MDB_val key = mv(fk, 8), val = {.mv_size = REC_HDR + len, .mv_data = NULL};
+    rc = mdb_put(w->txn, s->records, &key, &val, MDB_APPEND | MDB_RESERVE);
     if (rc) return store_err(rc, "write record");
     uint8_t *p = val.mv_data;
-    put_u64(p, feed);
-    put_u64(p + 8, w->now_ms);
+    put_u64(p, w->now_ms);
+    memcpy(p + 8, r->id, PROTO_ID_LEN);
     memcpy(p + REC_HDR, buf, len);
+    if ((rc = db_put(w->txn, s->ids, r->id, PROTO_ID_LEN, fk, 8, MDB_NOOVERWRITE, "write id")))
+        return rc;
 
     uint8_t lk[LOGKEY_LEN];
     logkey(lk, r->origin, r->seq);
     if ((rc = db_put(w->txn, s->log, lk, sizeof(lk), r->id, PROTO_ID_LEN, MDB_NOOVERWRITE,
                      "write log")))
-        return rc;
-    /* Feed keys are big-endian and strictly increasing: MDB_APPEND skips the page search. */
-    if ((rc = db_put(w->txn, s->feed, fk, 8, r->id, PROTO_ID_LEN, MDB_APPEND, "write feed")))
         return rc;
     h->seq = r->seq;
     memcpy(h->id, r->id, PROTO_ID_LEN);
@@ -1445,11 +1591,12 @@ void store_rd_close(struct store_rd *rd)
     if (!atomic_compare_exchange_strong(&rd->s->spare, &none, rd)) rd_free(rd);
 }
 
-static void rec_from_val(const MDB_val *v, struct store_rec *out)
+/* Fills out from a records value (accepted_ms u64 || id || bytes) stored at feed. */
+static void rec_from_val(const MDB_val *v, uint64_t feed, struct store_rec *out)
 {
     const uint8_t *p = v->mv_data;
-    out->feed = get_u64(p);
-    out->accepted_ms = get_u64(p + 8);
+    out->feed = feed;
+    out->accepted_ms = get_u64(p);
     out->buf = p + REC_HDR;
     out->len = v->mv_size - REC_HDR;
 }
@@ -1458,10 +1605,10 @@ int store_get(struct store_rd *rd, const uint8_t id[static PROTO_ID_LEN], struct
 {
     memset(out, 0, sizeof(*out));
     MDB_val v;
-    int rc = db_get(rd->txn, rd->s->records, id, PROTO_ID_LEN, &v, "read record");
+    uint64_t feed;
+    int rc = record_by_id(rd->txn, rd->s, id, &v, &feed);
     if (rc) return rc;
-    if (v.mv_size < REC_HDR) return store_err(MDB_CORRUPTED, "record value too short");
-    rec_from_val(&v, out);
+    rec_from_val(&v, feed, out);
     return 0;
 }
 
@@ -1658,12 +1805,13 @@ struct feed_walk {
 static int feed_walk_fn(void *ctx, const MDB_val *k, const MDB_val *v)
 {
     struct feed_walk *fw = ctx;
-    if (k->mv_size != 8 || v->mv_size != PROTO_ID_LEN) return 0;
-    if (get_u64(k->mv_data) <= fw->after) return 0;
+    if (k->mv_size != 8) return 0;
+    if (v->mv_size < REC_HDR) return store_err(MDB_CORRUPTED, "record value too short");
+    uint64_t feed = get_u64(k->mv_data);
+    if (feed <= fw->after) return 0;
     struct store_rec r;
-    int rc = store_get(fw->rd, v->mv_data, &r);
-    if (rc) return rc == -ENOENT ? -EIO : rc; /* a feed entry always names a stored record */
-    return fw->cb(fw->ctx, v->mv_data, &r);
+    rec_from_val(v, feed, &r);
+    return fw->cb(fw->ctx, (const uint8_t *)v->mv_data + 8, &r);
 }
 
 int store_feed_each(struct store_rd *rd, uint64_t after, store_feed_cb cb, void *ctx)
@@ -1673,7 +1821,7 @@ int store_feed_each(struct store_rd *rd, uint64_t after, store_feed_cb cb, void 
     uint8_t k[8];
     put_u64(k, after + 1);
     MDB_val start = mv(k, 8);
-    return walk(rd, rd->s->feed, &start, feed_walk_fn, &fw);
+    return walk(rd, rd->s->records, &start, feed_walk_fn, &fw);
 }
 
 int store_feed_last(struct store_rd *rd, uint64_t *last)
@@ -1845,11 +1993,13 @@ int store_feed_get(struct store_rd *rd, uint64_t pos, uint8_t id[static PROTO_ID
     uint8_t fk[8];
     put_u64(fk, pos);
     MDB_val v;
-    int rc = db_get(rd->txn, rd->s->feed, fk, 8, &v, "read feed");
+    memset(out, 0, sizeof(*out));
+    int rc = db_get(rd->txn, rd->s->records, fk, 8, &v, "read record");
     if (rc) return rc;
-    if (v.mv_size != PROTO_ID_LEN) return store_err(MDB_CORRUPTED, "feed value size");
-    memcpy(id, v.mv_data, PROTO_ID_LEN);
-    return store_get(rd, id, out);
+    if (v.mv_size < REC_HDR) return store_err(MDB_CORRUPTED, "record value too short");
+    memcpy(id, (const uint8_t *)v.mv_data + 8, PROTO_ID_LEN);
+    rec_from_val(&v, pos, out);
+    return 0;
 }
 
 int store_incident_records_from(struct store_rd *rd, const char *id, size_t idlen,

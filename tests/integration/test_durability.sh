@@ -116,22 +116,22 @@ stop_node "$A"
 
 # ---- A newer schema is refused.
 if command -v mdb_dump >/dev/null && command -v mdb_load >/dev/null; then
-    # Rewrite meta's "schema" key (hex 736368656d61) to 2 with the LMDB tools.
+    # Rewrite meta's "schema" key (hex 736368656d61) to 3 with the LMDB tools.
     mdb_dump -s meta "$A/db" >"$TMP/meta.dump" 2>"$TMP/mdb.err"
-    check "mdb_dump reads meta.schema = 1" grep -A1 -x ' 736368656d61' "$TMP/meta.dump"
-    sed '/^ 736368656d61$/{n;s/.*/ 00000002/}' "$TMP/meta.dump" >"$TMP/meta2.dump"
+    check "mdb_dump reads meta.schema = 2" grep -A1 -x ' 736368656d61' "$TMP/meta.dump"
+    sed '/^ 736368656d61$/{n;s/.*/ 00000003/}' "$TMP/meta.dump" >"$TMP/meta2.dump"
     mdb_load -s meta -f "$TMP/meta2.dump" "$A/db" 2>>"$TMP/mdb.err"
-    check "the store now says schema 2" bash -c "mdb_dump -s meta '$A/db' | grep -A1 -x ' 736368656d61' | grep -qx ' 00000002'"
+    check "the store now says schema 3" bash -c "mdb_dump -s meta '$A/db' | grep -A1 -x ' 736368656d61' | grep -qx ' 00000003'"
     sum_before=$(sha256sum <"$A/db/data.mdb")
     rc=0
     timeout 20 "$GIFD" --config "$A/gifd.ini" >"$TMP/schema.out" 2>&1 || rc=$?
-    expect_eq "gifd refuses a store of schema 2 (exit status 1)" 1 "$rc"
-    check "... saying so clearly" grep -q "has schema 2; this gifd reads up to schema 1: upgrade gifd" "$TMP/schema.out"
+    expect_eq "gifd refuses a store of schema 3 (exit status 1)" 1 "$rc"
+    check "... saying so clearly" grep -q "has schema 3; this gifd reads up to schema 2: upgrade gifd" "$TMP/schema.out"
     [ "$rc" = 1 ] || sed 's/^/#   /' "$TMP/schema.out"
     expect_eq "... and leaves data.mdb untouched" "$sum_before" "$(sha256sum <"$A/db/data.mdb")"
     mdb_load -s meta -f "$TMP/meta.dump" "$A/db" 2>>"$TMP/mdb.err"
     start_node "$A" || finish
-    expect_eq "with schema 1 restored the node starts with its data" "$rec_count" "$(status_field .records)"
+    expect_eq "with schema 2 restored the node starts with its data" "$rec_count" "$(status_field .records)"
     stop_node "$A"
 else
     echo "ok - # SKIP newer-schema refusal: mdb_dump/mdb_load (lmdb-utils) not installed"

@@ -1674,8 +1674,198 @@ static void test_schema_newer(void **state)
     char err[256] = "";
     assert_int_equal(store_open(&f->s, f->dir, &f->opts, err, sizeof(err)), GIF_E_SCHEMA);
     assert_null(f->s);
-    assert_non_null(strstr(err, "schema 2"));
+    assert_non_null(strstr(err, "schema 3"));
     assert_non_null(strstr(err, "upgrade gifd"));
+}
+
+/* ---- Migration from schema 1 (records by id, a feed table) to 2 (records by feed). */
+
+#define MIG_MAX 64
+struct feed_copy {
+    size_t n;
+    uint8_t id[MIG_MAX][PROTO_ID_LEN];
+    uint64_t feed[MIG_MAX], accepted[MIG_MAX];
+    size_t len[MIG_MAX];
+    uint8_t buf[MIG_MAX][512];
+};
+
+static int feed_copy_cb(void *ctx, const uint8_t id[PROTO_ID_LEN], const struct store_rec *r)
+{
+    struct feed_copy *c = ctx;
+    assert_true(c->n < MIG_MAX && r->len <= sizeof c->buf[0]);
+    memcpy(c->id[c->n], id, PROTO_ID_LEN);
+    c->feed[c->n] = r->feed;
+    c->accepted[c->n] = r->accepted_ms;
+    c->len[c->n] = r->len;
+    memcpy(c->buf[c->n], r->buf, r->len);
+    c->n++;
+    return 0;
+}
+
+static void feed_copy(struct store *s, struct feed_copy *c)
+{
+    struct store_rd *rd;
+    memset(c, 0, sizeof *c);
+    assert_int_equal(store_rd_open(s, &rd), 0);
+    assert_int_equal(store_feed_each(rd, 0, feed_copy_cb, c), 0);
+    store_rd_close(rd);
+}
+
+static MDB_env *raw_env(const char *dir)
+{
+    MDB_env *env;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, 64ull << 20), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    return env;
+}
+
+/*
+ * Rewrites the (closed) store in dir as schema 1 kept it: "records" id -> feed u64 ·
+ * accepted_ms u64 · bytes, and "feed" feed -> id. The first `keep` positions also stay in the
+ * schema 2 tables, noted in meta "migrated", as an interrupted migration leaves them.
+ */
+static void downgrade_v1(const char *dir, uint64_t keep)
+{
+    MDB_env *env = raw_env(dir);
+    MDB_txn *txn;
+    MDB_dbi meta, recs, ids, old_recs, old_feed;
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    assert_int_equal(mdb_dbi_open(txn, "feed_records", 0, &recs), 0);
+    assert_int_equal(mdb_dbi_open(txn, "ids", 0, &ids), 0);
+    assert_int_equal(mdb_dbi_open(txn, "records", MDB_CREATE, &old_recs), 0);
+    assert_int_equal(mdb_dbi_open(txn, "feed", MDB_CREATE, &old_feed), 0);
+    MDB_cursor *c;
+    assert_int_equal(mdb_cursor_open(txn, recs, &c), 0);
+    MDB_val k, v;
+    int rc;
+    while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+        assert_int_equal(k.mv_size, 8);
+        uint64_t feed = 0;
+        for (int i = 0; i < 8; i++)
+            feed = feed << 8 | ((const uint8_t *)k.mv_data)[i];
+        const uint8_t *p = v.mv_data;
+        uint8_t key[8], id[PROTO_ID_LEN], old[16 + 512];
+        memcpy(key, k.mv_data, 8);
+        memcpy(id, p + 8, PROTO_ID_LEN);
+        size_t len = v.mv_size - 8 - PROTO_ID_LEN;
+        assert_true(len <= 512);
+        memcpy(old, key, 8);
+        memcpy(old + 8, p, 8);
+        memcpy(old + 16, p + 8 + PROTO_ID_LEN, len);
+        MDB_val ik = {PROTO_ID_LEN, id}, ov = {16 + len, old}, fk = {8, key};
+        assert_int_equal(mdb_put(txn, old_recs, &ik, &ov, 0), 0);
+        assert_int_equal(mdb_put(txn, old_feed, &fk, &ik, 0), 0);
+        if (feed > keep) {
+            assert_int_equal(mdb_cursor_del(c, 0), 0);
+            assert_int_equal(mdb_del(txn, ids, &ik, NULL), 0);
+        }
+    }
+    assert_int_equal(rc, MDB_NOTFOUND);
+    mdb_cursor_close(c);
+    uint8_t one[4] = {0, 0, 0, 1}, mig[8] = {0};
+    for (int i = 0; i < 8; i++)
+        mig[i] = (uint8_t)(keep >> (56 - 8 * i));
+    MDB_val sk = {6, "schema"}, sv = {4, one}, mk = {8, "migrated"}, mv = {8, mig};
+    assert_int_equal(mdb_put(txn, meta, &sk, &sv, 0), 0);
+    if (keep) assert_int_equal(mdb_put(txn, meta, &mk, &mv, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+/* After a migration: schema 2 in meta, no schema 1 tables, no note of progress. */
+static void assert_migrated(const char *dir)
+{
+    MDB_env *env = raw_env(dir);
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val v;
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "records", 0, &dbi), MDB_NOTFOUND);
+    assert_int_equal(mdb_dbi_open(txn, "feed", 0, &dbi), MDB_NOTFOUND);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    MDB_val sk = {6, "schema"}, mk = {8, "migrated"};
+    assert_int_equal(mdb_get(txn, dbi, &sk, &v), 0);
+    assert_int_equal(v.mv_size, 4);
+    assert_int_equal(((const uint8_t *)v.mv_data)[3], STORE_SCHEMA_VERSION);
+    assert_int_equal(mdb_get(txn, dbi, &mk, &v), MDB_NOTFOUND);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+}
+
+static void assert_same_feed(const struct feed_copy *a, const struct feed_copy *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        assert_memory_equal(a->id[i], b->id[i], PROTO_ID_LEN);
+        assert_int_equal(a->feed[i], b->feed[i]);
+        assert_int_equal(a->accepted[i], b->accepted[i]);
+        assert_int_equal(a->len[i], b->len[i]);
+        assert_memory_equal(a->buf[i], b->buf[i], a->len[i]);
+    }
+}
+
+/* A schema 1 store is migrated when opened, whole or resumed after an interruption: every
+ * record keeps its id, feed position, acceptance time and bytes, is found by id and by value,
+ * and the next record goes on at the next position. */
+static void test_migrate_v1(void **state)
+{
+    struct fx *f = *state;
+    struct key a;
+    add_member(f, &a, PROTO_ROLE_PLATFORM, "A");
+    struct proto_record d;
+    uint8_t first[PROTO_ID_LEN];
+    for (int i = 0; i < 30; i++) {
+        d_signal(&d, PROTO_ST_MD5, val32((uint8_t)(100 + i)), 16, false);
+        assert_int_equal(put_next(f, &a, &d, i == 0 ? first : NULL), 0);
+    }
+    d_retraction(&d, first);
+    assert_int_equal(put_next(f, &a, &d, NULL), 0);
+    struct feed_copy before, after;
+    feed_copy(f->s, &before);
+    assert_int_equal(before.n, 32); /* the membership of A, 30 signals, the retraction */
+
+    for (uint64_t keep = 0; keep <= 20; keep += 20) { /* whole, then resumed at 20 */
+        store_close(f->s);
+        f->s = NULL;
+        downgrade_v1(f->dir, keep);
+        assert_int_equal(fx_open(f), 0);
+        assert_migrated(f->dir);
+        feed_copy(f->s, &after);
+        assert_same_feed(&before, &after);
+
+        struct store_rd *rd;
+        assert_int_equal(store_rd_open(f->s, &rd), 0);
+        for (size_t i = 0; i < before.n; i++) {
+            struct store_rec sr;
+            struct proto_record r;
+            assert_int_equal(store_get_decoded(rd, before.id[i], &sr, &r), 0);
+            assert_int_equal(sr.feed, before.feed[i]);
+            assert_int_equal(sr.accepted_ms, before.accepted[i]);
+            assert_memory_equal(sr.buf, before.buf[i], before.len[i]);
+            uint8_t id[PROTO_ID_LEN];
+            assert_int_equal(store_feed_get(rd, before.feed[i], id, &sr), 0);
+            assert_memory_equal(id, before.id[i], PROTO_ID_LEN);
+        }
+        uint8_t ids[4][PROTO_ID_LEN];
+        size_t n = 0;
+        assert_int_equal(store_lookup(rd, PROTO_ST_MD5, val32(101), 16, ids, 4, &n), 0);
+        assert_int_equal(n, 1);
+        assert_memory_equal(ids[0], before.id[2], PROTO_ID_LEN);
+        assert_int_equal(store_retraction_of(rd, first, NULL), 0);
+        store_rd_close(rd);
+    }
+    /* Writing goes on after the migration, at the next position. */
+    d_signal(&d, PROTO_ST_MD5, val32(200), 16, false);
+    struct blob b = sign_next(&a, &d);
+    struct store_result res;
+    assert_int_equal(ingest1(f, &b, &res), 0);
+    assert_int_equal(res.feed, before.feed[before.n - 1] + 1);
+    blob_free(&b);
+    feed_copy(f->s, &after);
+    assert_int_equal(after.n, before.n + 1);
 }
 
 static void test_root_differs(void **state)
@@ -1775,6 +1965,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tally, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_newer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_root_differs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full, setup_small, teardown),
     };
