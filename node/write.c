@@ -28,9 +28,9 @@
 
 #define WQ_MAX_REQS 4096      /* queued requests before the API answers 503 */
 #define BATCH_MAX_ITEMS 20000 /* records per batch taken off the queue (one check stage) */
-#define TXN_MIN_ITEMS 40000   /* while checks run, the writer waits for this many records */
-#define TXN_MAX_ITEMS 60000   /* records per write transaction (ready batches merged) */
-#define READY_MAX_ITEMS 60000 /* checked records waiting before checking pauses */
+#define TXN_MIN_ITEMS 60000   /* while checks run, the writer waits for this many records */
+#define TXN_MAX_ITEMS 80000   /* records per write transaction (ready batches merged) */
+#define READY_MAX_ITEMS 80000 /* checked records waiting before checking pauses */
 #define VERIFY_MIN_SLICE 32   /* fewer records than this per job are not worth a job */
 #define VERIFY_JOBS_PER_CORE 4
 
