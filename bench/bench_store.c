@@ -15,7 +15,7 @@
  * most of what the pipeline spends beyond verifying, on the same cores.
  *
  * Exact lookups over the N stored md5 values, one read transaction, one thread: store_lookup
- * (hits, misses), store_lookup + store_get + decode (what an answer reads), against raw LMDB
+ * (hits, misses), store_lookup + store_feed_get + decode (what an answer reads), against raw LMDB
  * mdb_get of the same keys in the exact table (the ceiling).
  *
  * usage: bench_store [N [ingest]]   ("ingest": the ceiling and the pipeline only, one line, for
@@ -389,12 +389,13 @@ static void store_lookups(const char *dir, const struct keys *k, const struct re
     struct store *s = open_store(dir, k, true);
     struct store_rd *rd;
     if (store_rd_open(s, &rd)) abort();
-    uint8_t ids[4][32];
+    uint8_t ids[4][32], id[32];
+    uint64_t feeds[4];
     size_t got, found = 0;
     double a = now_s();
     for (size_t i = 0; i < n; i++) {
         const struct rec *x = &recs[pick(i, n)];
-        if (store_lookup(rd, PROTO_ST_MD5, x->md5, 16, ids, 4, &got)) abort();
+        if (store_lookup(rd, PROTO_ST_MD5, x->md5, 16, ids, feeds, 4, &got)) abort();
         found += got;
     }
     *hit = (double)n / (now_s() - a);
@@ -404,7 +405,7 @@ static void store_lookups(const char *dir, const struct keys *k, const struct re
     a = now_s();
     for (size_t i = 0; i < n; i++) {
         memcpy(absent, &i, sizeof i);
-        if (store_lookup(rd, PROTO_ST_MD5, absent, 16, ids, 4, &got)) abort();
+        if (store_lookup(rd, PROTO_ST_MD5, absent, 16, ids, feeds, 4, &got)) abort();
     }
     *miss = (double)n / (now_s() - a);
     a = now_s();
@@ -412,8 +413,8 @@ static void store_lookups(const char *dir, const struct keys *k, const struct re
         const struct rec *x = &recs[pick(i, n)];
         struct store_rec sr;
         struct proto_record r;
-        if (store_lookup(rd, PROTO_ST_MD5, x->md5, 16, ids, 4, &got) || got != 1 ||
-            store_get(rd, ids[0], &sr) || proto_decode(&r, sr.buf, sr.len))
+        if (store_lookup(rd, PROTO_ST_MD5, x->md5, 16, ids, feeds, 4, &got) || got != 1 ||
+            store_feed_get(rd, feeds[0], id, &sr) || proto_decode_known(&r, sr.buf, sr.len, id))
             abort();
     }
     *full = (double)n / (now_s() - a);
@@ -500,7 +501,7 @@ int main(int argc, char **argv)
     printf("  lookup   store_lookup, one read txn: not stored     %9.0f lookups/s  (%.0f%% of "
            "raw)\n",
            sm, 100 * sm / rm);
-    printf("  lookup   store_lookup + store_get + decode: stored  %9.0f lookups/s\n", sf);
+    printf("  lookup   store_lookup + store_feed_get + decode:    %9.0f lookups/s\n", sf);
     for (int o = 0; o < ORIGINS; o++)
         free(k.mem[o]);
     for (size_t i = 0; i < n; i++)

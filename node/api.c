@@ -320,15 +320,19 @@ static json_t *lookup_one(struct call *k, struct store_rd *rd, uint8_t stype, co
                           size_t klen, json_t *value_echo, enum policy_verdict *verdict)
 {
     uint8_t ids[LOOKUP_IDS_MAX][PROTO_ID_LEN];
+    uint64_t feeds[LOOKUP_IDS_MAX];
     size_t n = 0;
     json_t *matches = json_array();
     enum policy_verdict best = POLICY_ALLOW;
     uint64_t now = gif_now_ms();
-    if (store_lookup(rd, stype, key, klen, ids, LOOKUP_IDS_MAX, &n) == 0) {
+    if (store_lookup(rd, stype, key, klen, ids, feeds, LOOKUP_IDS_MAX, &n) == 0) {
         for (size_t i = 0; i < n; i++) {
             struct store_rec sr;
             struct proto_record r;
-            if (store_get_decoded(rd, ids[i], &sr, &r)) continue;
+            /* By feed position: one point read (by id it would be two). */
+            if (store_feed_get(rd, feeds[i], ids[i], &sr) ||
+                proto_decode_known(&r, sr.buf, sr.len, ids[i]))
+                continue;
             enum policy_verdict v;
             json_t *m = api_match_json(rd, &r, &k->n->cfg, -1, now, &v);
             if (!m) continue;
@@ -571,7 +575,7 @@ static int match_resolve(struct store_rd *rd, const uint8_t h[32], int d, unsign
                          size_t *cap)
 {
     size_t m = 0;
-    if (store_lookup(rd, PROTO_ST_PDQ, h, 32, ids, MATCH_LOOKUP_MAX, &m) != 0) return 0;
+    if (store_lookup(rd, PROTO_ST_PDQ, h, 32, ids, NULL, MATCH_LOOKUP_MAX, &m) != 0) return 0;
     for (size_t i = 0; i < m; i++) {
         if (store_retraction_of(rd, ids[i], NULL) == 0) continue;
         if (*n == *cap) {

@@ -1633,7 +1633,7 @@ int store_log_get(struct store_rd *rd, const uint8_t origin[static PROTO_KEY_LEN
 }
 
 int store_lookup(struct store_rd *rd, uint8_t stype, const uint8_t *value, size_t vlen,
-                 uint8_t (*ids)[PROTO_ID_LEN], size_t max, size_t *n)
+                 uint8_t (*ids)[PROTO_ID_LEN], uint64_t *feeds, size_t max, size_t *n)
 {
     *n = 0;
     if (vlen == 0 || vlen + 1 > EXACT_KEY_MAX) return 0; /* nothing of that size is indexed */
@@ -1650,8 +1650,10 @@ int store_lookup(struct store_rd *rd, uint8_t stype, const uint8_t *value, size_
     size_t left = 0;
     if (rc == 0 && (rc = mdb_cursor_count(rd->exact, &left)) != 0) left = 0;
     while (rc == 0 && left > 0 && *n < max) {
-        if (v.mv_size == EXACT_VAL_LEN)
+        if (v.mv_size == EXACT_VAL_LEN) {
+            if (feeds) feeds[*n] = get_u64(v.mv_data);
             memcpy(ids[(*n)++], (const uint8_t *)v.mv_data + 8, PROTO_ID_LEN);
+        }
         if (--left > 0) rc = mdb_cursor_get(rd->exact, &key, &v, MDB_NEXT_DUP);
     }
     return rc == MDB_NOTFOUND || rc == 0 ? 0 : store_err(rc, "exact lookup");

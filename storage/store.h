@@ -145,11 +145,13 @@ int store_log_get(struct store_rd *rd, const uint8_t origin[static PROTO_KEY_LEN
 
 /*
  * Exact lookup: ids of signal records, and of alerts carrying a signal, with this (stype,
- * value), oldest first, retracted ones included. Writes up to max ids and sets *n to the number written. Returns 0 (also when none
+ * value), oldest first, retracted ones included. Writes up to max ids and, when feeds is not
+ * NULL, their feed positions (store_feed_get reads a record by position in one point read,
+ * store_get by id in two), and sets *n to the number written. Returns 0 (also when none
  * match) or a negative code. Allocates nothing.
  */
 int store_lookup(struct store_rd *rd, uint8_t stype, const uint8_t *value, size_t vlen,
-                 uint8_t (*ids)[PROTO_ID_LEN], size_t max, size_t *n);
+                 uint8_t (*ids)[PROTO_ID_LEN], uint64_t *feeds, size_t max, size_t *n);
 
 /* Returns 0 if id was retracted (and fills rid with the retraction's id if rid != NULL),
  * -ENOENT if not. */

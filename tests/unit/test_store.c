@@ -864,10 +864,10 @@ static void test_incidents(void **state)
     uint8_t ids[4][32];
     size_t n;
     assert_int_equal(store_rd_open(f->s, &rd), 0);
-    assert_int_equal(store_lookup(rd, PROTO_ST_MD5, val32(70), 16, ids, 4, &n), 0);
+    assert_int_equal(store_lookup(rd, PROTO_ST_MD5, val32(70), 16, ids, NULL, 4, &n), 0);
     assert_int_equal(n, 1);
     assert_memory_equal(ids[0], alert_id, 32);
-    assert_int_equal(store_lookup(rd, PROTO_ST_PDQ, val32(71), 32, ids, 4, &n), 0);
+    assert_int_equal(store_lookup(rd, PROTO_ST_PDQ, val32(71), 32, ids, NULL, 4, &n), 0);
     assert_int_equal(n, 1);
     assert_false(store_grant_held(rd, "PlatQ", PROTO_RIGHT_INCIDENTS));
     store_rd_close(rd);
@@ -1119,21 +1119,21 @@ static void test_lookup_and_pdq_each(void **state)
     assert_int_equal(store_rd_open(f->s, &rd), 0);
     uint8_t ids[4][32];
     size_t n;
-    assert_int_equal(store_lookup(rd, PROTO_ST_SHA256, val32(80), 32, ids, 4, &n), 0);
+    assert_int_equal(store_lookup(rd, PROTO_ST_SHA256, val32(80), 32, ids, NULL, 4, &n), 0);
     assert_int_equal(n, 2);
     assert_memory_equal(ids[0], s1, 32); /* oldest first */
     assert_memory_equal(ids[1], s2, 32);
-    assert_int_equal(store_lookup(rd, PROTO_ST_SHA256, val32(80), 32, ids, 1, &n), 0);
+    assert_int_equal(store_lookup(rd, PROTO_ST_SHA256, val32(80), 32, ids, NULL, 1, &n), 0);
     assert_int_equal(n, 1);
-    assert_int_equal(store_lookup(rd, PROTO_ST_MD5, val32(83), 16, ids, 4, &n), 0);
+    assert_int_equal(store_lookup(rd, PROTO_ST_MD5, val32(83), 16, ids, NULL, 4, &n), 0);
     assert_int_equal(n, 1);
     assert_memory_equal(ids[0], md, 32);
-    assert_int_equal(store_lookup(rd, PROTO_ST_MD5, val32(80), 16, ids, 4, &n), 0);
+    assert_int_equal(store_lookup(rd, PROTO_ST_MD5, val32(80), 16, ids, NULL, 4, &n), 0);
     assert_int_equal(n, 0);
-    assert_int_equal(store_lookup(rd, PROTO_ST_SHA256, val32(80), 16, ids, 4, &n), 0);
+    assert_int_equal(store_lookup(rd, PROTO_ST_SHA256, val32(80), 16, ids, NULL, 4, &n), 0);
     assert_int_equal(n, 0);
     /* Retracted records stay findable; the caller shows their state. */
-    assert_int_equal(store_lookup(rd, PROTO_ST_PDQ, val32(81), 32, ids, 4, &n), 0);
+    assert_int_equal(store_lookup(rd, PROTO_ST_PDQ, val32(81), 32, ids, NULL, 4, &n), 0);
     assert_int_equal(n, 1);
     assert_memory_equal(ids[0], p1, 32);
 
@@ -1600,7 +1600,7 @@ static void test_persistence(void **state)
     assert_int_equal(h.held, 1);
     uint8_t ids[2][32];
     size_t n;
-    assert_int_equal(store_lookup(rd, PROTO_ST_MD5, val32(120), 16, ids, 2, &n), 0);
+    assert_int_equal(store_lookup(rd, PROTO_ST_MD5, val32(120), 16, ids, NULL, 2, &n), 0);
     assert_int_equal(n, 1);
     struct store_stats st;
     assert_int_equal(store_stats_get(rd, &st), 0);
@@ -1850,10 +1850,12 @@ static void test_migrate_v1(void **state)
             assert_memory_equal(id, before.id[i], PROTO_ID_LEN);
         }
         uint8_t ids[4][PROTO_ID_LEN];
+        uint64_t feeds[4];
         size_t n = 0;
-        assert_int_equal(store_lookup(rd, PROTO_ST_MD5, val32(101), 16, ids, 4, &n), 0);
+        assert_int_equal(store_lookup(rd, PROTO_ST_MD5, val32(101), 16, ids, feeds, 4, &n), 0);
         assert_int_equal(n, 1);
         assert_memory_equal(ids[0], before.id[2], PROTO_ID_LEN);
+        assert_int_equal(feeds[0], before.feed[2]);
         assert_int_equal(store_retraction_of(rd, first, NULL), 0);
         store_rd_close(rd);
     }
