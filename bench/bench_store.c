@@ -238,7 +238,17 @@ static void rm_rf(const char *dir)
 struct pipe_run {
     size_t reqs_done, reqs, accepted, failed;
     double t_end;
+    uv_timer_t tick; /* every 1 ms: the longest gap between ticks is the loop's longest stall */
+    uint64_t last_ns, max_gap_ns;
 };
+
+static void tick_cb(uv_timer_t *t)
+{
+    struct pipe_run *pr = t->data;
+    uint64_t now = gif_mono_ns();
+    if (pr->last_ns && now - pr->last_ns > pr->max_gap_ns) pr->max_gap_ns = now - pr->last_ns;
+    pr->last_ns = now;
+}
 
 static void ingest_done(struct node *n, struct write_req *w, int rc)
 {
@@ -251,12 +261,16 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
         else
             pr->failed++;
     }
-    if (++pr->reqs_done == pr->reqs) pr->t_end = now_s();
+    if (++pr->reqs_done == pr->reqs) {
+        pr->t_end = now_s();
+        uv_timer_stop(&pr->tick);
+        uv_close((uv_handle_t *)&pr->tick, NULL);
+    }
 }
 
 /* All of recs through node_write into a fresh durable store; returns records per second. */
 static double pipeline_ingest(const char *dir, const struct keys *k, const struct rec *recs,
-                              size_t n, double *cpu_us, double *anon_kept)
+                              size_t n, double *cpu_us, double *anon_kept, double *stall_ms)
 {
     uv_loop_t loop;
     if (uv_loop_init(&loop)) abort();
@@ -278,6 +292,9 @@ static double pipeline_ingest(const char *dir, const struct keys *k, const struc
     memset(res, 0, n * sizeof *res); /* touched now, so that anon0 counts them */
     memset(w, 0, nreq * sizeof *w);
     double anon0 = rss_anon_mib();
+    if (uv_timer_init(&loop, &pr.tick)) abort();
+    pr.tick.data = &pr;
+    if (uv_timer_start(&pr.tick, tick_cb, 1, 1)) abort();
     double a = now_s(), c = cpu_s();
     for (size_t r = 0; r < nreq; r++) {
         size_t off = r * REQ_RECORDS;
@@ -294,6 +311,7 @@ static double pipeline_ingest(const char *dir, const struct keys *k, const struc
     /* What the open store still holds: mostly LMDB's pool of dirty-page copies, kept for reuse
      * until the environment closes. */
     *anon_kept = rss_anon_mib() - anon0;
+    *stall_ms = (double)pr.max_gap_ns / 1e6;
     *cpu_us = (cpu_s() - c) * 1e6 / (double)n;
     if (pr.accepted != n || pr.failed) {
         fprintf(stderr, "pipeline: %zu accepted, %zu failed of %zu\n", pr.accepted, pr.failed, n);
@@ -442,15 +460,17 @@ int main(int argc, char **argv)
 
     char dir[] = "/tmp/gif-bench-store-XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    double anon_kept;
-    double pipe = pipeline_ingest(dir, &k, recs, n, &pcu, &anon_kept);
+    double anon_kept, stall_ms;
+    double pipe = pipeline_ingest(dir, &k, recs, n, &pcu, &anon_kept, &stall_ms);
     double ca = ceiling(recs, n - cn, cn, nt, &cua);
     double ceil = (cb + ca) / 2, ceil_cpu = (cub + cua) / 2;
     if (ingest_only) {
         rm_rf(dir);
         printf("bench_store ingest: %zu records, ceiling %.0f/s (CPU %.1f us), pipeline %.0f/s "
-               "(CPU %.1f us): %.1f%% of ceiling (CPU %.1f%%); anonymous memory kept %+.0f MiB\n",
-               n, ceil, ceil_cpu, pipe, pcu, 100 * pipe / ceil, 100 * ceil_cpu / pcu, anon_kept);
+               "(CPU %.1f us): %.1f%% of ceiling (CPU %.1f%%); anonymous memory kept %+.0f MiB; "
+               "longest loop stall %.0f ms\n",
+               n, ceil, ceil_cpu, pipe, pcu, 100 * pipe / ceil, 100 * ceil_cpu / pcu, anon_kept,
+               stall_ms);
         return 0;
     }
 
@@ -481,8 +501,9 @@ int main(int argc, char **argv)
            nt, ceil, ceil_cpu, cb, ca);
     printf("  ingest   node write pipeline, durable              %9.0f records/s  CPU %5.1f us"
            "  %.0f%% of ceiling (CPU %.0f%%); goal 80%%\n"
-           "           (anonymous memory the pipeline kept after its run: %+.0f MiB)\n",
-           pipe, pcu, 100 * pipe / ceil, 100 * ceil_cpu / pcu, anon_kept);
+           "           (anonymous memory the pipeline kept after its run: %+.0f MiB; the loop's\n"
+           "           longest stall, between 1 ms timer ticks: %.0f ms)\n",
+           pipe, pcu, 100 * pipe / ceil, 100 * ceil_cpu / pcu, anon_kept, stall_ms);
     printf("  ingest   before: verify inside store_ingest, 1 thread, %d per txn, %zu records:\n"
            "                                                     %9.0f records/s  CPU %5.1f us"
            "  %.0f%% of ceiling\n",
