@@ -220,27 +220,29 @@ static int decode(struct proto_record *out, const uint8_t *buf, size_t len)
     return 0;
 }
 
-int proto_decode(struct proto_record *out, const uint8_t *buf, size_t len)
+/* decode, zeroing *out on failure; the id is id when given, else hashed from buf. */
+static int decode_as(struct proto_record *out, const uint8_t *buf, size_t len, const uint8_t *id)
 {
     memset(out, 0, sizeof *out);
     int rc = decode(out, buf, len);
     if (rc)
         memset(out, 0, sizeof *out);
+    else if (id)
+        memcpy(out->id, id, PROTO_ID_LEN);
     else
         proto_record_id(out->id, buf, len);
     return rc;
 }
 
+int proto_decode(struct proto_record *out, const uint8_t *buf, size_t len)
+{
+    return decode_as(out, buf, len, NULL);
+}
+
 int proto_decode_known(struct proto_record *out, const uint8_t *buf, size_t len,
                        const uint8_t id[static PROTO_ID_LEN])
 {
-    memset(out, 0, sizeof *out);
-    int rc = decode(out, buf, len);
-    if (rc)
-        memset(out, 0, sizeof *out);
-    else
-        memcpy(out->id, id, PROTO_ID_LEN);
-    return rc;
+    return decode_as(out, buf, len, id);
 }
 
 int proto_verify(const struct proto_record *r)
