@@ -8,6 +8,7 @@ export GIF_BENCH_DUMP=build/bench-pdq-data
 mkdir -p "$GIF_BENCH_DUMP"
 for b in build/bench_*; do
     [ -x "$b" ] || continue
+    [ "$b" = build/bench_fill ] && continue # a tool of bench_startup.sh below, not a benchmark
     "$b"
 done
 # FAISS from Debian on the same PDQ data (only when libfaiss-dev is installed: make bench
@@ -24,3 +25,6 @@ rm -rf "$GIF_BENCH_DUMP"
 # gifd nodes on 127.0.0.1: propagation at 16 and 32 nodes, a 60 s partition (about 3-5 min)
 bench/bench_network.sh
 bench/bench_http.sh # exact lookups over HTTP with wrk: 1M md5 signals loaded, single GETs and POST batches (about 3 min)
+# gifd's start-up with 10M pdq hashes in its store: fill (about 5 min), then 3 starts (6-7 GB in
+# $TMPDIR while it runs)
+bench/bench_startup.sh
