@@ -943,7 +943,7 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
                          "stored; origin frozen, proof sent to peers",
                          hex, p->addr);
                 struct proto_record pr;
-                if (proto_decode(&pr, ig->in[i].buf, ig->in[i].len) == 0)
+                if (proto_decode_known(&pr, ig->in[i].buf, ig->in[i].len, ig->res[i].id) == 0)
                     net_push(n, &pr, ig->in[i].buf, ig->in[i].len, p, false);
             }
         }
@@ -962,14 +962,16 @@ static void ingest_done(struct node *n, struct write_req *w, int rc)
         struct proto_record pr;
         for (size_t i = 0; i < count; i++)
             if ((ig->res[i].status == 0 || ig->res[i].status == GIF_E_PENDING) &&
-                proto_decode(&pr, ig->in[i].buf, ig->in[i].len) == 0 &&
+                proto_decode_known(&pr, ig->in[i].buf, ig->in[i].len, ig->res[i].id) == 0 &&
                 (norigins == 0 || memcmp(origins[norigins - 1], pr.origin, PROTO_KEY_LEN) != 0))
                 memcpy(origins[norigins++], pr.origin, PROTO_KEY_LEN);
     }
+    /* rc == 0: every result carries its record's id (store_ingest hashed it), so the records
+     * are decoded here without hashing them again. */
     if (!was_pull && rc == 0 && fresh == 0 && count <= CUT_FRAME_MAX) {
         struct proto_record pr;
         for (size_t i = 0; i < count; i++)
-            if (proto_decode(&pr, ig->in[i].buf, ig->in[i].len) == 0) {
+            if (proto_decode_known(&pr, ig->in[i].buf, ig->in[i].len, ig->res[i].id) == 0) {
                 memcpy(prune[nprune].origin, pr.origin, PROTO_KEY_LEN);
                 prune[nprune].seq = pr.seq;
                 memcpy(prune[nprune++].id, pr.id, PROTO_ID_LEN);

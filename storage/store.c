@@ -28,7 +28,6 @@
 
 /* Fixed value sizes (docs/storage.md). */
 #define REC_HDR (8 + PROTO_ID_LEN)               /* records: accepted_ms u64 || id */
-#define MIGRATE_CHUNK 20000                      /* records per transaction of a migration */
 #define LOGKEY_LEN (PROTO_KEY_LEN + 8)           /* origin || seq BE */
 #define HEAD_LEN (8 + PROTO_ID_LEN + 1 + 4)      /* seq || id || flags || held */
 #define EXACT_VAL_LEN (8 + PROTO_ID_LEN)         /* feed BE || id: oldest first */
@@ -427,8 +426,7 @@ static int open_dbis(struct store *s, MDB_txn *txn)
  * store's version. Reads meta before any other table is created, so that a store of a newer
  * schema is left untouched.
  */
-static int check_meta(struct store *s, MDB_txn *txn, uint32_t *schema_out, char *err,
-                      size_t errlen)
+static int check_meta(struct store *s, MDB_txn *txn, uint32_t *schema_out, char *err, size_t errlen)
 {
     *schema_out = STORE_SCHEMA_VERSION;
     MDB_val v;
@@ -478,6 +476,8 @@ static int check_meta(struct store *s, MDB_txn *txn, uint32_t *schema_out, char 
     return 0;
 }
 
+#define MIGRATE_CHUNK 20000 /* records per transaction of a migration */
+
 /* Copies up to MIGRATE_CHUNK records of a schema 1 store into the schema 2 tables, in one
  * transaction; *done is set once all are copied (the old tables are then dropped and the
  * schema set to 2 in the same transaction). *copied counts the records copied. */
@@ -496,7 +496,8 @@ static int migrate_chunk(struct store *s, bool *done, uint64_t *copied)
     }
     MDB_val v;
     uint64_t last = 0;
-    if ((rc = db_get(txn, s->meta, META_MIGRATED, sizeof(META_MIGRATED) - 1, &v, "read migrated")) == 0)
+    if ((rc = db_get(txn, s->meta, META_MIGRATED, sizeof(META_MIGRATED) - 1, &v,
+                     "read migrated")) == 0)
         last = v.mv_size == 8 ? get_u64(v.mv_data) : 0;
     else if (rc != -ENOENT)
         goto out;
@@ -544,12 +545,9 @@ static int migrate_chunk(struct store *s, bool *done, uint64_t *copied)
             rc = store_err(rc, "drop the schema 1 tables");
             goto out;
         }
-        rc = mdb_del(txn, s->meta, &(MDB_val){sizeof(META_MIGRATED) - 1, (void *)META_MIGRATED},
-                     NULL);
-        if (rc && rc != MDB_NOTFOUND) {
-            rc = store_err(rc, "delete migrated");
-            goto out;
-        }
+        /* Absent when everything fitted in the first chunk. */
+        rc = db_del(txn, s->meta, META_MIGRATED, sizeof(META_MIGRATED) - 1, "delete migrated");
+        if (rc && rc != -ENOENT) goto out;
         if ((rc = db_put(txn, s->meta, META_SCHEMA, sizeof(META_SCHEMA) - 1, b, 4, 0,
                          "write schema")))
             goto out;
@@ -595,8 +593,7 @@ static int migrate_v1(struct store *s, char *err, size_t errlen)
         }
     }
     GIF_INFO("store", "%s: migrated %llu records to schema %d in %.1f s", s->dir,
-             (unsigned long long)copied, STORE_SCHEMA_VERSION,
-             (double)(gif_mono_ns() - t0) / 1e9);
+             (unsigned long long)copied, STORE_SCHEMA_VERSION, (double)(gif_mono_ns() - t0) / 1e9);
     return 0;
 }
 
@@ -881,8 +878,7 @@ static int inc_file(struct wtx *w, const struct proto_str *name, const struct pr
     }
     uint8_t b[INC_VAL_LEN];
     inc_encode(b, &in);
-    if ((rc = db_put(w->txn, w->s->incidents, nm, nn, b, sizeof b, 0, "write incident")))
-        return rc;
+    if ((rc = db_put(w->txn, w->s->incidents, nm, nn, b, sizeof b, 0, "write incident"))) return rc;
     return db_put(w->txn, w->s->increcs, nm, nn, fk, 8, 0, "write incident record");
 }
 
@@ -1799,7 +1795,6 @@ int store_members_each(struct store_rd *rd, store_member_cb cb, void *ctx)
 }
 
 struct feed_walk {
-    struct store_rd *rd;
     store_feed_cb cb;
     void *ctx;
     uint64_t after;
@@ -1818,7 +1813,7 @@ static int feed_walk_fn(void *ctx, const MDB_val *k, const MDB_val *v)
 
 int store_feed_each(struct store_rd *rd, uint64_t after, store_feed_cb cb, void *ctx)
 {
-    struct feed_walk fw = {rd, cb, ctx, after};
+    struct feed_walk fw = {cb, ctx, after};
     if (after == UINT64_MAX) return 0;
     uint8_t k[8];
     put_u64(k, after + 1);
