@@ -331,6 +331,35 @@ static void test_index_clustered(void **state)
     free(ents);
 }
 
+/* Thousands of answers to one query: more than the query's set of reported slots holds
+ * (storage/pdq.c's RSET / 2), so that the rest are told apart by their first table; each
+ * answer is found by several tables and must be counted once. */
+static void test_index_many_answers(void **state)
+{
+    (void)state;
+    uint8_t centre[32];
+    rnd_bytes(centre, 32);
+    struct ent *ents = calloc(BIG, sizeof *ents);
+    assert_non_null(ents);
+    struct store_pdq *x;
+    assert_int_equal(store_pdq_new(&x), 0);
+    for (size_t i = 0; i < BIG; i++) {
+        if (i % 4 == 0)
+            rnd_bytes(ents[i].h, 32);
+        else
+            flip_bits(ents[i].h, centre, (int)(rnd() % 36));
+        rnd_bytes(ents[i].id, 32);
+        assert_int_equal(store_pdq_add(x, ents[i].h, ents[i].id), 0);
+    }
+    /* About 680 copies at each distance: answers below the set's 2,048, about at it, past it
+     * and far past it. */
+    static const int rs[] = {0, 2, 3, 12, 31, 33};
+    check_many(x, ents, BIG, (const uint8_t(*)[32])&centre, 1, rs, sizeof rs / sizeof rs[0]);
+    assert_true(store_pdq_query(x, centre, 31, NULL, 0) > 8000);
+    store_pdq_free(x);
+    free(ents);
+}
+
 /* Adds, removes and re-adds across the table threshold; vpdq-like ids with many entries. */
 static void test_index_remove_readd(void **state)
 {
@@ -865,6 +894,7 @@ int main(void)
         cmocka_unit_test(test_add_and_remove),
         cmocka_unit_test(test_index_random_planted),
         cmocka_unit_test(test_index_clustered),
+        cmocka_unit_test(test_index_many_answers),
         cmocka_unit_test(test_index_remove_readd),
         cmocka_unit_test(test_index_ties),
         cmocka_unit_test(test_index_idlen_bulk_remove_hash),
