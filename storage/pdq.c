@@ -93,6 +93,7 @@ struct store_pdq {
     size_t idlen;
     size_t n, nd, cap;            /* slots; [0, nd) are in the tables, [nd, n) pending */
     size_t ndead;                 /* dead slots (only while there are tables) */
+    size_t nkill; /* of them, those whose words are still in the tables (commit_full) */
     size_t hcap, idncap, deadcap; /* each array's room (deadcap in words); cap is the least */
     size_t defer;                 /* store_pdq_reserve's target: no tables before n reaches it */
     size_t retry;                 /* after a failed build: the count at which to try again */
@@ -509,6 +510,7 @@ static void slots_compact(struct store_pdq *x)
     memset(x->dead, 0, ((x->n + 63) / 64) * sizeof *x->dead);
     x->n = j;
     x->ndead = 0;
+    x->nkill = 0;
     if (x->idcap) {
         memset(x->idmap, 0xff, x->idcap * sizeof *x->idmap);
         x->nid = 0;
@@ -862,6 +864,7 @@ static void slot_kill(struct store_pdq *x, uint32_t s)
         if (cell < x->idcap) idmap_delete(x, cell);
     }
     set_dead(x, s);
+    x->nkill++;
 }
 
 /* After removes: a rebuild once the dead slots pass their share (the owner's call). */
@@ -1447,8 +1450,9 @@ static void probe_verify(struct probe *pr, size_t keep)
         if (pr->rs[c]) continue;
         int full = pr->nr == RSET / 2;
         if (full && !first_table(pr, x->h[s], pr->ct[pk[i]])) continue;
-        /* Dead: removed while a full rebuild ran, its words left in the tables (commit_full). */
-        if (is_dead(x, s)) continue;
+        /* Dead: removed while a full rebuild ran, its words left in the tables (commit_full).
+         * Only then: the bit is a cache miss. */
+        if (x->nkill && is_dead(x, s)) continue;
         if (!full) {
             pr->rs[c] = s + 1;
             pr->nr++;
