@@ -91,9 +91,9 @@ struct store_pdq {
     uint8_t *id;    /* idlen bytes per slot; none when idlen is 0 */
     uint64_t *dead; /* one bit per slot: removed, waiting for the next rebuild */
     size_t idlen;
-    size_t n, nd, cap;            /* slots; [0, nd) are in the tables, [nd, n) pending */
-    size_t ndead;                 /* dead slots (only while there are tables) */
-    size_t nkill; /* of them, those whose words are still in the tables (commit_full) */
+    size_t n, nd, cap; /* slots; [0, nd) are in the tables, [nd, n) pending */
+    size_t ndead;      /* dead slots (only while there are tables) */
+    size_t nkill;      /* of them, those whose words are still in the tables (commit_full) */
     size_t hcap, idncap, deadcap; /* each array's room (deadcap in words); cap is the least */
     size_t defer;                 /* store_pdq_reserve's target: no tables before n reaches it */
     size_t retry;                 /* after a failed build: the count at which to try again */

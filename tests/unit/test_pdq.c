@@ -354,7 +354,7 @@ static void test_index_many_answers(void **state)
     /* About 680 copies at each distance: answers below the set's 2,048, about at it, past it
      * and far past it. */
     static const int rs[] = {0, 2, 3, 12, 31, 33};
-    check_many(x, ents, BIG, (const uint8_t(*)[32])&centre, 1, rs, sizeof rs / sizeof rs[0]);
+    check_many(x, ents, BIG, (const uint8_t(*)[32]) & centre, 1, rs, sizeof rs / sizeof rs[0]);
     assert_true(store_pdq_query(x, centre, 31, NULL, 0) > 8000);
     store_pdq_free(x);
     free(ents);
