@@ -46,6 +46,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define M 11
 #define P_MIN 8
@@ -1482,7 +1485,31 @@ static void scan_words(struct probe *pr, const uint32_t *w, uint32_t n, int sb, 
     if (pr->chead - pr->ctail + n > CRING) probe_verify(pr, CLAG);
     size_t c0 = pr->chead, c = c0;
     /* Branch-free: most words fail, unpredictably. */
-    for (uint32_t j = 0; j < n; j++) {
+    uint32_t j = 0;
+#ifdef __SSE2__
+    /* Four words at a time: popcount(v) <= tol when clearing the lowest set bit tol times
+     * leaves nothing. */
+    const __m128i vq = _mm_set1_epi32((int)qres), one = _mm_set1_epi32(1),
+                  tomb = _mm_set1_epi32((int)TOMB), zero = _mm_setzero_si128();
+    const __m128i shift = _mm_cvtsi32_si128(sb);
+    for (; j + 4 <= n; j += 4) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(w + j));
+        __m128i d = _mm_xor_si128(_mm_srl_epi32(v, shift), vq);
+        for (int k = 0; k < tol; k++)
+            d = _mm_and_si128(d, _mm_sub_epi32(d, one));
+        __m128i ok = _mm_andnot_si128(_mm_cmpeq_epi32(v, tomb), _mm_cmpeq_epi32(d, zero));
+        unsigned m = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(ok));
+        pr->cs[c % CRING] = w[j] & smask;
+        c += m & 1;
+        pr->cs[c % CRING] = w[j + 1] & smask;
+        c += m >> 1 & 1;
+        pr->cs[c % CRING] = w[j + 2] & smask;
+        c += m >> 2 & 1;
+        pr->cs[c % CRING] = w[j + 3] & smask;
+        c += m >> 3;
+    }
+#endif
+    for (; j < n; j++) {
         uint32_t word = w[j];
         pr->cs[c % CRING] = word & smask;
         c += (word != TOMB) & (__builtin_popcount((word >> sb) ^ qres) <= tol);
