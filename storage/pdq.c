@@ -1267,8 +1267,9 @@ int store_pdq_maintain(struct store_pdq *x)
 
 /*
  * An answer keeps the best `max` hits in the caller's array, sorted, while they are found:
- * during the query a hit holds only its distance and slot (in hash[0..3]); the ids and hashes
- * are copied in at the end.
+ * during the query a hit holds only its distance, its slot (in hash[0..3]) and, without ids,
+ * the first 8 bytes of its hash as a big-endian number (in hash[8..15]), which orders most
+ * ties without reading the hashes; the ids and hashes are copied in at the end.
  */
 struct answer {
     const struct store_pdq *x;
@@ -1283,6 +1284,23 @@ static uint32_t hit_slot(const struct store_pdq_hit *h)
     return s;
 }
 
+static uint64_t hit_key(const struct store_pdq_hit *h)
+{
+    uint64_t k;
+    memcpy(&k, h->hash + 8, 8);
+    return k;
+}
+
+/* The first 8 bytes of slot s's hash, so that comparing numbers compares them as memcmp. */
+static uint64_t slot_key(const struct store_pdq *x, uint32_t s)
+{
+    const uint8_t *b = (const uint8_t *)x->h[s];
+    uint64_t k = 0;
+    for (int i = 0; i < 8; i++)
+        k = k << 8 | b[i];
+    return k;
+}
+
 /* Orders (d, slot) pairs by distance, then id, then hash. */
 static int slot_cmp(const struct store_pdq *x, int da, uint32_t a, int db, uint32_t b)
 {
@@ -1291,21 +1309,30 @@ static int slot_cmp(const struct store_pdq *x, int da, uint32_t a, int db, uint3
     return c ? c : memcmp(x->h[a], x->h[b], 32);
 }
 
+/* Orders a candidate (d, slot s, key) against hit h, as slot_cmp. */
+static int hit_cmp(const struct store_pdq *x, int d, uint32_t s, uint64_t key,
+                   const struct store_pdq_hit *h)
+{
+    if (d != h->distance) return d < h->distance ? -1 : 1;
+    if (!x->idlen && key != hit_key(h)) return key < hit_key(h) ? -1 : 1;
+    return slot_cmp(x, d, s, h->distance, hit_slot(h));
+}
+
 static void answer_add(struct answer *a, uint32_t s, int d)
 {
     a->total++;
     if (a->max == 0) return;
-    if (a->kept == a->max) {
-        const struct store_pdq_hit *w = &a->hits[a->max - 1];
-        if (d > w->distance || slot_cmp(a->x, d, s, w->distance, hit_slot(w)) >= 0) return;
-    }
+    if (a->kept == a->max && d > a->hits[a->max - 1].distance) return;
+    uint64_t key = a->x->idlen ? 0 : slot_key(a->x, s);
+    if (a->kept == a->max && hit_cmp(a->x, d, s, key, &a->hits[a->max - 1]) >= 0) return;
     size_t i = a->kept < a->max ? a->kept++ : a->max - 1;
-    while (i > 0 && slot_cmp(a->x, d, s, a->hits[i - 1].distance, hit_slot(&a->hits[i - 1])) < 0) {
+    while (i > 0 && hit_cmp(a->x, d, s, key, &a->hits[i - 1]) < 0) {
         a->hits[i] = a->hits[i - 1];
         i--;
     }
     a->hits[i].distance = d;
     memcpy(a->hits[i].hash, &s, 4);
+    memcpy(a->hits[i].hash + 8, &key, 8);
 }
 
 static void answer_finish(struct answer *a)
