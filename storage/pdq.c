@@ -1476,6 +1476,9 @@ static void scan(const struct store_pdq *x, size_t lo, size_t hi, const uint64_t
 #define CRING 1024
 #define CLAG 48
 #define SCAN_BLOCK 64
+/* The probe's stages, inlined into the query loop (GCC kept them calls): 2-3% more queries
+ * per second at 10M. */
+#define PROBE_STAGE static inline __attribute__((always_inline))
 /* Cells of a query's set of reported slots; when half are used, the set stops growing. */
 #define RSET_BITS 12
 #define RSET (1u << RSET_BITS)
@@ -1520,7 +1523,7 @@ static int first_table(const struct probe *pr, const uint64_t *h, int ct)
  * reports those not yet in the query's set of reported slots. Once that set is full, a
  * candidate missing from it is reported only if no earlier table sees it.
  */
-static void probe_verify(struct probe *pr, size_t keep)
+PROBE_STAGE void probe_verify(struct probe *pr, size_t keep)
 {
     const struct store_pdq *x = pr->x;
     uint16_t pk[CRING], pd[CRING];
@@ -1551,7 +1554,7 @@ static void probe_verify(struct probe *pr, size_t keep)
     }
 }
 
-static void visit_open(struct probe *pr, struct visit *v)
+PROBE_STAGE void visit_open(struct probe *pr, struct visit *v)
 {
     const struct table *t = &pr->x->t[v->table];
     uint32_t lo = v->off[0], hi = v->off[1] & OFF_MASK;
@@ -1564,8 +1567,8 @@ static void visit_open(struct probe *pr, struct visit *v)
 }
 
 /* Pushes the candidates among words w[0..n) (at most SCAN_BLOCK). */
-static void scan_words(struct probe *pr, const uint32_t *w, uint32_t n, int sb, uint32_t qres,
-                       int tol, int table)
+PROBE_STAGE void scan_words(struct probe *pr, const uint32_t *w, uint32_t n, int sb, uint32_t qres,
+                            int tol, int table)
 {
     const struct store_pdq *x = pr->x;
     uint32_t smask = (1u << sb) - 1;
@@ -1608,7 +1611,7 @@ static void scan_words(struct probe *pr, const uint32_t *w, uint32_t n, int sb, 
     pr->chead = c;
 }
 
-static void visit_scan(struct probe *pr, const struct visit *v)
+PROBE_STAGE void visit_scan(struct probe *pr, const struct visit *v)
 {
     const struct table *t = &pr->x->t[v->table];
     int sb = t->sb;
