@@ -6,13 +6,16 @@
  * when id_len is 0) in a flat array beside it. An id map (open addressing, one cell per entry,
  * holding the slot) finds an id's entries for store_pdq_remove.
  *
- * The 256 bits are cut into M = 11 chunks (three of 24 bits, eight of 23). For a radius r the
+ * The 256 bits are cut into M = 11 chunks (six of 24 bits, four of 23, one of 20: the last,
+ * which gets the smaller probe radius, short, so that the others are long and fewer entries
+ * match a chunk by chance; measured in docs/performance.md). For a radius r the
  * generalised pigeonhole principle gives each chunk a probe radius t_i with
  * sum(t_i + 1) = r + 1: if every chunk differed in more than t_i bits the whole hash would
  * differ in more than r. So an entry within r of q has some chunk i within t_i of q's chunk i,
  * and probing table i at t_i for every i finds it. For r = 31 that is ten chunks at 2 and one
- * at 1. A candidate is reported by the first table that can see it (the lowest i with the
- * chunk within t_i), so the answer holds each entry once without a set.
+ * at 1. An entry is reported the first time a candidate check meets it, which is from the
+ * first table that can see it (the lowest i with the chunk within t_i): a query's set of
+ * reported slots, and past its size that first-table rule, keep each entry once.
  *
  * Table i has 2^p buckets addressed by the low p bits of chunk i, laid out compactly (CSR):
  * bucket b's 32-bit words are w[off[b] .. off[b+1]), each the chunk's other bits (the
@@ -69,8 +72,8 @@
 #endif
 #define DEAD_DIV 8
 
-static const uint8_t CH_START[M] = {0, 24, 48, 72, 95, 118, 141, 164, 187, 210, 233};
-static const uint8_t CH_BITS[M] = {24, 24, 24, 23, 23, 23, 23, 23, 23, 23, 23};
+static const uint8_t CH_START[M] = {0, 24, 48, 72, 96, 120, 144, 167, 190, 213, 236};
+static const uint8_t CH_BITS[M] = {24, 24, 24, 24, 24, 24, 23, 23, 23, 23, 20};
 
 /* A delta word: the bucket it belongs to plus one (0 marks an empty cell, so that a fresh
  * mapping is an empty map without being written) and the word. */
@@ -422,6 +425,7 @@ static int table_build(const uint64_t (*h)[4], const uint64_t *dead, int i, int 
                        struct table *out)
 {
     struct table t = {0};
+    if (p > CH_BITS[i] - 1) p = CH_BITS[i] - 1; /* a word keeps at least one residual bit */
     size_t nb = (size_t)1 << p;
     t.p = p;
     t.nt = nslots;
