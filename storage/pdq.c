@@ -299,6 +299,16 @@ static void idmap_delete(struct store_pdq *x, size_t i)
     x->nid--;
 }
 
+/* The id map anew for slots [0, n), after they were renumbered. */
+static void idmap_rebuild(struct store_pdq *x)
+{
+    if (!x->idcap) return;
+    memset(x->idmap, 0xff, x->idcap * sizeof *x->idmap);
+    x->nid = 0;
+    for (size_t s = 0; s < x->n; s++)
+        idmap_put(x, (uint32_t)s);
+}
+
 /* ---- dead slots ---- */
 
 static int is_dead(const struct store_pdq *x, size_t s)
@@ -518,17 +528,9 @@ static void slots_compact(struct store_pdq *x)
     x->n = j;
     x->ndead = 0;
     x->nkill = 0;
-    if (x->idcap) {
-        memset(x->idmap, 0xff, x->idcap * sizeof *x->idmap);
-        x->nid = 0;
-        for (size_t s = 0; s < x->n; s++)
-            idmap_put(x, (uint32_t)s);
-    }
+    idmap_rebuild(x);
 }
 
-/* Rebuilds: drops the tables and the delta, squeezes out dead slots, and builds the compact
- * tables for every slot with 2^p_for(n) buckets on two threads. On failure (or below
- * STORE_PDQ_MIH_MIN entries) there are no tables, and queries scan. */
 /*
  * Orders slots [0, n) by their hashes' first three bytes (chunk 0), as memcmp would: near
  * copies of one picture then mostly sit side by side in the hash array, so that a query
@@ -544,17 +546,16 @@ static void slots_sort(struct store_pdq *x)
     if (n < 2 || x->ndead || x->job || x->pin_h || x->pin_id) return;
     uint64_t(*h2)[4] = arr_resize(NULL, 0, x->hcap, sizeof *x->h);
     uint8_t *id2 = il ? arr_resize(NULL, 0, x->idncap, il) : NULL;
-    size_t *at = malloc(256 * sizeof *at);
-    if (!h2 || (il && !id2) || !at) {
+    if (!h2 || (il && !id2)) {
         arr_free(h2, x->hcap * sizeof *x->h);
         arr_free(id2, x->idncap * il);
-        free(at);
         return;
     }
+    size_t at[256];
     uint64_t(*src)[4] = x->h, (*dst)[4] = h2;
     uint8_t *isrc = x->id, *idst = id2;
     for (int byte = 2; byte >= 0; byte--) {
-        memset(at, 0, 256 * sizeof *at);
+        memset(at, 0, sizeof at);
         for (size_t s = 0; s < n; s++)
             at[((const uint8_t *)src[s])[byte]]++;
         for (size_t b = 0, sum = 0; b < 256; b++) {
@@ -574,19 +575,19 @@ static void slots_sort(struct store_pdq *x)
         isrc = idst;
         idst = it;
     }
-    free(at);
     arr_free(dst, x->hcap * sizeof *x->h);
     x->h = src;
     if (il) {
         arr_free(idst, x->idncap * il);
         x->id = isrc;
-        memset(x->idmap, 0xff, x->idcap * sizeof *x->idmap);
-        x->nid = 0;
-        for (size_t s = 0; s < n; s++)
-            idmap_put(x, (uint32_t)s);
+        idmap_rebuild(x);
     }
 }
 
+/* Rebuilds: drops the tables and the delta, squeezes out dead slots, orders the slots if sort
+ * (slots_sort), and builds the compact tables for every slot with 2^p_for(n) buckets on two
+ * threads. On failure (or below STORE_PDQ_MIH_MIN entries) there are no tables, and queries
+ * scan. */
 static int tables_build(struct store_pdq *x, int threads, int sort)
 {
     tables_free(x);
